@@ -1,0 +1,63 @@
+// Package memcache is the in-process timeline cache of the embedded default.
+package memcache
+
+import (
+	"container/list"
+	"context"
+	"sync"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// Cache keeps the most recently used timelines up to a fixed count, so memory
+// stays bounded however many patients are looked up.
+type Cache struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // front = most recently used; values are *item
+	items map[string]*list.Element
+}
+
+type item struct {
+	handle string
+	t      *aggregator.Timeline
+}
+
+// New returns a cache holding at most max timelines (10 000 when max <= 0).
+func New(max int) *Cache {
+	if max <= 0 {
+		max = 10_000
+	}
+	return &Cache{max: max, order: list.New(), items: make(map[string]*list.Element)}
+}
+
+// Get returns the cached timeline. Callers must treat it as read-only: it is
+// shared with every other reader.
+func (c *Cache) Get(_ context.Context, handle string) (*aggregator.Timeline, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[handle]
+	if !ok {
+		return nil, false, nil
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*item).t, true, nil
+}
+
+// Put stores t for handle, evicting the least recently used timeline when full.
+func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[handle]; ok {
+		el.Value.(*item).t = t
+		c.order.MoveToFront(el)
+		return nil
+	}
+	c.items[handle] = c.order.PushFront(&item{handle: handle, t: t})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.items, last.Value.(*item).handle)
+	}
+	return nil
+}

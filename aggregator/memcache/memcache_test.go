@@ -1,0 +1,45 @@
+package memcache
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/cachetest"
+)
+
+func TestConformance(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return New(0) })
+}
+
+func TestEvictsLeastRecentlyUsed(t *testing.T) {
+	ctx := context.Background()
+	c := New(2)
+	put := func(h string) {
+		t.Helper()
+		if err := c.Put(ctx, h, &aggregator.Timeline{Patient: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a")
+	put("b")
+	if _, ok, _ := c.Get(ctx, "a"); !ok { // a is now more recent than b
+		t.Fatal("a missing before eviction")
+	}
+	put("c")
+	for _, tc := range []struct {
+		handle string
+		want   bool
+	}{{"a", true}, {"b", false}, {"c", true}} {
+		if _, got, _ := c.Get(ctx, tc.handle); got != tc.want {
+			t.Errorf("Get(%s) present = %v, want %v", tc.handle, got, tc.want)
+		}
+	}
+	for i := range 100 {
+		put(fmt.Sprint(i))
+	}
+	if n := c.order.Len(); n != 2 {
+		t.Errorf("cache holds %d timelines, want at most 2", n)
+	}
+}

@@ -1,0 +1,287 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+)
+
+// Registration is a source as configured: the connector plus what the
+// aggregator needs around it.
+type Registration struct {
+	Source  Source
+	Display string        // human name, e.g. "Aarhus Universitetshospital"
+	Timeout time.Duration // per-source deadline for one Fetch; default 10s
+}
+
+// Options tune the service; zero values take the defaults.
+type Options struct {
+	FreshFor time.Duration  // a timeline younger than this is served as is; default 2m
+	Past     time.Duration  // window before now; default 90 days
+	Future   time.Duration  // window after now; default 180 days
+	Location *time.Location // day boundaries of the window; default UTC
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Service builds, caches and refreshes timelines.
+type Service struct {
+	regs  []Registration
+	cache Cache
+	opts  Options
+	log   *slog.Logger
+
+	flight singleflight.Group
+	bg     sync.WaitGroup // background refreshes, awaited by Close
+	mu     sync.Mutex
+	closed bool
+}
+
+// New checks the registrations and returns a service.
+func New(regs []Registration, cache Cache, opts Options) (*Service, error) {
+	if len(regs) == 0 {
+		return nil, errors.New("aggregator: no sources")
+	}
+	if cache == nil {
+		return nil, errors.New("aggregator: no cache")
+	}
+	seen := map[string]bool{}
+	regs = append([]Registration(nil), regs...)
+	for i := range regs {
+		r := &regs[i]
+		if r.Source == nil {
+			return nil, fmt.Errorf("aggregator: registration %d has no source", i)
+		}
+		name := r.Source.Name()
+		if name == "" || seen[name] {
+			return nil, fmt.Errorf("aggregator: source name %q is empty or not unique", name)
+		}
+		seen[name] = true
+		if r.Timeout <= 0 {
+			r.Timeout = 10 * time.Second
+		}
+		if r.Display == "" {
+			r.Display = name
+		}
+	}
+	if opts.FreshFor <= 0 {
+		opts.FreshFor = 2 * time.Minute
+	}
+	if opts.Past <= 0 {
+		opts.Past = 90 * 24 * time.Hour
+	}
+	if opts.Future <= 0 {
+		opts.Future = 180 * 24 * time.Hour
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{regs: regs, cache: cache, opts: opts, log: log}, nil
+}
+
+// Timeline returns the patient's timeline under the freshness policy: a fresh
+// cached one as is; an older one at once, refreshed in the background; none
+// at all built now. Concurrent callers for one patient share one refresh.
+func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error) {
+	cached, ok, err := s.cache.Get(ctx, p.Handle)
+	if err != nil {
+		// A broken cache must not hide the timeline: build it directly.
+		s.log.WarnContext(ctx, "cache get failed", "patient", p, "err", err)
+		ok = false
+	}
+	if ok {
+		if s.opts.Now().Sub(cached.GeneratedAt) >= s.opts.FreshFor {
+			s.refreshInBackground(p)
+		}
+		return cached, nil
+	}
+	return s.Refresh(ctx, p)
+}
+
+// Refresh builds the patient's timeline now (sharing a build already running
+// for the same patient), stores it and returns it. The build itself is not
+// cancelled when ctx is: other callers may be waiting for it.
+func (s *Service) Refresh(ctx context.Context, p PatientRef) (*Timeline, error) {
+	ch := s.flight.DoChan(p.Handle, func() (any, error) {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.buildTimeout())
+		defer cancel()
+		return s.refresh(bctx, p)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Timeline), nil
+	}
+}
+
+// Close waits for background refreshes to finish and refuses new ones.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.bg.Wait()
+}
+
+func (s *Service) refreshInBackground(p PatientRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if _, err := s.Refresh(context.Background(), p); err != nil {
+			s.log.Warn("background refresh failed", "patient", p, "err", err)
+		}
+	}()
+}
+
+func (s *Service) buildTimeout() time.Duration {
+	var longest time.Duration
+	for _, r := range s.regs {
+		longest = max(longest, r.Timeout)
+	}
+	return longest + 5*time.Second
+}
+
+func (s *Service) refresh(ctx context.Context, p PatientRef) (*Timeline, error) {
+	prev, ok, err := s.cache.Get(ctx, p.Handle)
+	if err != nil || !ok {
+		prev = nil
+	}
+	t := s.build(ctx, p, prev)
+	if err := s.cache.Put(ctx, p.Handle, t); err != nil {
+		// Serving the fresh timeline beats failing; the next request rebuilds.
+		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
+	}
+	return t, nil
+}
+
+// Window is the period timelines cover at now: whole days in the configured zone.
+func (s *Service) Window(now time.Time) Window {
+	day := func(t time.Time) time.Time {
+		t = t.In(s.opts.Location)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, s.opts.Location)
+	}
+	return Window{From: day(now.Add(-s.opts.Past)), To: day(now.Add(s.opts.Future)).AddDate(0, 0, 1)}
+}
+
+type fetchResult struct {
+	batch    Batch
+	err      error
+	duration time.Duration
+}
+
+// build fans out to every source in parallel. A failing source never fails
+// the timeline: its last good entries from prev stay, marked stale.
+func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline) *Timeline {
+	now := s.opts.Now()
+	w := s.Window(now)
+	results := make([]fetchResult, len(s.regs))
+	// A plain Group, not WithContext: one source's failure must not cancel the others.
+	var g errgroup.Group
+	for i, r := range s.regs {
+		g.Go(func() error {
+			results[i] = s.fetch(ctx, r, p, w)
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	t := &Timeline{Patient: p.Handle, GeneratedAt: now, Window: w}
+	var all []Entry
+	for i, r := range s.regs {
+		res := results[i]
+		name := r.Source.Name()
+		st := SourceStatus{Name: name, Display: r.Display, Sector: r.Source.Sector(), Duration: res.duration}
+		if res.err == nil {
+			st.OK = true
+			st.LastSuccess = now
+			st.Skipped = res.batch.Skipped
+			for _, e := range res.batch.Entries {
+				e.Source, e.Sector, e.Stale, e.FetchedAt = name, st.Sector, false, now
+				all = append(all, e)
+			}
+			if res.batch.Skipped > 0 {
+				s.log.WarnContext(ctx, "source skipped resources", "source", name, "patient", p,
+					"skipped", res.batch.Skipped, "notes", res.batch.Notes)
+			}
+		} else {
+			st.ErrorKind = KindOf(res.err)
+			st.Error = res.err.Error()
+			s.log.WarnContext(ctx, "source failed", "source", name, "patient", p, "kind", st.ErrorKind, "err", res.err)
+			if prev != nil {
+				all = append(all, lastGood(prev, name, &st)...)
+			}
+		}
+		t.Sources = append(t.Sources, st)
+	}
+	t.Entries = merge(all)
+	for i := range t.Sources {
+		t.Sources[i].Entries = 0
+		for _, e := range t.Entries {
+			if e.Source == t.Sources[i].Name {
+				t.Sources[i].Entries++
+			}
+		}
+	}
+	return t
+}
+
+// lastGood returns the entries a failed source contributed to the previous
+// timeline, marked stale, and carries its last success time over.
+func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
+	for _, ps := range prev.Sources {
+		if ps.Name == name {
+			st.LastSuccess = ps.LastSuccess
+		}
+	}
+	var out []Entry
+	for _, e := range prev.Entries {
+		if e.Source == name {
+			e = cloneEntry(e)
+			e.Stale = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Window) (res fetchResult) {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	start := time.Now()
+	defer func() {
+		res.duration = time.Since(start)
+		if v := recover(); v != nil {
+			// A connector bug must cost that source only, never the timeline.
+			res = fetchResult{err: &SourceError{Source: r.Source.Name(), Kind: Invalid, Msg: fmt.Sprintf("connector panicked: %v", v)}, duration: time.Since(start)}
+		}
+	}()
+	b, err := r.Source.Fetch(ctx, p, w)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded && KindOf(err) != Timeout {
+			err = &SourceError{Source: r.Source.Name(), Kind: Timeout, Msg: fmt.Sprintf("no answer within %s", r.Timeout), Err: err}
+		}
+		return fetchResult{err: err}
+	}
+	return fetchResult{batch: b}
+}

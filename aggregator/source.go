@@ -1,0 +1,69 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Source is one system that holds appointments: a FHIR server, an iCalendar
+// feed, anything. The aggregator is its only consumer, so it is defined here.
+type Source interface {
+	Name() string   // unique, from configuration
+	Sector() Sector // hospital | municipality | gp | other
+	// Fetch returns the patient's entries in the window. It must honour ctx,
+	// may be called concurrently, and returns a *SourceError on failure. Bad
+	// single resources are skipped and counted in Batch.Skipped, not fatal.
+	Fetch(ctx context.Context, p PatientRef, w Window) (Batch, error)
+}
+
+// Batch is what one Fetch delivers.
+type Batch struct {
+	Entries []Entry
+	Skipped int      // resources that could not be used
+	Notes   []string // why they were skipped, free of personal data
+}
+
+// ErrorKind is the small set of ways a source can fail.
+type ErrorKind string
+
+const (
+	Unavailable  ErrorKind = "unavailable"  // network error, 5xx, refused
+	Unauthorized ErrorKind = "unauthorized" // 401/403
+	NotFound     ErrorKind = "not-found"    // 404, or the patient is not known there
+	Invalid      ErrorKind = "invalid"      // the answer could not be understood
+	Timeout      ErrorKind = "timeout"      // the per-source deadline passed
+)
+
+// SourceError is the one error type a Source returns.
+type SourceError struct {
+	Source string
+	Kind   ErrorKind
+	Msg    string // for a support person; never personal data
+	Err    error
+}
+
+func (e *SourceError) Error() string {
+	s := fmt.Sprintf("source %s: %s", e.Source, e.Kind)
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of a source error, Unavailable for any other error.
+func KindOf(err error) ErrorKind {
+	var se *SourceError
+	if errors.As(err, &se) {
+		return se.Kind
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Timeout
+	}
+	return Unavailable
+}

@@ -1,0 +1,47 @@
+package aggregator
+
+import (
+	"context"
+	"time"
+)
+
+// Timeline is the merged view of one patient across all sources.
+type Timeline struct {
+	Patient     string // the opaque handle; the identifier is never stored here
+	GeneratedAt time.Time
+	Window      Window
+	Entries     []Entry        // sorted by start, then ID
+	Sources     []SourceStatus // in configuration order
+}
+
+// Stale reports whether any source could not be read at the last refresh.
+func (t *Timeline) Stale() bool {
+	for _, s := range t.Sources {
+		if !s.OK {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceStatus is how one source fared at the last refresh.
+type SourceStatus struct {
+	Name        string
+	Display     string
+	Sector      Sector
+	OK          bool
+	Error       string    // for a support person; empty when OK
+	ErrorKind   ErrorKind // empty when OK
+	LastSuccess time.Time // zero if the source never answered for this patient
+	Entries     int       // entries this source contributes (stale ones included)
+	Skipped     int       // resources skipped as unusable at the last success
+	Duration    time.Duration
+}
+
+// Cache stores one timeline per patient handle. Implementations live in
+// sub-packages (memory, Redis) and must be safe for concurrent use.
+type Cache interface {
+	// Get returns the cached timeline, or ok=false when there is none.
+	Get(ctx context.Context, handle string) (t *Timeline, ok bool, err error)
+	Put(ctx context.Context, handle string, t *Timeline) error
+}
