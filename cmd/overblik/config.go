@@ -1,0 +1,688 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // the timezone must resolve the same on every machine, with or without system tzdata
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// Config is the typed configuration of `overblik serve`. Defaults fill what
+// the YAML leaves out. Problems are reported with the key named as in YAML.
+type Config struct {
+	Listen                  string         // `listen`, default "127.0.0.1:8080" (loopback: no access control yet)
+	Timezone                string         // `timezone`, default "Europe/Copenhagen"
+	Location                *time.Location // resolved from Timezone by Validate, not from YAML
+	PatientIdentifierSystem string         // `patient_identifier_system`, default the Danish CPR system
+	HandleSecretFile        string         // `handle_secret_file`: file holding the HMAC key for patient handles
+	HandleSecret            []byte         // from OVERBLIK_HANDLE_SECRET or HandleSecretFile; nil until EnsureHandleSecret if neither
+	Window                  WindowConfig   // `window`
+	Cache                   CacheConfig    // `cache`
+	Sources                 []SourceConfig // `sources`, at least one
+}
+
+// WindowConfig is how far back and ahead a timeline reaches from now.
+type WindowConfig struct {
+	Past   time.Duration // `past`, default 90d
+	Future time.Duration // `future`, default 180d
+}
+
+// CacheConfig tunes the timeline cache.
+type CacheConfig struct {
+	FreshFor time.Duration // `fresh_for`, default 2m: younger timelines are served without refetching
+}
+
+// SourceConfig is one entry of `sources`.
+type SourceConfig struct {
+	Name     string        // `name`: required, unique, lower-case letters, digits and '-' (it appears in entry IDs and URLs)
+	Display  string        // `display`: required, human name, e.g. "Aarhus Universitetshospital"
+	Sector   string        // `sector`: required, hospital | municipality | gp | other
+	Kind     string        // `kind`: required, "fhir"
+	BaseURL  string        // `base_url`: required for fhir, absolute http(s) URL
+	PageSize int           // `page_size`, default 50, 1..1000
+	Timeout  time.Duration // `timeout`, default 10s
+}
+
+// Defaults and limits.
+const (
+	DefaultListen                  = "127.0.0.1:8080"
+	DefaultTimezone                = "Europe/Copenhagen"
+	DefaultPatientIdentifierSystem = "urn:oid:1.2.208.176.1.2" // Danish CPR number
+	DefaultPageSize                = 50
+	MaxPageSize                    = 1000
+	DefaultTimeout                 = 10 * time.Second
+	DefaultFreshFor                = 2 * time.Minute
+	DefaultWindowPast              = 90 * 24 * time.Hour
+	DefaultWindowFuture            = 180 * 24 * time.Hour
+
+	// MinHandleSecretLen matches the HMAC-SHA256 block of security: a shorter
+	// key makes patient handles guessable.
+	MinHandleSecretLen = 32
+
+	KindFHIR = "fhir"
+)
+
+// Environment variables that override the file. Per source:
+// OVERBLIK_SOURCE_<NAME>_BASE_URL, see SourceBaseURLEnv.
+const (
+	EnvListen       = "OVERBLIK_LISTEN"
+	EnvHandleSecret = "OVERBLIK_HANDLE_SECRET"
+)
+
+// SourceBaseURLEnv names the variable overriding the base URL of the source
+// called name: upper-cased, '-' turned into '_'.
+func SourceBaseURLEnv(name string) string {
+	return "OVERBLIK_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_BASE_URL"
+}
+
+// Default returns a Config holding every default and no sources, for code
+// that builds its configuration in Go (the demo mode) and then calls Validate.
+func Default() *Config {
+	return &Config{
+		Listen:                  DefaultListen,
+		Timezone:                DefaultTimezone,
+		PatientIdentifierSystem: DefaultPatientIdentifierSystem,
+		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
+		Cache:                   CacheConfig{FreshFor: DefaultFreshFor},
+	}
+}
+
+// DefaultSourceConfig returns a source with the defaults filled in.
+func DefaultSourceConfig() SourceConfig {
+	return SourceConfig{PageSize: DefaultPageSize, Timeout: DefaultTimeout}
+}
+
+// ConfigError is the only error type Load, Parse and Validate return: main
+// exits with status 2 on it. It holds every problem found, so that a user
+// fixes them all in one go; Error gives one problem per line.
+type ConfigError struct {
+	Problems []error // mostly *FieldError; also read and YAML syntax errors
+}
+
+func (e *ConfigError) Error() string { return errors.Join(e.Problems...).Error() }
+
+// Unwrap lets errors.Is and errors.As see each problem, as with errors.Join.
+func (e *ConfigError) Unwrap() []error { return e.Problems }
+
+// FieldError is one problem with one key. It never quotes secret values.
+type FieldError struct {
+	File string // config file, when loaded from one
+	Line int    // 1-based line in File, 0 when unknown (environment, Go-built config)
+	Key  string // path as in YAML, e.g. "sources[1].base_url", or an environment variable
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads the YAML file at path; see Parse. A relative handle_secret_file
+// is taken relative to the directory of path, so the config works from any
+// working directory. Every error is a *ConfigError.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &ConfigError{Problems: []error{fmt.Errorf("read config: %w", err)}}
+	}
+	return parse(path, filepath.Dir(path), data, getenv)
+}
+
+// Parse decodes a YAML configuration, fills defaults, applies the
+// environment overrides (getenv may be nil for none: main passes os.Getenv)
+// and validates. It reads handle_secret_file (relative to the working
+// directory) but never generates a secret: see EnsureHandleSecret. Every
+// error is a *ConfigError listing all problems found.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	return parse("", "", data, getenv)
+}
+
+// EnsureHandleSecret generates a random handle secret when the configuration
+// gave none, and reports whether it did. The caller should warn: handles
+// then change on every restart, breaking bookmarks and shared links.
+func (c *Config) EnsureHandleSecret() (generated bool) {
+	if c.HandleSecret != nil {
+		return false
+	}
+	c.HandleSecret = make([]byte, MinHandleSecretLen)
+	rand.Read(c.HandleSecret) // never fails since Go 1.24
+	return true
+}
+
+// Validate checks a configuration, however it was built, and resolves
+// Location from Timezone. Keys in its errors are named as in YAML.
+func (c *Config) Validate() error {
+	if probs := c.validate(); len(probs) > 0 {
+		return newConfigError(probs)
+	}
+	return nil
+}
+
+func newConfigError(probs []*FieldError) *ConfigError {
+	errs := make([]error, len(probs))
+	for i, p := range probs {
+		errs[i] = p
+	}
+	return &ConfigError{Problems: errs}
+}
+
+// rename shows a validation problem under the name the user actually wrote:
+// an environment variable, or the file a secret came from.
+type rename struct {
+	key  string
+	note string
+}
+
+func parse(file, dir string, data []byte, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	c := Default()
+	d := &decoder{lines: map[string]int{}, bad: map[string]bool{}}
+
+	// Walking a yaml.Node rather than decoding with KnownFields(true) lets us
+	// name every unknown key with its full path and report them all at once.
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF): // empty file: only defaults, and the missing sources are reported below
+	case err != nil:
+		return nil, &ConfigError{Problems: []error{withFile(file, fmt.Errorf("parse YAML: %w", err))}}
+	default:
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			d.problem(extra.Line, "", "only one YAML document is allowed")
+		}
+		if len(doc.Content) > 0 {
+			d.config(doc.Content[0], c)
+		}
+	}
+
+	renames := map[string]rename{}
+	if v := getenv(EnvListen); v != "" {
+		c.Listen = v
+		renames["listen"] = rename{EnvListen, "overrides listen"}
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if !validName(s.Name) {
+			continue // a bad name gets its own error; don't guess its variable
+		}
+		env := SourceBaseURLEnv(s.Name)
+		if v := getenv(env); v != "" {
+			s.BaseURL = v
+			renames[fmt.Sprintf("sources[%d].base_url", i)] = rename{env, fmt.Sprintf("overrides sources[%d].base_url", i)}
+		}
+	}
+	switch v := getenv(EnvHandleSecret); {
+	case v != "":
+		c.HandleSecret = []byte(v)
+		renames["handle_secret"] = rename{EnvHandleSecret, ""}
+	case c.HandleSecretFile != "":
+		path := c.HandleSecretFile
+		if !filepath.IsAbs(path) && dir != "" {
+			path = filepath.Join(dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			d.problem(d.lines["handle_secret_file"], "handle_secret_file", "%v", err)
+			break
+		}
+		// Files written by `openssl rand -hex 32 > file` end in a newline that is not part of the key.
+		c.HandleSecret = bytes.TrimRight(b, "\r\n")
+		renames["handle_secret"] = rename{"handle_secret_file", ""}
+		d.lines["handle_secret"] = d.lines["handle_secret_file"]
+	}
+
+	probs := d.probs
+	for _, p := range c.validate() {
+		if d.isBad(p.Key) {
+			continue // already reported as undecodable; "required" would only repeat it
+		}
+		if p.Line == 0 {
+			p.Line = d.line(p.Key)
+		}
+		if r, ok := renames[p.Key]; ok {
+			p.Key = r.key
+			if r.note != "" {
+				p.Msg += " (" + r.note + ")"
+				p.Line = 0 // the value came from the environment, not from that line
+			}
+		}
+		probs = append(probs, p)
+	}
+	if len(probs) > 0 {
+		for _, p := range probs {
+			p.File = file
+		}
+		// In file order, environment problems last, so the list reads top to bottom.
+		slices.SortStableFunc(probs, func(a, b *FieldError) int {
+			return cmp.Compare(lineOrder(a.Line), lineOrder(b.Line))
+		})
+		return nil, newConfigError(probs)
+	}
+	return c, nil
+}
+
+func lineOrder(line int) int {
+	if line == 0 {
+		return math.MaxInt
+	}
+	return line
+}
+
+func withFile(file string, err error) error {
+	if file == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// validName: lower-case letters, digits and inner '-'; names end up in entry
+// IDs, URLs and environment variable names.
+func validName(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validate() []*FieldError {
+	var probs []*FieldError
+	add := func(key, format string, args ...any) {
+		probs = append(probs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if err := checkListen(c.Listen); err != nil {
+		add("listen", "%v", err)
+	}
+	c.Location = nil
+	if c.Timezone == "" {
+		add("timezone", "required")
+	} else if loc, err := time.LoadLocation(c.Timezone); err != nil {
+		add("timezone", "unknown time zone %q (want an IANA name such as Europe/Copenhagen)", c.Timezone)
+	} else {
+		c.Location = loc
+	}
+	if c.PatientIdentifierSystem == "" {
+		add("patient_identifier_system", "required")
+	} else if u, err := url.Parse(c.PatientIdentifierSystem); err != nil || u.Scheme == "" {
+		add("patient_identifier_system", "%q is not an absolute URI (e.g. %s)", c.PatientIdentifierSystem, DefaultPatientIdentifierSystem)
+	}
+	if c.HandleSecret != nil && len(c.HandleSecret) < MinHandleSecretLen {
+		add("handle_secret", "the secret is %d bytes, want at least %d (e.g. `openssl rand -hex 32`)", len(c.HandleSecret), MinHandleSecretLen)
+	}
+
+	if c.Window.Past < 0 {
+		add("window.past", "must not be negative, got %v", c.Window.Past)
+	}
+	if c.Window.Future < 0 {
+		add("window.future", "must not be negative, got %v", c.Window.Future)
+	}
+	if c.Window.Past == 0 && c.Window.Future == 0 {
+		add("window", "past and future are both zero: every timeline would be empty")
+	}
+	if c.Cache.FreshFor <= 0 {
+		add("cache.fresh_for", "must be positive, got %v", c.Cache.FreshFor)
+	}
+
+	if len(c.Sources) == 0 {
+		add("sources", "at least one source is required")
+	}
+	firstUse := map[string]int{}
+	for i, s := range c.Sources {
+		key := func(field string) string { return fmt.Sprintf("sources[%d].%s", i, field) }
+		switch {
+		case s.Name == "":
+			add(key("name"), "required")
+		case !validName(s.Name):
+			add(key("name"), "%q must be lower-case letters, digits and '-' (not first or last), as it appears in URLs", s.Name)
+		default:
+			if j, dup := firstUse[s.Name]; dup {
+				add(key("name"), "duplicate name %q, also used by sources[%d]", s.Name, j)
+			} else {
+				firstUse[s.Name] = i
+			}
+		}
+		if strings.TrimSpace(s.Display) == "" {
+			add(key("display"), "required")
+		}
+		if s.Sector == "" {
+			add(key("sector"), "required")
+		} else if _, ok := aggregator.ParseSector(s.Sector); !ok {
+			add(key("sector"), "unknown sector %q (want hospital, municipality, gp or other)", s.Sector)
+		}
+		switch s.Kind {
+		case "":
+			add(key("kind"), "required")
+		case KindFHIR:
+			if s.BaseURL == "" {
+				add(key("base_url"), "required for kind %s", KindFHIR)
+			} else if err := checkBaseURL(s.BaseURL); err != nil {
+				add(key("base_url"), "%v", err)
+			}
+		default:
+			add(key("kind"), "unknown kind %q (want %s)", s.Kind, KindFHIR)
+		}
+		if s.PageSize < 1 || s.PageSize > MaxPageSize {
+			add(key("page_size"), "must be between 1 and %d, got %d", MaxPageSize, s.PageSize)
+		}
+		if s.Timeout <= 0 {
+			add(key("timeout"), "must be positive, got %v", s.Timeout)
+		}
+	}
+	return probs
+}
+
+func checkListen(addr string) error {
+	if addr == "" {
+		return errors.New("required")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port, e.g. %s", addr, DefaultListen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port in %q: want a number 0..65535", addr)
+	}
+	return nil
+}
+
+// checkBaseURL never quotes the URL: it may carry a token or a password.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error repeats the whole URL
+		}
+		return fmt.Errorf("not a valid URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an absolute http or https URL")
+	case u.Host == "":
+		return errors.New("must name a host")
+	case u.User != nil:
+		return errors.New("must not carry credentials (user:password@): they would leak into logs")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must not have a query or fragment: search parameters are appended to it")
+	}
+	return nil
+}
+
+// Duration is a time.Duration in YAML: Go syntax (90s, 2m, 1h30m) or a
+// whole number of days (90d), since windows are naturally told in days.
+type Duration time.Duration
+
+// UnmarshalYAML accepts a scalar in either form.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("expected a duration, got %s", kindName(n))
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses Go duration syntax or whole days such as "90d" or "-1d".
+// The sign is kept: the caller decides whether negative makes sense.
+func ParseDuration(s string) (time.Duration, error) {
+	const day = 24 * time.Hour
+	if digits, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseInt(digits, 10, 64); err == nil {
+			if n > math.MaxInt64/int64(day) || n < math.MinInt64/int64(day) {
+				return 0, fmt.Errorf("duration %q is out of range", s)
+			}
+			return time.Duration(n) * day, nil
+		}
+	} else if v, err := time.ParseDuration(s); err == nil {
+		return v, nil
+	}
+	return 0, fmt.Errorf("invalid duration %q: use Go syntax such as 90s, 2m, 1h30m, or whole days such as 90d", s)
+}
+
+// decoder walks the YAML tree, collecting problems instead of stopping at
+// the first, and remembers the line of every key for later validation errors.
+type decoder struct {
+	probs []*FieldError
+	lines map[string]int  // key path -> line
+	bad   map[string]bool // key paths whose value could not be decoded
+}
+
+// field decodes the value n found at key path.
+type field func(n *yaml.Node, path string)
+
+func (d *decoder) problem(line int, key, format string, args ...any) {
+	d.probs = append(d.probs, &FieldError{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.bad[path] = true
+	d.problem(n.Line, path, format, args...)
+}
+
+// line finds the line of key, or of its closest ancestor when the key itself
+// is missing from the file.
+func (d *decoder) line(key string) int {
+	for ; key != ""; key = parentKey(key) {
+		if l, ok := d.lines[key]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+func (d *decoder) isBad(key string) bool {
+	for ; key != ""; key = parentKey(key) {
+		if d.bad[key] {
+			return true
+		}
+	}
+	return false
+}
+
+// parentKey: "sources[1].base_url" -> "sources[1]" -> "sources" -> "".
+func parentKey(key string) string {
+	i := strings.LastIndexAny(key, ".[")
+	if i < 0 {
+		return ""
+	}
+	return key[:i]
+}
+
+func keyPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (d *decoder) config(n *yaml.Node, c *Config) {
+	d.mapping(n, "", map[string]field{
+		"listen":                    d.str(&c.Listen),
+		"timezone":                  d.str(&c.Timezone),
+		"patient_identifier_system": d.str(&c.PatientIdentifierSystem),
+		"handle_secret_file":        d.str(&c.HandleSecretFile),
+		"window": func(n *yaml.Node, path string) {
+			d.mapping(n, path, map[string]field{
+				"past":   d.duration(&c.Window.Past),
+				"future": d.duration(&c.Window.Future),
+			})
+		},
+		"cache": func(n *yaml.Node, path string) {
+			d.mapping(n, path, map[string]field{
+				"fresh_for": d.duration(&c.Cache.FreshFor),
+			})
+		},
+		"sources": func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
+	})
+}
+
+func (d *decoder) sources(n *yaml.Node, path string) []SourceConfig {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "expected a list of sources, got %s", kindName(n))
+		return nil
+	}
+	out := make([]SourceConfig, 0, len(n.Content))
+	for i, item := range n.Content {
+		s := DefaultSourceConfig()
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[p] = item.Line
+		d.mapping(item, p, map[string]field{
+			"name":      d.str(&s.Name),
+			"display":   d.str(&s.Display),
+			"sector":    d.str(&s.Sector),
+			"kind":      d.str(&s.Kind),
+			"base_url":  d.str(&s.BaseURL),
+			"page_size": d.integer(&s.PageSize),
+			"timeout":   d.duration(&s.Timeout),
+		})
+		out = append(out, s) // even when broken, so later indices stay right
+	}
+	return out
+}
+
+// mapping decodes a mapping with the given keys; a null value leaves the
+// defaults, as if the key were absent.
+func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := keyPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.problem(k.Line, p, "repeated key, first given on line %d", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		f, ok := fields[k.Value]
+		if !ok {
+			where := path
+			if where == "" {
+				where = "the top level"
+			}
+			d.problem(k.Line, p, "unknown key (%s takes %s)", where, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+			continue
+		}
+		d.lines[p] = k.Line
+		f(v, p)
+	}
+}
+
+// scalar resolves n and reports whether it holds a value to decode.
+func (d *decoder) scalar(n *yaml.Node, path, want string) (*yaml.Node, bool) {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return n, false
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "expected %s, got %s", want, kindName(n))
+		return n, false
+	}
+	return n, true
+}
+
+func (d *decoder) str(dst *string) field {
+	return func(n *yaml.Node, path string) {
+		if n, ok := d.scalar(n, path, "a string"); ok {
+			*dst = n.Value
+		}
+	}
+}
+
+func (d *decoder) integer(dst *int) field {
+	return func(n *yaml.Node, path string) {
+		n, ok := d.scalar(n, path, "an integer")
+		if !ok {
+			return
+		}
+		if err := n.Decode(dst); err != nil {
+			d.fail(n, path, "expected an integer, got %q", n.Value)
+		}
+	}
+}
+
+func (d *decoder) duration(dst *time.Duration) field {
+	return func(n *yaml.Node, path string) {
+		n, ok := d.scalar(n, path, "a duration")
+		if !ok {
+			return
+		}
+		var v Duration
+		if err := n.Decode(&v); err != nil {
+			d.fail(n, path, "%v", err)
+			return
+		}
+		*dst = time.Duration(v)
+	}
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
