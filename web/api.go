@@ -1,0 +1,271 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// The JSON DTOs of API v1. The domain types carry no json tags; these are
+// the contract, so field names change only with the API version.
+
+type patientJSON struct {
+	Handle string `json:"handle"`
+	Name   string `json:"name,omitempty"`
+}
+
+type lookupRequest struct {
+	Identifier string `json:"identifier"`
+}
+
+type lookupResponse struct {
+	Handle string `json:"handle"`
+}
+
+type timelineJSON struct {
+	Patient     patientJSON  `json:"patient"`
+	GeneratedAt *string      `json:"generated_at"`
+	Window      windowJSON   `json:"window"`
+	Stale       bool         `json:"stale"`
+	Entries     []entryJSON  `json:"entries"`
+	Sources     []sourceJSON `json:"sources"`
+}
+
+type windowJSON struct {
+	From *string `json:"from"`
+	To   *string `json:"to"`
+}
+
+type entryJSON struct {
+	ID           string           `json:"id"`
+	Source       string           `json:"source"`
+	Sector       string           `json:"sector"`
+	Kind         string           `json:"kind"`
+	Status       string           `json:"status"`
+	FHIRStatus   string           `json:"fhir_status"`
+	Start        *string          `json:"start"`
+	End          *string          `json:"end"`
+	AllDay       bool             `json:"all_day"`
+	Title        string           `json:"title"`
+	Description  string           `json:"description"`
+	Instruction  string           `json:"instruction"`
+	Place        placeJSON        `json:"place"`
+	Medium       string           `json:"medium"`
+	VideoURL     string           `json:"video_url"`
+	People       []string         `json:"people"`
+	Organization string           `json:"organization"`
+	Contact      string           `json:"contact"`
+	Sensitivity  string           `json:"sensitivity"`
+	Stale        bool             `json:"stale"`
+	FetchedAt    *string          `json:"fetched_at"`
+	Updated      *string          `json:"updated"`
+	Provenance   []provenanceJSON `json:"provenance"`
+}
+
+type placeJSON struct {
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Lat     *float64 `json:"lat"`
+	Lon     *float64 `json:"lon"`
+}
+
+type provenanceJSON struct {
+	Source  string `json:"source"`
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+type sourceJSON struct {
+	Name        string  `json:"name"`
+	Display     string  `json:"display"`
+	Sector      string  `json:"sector"`
+	OK          bool    `json:"ok"`
+	Error       string  `json:"error"`
+	ErrorKind   string  `json:"error_kind"`
+	LastSuccess *string `json:"last_success"`
+	Entries     int     `json:"entries"`
+	Skipped     int     `json:"skipped"`
+	DurationMS  int64   `json:"duration_ms"`
+}
+
+// jsonTime is RFC 3339 in the display zone; null for the zero time, which the
+// domain uses for "never".
+func jsonTime(t time.Time, loc *time.Location) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.In(loc).Format(time.RFC3339)
+	return &s
+}
+
+func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location) timelineJSON {
+	out := timelineJSON{
+		Patient:     patientJSON{Handle: p.Handle},
+		GeneratedAt: jsonTime(tl.GeneratedAt, loc),
+		Window:      windowJSON{From: jsonTime(tl.Window.From, loc), To: jsonTime(tl.Window.To, loc)},
+		Stale:       tl.Stale(),
+		Entries:     make([]entryJSON, 0, len(tl.Entries)),
+		Sources:     make([]sourceJSON, 0, len(tl.Sources)),
+	}
+	for i := range tl.Entries {
+		out.Entries = append(out.Entries, toEntryJSON(&tl.Entries[i], loc))
+	}
+	for _, st := range tl.Sources {
+		out.Sources = append(out.Sources, sourceJSON{
+			Name:        st.Name,
+			Display:     st.Display,
+			Sector:      string(st.Sector),
+			OK:          st.OK,
+			Error:       st.Error,
+			ErrorKind:   string(st.ErrorKind),
+			LastSuccess: jsonTime(st.LastSuccess, loc),
+			Entries:     st.Entries,
+			Skipped:     st.Skipped,
+			DurationMS:  st.Duration.Milliseconds(),
+		})
+	}
+	return out
+}
+
+func toEntryJSON(e *aggregator.Entry, loc *time.Location) entryJSON {
+	people := e.People
+	if people == nil {
+		people = []string{} // an empty list, not null, for clients that iterate
+	}
+	prov := make([]provenanceJSON, 0, len(e.Provenance))
+	for _, pr := range e.Provenance {
+		prov = append(prov, provenanceJSON{Source: pr.Source, Type: pr.Type, ID: pr.ID, Version: pr.Version})
+	}
+	return entryJSON{
+		ID:           e.ID,
+		Source:       e.Source,
+		Sector:       string(e.Sector),
+		Kind:         string(e.Kind),
+		Status:       string(e.Status),
+		FHIRStatus:   e.FHIRStatus,
+		Start:        jsonTime(e.Start, loc),
+		End:          jsonTime(e.End, loc),
+		AllDay:       e.AllDay,
+		Title:        e.Title,
+		Description:  e.Description,
+		Instruction:  e.Instruction,
+		Place:        placeJSON{Name: e.Place.Name, Address: e.Place.Address, Lat: e.Place.Lat, Lon: e.Place.Lon},
+		Medium:       string(e.Medium),
+		VideoURL:     e.VideoURL,
+		People:       people,
+		Organization: e.Organization,
+		Contact:      e.Contact,
+		Sensitivity:  string(e.Sensitivity),
+		Stale:        e.Stale,
+		FetchedAt:    jsonTime(e.FetchedAt, loc),
+		Updated:      jsonTime(e.Updated, loc),
+		Provenance:   prov,
+	}
+}
+
+// writeJSON marshals first so the response carries a Content-Length.
+func (s *Server) writeJSON(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	b = append(b, '\n')
+	return writeBytes(c, status, echo.MIMEApplicationJSON, b)
+}
+
+func (s *Server) apiPatients(c echo.Context) error {
+	if len(s.cfg.Demo) == 0 {
+		return &requestError{status: http.StatusNotFound, code: "not_found", msg: "error.not_demo"}
+	}
+	out := make([]patientJSON, 0, len(s.cfg.Demo))
+	for _, d := range s.cfg.Demo {
+		out = append(out, patientJSON{Handle: d.Handle, Name: d.Name})
+	}
+	return s.writeJSON(c, http.StatusOK, out)
+}
+
+func (s *Server) apiLookup(c echo.Context) error {
+	var req lookupRequest
+	dec := json.NewDecoder(c.Request().Body)
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("decode lookup: %w", err)
+		}
+		return errBadRequest("error.bad_json", fmt.Errorf("decode lookup: %w", err))
+	}
+	if dec.More() {
+		return errBadRequest("error.bad_json", errors.New("decode lookup: trailing data"))
+	}
+	p, err := s.register(c, req.Identifier)
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(c, http.StatusOK, lookupResponse{Handle: p.Handle})
+}
+
+// register parses "system|value" (a bare value takes the default system) and
+// asks Patients for the handle.
+func (s *Server) register(c echo.Context, raw string) (aggregator.PatientRef, error) {
+	id, ok := s.parseIdentifier(raw)
+	if !ok {
+		return aggregator.PatientRef{}, errBadRequest("error.empty_identifier", nil)
+	}
+	p, err := s.pats.Register(c.Request().Context(), id)
+	if err != nil {
+		return aggregator.PatientRef{}, fmt.Errorf("register patient: %w", err)
+	}
+	return p, nil
+}
+
+func (s *Server) parseIdentifier(raw string) (aggregator.Identifier, bool) {
+	raw = strings.TrimSpace(raw)
+	system, value, found := strings.Cut(raw, "|")
+	if !found {
+		system, value = "", raw
+	}
+	system, value = strings.TrimSpace(system), strings.TrimSpace(value)
+	if value == "" {
+		return aggregator.Identifier{}, false
+	}
+	if system == "" {
+		system = s.cfg.DefaultIdentifierSystem
+	}
+	return aggregator.Identifier{System: system, Value: value}, true
+}
+
+func (s *Server) apiTimeline(c echo.Context) error {
+	p, tl, err := s.timelineFor(c)
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc))
+}
+
+// timelineFor resolves the path's handle and fetches its timeline.
+func (s *Server) timelineFor(c echo.Context) (aggregator.PatientRef, *aggregator.Timeline, error) {
+	ctx := c.Request().Context()
+	p, ok, err := s.pats.Resolve(ctx, c.Param("handle"))
+	if err != nil {
+		return p, nil, fmt.Errorf("resolve patient: %w", err)
+	}
+	if !ok {
+		return p, nil, errUnknownPatient()
+	}
+	tl, err := s.tl.Timeline(ctx, p)
+	if err != nil {
+		return p, nil, fmt.Errorf("timeline: %w", err)
+	}
+	if tl == nil {
+		tl = &aggregator.Timeline{Patient: p.Handle}
+	}
+	return p, tl, nil
+}

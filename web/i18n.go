@@ -1,0 +1,375 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/text/language"
+)
+
+// The two languages we speak. Danish comes first: it is the default and the
+// language the matcher falls back to.
+const (
+	langDA = "da"
+	langEN = "en"
+)
+
+// newCatalog returns every user-facing string, one map per language. Keys with
+// a dynamic part (sector.*, status.*, ...) are built from the aggregator's
+// enum values; a test checks that all of them exist in both languages.
+//
+// Format strings use explicit argument indexes so a translation may reorder them.
+func newCatalog() map[string]map[string]string {
+	return map[string]map[string]string{
+		langDA: {
+			"app.name":                 "Overblik",
+			"nav.skip":                 "Gå til indholdet",
+			"nav.language":             "Sprog",
+			"lang.switch":              "English",
+			"footer.about":             "Overblik samler dine aftaler fra hospital, kommune og egen læge.",
+			"footer.no_access_control": "Bemærk: adgangskontrol er endnu ikke slået til. Alle, der kender adressen på en side, kan se den. Brug kun testdata.",
+
+			"home.title":      "Overblik",
+			"home.heading":    "Overblik over aftaler",
+			"home.intro":      "Se aftaler fra hospital, kommune og egen læge samlet ét sted.",
+			"home.demo":       "Demopatienter",
+			"home.demo_intro": "Alle personer og aftaler her er opdigtede.",
+			"lookup.heading":  "Find aftaler",
+			"lookup.label":    "Identifikator",
+			"lookup.hint":     "CPR-nummer, eller system|værdi for en anden identifikator.",
+			"lookup.submit":   "Vis aftaler",
+			"lookup.empty":    "Skriv en identifikator.",
+
+			"timeline.title":          "Dine aftaler – Overblik",
+			"timeline.heading":        "Dine aftaler",
+			"timeline.generated":      "Opdateret %[1]s.",
+			"timeline.earlier":        "Tidligere",
+			"timeline.earlier_show":   "Vis tidligere aftaler (%[1]d)",
+			"timeline.today":          "I dag",
+			"timeline.today_empty":    "Ingen aftaler i dag.",
+			"timeline.upcoming":       "Kommende",
+			"timeline.upcoming_empty": "Ingen kommende aftaler.",
+
+			"banner.region":  "Datakilder med problemer",
+			"banner.updated": "Data fra %[1]s er sidst opdateret %[2]s: %[3]s.",
+			"banner.never":   "Vi har endnu ingen data fra %[1]s: %[2]s.",
+
+			"from.hospital":     "hospitalet",
+			"from.municipality": "kommunen",
+			"from.gp":           "egen læge",
+			"from.other":        "en anden kilde",
+
+			"system.hospital":     "hospitalets system",
+			"system.municipality": "kommunens system",
+			"system.gp":           "lægens system",
+			"system.other":        "kildens system",
+
+			"reason.unavailable":  "%[1]s svarer ikke",
+			"reason.timeout":      "%[1]s svarer ikke",
+			"reason.unauthorized": "%[1]s afviste vores adgang",
+			"reason.not-found":    "%[1]s kender ikke patienten",
+			"reason.invalid":      "%[1]s sendte data, vi ikke kunne læse",
+			"reason.unknown":      "%[1]s kunne ikke læses",
+
+			"when.today": "kl. %[1]s",
+			"when.day":   "%[1]s kl. %[2]s",
+
+			"sector.hospital":     "Hospital",
+			"sector.municipality": "Kommune",
+			"sector.gp":           "Egen læge",
+			"sector.other":        "Anden kilde",
+
+			"kind.appointment": "Aftale",
+			"kind.encounter":   "Besøg",
+			"kind.admission":   "Indlæggelse",
+
+			"status.tentative":        "Foreløbig",
+			"status.booked":           "Booket",
+			"status.in-progress":      "I gang",
+			"status.on-leave":         "På orlov",
+			"status.completed":        "Gennemført",
+			"status.cancelled":        "Aflyst",
+			"status.no-show":          "Udeblevet",
+			"status.entered-in-error": "Fejlregistreret",
+			"status.unknown":          "Ukendt status",
+
+			"medium.in-person":  "Fremmøde",
+			"medium.video":      "Videokonsultation",
+			"medium.phone":      "Telefonkonsultation",
+			"medium.home-visit": "Hjemmebesøg",
+			"medium.video_join": "Deltag i videomødet",
+
+			"entry.all_day":     "Hele dagen",
+			"entry.place":       "Sted",
+			"entry.how":         "Form",
+			"entry.with":        "Hos",
+			"entry.contact":     "Kontakt",
+			"entry.instruction": "Vigtigt",
+			"entry.stale":       "Ikke opdateret – senest hentet %[1]s",
+			"entry.stale_never": "Ikke opdateret",
+
+			"fmt.day":             "%[1]s %[2]d. %[3]s %[4]d",
+			"fmt.date_short":      "%[1]d. %[2]s",
+			"fmt.date_short_year": "%[1]d. %[2]s %[3]d",
+			"fmt.clock":           "15.04",
+			"fmt.period":          "%[1]s – %[2]s",
+			"fmt.list_sep":        ", ",
+
+			"weekday.0": "søndag", "weekday.1": "mandag", "weekday.2": "tirsdag", "weekday.3": "onsdag",
+			"weekday.4": "torsdag", "weekday.5": "fredag", "weekday.6": "lørdag",
+			"month.1": "januar", "month.2": "februar", "month.3": "marts", "month.4": "april",
+			"month.5": "maj", "month.6": "juni", "month.7": "juli", "month.8": "august",
+			"month.9": "september", "month.10": "oktober", "month.11": "november", "month.12": "december",
+			"mon.1": "jan", "mon.2": "feb", "mon.3": "mar", "mon.4": "apr", "mon.5": "maj", "mon.6": "jun",
+			"mon.7": "jul", "mon.8": "aug", "mon.9": "sep", "mon.10": "okt", "mon.11": "nov", "mon.12": "dec",
+
+			"error.title":             "Fejl – Overblik",
+			"error.heading":           "Noget gik galt",
+			"error.heading_not_found": "Siden findes ikke",
+			"error.home":              "Gå til forsiden",
+			"error.not_found":         "Vi kan ikke finde det, du leder efter.",
+			"error.unknown_patient":   "Vi kender ikke den patient.",
+			"error.not_demo":          "Der er kun en patientliste i demotilstand.",
+			"error.bad_request":       "Forespørgslen kunne ikke forstås.",
+			"error.bad_json":          `Forespørgslen skal være JSON som {"identifier": "system|værdi"}.`,
+			"error.empty_identifier":  "Identifikatoren mangler.",
+			"error.method":            "Den metode er ikke tilladt her.",
+			"error.too_large":         "Forespørgslen er for stor.",
+			"error.unavailable":       "Tjenesten er ikke tilgængelig lige nu. Prøv igen om lidt.",
+			"error.timeout":           "Det tog for lang tid. Prøv igen om lidt.",
+			"error.upstream":          "Et bagvedliggende system svarede ikke korrekt. Prøv igen senere.",
+			"error.internal":          "Der skete en fejl hos os. Prøv igen senere.",
+		},
+		langEN: {
+			"app.name":                 "Overblik",
+			"nav.skip":                 "Skip to content",
+			"nav.language":             "Language",
+			"lang.switch":              "Dansk",
+			"footer.about":             "Overblik brings together your appointments from hospital, municipality and GP.",
+			"footer.no_access_control": "Note: access control is not enabled yet. Anyone who knows the address of a page can see it. Use test data only.",
+
+			"home.title":      "Overblik",
+			"home.heading":    "Appointments overview",
+			"home.intro":      "See appointments from hospital, municipality and GP in one place.",
+			"home.demo":       "Demo patients",
+			"home.demo_intro": "All people and appointments here are made up.",
+			"lookup.heading":  "Find appointments",
+			"lookup.label":    "Identifier",
+			"lookup.hint":     "CPR number, or system|value for another identifier.",
+			"lookup.submit":   "Show appointments",
+			"lookup.empty":    "Enter an identifier.",
+
+			"timeline.title":          "Your appointments – Overblik",
+			"timeline.heading":        "Your appointments",
+			"timeline.generated":      "Updated %[1]s.",
+			"timeline.earlier":        "Earlier",
+			"timeline.earlier_show":   "Show earlier appointments (%[1]d)",
+			"timeline.today":          "Today",
+			"timeline.today_empty":    "No appointments today.",
+			"timeline.upcoming":       "Upcoming",
+			"timeline.upcoming_empty": "No upcoming appointments.",
+
+			"banner.region":  "Sources with problems",
+			"banner.updated": "Data from %[1]s was last updated %[2]s: %[3]s.",
+			"banner.never":   "We have no data from %[1]s yet: %[2]s.",
+
+			"from.hospital":     "the hospital",
+			"from.municipality": "the municipality",
+			"from.gp":           "your GP",
+			"from.other":        "another source",
+
+			"system.hospital":     "the hospital system",
+			"system.municipality": "the municipality system",
+			"system.gp":           "the GP system",
+			"system.other":        "the source system",
+
+			"reason.unavailable":  "%[1]s is not answering",
+			"reason.timeout":      "%[1]s is not answering",
+			"reason.unauthorized": "%[1]s refused our access",
+			"reason.not-found":    "%[1]s does not know the patient",
+			"reason.invalid":      "%[1]s sent data we could not read",
+			"reason.unknown":      "%[1]s could not be read",
+
+			"when.today": "at %[1]s",
+			"when.day":   "on %[1]s at %[2]s",
+
+			"sector.hospital":     "Hospital",
+			"sector.municipality": "Municipality",
+			"sector.gp":           "GP",
+			"sector.other":        "Other source",
+
+			"kind.appointment": "Appointment",
+			"kind.encounter":   "Visit",
+			"kind.admission":   "Admission",
+
+			"status.tentative":        "Tentative",
+			"status.booked":           "Booked",
+			"status.in-progress":      "In progress",
+			"status.on-leave":         "On leave",
+			"status.completed":        "Completed",
+			"status.cancelled":        "Cancelled",
+			"status.no-show":          "Did not attend",
+			"status.entered-in-error": "Entered in error",
+			"status.unknown":          "Unknown status",
+
+			"medium.in-person":  "In person",
+			"medium.video":      "Video call",
+			"medium.phone":      "Phone call",
+			"medium.home-visit": "Home visit",
+			"medium.video_join": "Join the video call",
+
+			"entry.all_day":     "All day",
+			"entry.place":       "Place",
+			"entry.how":         "How",
+			"entry.with":        "With",
+			"entry.contact":     "Contact",
+			"entry.instruction": "Important",
+			"entry.stale":       "Not up to date – last fetched %[1]s",
+			"entry.stale_never": "Not up to date",
+
+			"fmt.day":             "%[1]s %[2]d %[3]s %[4]d",
+			"fmt.date_short":      "%[1]d %[2]s",
+			"fmt.date_short_year": "%[1]d %[2]s %[3]d",
+			"fmt.clock":           "15:04",
+			"fmt.period":          "%[1]s – %[2]s",
+			"fmt.list_sep":        ", ",
+
+			"weekday.0": "Sunday", "weekday.1": "Monday", "weekday.2": "Tuesday", "weekday.3": "Wednesday",
+			"weekday.4": "Thursday", "weekday.5": "Friday", "weekday.6": "Saturday",
+			"month.1": "January", "month.2": "February", "month.3": "March", "month.4": "April",
+			"month.5": "May", "month.6": "June", "month.7": "July", "month.8": "August",
+			"month.9": "September", "month.10": "October", "month.11": "November", "month.12": "December",
+			"mon.1": "Jan", "mon.2": "Feb", "mon.3": "Mar", "mon.4": "Apr", "mon.5": "May", "mon.6": "Jun",
+			"mon.7": "Jul", "mon.8": "Aug", "mon.9": "Sep", "mon.10": "Oct", "mon.11": "Nov", "mon.12": "Dec",
+
+			"error.title":             "Error – Overblik",
+			"error.heading":           "Something went wrong",
+			"error.heading_not_found": "Page not found",
+			"error.home":              "Go to the front page",
+			"error.not_found":         "We cannot find what you are looking for.",
+			"error.unknown_patient":   "We do not know that patient.",
+			"error.not_demo":          "There is a patient list in demo mode only.",
+			"error.bad_request":       "The request could not be understood.",
+			"error.bad_json":          `The request must be JSON like {"identifier": "system|value"}.`,
+			"error.empty_identifier":  "The identifier is missing.",
+			"error.method":            "That method is not allowed here.",
+			"error.too_large":         "The request is too large.",
+			"error.unavailable":       "The service is not available right now. Please try again shortly.",
+			"error.timeout":           "That took too long. Please try again shortly.",
+			"error.upstream":          "A system behind us did not answer correctly. Please try again later.",
+			"error.internal":          "Something went wrong on our side. Please try again later.",
+		},
+	}
+}
+
+// translator speaks one language and formats times in the display zone.
+type translator struct {
+	lang string
+	msgs map[string]string
+	loc  *time.Location
+}
+
+// T returns the message for key. A missing key shows as the key itself rather
+// than failing the page; the catalog tests keep that from happening.
+func (t *translator) T(key string) string {
+	if m, ok := t.msgs[key]; ok {
+		return m
+	}
+	return key
+}
+
+// F formats the message for key with args.
+func (t *translator) F(key string, args ...any) string {
+	return fmt.Sprintf(t.T(key), args...)
+}
+
+func (t *translator) clock(tm time.Time) string {
+	return tm.In(t.loc).Format(t.T("fmt.clock"))
+}
+
+// dayHeading is the full date: "tirsdag 1. december 2026".
+func (t *translator) dayHeading(tm time.Time) string {
+	tm = tm.In(t.loc)
+	return t.F("fmt.day",
+		t.T(fmt.Sprintf("weekday.%d", int(tm.Weekday()))),
+		tm.Day(),
+		t.T(fmt.Sprintf("month.%d", int(tm.Month()))),
+		tm.Year())
+}
+
+// shortDate is "1. dec", with the year only when it differs from ref's.
+func (t *translator) shortDate(tm, ref time.Time) string {
+	tm = tm.In(t.loc)
+	mon := t.T(fmt.Sprintf("mon.%d", int(tm.Month())))
+	if tm.Year() != ref.In(t.loc).Year() {
+		return t.F("fmt.date_short_year", tm.Day(), mon, tm.Year())
+	}
+	return t.F("fmt.date_short", tm.Day(), mon)
+}
+
+// when says when something happened relative to now: "kl. 10.42" today,
+// "30. nov kl. 10.42" on another day.
+func (t *translator) when(tm, now time.Time) string {
+	if sameDay(tm.In(t.loc), now.In(t.loc)) {
+		return t.F("when.today", t.clock(tm))
+	}
+	return t.F("when.day", t.shortDate(tm, now), t.clock(tm))
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// negotiator picks the language of a request.
+type negotiator struct {
+	matcher language.Matcher
+	langs   []string // index i is the matcher's tag i
+}
+
+func newNegotiator() negotiator {
+	return negotiator{
+		matcher: language.NewMatcher([]language.Tag{language.Danish, language.English}),
+		langs:   []string{langDA, langEN},
+	}
+}
+
+// lang chooses from ?lang=, then the lang cookie, then Accept-Language, then
+// Danish. fromQuery reports an explicit choice the caller should remember.
+func (n negotiator) lang(r *http.Request) (lang string, fromQuery bool) {
+	if l, ok := validLang(r.URL.Query().Get("lang")); ok {
+		return l, true
+	}
+	if ck, err := r.Cookie(langCookie); err == nil {
+		if l, ok := validLang(ck.Value); ok {
+			return l, false
+		}
+	}
+	if h := r.Header.Get("Accept-Language"); h != "" {
+		// ParseAcceptLanguage orders by q-value and drops q=0.
+		tags, _, err := language.ParseAcceptLanguage(h)
+		if err == nil && len(tags) > 0 {
+			if _, i, conf := n.matcher.Match(tags...); conf != language.No {
+				return n.langs[i], false
+			}
+		}
+	}
+	return langDA, false
+}
+
+func validLang(s string) (string, bool) {
+	switch s {
+	case langDA, langEN:
+		return s, true
+	}
+	return "", false
+}
+
+func otherLang(l string) string {
+	if l == langEN {
+		return langDA
+	}
+	return langEN
+}

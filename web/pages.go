@@ -1,0 +1,374 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// parsePages parses every page once per language, with a "t" function bound
+// to that language's catalog, so templates read {{t "key"}}.
+func parsePages(trs map[string]*translator) map[string]map[string]*template.Template {
+	out := map[string]map[string]*template.Template{}
+	for l, tr := range trs {
+		out[l] = map[string]*template.Template{}
+		funcs := template.FuncMap{"t": tr.T}
+		for _, name := range []string{"home", "timeline", "error"} {
+			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
+				"templates/layout.html", "templates/"+name+".html"))
+			out[l][name] = t
+		}
+	}
+	return out
+}
+
+// page is what the layout needs on every page.
+type page struct {
+	Lang            string
+	Title           string
+	CSS             string
+	SwitchHref      string
+	OtherLang       string
+	NoAccessControl bool
+}
+
+func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
+	other := otherLang(tr.lang)
+	// The switch reloads the same page; after a POST there is no page to
+	// reload, so it goes to the front page.
+	p := "/"
+	if c.Request().Method == http.MethodGet {
+		p = c.Request().URL.EscapedPath()
+	}
+	return page{
+		Lang:            tr.lang,
+		Title:           title,
+		CSS:             s.css,
+		SwitchHref:      p + "?lang=" + other,
+		OtherLang:       other,
+		NoAccessControl: s.cfg.NoAccessControl,
+	}
+}
+
+// render executes into a buffer first, so a template error becomes a clean
+// error response and the page goes out with its Content-Length.
+func (s *Server) render(c echo.Context, status int, lang, name string, data any) error {
+	t := s.pages[lang][name]
+	if t == nil {
+		return fmt.Errorf("no template %q for %q", name, lang)
+	}
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer s.bufs.Put(buf)
+	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
+		return fmt.Errorf("execute template %s: %w", name, err)
+	}
+	c.Response().Header().Set("Vary", "Accept-Language, Cookie")
+	return writeBytes(c, status, echo.MIMETextHTMLCharsetUTF8, buf.Bytes())
+}
+
+type demoLink struct {
+	Name string
+	Href string
+}
+
+type homePage struct {
+	page
+	Demo  []demoLink
+	Error string
+}
+
+func (s *Server) home(c echo.Context) error {
+	return s.renderHome(c, http.StatusOK, "")
+}
+
+func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
+	tr := s.translatorFor(c)
+	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg}
+	for _, d := range s.cfg.Demo {
+		data.Demo = append(data.Demo, demoLink{Name: d.Name, Href: patientPath(d.Handle)})
+	}
+	return s.render(c, status, tr.lang, "home", data)
+}
+
+// lookupForm is the no-JavaScript lookup: POST, then 303 to the patient's
+// page, whose URL holds only the opaque handle.
+func (s *Server) lookupForm(c echo.Context) error {
+	if err := c.Request().ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("parse lookup form: %w", err)
+		}
+		return errBadRequest("error.bad_request", fmt.Errorf("parse lookup form: %w", err))
+	}
+	p, err := s.register(c, c.Request().PostForm.Get("identifier"))
+	if err != nil {
+		var re *requestError
+		if errors.As(err, &re) && re.status == http.StatusBadRequest {
+			return s.renderHome(c, http.StatusBadRequest, s.translatorFor(c).T("lookup.empty"))
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, patientPath(p.Handle))
+}
+
+func patientPath(handle string) string {
+	return "/p/" + url.PathEscape(handle)
+}
+
+type timelinePage struct {
+	page
+	Heading        string
+	Banners        []string
+	Generated      string
+	Earlier        []dayView
+	EarlierCount   int
+	EarlierSummary string
+	TodayHeading   string
+	Today          []entryView
+	Upcoming       []dayView
+}
+
+type dayView struct {
+	ID      string // for aria-labelledby
+	Heading string
+	Entries []entryView
+}
+
+type entryView struct {
+	N            int // position, for element ids
+	Sector       string
+	SectorLabel  string
+	KindLabel    string // only for kinds worth naming (admission)
+	Status       string
+	StatusLabel  string // empty for plain booked entries
+	Cancelled    bool
+	When         string
+	StartISO     string
+	Title        string
+	Description  string
+	Instruction  string
+	PlaceName    string
+	PlaceAddress string
+	MediumLabel  string
+	VideoURL     string
+	With         string
+	Contact      string
+	Stale        bool
+	StaleNote    string
+}
+
+func (s *Server) timelinePage(c echo.Context) error {
+	_, tl, err := s.timelineFor(c)
+	if err != nil {
+		return err
+	}
+	tr := s.translatorFor(c)
+	return s.render(c, http.StatusOK, tr.lang, "timeline", s.timelineView(c, tr, tl, s.now()))
+}
+
+// timelineView groups the entries, kept in the order given, into earlier
+// days (collapsed), today (with anything still going on, such as an
+// admission that began earlier) and upcoming days.
+func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time) timelinePage {
+	now = now.In(s.loc)
+	v := timelinePage{
+		page:         s.newPage(c, tr, tr.T("timeline.title")),
+		Heading:      tr.T("timeline.heading"),
+		Banners:      s.banners(tr, tl.Sources, now),
+		TodayHeading: tr.dayHeading(now),
+	}
+	if !tl.GeneratedAt.IsZero() {
+		v.Generated = tr.F("timeline.generated", tr.when(tl.GeneratedAt, now))
+	}
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, s.loc)
+	tomorrow := today.AddDate(0, 0, 1)
+
+	earlier := dayGrouper{tr: tr}
+	upcoming := dayGrouper{tr: tr}
+	for i := range tl.Entries {
+		e := &tl.Entries[i]
+		ev := s.entryView(tr, e, i, now)
+		start := e.Start.In(s.loc)
+		switch {
+		case !start.Before(tomorrow):
+			upcoming.add(start, ev)
+		case !start.Before(today), e.End.After(now):
+			v.Today = append(v.Today, ev)
+		default:
+			earlier.add(start, ev)
+			v.EarlierCount++
+		}
+	}
+	v.Earlier, v.Upcoming = earlier.days, upcoming.days
+	if v.EarlierCount > 0 {
+		v.EarlierSummary = tr.F("timeline.earlier_show", v.EarlierCount)
+	}
+	return v
+}
+
+// dayGrouper collects entries into days in order of first appearance, so a
+// sorted timeline stays sorted and an unsorted one is not reordered.
+type dayGrouper struct {
+	tr    *translator
+	days  []dayView
+	index map[string]int
+}
+
+func (g *dayGrouper) add(start time.Time, ev entryView) {
+	key := start.Format("2006-01-02")
+	if g.index == nil {
+		g.index = map[string]int{}
+	}
+	i, ok := g.index[key]
+	if !ok {
+		i = len(g.days)
+		g.index[key] = i
+		g.days = append(g.days, dayView{ID: "d" + key, Heading: g.tr.dayHeading(start)})
+	}
+	g.days[i].Entries = append(g.days[i].Entries, ev)
+}
+
+func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.Time) entryView {
+	sector := sectorKey(e.Sector)
+	ev := entryView{
+		N:            n,
+		Sector:       sector,
+		SectorLabel:  tr.T("sector." + sector),
+		Status:       string(e.Status),
+		Cancelled:    e.Status == aggregator.StatusCancelled,
+		When:         s.when(tr, e, now),
+		StartISO:     e.Start.In(s.loc).Format(time.RFC3339),
+		Title:        e.Title,
+		Description:  e.Description,
+		Instruction:  e.Instruction,
+		PlaceName:    e.Place.Name,
+		PlaceAddress: e.Place.Address,
+		Contact:      e.Contact,
+		Stale:        e.Stale,
+	}
+	if ev.Title == "" {
+		ev.Title = tr.T("kind." + kindKey(e.Kind))
+	}
+	if e.Kind == aggregator.KindAdmission {
+		ev.KindLabel = tr.T("kind.admission")
+	}
+	if e.Status != aggregator.StatusBooked && e.Status != "" {
+		ev.StatusLabel = tr.T("status." + statusKey(e.Status))
+	}
+	switch e.Medium {
+	case aggregator.MediumVideo, aggregator.MediumPhone, aggregator.MediumHomeVisit:
+		ev.MediumLabel = tr.T("medium." + string(e.Medium))
+	}
+	if e.Medium == aggregator.MediumVideo {
+		ev.VideoURL = e.VideoURL
+	}
+	var with []string
+	with = append(with, e.People...)
+	if e.Organization != "" {
+		with = append(with, e.Organization)
+	}
+	ev.With = strings.Join(with, tr.T("fmt.list_sep"))
+	if e.Stale {
+		if e.FetchedAt.IsZero() {
+			ev.StaleNote = tr.T("entry.stale_never")
+		} else {
+			ev.StaleNote = tr.F("entry.stale", tr.when(e.FetchedAt, now))
+		}
+	}
+	return ev
+}
+
+// when is the entry's time as a person reads it: "10.00–10.30", "Hele dagen",
+// or a period across days for admissions: "1. dec 10.00 – 4. dec 12.00".
+func (s *Server) when(tr *translator, e *aggregator.Entry, now time.Time) string {
+	start, end := e.Start.In(s.loc), e.End.In(s.loc)
+	hasEnd := !e.End.IsZero() && e.End.After(e.Start)
+	if e.AllDay {
+		// End is exclusive: the last day is the one before it.
+		if hasEnd && !sameDay(start, end.Add(-time.Nanosecond)) {
+			return tr.F("fmt.period", tr.shortDate(start, now), tr.shortDate(end.Add(-time.Nanosecond), now))
+		}
+		return tr.T("entry.all_day")
+	}
+	if e.Kind == aggregator.KindAdmission || (hasEnd && !sameDay(start, end)) {
+		from := tr.shortDate(start, now) + " " + tr.clock(start)
+		if !hasEnd {
+			return tr.F("fmt.period", from, "")
+		}
+		return tr.F("fmt.period", from, tr.shortDate(end, now)+" "+tr.clock(end))
+	}
+	if !hasEnd {
+		return tr.clock(start)
+	}
+	return tr.clock(start) + "–" + tr.clock(end)
+}
+
+// banners explains every source that failed: whose data, how old, and why.
+func (s *Server) banners(tr *translator, sources []aggregator.SourceStatus, now time.Time) []string {
+	var out []string
+	for _, st := range sources {
+		if st.OK {
+			continue
+		}
+		sector := sectorKey(st.Sector)
+		from := st.Display
+		if from == "" {
+			from = tr.T("from." + sector)
+		}
+		reason := tr.F("reason."+errorKindKey(st.ErrorKind), tr.T("system."+sector))
+		if st.LastSuccess.IsZero() {
+			out = append(out, tr.F("banner.never", from, reason))
+			continue
+		}
+		out = append(out, tr.F("banner.updated", from, tr.when(st.LastSuccess, now), reason))
+	}
+	return out
+}
+
+// The *Key functions map domain values to catalog key suffixes, folding
+// anything unexpected into a known key so no page shows a raw key.
+
+func sectorKey(s aggregator.Sector) string {
+	if v, ok := aggregator.ParseSector(string(s)); ok {
+		return string(v)
+	}
+	return string(aggregator.SectorOther)
+}
+
+func kindKey(k aggregator.Kind) string {
+	switch k {
+	case aggregator.KindAppointment, aggregator.KindEncounter, aggregator.KindAdmission:
+		return string(k)
+	}
+	return string(aggregator.KindAppointment)
+}
+
+func statusKey(st aggregator.Status) string {
+	switch st {
+	case aggregator.StatusTentative, aggregator.StatusBooked, aggregator.StatusInProgress,
+		aggregator.StatusOnLeave, aggregator.StatusCompleted, aggregator.StatusCancelled,
+		aggregator.StatusNoShow, aggregator.StatusEnteredInError, aggregator.StatusUnknown:
+		return string(st)
+	}
+	return string(aggregator.StatusUnknown)
+}
+
+func errorKindKey(k aggregator.ErrorKind) string {
+	switch k {
+	case aggregator.Unavailable, aggregator.Timeout, aggregator.Unauthorized,
+		aggregator.NotFound, aggregator.Invalid:
+		return string(k)
+	}
+	return "unknown"
+}

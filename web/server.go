@@ -1,0 +1,297 @@
+// Package web serves a patient's merged timeline: HTML pages that work without
+// JavaScript, in Danish and English, and a JSON API. It maps errors to HTTP
+// status itself, since Echo's default handler does not unwrap them.
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+	_ "time/tzdata" // the default display zone must load on machines without zoneinfo
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Timelines delivers a patient's merged timeline.
+type Timelines interface {
+	Timeline(ctx context.Context, p aggregator.PatientRef) (*aggregator.Timeline, error)
+}
+
+// Patients maps opaque handles to patients. Errors must not carry the
+// identifier: web logs them.
+type Patients interface {
+	// Resolve maps an opaque handle back to the patient; ok=false if unknown.
+	Resolve(ctx context.Context, handle string) (p aggregator.PatientRef, ok bool, err error)
+	// Register returns the (stable) handle for an identifier, creating it if needed.
+	Register(ctx context.Context, id aggregator.Identifier) (aggregator.PatientRef, error)
+}
+
+// DemoPatient is a made-up patient listed on the front page in demo mode.
+type DemoPatient struct {
+	Handle, Name string
+}
+
+// Config is what the web layer needs from the operator.
+type Config struct {
+	Location *time.Location // display zone; Europe/Copenhagen when nil
+	Demo     []DemoPatient  // non-empty only in demo mode: GET / lists them
+	// DefaultIdentifierSystem is used when a lookup gives a bare value without "system|".
+	DefaultIdentifierSystem string
+	Ready                   func(ctx context.Context) error // for /readyz; nil = always ready
+	// NoAccessControl shows a notice in every page footer until access control lands.
+	NoAccessControl bool
+}
+
+const (
+	defaultZone  = "Europe/Copenhagen"
+	langCookie   = "lang"
+	bodyLimit    = 64 << 10
+	cssFile      = "overblik.css"
+	ctxLangKey   = "overblik.lang"
+	staticMaxAge = "public, max-age=86400"
+	// csp allows no inline style or script: the pages need neither.
+	csp = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+// Server is the HTTP front of overblik.
+type Server struct {
+	cfg    Config
+	tl     Timelines
+	pats   Patients
+	log    *slog.Logger
+	loc    *time.Location
+	now    func() time.Time // replaced in tests
+	e      *echo.Echo
+	neg    negotiator
+	tr     map[string]*translator
+	pages  map[string]map[string]*template.Template // lang -> page -> template
+	static map[string]staticFile
+	css    string // stylesheet URL, versioned by content so it can be cached long
+	bufs   sync.Pool
+}
+
+type staticFile struct {
+	body    []byte
+	ctype   string
+	version string // content hash
+	etag    string
+}
+
+// New builds the server and its routes. It panics if the embedded templates
+// do not parse, which the package tests rule out.
+func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	loc := cfg.Location
+	if loc == nil {
+		l, err := time.LoadLocation(defaultZone)
+		if err != nil {
+			log.Warn("display zone not available, using UTC", "zone", defaultZone, "err", err)
+			l = time.UTC
+		}
+		loc = l
+	}
+	s := &Server{
+		cfg:  cfg,
+		tl:   tl,
+		pats: pats,
+		log:  log,
+		loc:  loc,
+		now:  time.Now,
+		neg:  newNegotiator(),
+		tr:   map[string]*translator{},
+		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
+	}
+	for l, msgs := range newCatalog() {
+		s.tr[l] = &translator{lang: l, msgs: msgs, loc: loc}
+	}
+	s.static = loadStatic()
+	s.css = "/static/" + cssFile + "?v=" + s.static[cssFile].version
+	s.pages = parsePages(s.tr)
+	s.e = s.routes()
+	return s
+}
+
+// Handler returns the *echo.Echo serving every route.
+func (s *Server) Handler() http.Handler { return s.e }
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverPanic, s.headers, s.language)
+
+	limit := limitBody
+	e.GET("/", s.home)
+	e.POST("/lookup", s.lookupForm, limit)
+	e.GET("/p/:handle", s.timelinePage)
+	e.GET("/static/:name", s.serveStatic)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	api := e.Group("/api/v1")
+	api.GET("/patients", s.apiPatients)
+	api.POST("/patients/lookup", s.apiLookup, limit)
+	api.GET("/patients/:handle/timeline", s.apiTimeline)
+	return e
+}
+
+// headers sets the security headers before the handler runs, so error pages
+// carry them too. Pages hold health data: nothing is cached unless a handler
+// says otherwise.
+func (s *Server) headers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", csp)
+		h.Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// limitBody caps request bodies; reading past the cap fails with an
+// *http.MaxBytesError, which classify maps to 413.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > bodyLimit {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, bodyLimit)
+		return next(c)
+	}
+}
+
+// language negotiates the request's language once and remembers an explicit
+// ?lang= choice in a cookie.
+func (s *Server) language(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		l, fromQuery := s.neg.lang(c.Request())
+		if fromQuery {
+			c.SetCookie(&http.Cookie{
+				Name:     langCookie,
+				Value:    l,
+				Path:     "/",
+				MaxAge:   365 * 24 * 3600,
+				HttpOnly: true,
+				Secure:   c.IsTLS(),
+				SameSite: http.SameSiteLaxMode,
+			})
+		}
+		c.Set(ctxLangKey, l)
+		return next(c)
+	}
+}
+
+// recoverPanic turns a panic into an error for handleError, so a bug costs one
+// request and is logged once, with its stack.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic in handler", "route", c.Path(), "handle", c.Param("handle"),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}()
+		return next(c)
+	}
+}
+
+// translatorFor returns the request's translator; Danish when the language
+// middleware did not run (e.g. an error before routing).
+func (s *Server) translatorFor(c echo.Context) *translator {
+	if l, ok := c.Get(ctxLangKey).(string); ok {
+		if t, ok := s.tr[l]; ok {
+			return t
+		}
+	}
+	l, _ := s.neg.lang(c.Request())
+	return s.tr[l]
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return writeBytes(c, http.StatusOK, echo.MIMETextPlainCharsetUTF8, []byte("ok\n"))
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(c.Request().Context()); err != nil {
+			s.log.Warn("not ready", "err", err)
+			return writeBytes(c, http.StatusServiceUnavailable, echo.MIMETextPlainCharsetUTF8, []byte("not ready\n"))
+		}
+	}
+	return writeBytes(c, http.StatusOK, echo.MIMETextPlainCharsetUTF8, []byte("ready\n"))
+}
+
+func (s *Server) serveStatic(c echo.Context) error {
+	f, ok := s.static[c.Param("name")]
+	if !ok {
+		return echo.ErrNotFound
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", staticMaxAge)
+	h.Set("ETag", f.etag)
+	if c.Request().Header.Get("If-None-Match") == f.etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return writeBytes(c, http.StatusOK, f.ctype, f.body)
+}
+
+// writeBytes sends b with its Content-Length, which spares Echo's chunked encoding.
+func writeBytes(c echo.Context, status int, ctype string, b []byte) error {
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	return c.Blob(status, ctype, b)
+}
+
+// loadStatic reads the embedded static files once; they never change at run time.
+func loadStatic() map[string]staticFile {
+	out := map[string]staticFile{}
+	entries, err := fs.ReadDir(files, "static")
+	if err != nil {
+		panic(fmt.Errorf("web: read embedded static files: %w", err))
+	}
+	for _, de := range entries {
+		if de.IsDir() {
+			continue
+		}
+		b, err := fs.ReadFile(files, "static/"+de.Name())
+		if err != nil {
+			panic(fmt.Errorf("web: read embedded %s: %w", de.Name(), err))
+		}
+		sum := sha256.Sum256(b)
+		ctype := mime.TypeByExtension(path.Ext(de.Name()))
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		v := hex.EncodeToString(sum[:8])
+		out[de.Name()] = staticFile{body: b, ctype: ctype, version: v, etag: `"` + v + `"`}
+	}
+	return out
+}
