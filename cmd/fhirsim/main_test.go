@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // empty: valid
+		check   func(Config) bool
+	}{
+		{"demo with defaults", []string{"--demo", "gp"}, "", func(c Config) bool {
+			return c.Addr == "127.0.0.1:8090" && c.Demo == "gp" && c.Options.Seed == 1
+		}},
+		{"dir with failure options", []string{"--dir", "x", "--latency", "200ms", "--failure-rate", "0.1", "--fail-status", "503", "--seed", "9"}, "", func(c Config) bool {
+			return c.Dir == "x" && c.Options.Latency == 200*time.Millisecond && c.Options.FailureRate == 0.1 &&
+				c.Options.FailStatus == 503 && c.Options.Seed == 9
+		}},
+		{"neither source", nil, "exactly one", nil},
+		{"both sources", []string{"--demo", "gp", "--dir", "x"}, "exactly one", nil},
+		{"unknown sector", []string{"--demo", "pharmacy"}, "want hospital", nil},
+		{"failure rate above 1", []string{"--demo", "gp", "--failure-rate", "2"}, "--failure-rate", nil},
+		{"fail status not an error", []string{"--demo", "gp", "--fail-status", "200"}, "--fail-status", nil},
+		{"negative latency", []string{"--demo", "gp", "--latency", "-1s"}, "--latency", nil},
+		{"stray argument", []string{"--demo", "gp", "extra"}, "unexpected", nil},
+		{"unknown flag", []string{"--nope"}, "not defined", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !tt.check(got) {
+				t.Errorf("got %+v", got)
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	t.Run("bad folder", func(t *testing.T) {
+		err := Run(context.Background(), Config{Addr: "127.0.0.1:0", Dir: t.TempDir() + "/missing"}, logger)
+		if err == nil || !strings.Contains(err.Error(), "missing") {
+			t.Errorf("got %v, want an error naming the folder", err)
+		}
+	})
+	t.Run("stops when the context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := Run(ctx, Config{Addr: "127.0.0.1:0", Demo: "hospital"}, logger); err != nil {
+			t.Errorf("got %v, want a clean shutdown", err)
+		}
+	})
+}

@@ -1,0 +1,369 @@
+// Package fhirsim is an in-memory FHIR R4 server for tests and the demo: read,
+// search with paging, and switches for latency and failures, so connectors
+// can be developed and tested against something that behaves like a real
+// source without one.
+//
+// Supported interactions: GET /metadata, GET /{type}/{id}, GET /{type}?params.
+// Search parameters (others are ignored, FHIR's lenient default):
+//
+//   - _id, identifier (token: system|value, |value, system| or value), on every type
+//   - patient, subject (Patient/123, 123 or an absolute URL; :Patient allowed):
+//     matches subject, patient and participant.actor references; not on Patient
+//   - date on Appointment (start) and Encounter (period, open ends unbounded)
+//   - _lastUpdated on meta.lastUpdated
+//   - _count (default 50, max 500; 0 gives only the total), _summary=count
+//   - _page: the opaque paging token of next links
+//
+// Date values are a date or dateTime with offset (without one, they are read
+// in Options.TimeZone); an unencoded "+" that arrives as a space is accepted.
+// Prefixes eq, ne, gt, ge, lt, le, sa, eb; ge/gt/le/lt use overlap semantics
+// (see dateFilter.match). Repeated parameters are ANDed, comma-separated
+// values ORed. Results are ordered by date (Appointment start, Encounter
+// period start; undated last), then id.
+package fhirsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const contentType = "application/fhir+json"
+
+// Options tune how the simulator answers.
+type Options struct {
+	Latency     time.Duration // fixed delay before answering
+	FailureRate float64       // 0..1 share of requests answered with 503 + OperationOutcome (seeded rand)
+	FailStatus  int           // when non-zero, every request answers this status with an OperationOutcome
+	Seed        int64
+	// BaseURL is used in fullUrl and links; empty derives it from the
+	// request's Host. Set it when the server is mounted under a path.
+	BaseURL string
+	// TimeZone reads dates and dateTimes without an offset; nil means UTC.
+	TimeZone *time.Location
+}
+
+// Server serves a fixed set of resources. It is safe for concurrent use.
+type Server struct {
+	opts     Options
+	basePath string
+	byType   map[string][]*resource // sorted for searching
+	byKey    map[string]*resource   // "Type/id"
+	metadata []byte
+
+	mu  sync.Mutex // guards rng
+	rng *rand.Rand
+
+	down     atomic.Bool
+	requests atomic.Int64
+}
+
+// New indexes resources. A later resource with the same type and id replaces
+// an earlier one, as an update would. Errors name the bad resource's index.
+func New(resources []json.RawMessage, opts Options) (*Server, error) {
+	if opts.FailureRate < 0 || opts.FailureRate > 1 {
+		return nil, fmt.Errorf("fhirsim: failure rate %v outside 0..1", opts.FailureRate)
+	}
+	if opts.FailStatus != 0 && (opts.FailStatus < 400 || opts.FailStatus > 599) {
+		return nil, fmt.Errorf("fhirsim: fail status %d is not an HTTP error status", opts.FailStatus)
+	}
+	if opts.Latency < 0 {
+		return nil, fmt.Errorf("fhirsim: negative latency %v", opts.Latency)
+	}
+	if opts.TimeZone == nil {
+		opts.TimeZone = time.UTC
+	}
+	s := &Server{
+		opts:   opts,
+		byType: map[string][]*resource{},
+		byKey:  map[string]*resource{},
+		rng:    rand.New(rand.NewPCG(uint64(opts.Seed), 0x6f76657262)),
+	}
+	if opts.BaseURL != "" {
+		u, err := url.Parse(opts.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("fhirsim: base URL %q is not an absolute http(s) URL", opts.BaseURL)
+		}
+		s.opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+		s.basePath = strings.TrimSuffix(u.Path, "/")
+	}
+	var order []string
+	for i, raw := range resources {
+		r, err := index(raw, opts.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("fhirsim: resource %d: %w", i, err)
+		}
+		key := r.typ + "/" + r.id
+		if _, ok := s.byKey[key]; !ok {
+			order = append(order, key)
+		}
+		s.byKey[key] = r
+	}
+	for _, key := range order {
+		r := s.byKey[key]
+		resolvePatients(r, s.byKey)
+		s.byType[r.typ] = append(s.byType[r.typ], r)
+	}
+	for _, rs := range s.byType {
+		sortResources(rs)
+	}
+	s.metadata = s.capabilityStatement()
+	return s, nil
+}
+
+// SetDown makes every request answer 503 while down, to stop a source and
+// bring it back.
+func (s *Server) SetDown(down bool) { s.down.Store(down) }
+
+// Requests counts the requests received, failed ones included.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	if s.opts.Latency > 0 {
+		t := time.NewTimer(s.opts.Latency)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return // the client is gone
+		case <-t.C:
+		}
+	}
+	switch {
+	case s.down.Load():
+		writeOutcome(w, http.StatusServiceUnavailable, "the source is down")
+		return
+	case s.opts.FailStatus != 0:
+		writeOutcome(w, s.opts.FailStatus, "failure configured by FailStatus")
+		return
+	case s.opts.FailureRate > 0 && s.roll() < s.opts.FailureRate:
+		writeOutcome(w, http.StatusServiceUnavailable, "simulated transient failure")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeOutcome(w, http.StatusMethodNotAllowed, "only GET is supported")
+		return
+	}
+	path := r.URL.Path
+	if s.basePath != "" && strings.HasPrefix(path, s.basePath+"/") {
+		path = path[len(s.basePath):]
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) == 1 && parts[0] == "metadata":
+		writeJSON(w, http.StatusOK, s.metadata)
+	case len(parts) == 1 && validType(parts[0]):
+		s.search(w, r, parts[0])
+	case len(parts) == 2 && validType(parts[0]):
+		s.read(w, parts[0], parts[1])
+	default:
+		writeOutcome(w, http.StatusNotFound, "unknown path "+r.URL.Path)
+	}
+}
+
+func (s *Server) roll() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.Float64()
+}
+
+func (s *Server) read(w http.ResponseWriter, resourceType, id string) {
+	res, ok := s.byKey[resourceType+"/"+id]
+	if !ok {
+		writeOutcome(w, http.StatusNotFound, fmt.Sprintf("%s/%s is not known", resourceType, id))
+		return
+	}
+	if res.versionID != "" {
+		w.Header().Set("ETag", `W/"`+res.versionID+`"`)
+	}
+	if res.lastUpdated != nil {
+		w.Header().Set("Last-Modified", res.lastUpdated.lo.UTC().Format(http.TimeFormat))
+	}
+	writeJSON(w, http.StatusOK, res.raw)
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType string) {
+	q, err := parseQuery(resourceType, r.URL.Query(), s.opts.TimeZone)
+	if err != nil {
+		writeOutcome(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var matches []*resource
+	for _, res := range s.byType[resourceType] {
+		if q.matches(res) {
+			matches = append(matches, res)
+		}
+	}
+	base := s.base(r)
+	page := matches[min(q.offset, len(matches)):]
+	page = page[:min(q.count, len(page))]
+
+	var b bytes.Buffer
+	b.WriteString(`{"resourceType":"Bundle","type":"searchset","total":`)
+	b.WriteString(strconv.Itoa(len(matches)))
+	b.WriteString(`,"link":[{"relation":"self","url":`)
+	self := base + "/" + resourceType
+	if r.URL.RawQuery != "" {
+		self += "?" + r.URL.RawQuery
+	}
+	b.Write(jsonString(self))
+	b.WriteString(`}`)
+	if next := q.offset + len(page); len(page) > 0 && next < len(matches) {
+		values := r.URL.Query()
+		values.Set("_page", strconv.Itoa(next))
+		b.WriteString(`,{"relation":"next","url":`)
+		b.Write(jsonString(base + "/" + resourceType + "?" + values.Encode()))
+		b.WriteString(`}`)
+	}
+	b.WriteString(`]`)
+	if len(page) > 0 {
+		b.WriteString(`,"entry":[`)
+		for i, res := range page {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"fullUrl":`)
+			b.Write(jsonString(base + "/" + res.typ + "/" + res.id))
+			b.WriteString(`,"resource":`)
+			b.Write(res.raw)
+			b.WriteString(`,"search":{"mode":"match"}}`)
+		}
+		b.WriteString(`]`)
+	}
+	b.WriteString(`}`)
+	writeJSON(w, http.StatusOK, b.Bytes())
+}
+
+// base is the server's base URL without a trailing slash.
+func (s *Server) base(r *http.Request) string {
+	if s.opts.BaseURL != "" {
+		return s.opts.BaseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) capabilityStatement() []byte {
+	types := []string{"Appointment", "Encounter", "Patient"}
+	for t := range s.byType {
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	sort.Strings(types)
+	type param struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	type interaction struct {
+		Code string `json:"code"`
+	}
+	type resourceCaps struct {
+		Type        string        `json:"type"`
+		Interaction []interaction `json:"interaction"`
+		SearchParam []param       `json:"searchParam"`
+	}
+	var resources []resourceCaps
+	for _, t := range types {
+		params := []param{{"_id", "token"}, {"_lastUpdated", "date"}, {"identifier", "token"}}
+		if t != "Patient" {
+			params = append(params, param{"patient", "reference"}, param{"subject", "reference"})
+		}
+		if t == "Appointment" || t == "Encounter" {
+			params = append(params, param{"date", "date"})
+		}
+		resources = append(resources, resourceCaps{Type: t,
+			Interaction: []interaction{{"read"}, {"search-type"}}, SearchParam: params})
+	}
+	// The date is the newest resource's, so the statement is deterministic.
+	date := "2026-01-01"
+	var newest time.Time
+	for _, r := range s.byKey {
+		if r.lastUpdated != nil && r.lastUpdated.lo.After(newest) {
+			newest = r.lastUpdated.lo
+			date = newest.UTC().Format("2006-01-02")
+		}
+	}
+	cs := map[string]any{
+		"resourceType": "CapabilityStatement",
+		"status":       "active",
+		"date":         date,
+		"kind":         "instance",
+		"software":     map[string]string{"name": "overblik fhirsim"},
+		"fhirVersion":  "4.0.1",
+		"format":       []string{contentType, "json"},
+		"rest": []map[string]any{{
+			"mode":     "server",
+			"resource": resources,
+		}},
+	}
+	if s.opts.BaseURL != "" {
+		cs["implementation"] = map[string]string{"description": "overblik FHIR simulator", "url": s.opts.BaseURL}
+	}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		// Only plain maps, slices and strings above: cannot fail.
+		panic(fmt.Sprintf("fhirsim: capability statement: %v", err))
+	}
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // a failed write means the client left; nothing to do
+}
+
+// writeOutcome answers an error as an OperationOutcome.
+func writeOutcome(w http.ResponseWriter, status int, diagnostics string) {
+	code := "processing"
+	switch {
+	case status == http.StatusBadRequest:
+		code = "invalid"
+	case status == http.StatusUnauthorized:
+		code = "login"
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fhirsim"`)
+	case status == http.StatusForbidden:
+		code = "forbidden"
+	case status == http.StatusNotFound:
+		code = "not-found"
+	case status == http.StatusMethodNotAllowed:
+		code = "not-supported"
+	case status == http.StatusTooManyRequests:
+		code = "throttled"
+	case status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
+		code = "transient"
+	case status >= 500:
+		code = "exception"
+	}
+	body := []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"` + code +
+		`","diagnostics":`)
+	body = append(body, jsonString(diagnostics)...)
+	body = append(body, `}]}`...)
+	writeJSON(w, status, body)
+}
+
+// jsonString quotes s as JSON without HTML escaping, so "&" in URLs stays
+// readable.
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // encoding a string cannot fail
+	return bytes.TrimRight(b.Bytes(), "\n")
+}
