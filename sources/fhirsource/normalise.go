@@ -1,0 +1,315 @@
+package fhirsource
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
+)
+
+// Code systems we read meaning from.
+const (
+	sysActCode         = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	sysConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+	// The FHIR R5 backport of Appointment.virtualService, used by R4 servers to
+	// publish a video room.
+	extVirtualService = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.virtualService"
+)
+
+var errNoStart = errors.New("no start time")
+
+var appointmentStatus = map[string]aggregator.Status{
+	"proposed":         aggregator.StatusTentative,
+	"pending":          aggregator.StatusTentative,
+	"waitlist":         aggregator.StatusTentative,
+	"booked":           aggregator.StatusBooked,
+	"arrived":          aggregator.StatusBooked,
+	"checked-in":       aggregator.StatusBooked,
+	"fulfilled":        aggregator.StatusCompleted,
+	"cancelled":        aggregator.StatusCancelled,
+	"noshow":           aggregator.StatusNoShow,
+	"entered-in-error": aggregator.StatusEnteredInError,
+}
+
+var encounterStatus = map[string]aggregator.Status{
+	"planned":          aggregator.StatusBooked,
+	"arrived":          aggregator.StatusInProgress,
+	"triaged":          aggregator.StatusInProgress,
+	"in-progress":      aggregator.StatusInProgress,
+	"onleave":          aggregator.StatusOnLeave,
+	"finished":         aggregator.StatusCompleted,
+	"cancelled":        aggregator.StatusCancelled,
+	"entered-in-error": aggregator.StatusEnteredInError,
+	"unknown":          aggregator.StatusUnknown,
+}
+
+// inpatient classes (v3 ActCode): IMP and its specialisations.
+var inpatient = map[string]bool{"IMP": true, "ACUTE": true, "NONAC": true}
+
+func mapStatus(table map[string]aggregator.Status, raw string) aggregator.Status {
+	if s, ok := table[raw]; ok {
+		return s
+	}
+	return aggregator.StatusUnknown
+}
+
+// normaliser turns decoded resources into entries for one source.
+type normaliser struct {
+	src *Source
+	loc *time.Location
+}
+
+func (n normaliser) appointment(a *fhir.Appointment) (aggregator.Entry, error) {
+	id := deref(a.Id)
+	e := n.base("Appointment", id, a.Meta)
+	e.Kind = aggregator.KindAppointment
+	e.FHIRStatus = a.RawStatus
+	e.Status = mapStatus(appointmentStatus, a.RawStatus)
+
+	if a.Start == nil {
+		return e, errNoStart
+	}
+	start, p, err := parseTime(*a.Start, n.loc)
+	if err != nil {
+		return e, fmt.Errorf("start: %w", err)
+	}
+	e.Start, e.AllDay = start, p < precTime
+	switch {
+	case a.End != nil:
+		end, ep, err := parseTime(*a.End, n.loc)
+		if err != nil {
+			return e, fmt.Errorf("end: %w", err)
+		}
+		e.End = end
+		if ep < precTime {
+			e.End = after(end, ep) // an inclusive end date
+		}
+	case a.MinutesDuration != nil && *a.MinutesDuration > 0:
+		e.End = start.Add(time.Duration(*a.MinutesDuration) * time.Minute)
+	default:
+		e.End = after(start, p)
+	}
+	if e.End.Before(e.Start) {
+		return e, fmt.Errorf("ends (%s) before it starts", e.End.Format(time.RFC3339))
+	}
+
+	// FHIR meant description as the subject line of an appointment list, so
+	// it is the title; the coded service says what kind of care it is.
+	service := firstNonEmpty(textOf(a.ServiceType), textOf(a.Specialty), text(a.AppointmentType), textOf(a.ReasonCode))
+	e.Title = firstNonEmpty(deref(a.Description), service)
+	if service != e.Title {
+		e.Description = service
+	}
+	e.Instruction = deref(a.PatientInstruction)
+
+	contained := containedParties(a.Contained)
+	var phone, video string
+	for _, part := range a.Participant {
+		pt := n.src.lookup(part.Actor, contained)
+		switch pt.Type {
+		case "Patient", "RelatedPerson", "Device":
+			continue
+		case "Location":
+			if e.Place.Name == "" && e.Place.Address == "" {
+				e.Place = aggregator.Place{Name: pt.Name, Address: pt.Address, Lat: pt.Lat, Lon: pt.Lon}
+				if pt.Home {
+					e.Medium = aggregator.MediumHomeVisit
+				}
+			}
+		case "HealthcareService", "Organization":
+			if e.Organization == "" {
+				e.Organization = pt.Name
+			}
+		default: // Practitioner, PractitionerRole, CareTeam, or untyped with a display
+			if pt.Name != "" {
+				e.People = append(e.People, pt.Name)
+			}
+		}
+		phone = firstNonEmpty(phone, pt.Phone)
+		video = firstNonEmpty(video, pt.VideoURL)
+	}
+	e.Contact = phone
+
+	switch {
+	case isVirtual(a.AppointmentType) || anyVirtual(a.ServiceType) || hasExtension(a.Extension, extVirtualService):
+		e.Medium = aggregator.MediumVideo
+		e.VideoURL = firstNonEmpty(virtualServiceURL(a.Extension), video)
+	case isPhone(a.AppointmentType) || anyPhone(a.ServiceType):
+		e.Medium = aggregator.MediumPhone
+	case e.Medium == "":
+		e.Medium = aggregator.MediumInPerson
+	}
+	return e, nil
+}
+
+func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
+	id := deref(enc.Id)
+	e := n.base("Encounter", id, enc.Meta)
+	e.Kind = aggregator.KindEncounter
+	if inpatient[deref(enc.Class.Code)] {
+		e.Kind = aggregator.KindAdmission
+	}
+	e.FHIRStatus = enc.RawStatus
+	e.Status = mapStatus(encounterStatus, enc.RawStatus)
+
+	if enc.Period == nil || enc.Period.Start == nil {
+		return e, errNoStart
+	}
+	start, p, err := parseTime(*enc.Period.Start, n.loc)
+	if err != nil {
+		return e, fmt.Errorf("period.start: %w", err)
+	}
+	e.Start, e.AllDay = start, p < precTime
+	switch {
+	case enc.Period.End != nil:
+		end, ep, err := parseTime(*enc.Period.End, n.loc)
+		if err != nil {
+			return e, fmt.Errorf("period.end: %w", err)
+		}
+		e.End = end
+		if ep < precTime {
+			e.End = after(end, ep) // an inclusive end date
+		}
+	case e.Kind == aggregator.KindAdmission:
+		// An admission without an end is still going on: leave End open.
+	default:
+		e.End = after(start, p)
+	}
+	if !e.End.IsZero() && e.End.Before(e.Start) {
+		return e, fmt.Errorf("period ends (%s) before it starts", e.End.Format(time.RFC3339))
+	}
+
+	e.Title = firstNonEmpty(textOf(enc.Type), text(enc.ServiceType), textOf(enc.ReasonCode))
+	contained := containedParties(enc.Contained)
+	for _, l := range enc.Location {
+		pt := n.src.lookup(&l.Location, contained)
+		if pt.Name != "" || pt.Address != "" {
+			e.Place = aggregator.Place{Name: pt.Name, Address: pt.Address, Lat: pt.Lat, Lon: pt.Lon}
+			if pt.Home {
+				e.Medium = aggregator.MediumHomeVisit
+			}
+			break
+		}
+	}
+	for _, part := range enc.Participant {
+		if pt := n.src.lookup(part.Individual, contained); pt.Name != "" {
+			e.People = append(e.People, pt.Name)
+		}
+	}
+	if enc.ServiceProvider != nil {
+		org := n.src.lookup(enc.ServiceProvider, contained)
+		e.Organization, e.Contact = org.Name, org.Phone
+	}
+	switch deref(enc.Class.Code) {
+	case "VR":
+		e.Medium = aggregator.MediumVideo
+	case "HH":
+		e.Medium = aggregator.MediumHomeVisit
+	}
+	if e.Medium == "" {
+		e.Medium = aggregator.MediumInPerson
+	}
+	for _, ref := range enc.Appointment {
+		if typ, aid, ok := localRef(n.src.cfg.BaseURL, deref(ref.Reference)); ok && typ == "Appointment" {
+			e.PartOf = append(e.PartOf, aggregator.EntryID(n.src.cfg.Name, "Appointment", aid))
+		}
+	}
+	return e, nil
+}
+
+// base fills what every entry has: identity, provenance, update time and
+// sensitivity from meta.
+func (n normaliser) base(typ, id string, meta *r4.Meta) aggregator.Entry {
+	e := aggregator.Entry{
+		ID:          aggregator.EntryID(n.src.cfg.Name, typ, id),
+		Source:      n.src.cfg.Name,
+		Sector:      n.src.cfg.Sector,
+		Sensitivity: aggregator.SensitivityNormal,
+	}
+	prov := aggregator.Provenance{Source: n.src.cfg.Name, Type: typ, ID: id}
+	if meta != nil {
+		prov.Version = deref(meta.VersionId)
+		if meta.LastUpdated != nil {
+			if t, _, err := parseTime(*meta.LastUpdated, n.loc); err == nil {
+				e.Updated = t
+			}
+		}
+		for _, c := range meta.Security {
+			if deref(c.System) == sysConfidentiality && (deref(c.Code) == "R" || deref(c.Code) == "V") {
+				e.Sensitivity = aggregator.SensitivityRestricted
+			}
+		}
+	}
+	e.Provenance = []aggregator.Provenance{prov}
+	return e
+}
+
+func isVirtual(cc *r4.CodeableConcept) bool { return hasCode(cc, sysActCode, "VR") }
+func isPhone(cc *r4.CodeableConcept) bool {
+	return hasCode(cc, sysActCode, "PH") || strings.Contains(strings.ToLower(text(cc)), "telefon")
+}
+
+func anyVirtual(ccs []r4.CodeableConcept) bool {
+	for i := range ccs {
+		if isVirtual(&ccs[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyPhone(ccs []r4.CodeableConcept) bool {
+	for i := range ccs {
+		if isPhone(&ccs[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasExtension(exts []r4.Extension, url string) bool {
+	for _, x := range exts {
+		if x.Url == url {
+			return true
+		}
+	}
+	return false
+}
+
+// virtualServiceURL reads addressUrl from the virtualService backport extension.
+func virtualServiceURL(exts []r4.Extension) string {
+	for _, x := range exts {
+		if x.Url != extVirtualService {
+			continue
+		}
+		for _, sub := range x.Extension {
+			if sub.Url == "addressUrl" && sub.ValueUrl != nil {
+				return *sub.ValueUrl
+			}
+		}
+	}
+	return ""
+}
+
+func textOf(ccs []r4.CodeableConcept) string {
+	for i := range ccs {
+		if t := text(&ccs[i]); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
