@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/testdata"
+	"github.com/overblik/overblik/web"
+)
+
+// demoSources are the simulated systems `overblik demo` starts, one per sector.
+var demoSources = []struct {
+	sector  testdata.Sector
+	name    string
+	display string
+}{
+	{testdata.SectorHospital, "aarhus-uh", "Aarhus Universitetshospital"},
+	{testdata.SectorMunicipality, "aarhus-kommune", "Aarhus Kommune"},
+	{testdata.SectorGP, "laegehuset", "Lægehuset Trøjborg"},
+}
+
+// demo is a running set of simulated sources and the configuration that
+// points at them.
+type demo struct {
+	cfg      *Config
+	patients []web.DemoPatient // Handle holds system|value until newApp swaps it
+	sims     map[string]*fhirsim.Server
+	servers  []*http.Server
+}
+
+// startDemo serves today's demo data from three simulators on loopback.
+func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
+	cfg := Default()
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("demo zone: %w", err)
+	}
+	data := testdata.Demo(today, loc)
+	d := &demo{cfg: cfg, sims: map[string]*fhirsim.Server{}}
+	for _, ds := range demoSources {
+		resources, _ := data.Sector(string(ds.sector))
+		sim, err := fhirsim.New(resources, fhirsim.Options{TimeZone: loc})
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("demo source %s: %w", ds.name, err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("demo source %s: %w", ds.name, err)
+		}
+		srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("demo source stopped", "source", ds.name, "err", err)
+			}
+		}()
+		d.servers = append(d.servers, srv)
+		d.sims[ds.name] = sim
+		sc := DefaultSourceConfig()
+		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), KindFHIR
+		sc.BaseURL = "http://" + ln.Addr().String()
+		cfg.Sources = append(cfg.Sources, sc)
+	}
+	for _, p := range data.Patients {
+		d.patients = append(d.patients, web.DemoPatient{Handle: p.System + "|" + p.CPR, Name: p.Name})
+	}
+	cfg.EnsureHandleSecret()
+	if err := cfg.Validate(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close stops the simulators.
+func (d *demo) Close() {
+	for _, s := range d.servers {
+		_ = s.Close()
+	}
+}
+
+// runDemo runs the whole product on simulated sources until ctx ends.
+func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logger) error {
+	d, err := startDemo(time.Now(), log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	a, err := newApp(d.cfg, d.patients, log, nil)
+	if err != nil {
+		return err
+	}
+	defer a.svc.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("demo mode: three simulated sources on loopback", "sources", len(d.cfg.Sources), "patients", len(d.patients))
+	return serveHTTP(ctx, ln, a.handler, stdout, log)
+}

@@ -1,0 +1,85 @@
+// Command overblik serves one timeline per patient merged from hospital,
+// municipality and GP sources.
+//
+//	overblik demo  [--addr 127.0.0.1:8080]   simulated sources, demo patients
+//	overblik serve --config overblik.yaml    real sources
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2 // bad flags or configuration
+)
+
+const usage = `usage:
+  overblik demo  [--addr 127.0.0.1:8080]   run with three simulated sources and demo patients
+  overblik serve --config overblik.yaml    run against the sources in the configuration
+`
+
+// run is main without the process: testable, and every exit status comes from here.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	switch args[0] {
+	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		addr := fs.String("addr", DefaultListen, "address to listen on")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		return exitStatus(stderr, runDemo(ctx, *addr, stdout, log))
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "overblik.yaml", "configuration file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		cfg, err := Load(*path, getenv)
+		if err != nil {
+			return exitStatus(stderr, err)
+		}
+		return exitStatus(stderr, serve(ctx, cfg, stdout, log))
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+func exitStatus(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		fmt.Fprintf(stderr, "configuration error:\n%v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "overblik: %v\n", err)
+	return exitFailed
+}

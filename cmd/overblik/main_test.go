@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/testdata"
+)
+
+func TestRunExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("listen: 127.0.0.1:0\ncache:\n  fresh_for: soon\nsources: []\n"), 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		want     int
+		contains string
+	}{
+		{"no command", nil, exitUsage, "usage"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "unknown command"},
+		{"bad flag", []string{"serve", "--nope"}, exitUsage, "nope"},
+		{"broken config names the key", []string{"serve", "--config", broken}, exitUsage, "cache.fresh_for"},
+		{"missing config", []string{"serve", "--config", filepath.Join(dir, "absent.yaml")}, exitUsage, "absent.yaml"},
+		{"help", []string{"help"}, exitOK, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), tc.args, &stdout, &stderr, func(string) string { return "" })
+			if got != tc.want {
+				t.Errorf("exit = %d, want %d; stderr: %s", got, tc.want, stderr.String())
+			}
+			if !strings.Contains(stdout.String()+stderr.String(), tc.contains) {
+				t.Errorf("output lacks %q: %s%s", tc.contains, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// TestServeWithConfig runs `overblik serve` as an operator would: a YAML file
+// naming three FHIR servers, an environment variable overriding one URL, and
+// a graceful stop.
+func TestServeWithConfig(t *testing.T) {
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	data := testdata.Demo(time.Now(), cph)
+	urls := map[string]string{}
+	for _, sector := range []string{"hospital", "municipality", "gp"} {
+		res, _ := data.Sector(sector)
+		sim, err := fhirsim.New(res, fhirsim.Options{TimeZone: cph})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(sim)
+		t.Cleanup(srv.Close)
+		urls[sector] = srv.URL
+	}
+	cfg := `listen: 127.0.0.1:0
+window: {past: 90d, future: 180d}
+cache: {fresh_for: 2m}
+sources:
+  - {name: hosp, display: Hospitalet, sector: hospital, kind: fhir, base_url: ` + urls["hospital"] + `, page_size: 5, timeout: 5s}
+  - {name: kommune, display: Kommunen, sector: municipality, kind: fhir, base_url: http://127.0.0.1:1/unused}
+  - {name: gp, display: Lægen, sector: gp, kind: fhir, base_url: ` + urls["gp"] + `}
+`
+	path := filepath.Join(t.TempDir(), "overblik.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	env := map[string]string{"OVERBLIK_SOURCE_KOMMUNE_BASE_URL": urls["municipality"]}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stdoutR, stdoutW := io.Pipe()
+	stderr := &syncBuffer{} // the server logs from its own goroutines
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", path}, stdoutW, stderr, func(k string) string { return env[k] })
+		stdoutW.Close()
+	}()
+	line, err := bufio.NewReader(stdoutR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no start-up line: %v; stderr: %s", err, stderr.String())
+	}
+	go io.Copy(io.Discard, stdoutR)
+	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
+
+	resp, err := http.Post(base+"/api/v1/patients/lookup", "application/json",
+		strings.NewReader(`{"identifier":"urn:oid:1.2.208.176.1.2|`+data.Patients[1].CPR+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Handle string }
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	resp, err = http.Get(base + "/api/v1/patients/" + h.Handle + "/timeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tl apiTimeline
+	json.NewDecoder(resp.Body).Decode(&tl)
+	resp.Body.Close()
+	sectors := map[any]int{}
+	for _, e := range tl.Entries {
+		sectors[e["sector"]]++
+	}
+	if len(sectors) != 3 || tl.Stale {
+		t.Errorf("serve timeline: sectors %v, stale %v, sources %v", sectors, tl.Stale, tl.Sources)
+	}
+	if !strings.Contains(stderr.String(), "no access control") {
+		t.Error("start-up does not warn that there is no access control")
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit = %d after SIGTERM-like cancel, want 0; stderr: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if strings.Contains(stderr.String(), data.Patients[1].CPR) {
+		t.Errorf("the log contains the CPR:\n%s", stderr.String())
+	}
+}
