@@ -194,16 +194,8 @@ func (s *Server) apiPatients(c echo.Context) error {
 
 func (s *Server) apiLookup(c echo.Context) error {
 	var req lookupRequest
-	dec := json.NewDecoder(c.Request().Body)
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("decode lookup: %w", err)
-		}
-		return errBadRequest("error.bad_json", fmt.Errorf("decode lookup: %w", err))
-	}
-	if dec.More() {
-		return errBadRequest("error.bad_json", errors.New("decode lookup: trailing data"))
+	if err := readJSON(c, &req); err != nil {
+		return err
 	}
 	p, err := s.register(c, req.Identifier)
 	if err != nil {
@@ -268,4 +260,20 @@ func (s *Server) timelineFor(c echo.Context) (aggregator.PatientRef, *aggregator
 		tl = &aggregator.Timeline{Patient: p.Handle}
 	}
 	return p, tl, nil
+}
+
+// readJSON decodes one JSON value from the (size-limited) request body.
+func readJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("decode request: %w", err)
+		}
+		return errBadRequest("error.bad_json", fmt.Errorf("decode request: %w", err))
+	}
+	if dec.More() {
+		return errBadRequest("error.bad_json", errors.New("decode request: trailing data"))
+	}
+	return nil
 }

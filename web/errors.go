@@ -36,6 +36,10 @@ func errUnknownPatient() error {
 	return &requestError{status: http.StatusNotFound, code: "not_found", msg: "error.unknown_patient"}
 }
 
+func errNotFound(cause error) error {
+	return &requestError{status: http.StatusNotFound, code: "not_found", msg: "error.not_found", err: cause}
+}
+
 func errBadRequest(msg string, cause error) error {
 	return &requestError{status: http.StatusBadRequest, code: "bad_request", msg: msg, err: cause}
 }

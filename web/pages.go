@@ -83,8 +83,9 @@ type demoLink struct {
 
 type homePage struct {
 	page
-	Demo  []demoLink
-	Error string
+	Demo    []demoLink
+	Outages []SimulatedSource
+	Error   string
 }
 
 func (s *Server) home(c echo.Context) error {
@@ -96,6 +97,9 @@ func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg}
 	for _, d := range s.cfg.Demo {
 		data.Demo = append(data.Demo, demoLink{Name: d.Name, Href: patientPath(d.Handle)})
+	}
+	if s.cfg.Outages != nil {
+		data.Outages = s.cfg.Outages.Sources()
 	}
 	return s.render(c, status, tr.lang, "home", data)
 }

@@ -58,6 +58,8 @@ type Config struct {
 	Ready                   func(ctx context.Context) error // for /readyz; nil = always ready
 	// NoAccessControl shows a notice in every page footer until access control lands.
 	NoAccessControl bool
+	// Outages, in demo mode only, offers switches to take simulated sources down.
+	Outages Outages
 }
 
 const (
@@ -153,6 +155,10 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/patients", s.apiPatients)
 	api.POST("/patients/lookup", s.apiLookup, limit)
 	api.GET("/patients/:handle/timeline", s.apiTimeline)
+	if s.cfg.Outages != nil {
+		e.POST("/demo/sources/:name", s.demoOutageForm, limit)
+		api.POST("/demo/sources/:name", s.apiDemoOutage, limit)
+	}
 	return e
 }
 

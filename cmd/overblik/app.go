@@ -34,8 +34,14 @@ type app struct {
 	handler  http.Handler
 }
 
+// demoExtras are what only the demo mode hands to the web layer.
+type demoExtras struct {
+	patients []web.DemoPatient // Handle holds system|value; newApp swaps it for the real handle
+	outages  web.Outages
+}
+
 // newApp wires the product; now is the clock (nil: the real one).
-func newApp(cfg *Config, demo []web.DemoPatient, log *slog.Logger, now func() time.Time) (*app, error) {
+func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Time) (*app, error) {
 	// One transport for all sources: connection reuse matters more than
 	// isolation here, and per-source deadlines come from the aggregator.
 	hc := &http.Client{Transport: &http.Transport{
@@ -72,6 +78,7 @@ func newApp(cfg *Config, demo []web.DemoPatient, log *slog.Logger, now func() ti
 	if err != nil {
 		return nil, err
 	}
+	demo := extras.patients
 	for i, d := range demo {
 		// The demo hands over identifiers in Handle; swap them for real handles.
 		system, value, _ := cutIdentifier(d.Handle, cfg.PatientIdentifierSystem)
@@ -86,6 +93,7 @@ func newApp(cfg *Config, demo []web.DemoPatient, log *slog.Logger, now func() ti
 		Demo:                    demo,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
 		NoAccessControl:         true,
+		Outages:                 extras.outages,
 	}, svc, patients, log)
 	return &app{svc: svc, patients: patients, handler: srv.Handler()}, nil
 }
@@ -104,7 +112,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	if cfg.EnsureHandleSecret() {
 		log.Warn("no handle secret configured: patient links change at every restart; set OVERBLIK_HANDLE_SECRET or handle_secret_file")
 	}
-	a, err := newApp(cfg, nil, log, nil)
+	a, err := newApp(cfg, demoExtras{}, log, nil)
 	if err != nil {
 		return err
 	}

@@ -95,10 +95,12 @@ func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	defer d.Close()
-	a, err := newApp(d.cfg, d.patients, log, nil)
+	outages := &demoOutages{demo: d}
+	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages}, log, nil)
 	if err != nil {
 		return err
 	}
+	outages.app = a
 	defer a.svc.Close()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -106,4 +108,38 @@ func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logge
 	}
 	log.Info("demo mode: three simulated sources on loopback", "sources", len(d.cfg.Sources), "patients", len(d.patients))
 	return serveHTTP(ctx, ln, a.handler, stdout, log)
+}
+
+// demoOutages lets the demo's front page take a simulator down. After a
+// switch it refreshes the demo patients at once, so the next page view shows
+// the effect instead of a timeline cached for fresh_for.
+type demoOutages struct {
+	demo *demo
+	app  *app
+}
+
+func (o *demoOutages) Sources() []web.SimulatedSource {
+	var out []web.SimulatedSource
+	for _, ds := range demoSources {
+		out = append(out, web.SimulatedSource{Name: ds.name, Display: ds.display, Down: o.demo.sims[ds.name].Down()})
+	}
+	return out
+}
+
+func (o *demoOutages) SetDown(ctx context.Context, name string, down bool) error {
+	sim, ok := o.demo.sims[name]
+	if !ok {
+		return web.ErrUnknownSource
+	}
+	sim.SetDown(down)
+	for _, p := range o.demo.patients {
+		ref, ok, err := o.app.patients.Resolve(ctx, p.Handle)
+		if err != nil || !ok {
+			continue
+		}
+		if _, err := o.app.svc.Refresh(ctx, ref); err != nil {
+			return fmt.Errorf("refresh after switching %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -67,10 +67,12 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	}
 	t.Cleanup(d.Close)
 	d.cfg.HandleSecret = []byte("a fixed secret so handles are golden-stable")
-	a, err := newApp(d.cfg, d.patients, log, clk.Now)
+	outages := &demoOutages{demo: d}
+	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages}, log, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
+	outages.app = a
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() { srv.Close(); a.svc.Close() })
 	return &demoEnv{demo: d, app: a, url: srv.URL, clock: clk, logs: logs}
@@ -308,5 +310,29 @@ func TestUnknownHandle(t *testing.T) {
 	env.get(t, "/api/v1/patients/"+got.Handle+"/timeline", &tl)
 	if len(tl.Entries) < 20 {
 		t.Errorf("looked-up patient has %d entries", len(tl.Entries))
+	}
+}
+
+// TestDemoOutageSwitch takes the hospital down from the front page's form:
+// the very next timeline read shows it failed, without waiting for fresh_for.
+func TestDemoOutageSwitch(t *testing.T) {
+	env := startDemoEnv(t)
+	var patients []struct{ Handle, Name string }
+	env.get(t, "/api/v1/patients", &patients)
+	path := "/api/v1/patients/" + patients[1].Handle + "/timeline"
+	var tl apiTimeline
+	env.get(t, path, &tl)
+
+	resp, err := http.PostForm(env.url+"/demo/sources/aarhus-uh", map[string][]string{"down": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	env.get(t, path, &tl)
+	if tl.Sources[0]["ok"] != false || !tl.Stale {
+		t.Errorf("after taking the hospital down: sources %v", tl.Sources)
+	}
+	if home := env.get(t, "/", nil); !strings.Contains(home, "Start igen") {
+		t.Error("front page does not show the hospital as down")
 	}
 }

@@ -125,6 +125,9 @@ func New(resources []json.RawMessage, opts Options) (*Server, error) {
 // bring it back.
 func (s *Server) SetDown(down bool) { s.down.Store(down) }
 
+// Down reports whether SetDown(true) is in force.
+func (s *Server) Down() bool { return s.down.Load() }
+
 // Requests counts the requests received, failed ones included.
 func (s *Server) Requests() int64 { return s.requests.Load() }
 

@@ -519,6 +519,9 @@ func TestSetDown(t *testing.T) {
 	for i, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			sim.SetDown(st.down)
+			if sim.Down() != st.down {
+				t.Fatalf("Down() = %v after SetDown(%v)", sim.Down(), st.down)
+			}
 			status, body := get(t, ts.URL+"/Appointment?patient=p1")
 			if status != st.want {
 				t.Fatalf("status: got %d, want %d", status, st.want)
