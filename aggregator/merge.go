@@ -58,8 +58,7 @@ func fold(a *Entry, enc Entry) {
 	if a.Status != StatusCancelled {
 		switch enc.Status {
 		case StatusInProgress, StatusOnLeave, StatusCompleted:
-			a.Status = enc.Status
-			a.FHIRStatus = a.FHIRStatus + "/" + enc.FHIRStatus
+			a.Status = enc.Status // FHIRStatus stays the appointment's code
 		}
 	}
 	if enc.Kind == KindAdmission {

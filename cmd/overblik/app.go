@@ -88,14 +88,20 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		}
 		demo[i].Handle = p.Handle
 	}
-	srv := web.New(web.Config{
+	extras.patients = demo
+	return &app{svc: svc, patients: patients, handler: newWeb(cfg, extras, svc, patients, log)}, nil
+}
+
+// newWeb builds the web layer. Until access control lands it says so on
+// every page.
+func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, log *slog.Logger) http.Handler {
+	return web.New(web.Config{
 		Location:                cfg.Location,
-		Demo:                    demo,
+		Demo:                    extras.patients,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
 		NoAccessControl:         true,
 		Outages:                 extras.outages,
-	}, svc, patients, log)
-	return &app{svc: svc, patients: patients, handler: srv.Handler()}, nil
+	}, tl, pats, log).Handler()
 }
 
 func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {

@@ -57,7 +57,7 @@ type SourceConfig struct {
 	Kind     string        // `kind`: required, "fhir"
 	BaseURL  string        // `base_url`: required for fhir, absolute http(s) URL
 	PageSize int           // `page_size`, default 50, 1..1000
-	Timeout  time.Duration // `timeout`, default 10s
+	Timeout  time.Duration // `timeout`, default 10s: the most one fetch from this source may take
 }
 
 // Defaults and limits.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -131,3 +132,26 @@ sources:
 		t.Errorf("the log contains the CPR:\n%s", stderr.String())
 	}
 }
+
+func TestShippedConfigsLoad(t *testing.T) {
+	for _, f := range []string{"overblik.example.yaml", "overblik.demo.yaml"} {
+		t.Run(f, func(t *testing.T) {
+			cfg, err := Load(filepath.Join("..", "..", f), func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Sources) != 3 {
+				t.Errorf("%d sources, want 3", len(cfg.Sources))
+			}
+			if _, err := newApp(cfg, demoExtras{}, nil, nil); err == nil {
+				t.Error("newApp without a handle secret should fail")
+			}
+			cfg.EnsureHandleSecret()
+			if _, err := newApp(cfg, demoExtras{}, slogDiscard(), nil); err != nil {
+				t.Errorf("wiring %s: %v", f, err)
+			}
+		})
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

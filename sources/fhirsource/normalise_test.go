@@ -282,7 +282,9 @@ func TestNormaliseEncounter(t *testing.T) {
 			name: "absolute appointment reference under the base",
 			json: `{"resourceType":"Encounter","id":"e5","status":"finished","class":{"code":"AMB"},"period":{"start":"2026-11-10T10:00:00Z"},
 				"appointment":[{"reference":"https://fhir.example.dk/r4/Appointment/a9"}]}`,
-			want: func(t *testing.T, e aggregator.Entry) { check(t, "part of", strings.Join(e.PartOf, ","), "hosp/Appointment/a9") },
+			want: func(t *testing.T, e aggregator.Entry) {
+				check(t, "part of", strings.Join(e.PartOf, ","), "hosp/Appointment/a9")
+			},
 		},
 		{
 			name: "partial date period is all day",
