@@ -120,6 +120,7 @@ func newCatalog() map[string]map[string]string {
 			"fmt.date_short_year": "%[1]d. %[2]s %[3]d",
 			"fmt.clock":           "15.04",
 			"fmt.period":          "%[1]s – %[2]s",
+			"fmt.since":           "fra %[1]s",
 			"fmt.list_sep":        ", ",
 
 			"weekday.0": "søndag", "weekday.1": "mandag", "weekday.2": "tirsdag", "weekday.3": "onsdag",
@@ -245,6 +246,7 @@ func newCatalog() map[string]map[string]string {
 			"fmt.date_short_year": "%[1]d %[2]s %[3]d",
 			"fmt.clock":           "15:04",
 			"fmt.period":          "%[1]s – %[2]s",
+			"fmt.since":           "since %[1]s",
 			"fmt.list_sep":        ", ",
 
 			"weekday.0": "Sunday", "weekday.1": "Monday", "weekday.2": "Tuesday", "weekday.3": "Wednesday",

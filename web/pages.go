@@ -207,7 +207,7 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 		switch {
 		case !start.Before(tomorrow):
 			upcoming.add(start, ev)
-		case !start.Before(today), e.End.After(now):
+		case !start.Before(today), ongoing(e, now):
 			v.Today = append(v.Today, ev)
 		default:
 			earlier.add(start, ev)
@@ -219,6 +219,15 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 		v.EarlierSummary = tr.F("timeline.earlier_show", v.EarlierCount)
 	}
 	return v
+}
+
+// ongoing reports whether an entry that began before today still runs:
+// its end is ahead, or it has none (an open admission) and is not over.
+func ongoing(e *aggregator.Entry, now time.Time) bool {
+	if e.End.IsZero() {
+		return e.Status != aggregator.StatusCancelled && e.Status != aggregator.StatusCompleted
+	}
+	return e.End.After(now)
 }
 
 // dayGrouper collects entries into days in order of first appearance, so a
@@ -308,7 +317,7 @@ func (s *Server) when(tr *translator, e *aggregator.Entry, now time.Time) string
 	if e.Kind == aggregator.KindAdmission || (hasEnd && !sameDay(start, end)) {
 		from := tr.shortDate(start, now) + " " + tr.clock(start)
 		if !hasEnd {
-			return tr.F("fmt.period", from, "")
+			return tr.F("fmt.since", from)
 		}
 		return tr.F("fmt.period", from, tr.shortDate(end, now)+" "+tr.clock(end))
 	}

@@ -134,6 +134,26 @@ func TestOngoingAdmissionShowsToday(t *testing.T) {
 	}
 }
 
+func TestOpenAdmissionShowsToday(t *testing.T) {
+	loc := cph(t)
+	tl := &aggregator.Timeline{Entries: []aggregator.Entry{{
+		ID: "h/Encounter/1", Sector: aggregator.SectorHospital, Kind: aggregator.KindAdmission, Status: aggregator.StatusInProgress,
+		Start: time.Date(2026, 11, 20, 9, 0, 0, 0, loc), Title: "Indlagt uden slutdato",
+	}, {
+		ID: "h/Encounter/2", Sector: aggregator.SectorHospital, Kind: aggregator.KindAdmission, Status: aggregator.StatusCompleted,
+		Start: time.Date(2026, 11, 10, 9, 0, 0, 0, loc), Title: "Afsluttet uden slutdato",
+	}}}
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: tl})
+	body := env.do(t, http.MethodGet, "/p/"+testHandle, "").Body.String()
+	today := between(body, `<section class="today"`, "</section>")
+	if !strings.Contains(today, "Indlagt uden slutdato") || !strings.Contains(today, "fra 20. nov 09.00") {
+		t.Errorf("open admission in progress is not under today:\n%s", today)
+	}
+	if strings.Contains(today, "Afsluttet uden slutdato") {
+		t.Errorf("a completed admission without an end is shown as ongoing")
+	}
+}
+
 func TestBanners(t *testing.T) {
 	loc := cph(t)
 	now := testNow(t)
