@@ -17,7 +17,8 @@ test: ## build everything, then run every test with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
 
-bench: ## run the benchmarks (cold build, cached reads, decoding)
+bench: ## measure against baselines side by side (ratios and targets), then the Go benchmarks
+	$(GO) run ./cmd/overblikbench
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 build: ## build the binaries into bin/

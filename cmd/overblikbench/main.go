@@ -1,0 +1,289 @@
+// Command overblikbench measures overblik against baselines on the same
+// machine, in one run, and prints each figure with its ratio to the
+// baseline: ratios measured side by side survive a noisy or slower machine,
+// absolute numbers do not. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
+	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/sources/fhirsource"
+	"github.com/overblik/overblik/testdata"
+	"github.com/overblik/overblik/web"
+)
+
+func main() {
+	conns := flag.Int("conns", 8, "concurrent keep-alive connections per load run")
+	dur := flag.Duration("duration", 3*time.Second, "length of each load run")
+	builds := flag.Int("builds", 40, "cold builds to time")
+	flag.Parse()
+	if err := run(context.Background(), os.Stdout, *conns, *dur, *builds); err != nil {
+		fmt.Fprintln(os.Stderr, "overblikbench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	name     string
+	res      result
+	baseline *result // nil for a baseline itself
+	target   float64 // minimum ratio to the baseline; 0 for none
+}
+
+func run(ctx context.Context, out io.Writer, conns int, dur time.Duration, builds int) error {
+	log := slog.New(slog.DiscardHandler)
+	cph, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		return err
+	}
+
+	// The product on the demo data, one demo patient's timeline cached.
+	d, stop, err := demoService(cph, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	jsonURL, htmlURL, size, err := d.warm(ctx)
+	if err != nil {
+		return err
+	}
+
+	// Baseline: a bare Echo handler writing bytes of the same size, with a
+	// Content-Length, which is the floor for any cached read.
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = 'x'
+	}
+	e := echo.New()
+	e.GET("/", func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(payload)))
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, payload)
+	})
+	baseURL, stopBase, err := serve(e)
+	if err != nil {
+		return err
+	}
+	defer stopBase()
+
+	fmt.Fprintf(out, "overblikbench: %d connections, %s per run, payload %d bytes (a demo timeline)\n\n", conns, dur, size)
+	var rows []row
+	base, err := load(ctx, baseURL, conns, dur)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	rows = append(rows, row{name: "baseline: Echo writes the same bytes", res: base})
+	for _, sc := range []struct {
+		name   string
+		url    string
+		target float64
+	}{
+		{"cached timeline JSON (memory)", jsonURL, 0.70},
+		{"cached timeline HTML (memory)", htmlURL, 0.50},
+	} {
+		r, err := load(ctx, sc.url, conns, dur)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		rows = append(rows, row{name: sc.name, res: r, baseline: &base, target: sc.target})
+	}
+	printLoad(out, rows)
+
+	// Cold builds: three sources of 100 appointments, each answering after 20 ms.
+	const latency = 20 * time.Millisecond
+	p50, p99, err := coldBuilds(ctx, builds, latency)
+	if err != nil {
+		return fmt.Errorf("cold build: %w", err)
+	}
+	limit := latency + 10*time.Millisecond
+	fmt.Fprintf(out, "\ncold build, 3 sources x 100 appointments, %s latency each (%d builds):\n", latency, builds)
+	fmt.Fprintf(out, "  p50 %s  p99 %s  target p50 <= %s: %s\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), limit, verdict(p50 <= limit))
+	return nil
+}
+
+func printLoad(out io.Writer, rows []row) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio\ttarget\t")
+	for _, r := range rows {
+		ratio, target := "1.00 (baseline)", ""
+		if r.baseline != nil {
+			x := r.res.rps() / r.baseline.rps()
+			ratio = fmt.Sprintf("%.2f", x)
+			target = fmt.Sprintf(">= %.2f %s", r.target, verdict(x >= r.target))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", r.name, r.res.rps(),
+			r.res.p50.Round(time.Microsecond), r.res.p99.Round(time.Microsecond), ratio, target)
+	}
+	tw.Flush()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT MET"
+}
+
+// serve runs h on a loopback port until the returned stop is called.
+func serve(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/", func() { srv.Close() }, nil
+}
+
+type demoProduct struct {
+	svc      *aggregator.Service
+	patients *aggregator.Patients
+	url      string
+	patient  testdata.DemoPatient
+}
+
+// demoService serves the demo data from three simulators through the product.
+func demoService(loc *time.Location, log *slog.Logger) (*demoProduct, func(), error) {
+	data := testdata.Demo(time.Now(), loc)
+	var regs []aggregator.Registration
+	var stops []func()
+	stopAll := func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	for i, sector := range []testdata.Sector{testdata.SectorHospital, testdata.SectorMunicipality, testdata.SectorGP} {
+		res, _ := data.Sector(string(sector))
+		sim, err := fhirsim.New(res, fhirsim.Options{TimeZone: loc})
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		u, stop, err := serve(sim)
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		stops = append(stops, stop)
+		sec, _ := aggregator.ParseSector(string(sector))
+		src, err := fhirsource.New(fhirsource.Config{Name: fmt.Sprintf("s%d", i), Sector: sec, BaseURL: u[:len(u)-1], PageSize: 100, Location: loc}, nil)
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		regs = append(regs, aggregator.Registration{Source: src})
+	}
+	svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{FreshFor: time.Hour, Location: loc, Logger: log})
+	if err != nil {
+		stopAll()
+		return nil, nil, err
+	}
+	patients, err := aggregator.NewPatients([]byte("overblikbench handle secret, 32+ bytes"))
+	if err != nil {
+		stopAll()
+		return nil, nil, err
+	}
+	h := web.New(web.Config{Location: loc}, svc, patients, log).Handler()
+	u, stop, err := serve(h)
+	if err != nil {
+		stopAll()
+		return nil, nil, err
+	}
+	stops = append(stops, stop, svc.Close)
+	return &demoProduct{svc: svc, patients: patients, url: u, patient: data.Patients[0]}, stopAll, nil
+}
+
+// warm builds and caches the demo patient's timeline and returns the URLs of
+// its cached reads and the size of the JSON.
+func (d *demoProduct) warm(ctx context.Context) (jsonURL, htmlURL string, size int, err error) {
+	p, err := d.patients.Register(ctx, aggregator.Identifier{System: d.patient.System, Value: d.patient.CPR})
+	if err != nil {
+		return "", "", 0, err
+	}
+	if _, err := d.svc.Refresh(ctx, p); err != nil {
+		return "", "", 0, err
+	}
+	jsonURL = d.url + "api/v1/patients/" + p.Handle + "/timeline"
+	resp, err := http.Get(jsonURL)
+	if err != nil {
+		return "", "", 0, err
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		return "", "", 0, fmt.Errorf("timeline JSON: %w", err)
+	}
+	return jsonURL, d.url + "p/" + p.Handle, len(raw), nil
+}
+
+// coldBuilds times timeline builds from three slow loopback sources.
+func coldBuilds(ctx context.Context, n int, latency time.Duration) (p50, p99 time.Duration, err error) {
+	var regs []aggregator.Registration
+	for i := range 3 {
+		res := []json.RawMessage{json.RawMessage(`{"resourceType":"Patient","id":"p","identifier":[{"system":"urn:oid:1.2.208.176.1.2","value":"3002991234"}]}`)}
+		start := time.Now().Add(24 * time.Hour).Truncate(time.Hour)
+		for j := range 100 {
+			s := start.Add(time.Duration(j) * 25 * time.Hour)
+			res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Appointment","id":"a%d","status":"booked","description":"Aftale %d","start":%q,"end":%q,"participant":[{"actor":{"reference":"Patient/p"},"status":"accepted"}]}`,
+				j, j, s.Format(time.RFC3339), s.Add(30*time.Minute).Format(time.RFC3339))))
+		}
+		sim, err := fhirsim.New(res, fhirsim.Options{Latency: latency})
+		if err != nil {
+			return 0, 0, err
+		}
+		u, stop, err := serve(sim)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer stop()
+		src, err := fhirsource.New(fhirsource.Config{Name: fmt.Sprintf("s%d", i), Sector: aggregator.SectorHospital, BaseURL: u[:len(u)-1], PageSize: 200}, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		regs = append(regs, aggregator.Registration{Source: src})
+	}
+	svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer svc.Close()
+	p := aggregator.PatientRef{Handle: "bench", Identifier: aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002991234"}}
+	if _, err := svc.Refresh(ctx, p); err != nil { // resolves the patient id once, as any later build has
+		return 0, 0, err
+	}
+	var times []time.Duration
+	for range n {
+		t0 := time.Now()
+		tl, err := svc.Refresh(ctx, p)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(tl.Entries) != 300 || tl.Stale() {
+			return 0, 0, fmt.Errorf("build gave %d entries (stale %v), want 300", len(tl.Entries), tl.Stale())
+		}
+		times = append(times, time.Since(t0))
+	}
+	slices.Sort(times)
+	return times[len(times)/2], times[len(times)*99/100], nil
+}
