@@ -1,0 +1,375 @@
+// Package sqlstore keeps access control's delegations, blocks and audit log in
+// SQLite (the embedded default: pure Go, one file) or PostgreSQL (several
+// replicas). Both run the same queries through database/sql; only
+// placeholders, the migration lock and the schema's types differ, and each
+// backend's schema is a series of embedded, versioned migrations applied at
+// Open.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/overblik/overblik/access"
+)
+
+// Store implements access.Store.
+type Store struct {
+	db  *sql.DB
+	d   dialect
+	log *slog.Logger
+}
+
+var _ access.Store = (*Store)(nil)
+
+// dialect is what differs between the backends.
+type dialect struct {
+	name          string
+	dollar        bool   // $1 placeholders instead of ?
+	migrationLock string // statement run first in the migration transaction
+}
+
+// bind rewrites ? placeholders for the backend; queries here have no ? in literals.
+func (d dialect) bind(q string) string {
+	if !d.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var (
+	sqlite   = dialect{name: "sqlite"}
+	postgres = dialect{
+		name:   "postgres",
+		dollar: true,
+		// Transaction-scoped: released at commit or rollback, even if the process dies.
+		migrationLock: `SELECT pg_advisory_xact_lock(hashtext('overblik access migrations'))`,
+	}
+)
+
+// Options are optional; the zero value logs nothing and uses the wall clock
+// for the migration records.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database file at path and
+// migrates it.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, errors.New("sqlstore: SQLite path must be non-empty and without ? or #")
+	}
+	// The file holds names and who looked at whom: readable by this user
+	// only. SQLite gives its -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: create sqlite file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlstore: create sqlite file: %w", err)
+	}
+	// WAL lets readers work while one writer commits; busy_timeout makes a
+	// second writer (or process) wait instead of failing; immediate
+	// transactions take the write lock at BEGIN, so two processes migrating
+	// at once queue rather than deadlock.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	return open(ctx, db, sqlite, opts)
+}
+
+// OpenPostgres connects to the PostgreSQL database at databaseURL (a libpq
+// URL or key=value string) and migrates it.
+func OpenPostgres(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		// pgx's error already hides the password.
+		return nil, fmt.Errorf("sqlstore: database_url: %w", err)
+	}
+	return open(ctx, stdlib.OpenDB(*cfg), postgres, opts)
+}
+
+func open(ctx context.Context, db *sql.DB, d dialect, opts Options) (*Store, error) {
+	s := &Store{db: db, d: d, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	ms, err := loadMigrations(migrationFiles, "migrations/"+d.name)
+	if err == nil {
+		var applied []int64
+		applied, err = migrate(ctx, db, d, ms, now())
+		if len(applied) > 0 {
+			s.log.InfoContext(ctx, "access store migrated", "backend", d.name, "versions", applied)
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlstore: %s: %w", d.name, err), db.Close())
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks the database answers, for readiness.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping %s: %w", s.d.name, err)
+	}
+	return nil
+}
+
+const insertEvent = `INSERT INTO audit_events
+	(at_us, actor, actor_role, actor_name, actor_handle, patient, action, reason, outcome, ref)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) insertEvent(ctx context.Context, x execer, ev access.Event) error {
+	_, err := x.ExecContext(ctx, s.d.bind(insertEvent), ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole),
+		ev.ActorName, ev.ActorHandle, ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref)
+	if err != nil {
+		return fmt.Errorf("write audit event: %w", err)
+	}
+	return nil
+}
+
+// Audit implements access.Store.
+func (s *Store) Audit(ctx context.Context, ev access.Event) error {
+	return s.insertEvent(ctx, s.db, ev)
+}
+
+// inTx runs f in a transaction and commits it; the audit row and the change
+// it records stand or fall together.
+func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := f(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// cursor is the position after the last event of a page: (at, id), since the
+// log is ordered by time and rows written in the same microsecond by id.
+func encodeCursor(ev access.Event) string {
+	return strconv.FormatInt(ev.At.UnixMicro(), 36) + "." + strconv.FormatInt(ev.ID, 36)
+}
+
+func decodeCursor(c string) (atUS, id int64, err error) {
+	a, b, ok := strings.Cut(c, ".")
+	if ok {
+		atUS, err = strconv.ParseInt(a, 36, 64)
+		if err == nil {
+			id, err = strconv.ParseInt(b, 36, 64)
+		}
+	}
+	if !ok || err != nil {
+		return 0, 0, fmt.Errorf("bad audit log cursor: %w", access.ErrInvalid)
+	}
+	return atUS, id, nil
+}
+
+// AuditLog implements access.Store.
+func (s *Store) AuditLog(ctx context.Context, patient, cursor string, limit int) (access.AuditPage, error) {
+	if limit < 1 {
+		return access.AuditPage{}, fmt.Errorf("audit log limit %d: %w", limit, access.ErrInvalid)
+	}
+	q := `SELECT id, at_us, actor, actor_role, actor_name, actor_handle, patient, action, reason, outcome, ref
+		FROM audit_events WHERE patient = ?`
+	args := []any{patient}
+	if cursor != "" {
+		atUS, id, err := decodeCursor(cursor)
+		if err != nil {
+			return access.AuditPage{}, err
+		}
+		q += ` AND (at_us < ? OR (at_us = ? AND id < ?))`
+		args = append(args, atUS, atUS, id)
+	}
+	q += ` ORDER BY at_us DESC, id DESC LIMIT ?`
+	args = append(args, limit+1) // one more tells whether there is a next page
+	rows, err := s.db.QueryContext(ctx, s.d.bind(q), args...)
+	if err != nil {
+		return access.AuditPage{}, fmt.Errorf("read audit log: %w", err)
+	}
+	defer rows.Close()
+	var page access.AuditPage
+	for rows.Next() {
+		var ev access.Event
+		var atUS int64
+		var role, action, outcome string
+		if err := rows.Scan(&ev.ID, &atUS, &ev.Actor, &role, &ev.ActorName, &ev.ActorHandle, &ev.Patient,
+			&action, &ev.Reason, &outcome, &ev.Ref); err != nil {
+			return access.AuditPage{}, fmt.Errorf("read audit log: %w", err)
+		}
+		ev.At = fromMicro(atUS)
+		ev.ActorRole, ev.Action, ev.Outcome = access.Role(role), access.Action(action), access.Outcome(outcome)
+		page.Events = append(page.Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return access.AuditPage{}, fmt.Errorf("read audit log: %w", err)
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		page.Next = encodeCursor(page.Events[limit-1])
+	}
+	return page, nil
+}
+
+// CreateDelegation implements access.Store.
+func (s *Store) CreateDelegation(ctx context.Context, d access.Delegation, ev access.Event) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO delegations
+			(id, patient, grantee, label, patient_name, include_restricted, created_us, until_us, revoked_us)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			d.ID, d.Patient, d.Grantee, d.Label, d.PatientName, d.IncludeRestricted,
+			d.Created.UnixMicro(), nullMicro(d.Until), nullMicro(d.Revoked))
+		if err != nil {
+			return fmt.Errorf("create delegation: %w", err)
+		}
+		return s.insertEvent(ctx, tx, ev)
+	})
+}
+
+// RevokeDelegation implements access.Store.
+func (s *Store) RevokeDelegation(ctx context.Context, patient, id string, at time.Time, ev access.Event) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE delegations SET revoked_us = ?
+			WHERE id = ? AND patient = ? AND revoked_us IS NULL`), at.UnixMicro(), id, patient)
+		if err != nil {
+			return fmt.Errorf("revoke delegation: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("revoke delegation: %w", err)
+		}
+		if n == 0 {
+			return access.ErrNotFound
+		}
+		return s.insertEvent(ctx, tx, ev)
+	})
+}
+
+// Delegations implements access.Store.
+func (s *Store) Delegations(ctx context.Context, patient, grantee string) ([]access.Delegation, error) {
+	var where []string
+	var args []any
+	if patient != "" {
+		where, args = append(where, "patient = ?"), append(args, patient)
+	}
+	if grantee != "" {
+		where, args = append(where, "grantee = ?"), append(args, grantee)
+	}
+	if len(where) == 0 {
+		return nil, fmt.Errorf("list delegations: neither patient nor grantee: %w", access.ErrInvalid)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT id, patient, grantee, label, patient_name, include_restricted,
+		created_us, until_us, revoked_us FROM delegations WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY created_us DESC, id DESC`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list delegations: %w", err)
+	}
+	defer rows.Close()
+	var ds []access.Delegation
+	for rows.Next() {
+		var d access.Delegation
+		var created int64
+		var until, revoked sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.Patient, &d.Grantee, &d.Label, &d.PatientName, &d.IncludeRestricted,
+			&created, &until, &revoked); err != nil {
+			return nil, fmt.Errorf("list delegations: %w", err)
+		}
+		d.Created, d.Until, d.Revoked = fromMicro(created), fromNullMicro(until), fromNullMicro(revoked)
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list delegations: %w", err)
+	}
+	return ds, nil
+}
+
+// SetBlock implements access.Store.
+func (s *Store) SetBlock(ctx context.Context, patient string, blocked bool, at time.Time, ev access.Event) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// ON CONFLICT ... excluded is the same in SQLite (3.24+) and PostgreSQL.
+		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO blocks (patient, blocked, since_us) VALUES (?, ?, ?)
+			ON CONFLICT (patient) DO UPDATE SET blocked = excluded.blocked, since_us = excluded.since_us`),
+			patient, blocked, at.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("set block: %w", err)
+		}
+		return s.insertEvent(ctx, tx, ev)
+	})
+}
+
+// Block implements access.Store.
+func (s *Store) Block(ctx context.Context, patient string) (access.Block, error) {
+	var b access.Block
+	var since int64
+	err := s.db.QueryRowContext(ctx, s.d.bind(`SELECT blocked, since_us FROM blocks WHERE patient = ?`), patient).
+		Scan(&b.Blocked, &since)
+	if errors.Is(err, sql.ErrNoRows) {
+		return access.Block{}, nil
+	}
+	if err != nil {
+		return access.Block{}, fmt.Errorf("read block: %w", err)
+	}
+	b.Since = fromMicro(since)
+	return b, nil
+}
+
+func nullMicro(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func fromNullMicro(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMicro(n.Int64)
+}

@@ -1,0 +1,303 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/access/storetest"
+)
+
+var fixedNow = func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
+
+func sqliteHarness() storetest.Harness {
+	return storetest.Harness{
+		Open: func(t *testing.T) access.Store {
+			t.Helper()
+			return openSQLite(t, filepath.Join(t.TempDir(), "access.db"))
+		},
+		Break: func(t *testing.T, s access.Store) {
+			t.Helper()
+			if err := s.(*Store).Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		},
+	}
+}
+
+func openSQLite(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), path, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSQLite(t *testing.T) { storetest.Run(t, sqliteHarness()) }
+
+func TestPostgres(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T) access.Store {
+			t.Helper()
+			return openPostgres(t, postgresSchema(t))
+		},
+		Break: func(t *testing.T, s access.Store) {
+			t.Helper()
+			if err := s.(*Store).Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		},
+	})
+}
+
+func openPostgres(t *testing.T, dbURL string) *Store {
+	t.Helper()
+	s, err := OpenPostgres(context.Background(), dbURL, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// postgresSchema creates a schema of the test's own in the test database,
+// drops it when the test ends, and returns a URL whose connections use it.
+// The tests fail, never skip, when PostgreSQL is not there.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("OVERBLIK_TEST_DATABASE_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL is needed for the access store tests and is not reachable (%v); "+
+			"start it on 127.0.0.1:5432 with a database test, or set OVERBLIK_TEST_DATABASE_URL", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "access_test_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("OVERBLIK_TEST_DATABASE_URL must be a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func appliedVersions(t *testing.T, s *Store) []int64 {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatalf("read schema_migrations: %v", err)
+	}
+	defer rows.Close()
+	var vs []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// Several processes starting at once on a fresh database: all succeed and
+// every migration is applied exactly once.
+func TestMigrateConcurrently(t *testing.T) {
+	tests := []struct {
+		name string
+		open func(t *testing.T) func() (*Store, error)
+	}{
+		{"sqlite", func(t *testing.T) func() (*Store, error) {
+			path := filepath.Join(t.TempDir(), "access.db")
+			return func() (*Store, error) { return OpenSQLite(context.Background(), path, Options{}) }
+		}},
+		{"postgres", func(t *testing.T) func() (*Store, error) {
+			u := postgresSchema(t)
+			return func() (*Store, error) { return OpenPostgres(context.Background(), u, Options{}) }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := tt.open(t)
+			const n = 4
+			stores := make([]*Store, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { stores[i], errs[i] = open() })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("open %d: %v", i, err)
+				}
+				t.Cleanup(func() { stores[i].Close() })
+			}
+			ms, err := loadMigrations(migrationFiles, "migrations/"+stores[0].d.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appliedVersions(t, stores[0]); len(got) != len(ms) {
+				t.Errorf("applied %v, want %d migrations once each", got, len(ms))
+			}
+		})
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.db")
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := access.Event{At: fixedNow(), Actor: "sub", ActorRole: access.RolePatient, Patient: "pa", Action: access.ActionView, Outcome: access.OutcomeAllowed}
+	if err := s.Audit(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openSQLite(t, path)
+	page, err := s.AuditLog(ctx, "pa", "", 10)
+	if err != nil || len(page.Events) != 1 {
+		t.Fatalf("after reopening: %+v, %v; want the one event", page, err)
+	}
+}
+
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.db")
+	s := openSQLite(t, path)
+	if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, applied_us) VALUES (9999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := OpenSQLite(context.Background(), path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("OpenSQLite on a newer schema: %v, want a refusal", err)
+	}
+}
+
+func TestMigrationFailureRollsBack(t *testing.T) {
+	ms := []migration{
+		{version: 1, name: "0001_ok.sql", sql: "CREATE TABLE a (x INTEGER)"},
+		{version: 2, name: "0002_bad.sql", sql: "CREATE TABLE nonsense ("},
+	}
+	s := openSQLite(t, filepath.Join(t.TempDir(), "access.db"))
+	_, err := migrate(context.Background(), s.db, sqlite, ms, fixedNow())
+	if err == nil || !strings.Contains(err.Error(), "0002_bad.sql") {
+		t.Fatalf("migrate: %v, want an error naming 0002_bad.sql", err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'a'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("table a exists (%d, %v): the failed migration run was not rolled back", n, err)
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   fstest.MapFS
+		want    []int64
+		wantErr bool
+	}{
+		{"ordered by number", fstest.MapFS{
+			"m/0010_c.sql": {Data: []byte("c")}, "m/0002_b.sql": {Data: []byte("b")}, "m/0001_a.sql": {Data: []byte("a")},
+		}, []int64{1, 2, 10}, false},
+		{"no number", fstest.MapFS{"m/init.sql": {}}, nil, true},
+		{"not sql", fstest.MapFS{"m/0001_a.txt": {}}, nil, true},
+		{"same version", fstest.MapFS{"m/0001_a.sql": {}, "m/1_b.sql": {}}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, err := loadMigrations(tt.files, "m")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v, want error %v", err, tt.wantErr)
+			}
+			var got []int64
+			for _, m := range ms {
+				got = append(got, m.version)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("versions %v, want %v", got, tt.want)
+			}
+		})
+	}
+	for _, d := range []dialect{sqlite, postgres} {
+		if _, err := loadMigrations(migrationFiles, "migrations/"+d.name); err != nil {
+			t.Errorf("embedded %s migrations: %v", d.name, err)
+		}
+	}
+}
+
+func TestBind(t *testing.T) {
+	q := `SELECT a FROM t WHERE b = ? AND c = ?`
+	if got, want := postgres.bind(q), `SELECT a FROM t WHERE b = $1 AND c = $2`; got != want {
+		t.Errorf("postgres.bind = %q, want %q", got, want)
+	}
+	if got := sqlite.bind(q); got != q {
+		t.Errorf("sqlite.bind = %q, want it unchanged", got)
+	}
+}
+
+func TestOpenPostgresBadURL(t *testing.T) {
+	_, err := OpenPostgres(context.Background(), "postgres://user:secret@127.0.0.1:5432/x?sslmode=bogus", Options{})
+	if err == nil {
+		t.Fatal("no error for a bad URL")
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q shows the password", err)
+	}
+	if errors.Is(err, access.ErrNotVisible) {
+		t.Error("a configuration error looks like a refusal")
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.db")
+	openSQLite(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("mode %o, want 600", mode)
+	}
+	if _, err := OpenSQLite(context.Background(), "a?b", Options{}); err == nil {
+		t.Error("a path with ? was accepted")
+	}
+}

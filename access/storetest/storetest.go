@@ -1,0 +1,344 @@
+// Package storetest is the conformance suite every access.Store passes: each
+// backend's test calls Run with a way to open a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/overblik/overblik/access"
+)
+
+// Harness opens stores for the suite.
+type Harness struct {
+	// Open returns a fresh, empty store that the harness cleans up with t.Cleanup.
+	Open func(t *testing.T) access.Store
+	// Break makes every later call on s fail, as a lost database would (closing it will do).
+	Break func(t *testing.T, s access.Store)
+}
+
+// base is a fixed instant with whole seconds, so times survive the stores'
+// microsecond precision unchanged.
+var base = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// Run runs the suite.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	t.Run("AuditLogPagesNewestFirst", func(t *testing.T) { testAuditLog(t, h) })
+	t.Run("AuditLogBadCursor", func(t *testing.T) { testBadCursor(t, h) })
+	t.Run("Delegations", func(t *testing.T) { testDelegations(t, h) })
+	t.Run("Revoke", func(t *testing.T) { testRevoke(t, h) })
+	t.Run("ChangeAndAuditRowAreOneTransaction", func(t *testing.T) { testAtomic(t, h) })
+	t.Run("Block", func(t *testing.T) { testBlock(t, h) })
+	t.Run("ConcurrentAudit", func(t *testing.T) { testConcurrentAudit(t, h) })
+	t.Run("BrokenStoreFails", func(t *testing.T) { testBroken(t, h) })
+}
+
+func event(patient string, at time.Time, a access.Action, n int) access.Event {
+	return access.Event{
+		At: at, Actor: fmt.Sprintf("sub-%d", n), ActorRole: access.RoleClinician, ActorName: "Dr. Test",
+		ActorHandle: "h-actor", Patient: patient, Action: a, Reason: fmt.Sprintf("reason %d", n),
+		Outcome: access.OutcomeAllowed, Ref: "",
+	}
+}
+
+// allEvents reads a patient's whole log with pages of size limit.
+func allEvents(t *testing.T, s access.Store, patient string, limit int) []access.Event {
+	t.Helper()
+	var all []access.Event
+	cursor := ""
+	for range 1000 {
+		page, err := s.AuditLog(context.Background(), patient, cursor, limit)
+		if err != nil {
+			t.Fatalf("AuditLog(%q, %q, %d): %v", patient, cursor, limit, err)
+		}
+		if len(page.Events) > limit {
+			t.Fatalf("page of %d events, limit %d", len(page.Events), limit)
+		}
+		all = append(all, page.Events...)
+		if page.Next == "" {
+			return all
+		}
+		cursor = page.Next
+	}
+	t.Fatal("AuditLog never ended")
+	return nil
+}
+
+func testAuditLog(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	// Written out of time order, two in the same instant: the log orders by
+	// time, then by the order of writing.
+	offsets := []time.Duration{3 * time.Minute, time.Minute, 5 * time.Minute, time.Minute, 2 * time.Minute}
+	for i, off := range offsets {
+		if err := s.Audit(ctx, event("pa", base.Add(off), access.ActionView, i)); err != nil {
+			t.Fatalf("Audit: %v", err)
+		}
+	}
+	if err := s.Audit(ctx, event("pb", base, access.ActionLookup, 99)); err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	wantActors := []string{"sub-2", "sub-0", "sub-4", "sub-3", "sub-1"}
+	for _, limit := range []int{1, 2, 5, 10} {
+		t.Run(fmt.Sprint("limit", limit), func(t *testing.T) {
+			got := allEvents(t, s, "pa", limit)
+			if len(got) != len(wantActors) {
+				t.Fatalf("got %d events, want %d", len(got), len(wantActors))
+			}
+			for i, ev := range got {
+				if ev.Actor != wantActors[i] {
+					t.Errorf("event %d: actor %q, want %q", i, ev.Actor, wantActors[i])
+				}
+			}
+		})
+	}
+	got := allEvents(t, s, "pb", 10)
+	if len(got) != 1 {
+		t.Fatalf("pb: got %d events, want 1", len(got))
+	}
+	want := event("pb", base, access.ActionLookup, 99)
+	want.ID = got[0].ID
+	if got[0] != want {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got[0], want)
+	}
+	if got[0].ID == 0 {
+		t.Error("store assigned no ID")
+	}
+	if empty := allEvents(t, s, "nobody", 10); len(empty) != 0 {
+		t.Errorf("unknown patient: %d events, want none", len(empty))
+	}
+}
+
+func testBadCursor(t *testing.T, h Harness) {
+	s := h.Open(t)
+	for _, c := range []string{"x", "1.", "zz.zz!", "."} {
+		if _, err := s.AuditLog(context.Background(), "pa", c, 10); !errors.Is(err, access.ErrInvalid) {
+			t.Errorf("cursor %q: err %v, want ErrInvalid", c, err)
+		}
+	}
+	if _, err := s.AuditLog(context.Background(), "pa", "", 0); !errors.Is(err, access.ErrInvalid) {
+		t.Errorf("limit 0: err %v, want ErrInvalid", err)
+	}
+}
+
+func grantEvent(d access.Delegation) access.Event {
+	return access.Event{At: d.Created, Actor: "sub-" + d.Patient, ActorRole: access.RolePatient,
+		ActorHandle: d.Patient, Patient: d.Patient, Action: access.ActionGrant, Outcome: access.OutcomeAllowed, Ref: d.ID}
+}
+
+func testDelegations(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	ds := []access.Delegation{
+		{ID: "d1", Patient: "pa", Grantee: "r1", Label: "Mor", PatientName: "Anna", Created: base, Until: base.Add(48 * time.Hour)},
+		{ID: "d2", Patient: "pa", Grantee: "r2", IncludeRestricted: true, Created: base.Add(time.Hour)},
+		{ID: "d3", Patient: "pb", Grantee: "r1", Created: base.Add(2 * time.Hour)},
+	}
+	for _, d := range ds {
+		if err := s.CreateDelegation(ctx, d, grantEvent(d)); err != nil {
+			t.Fatalf("CreateDelegation(%s): %v", d.ID, err)
+		}
+	}
+	tests := []struct {
+		name, patient, grantee string
+		want                   []access.Delegation
+	}{
+		{"by patient", "pa", "", []access.Delegation{ds[1], ds[0]}},
+		{"by grantee", "", "r1", []access.Delegation{ds[2], ds[0]}},
+		{"between", "pa", "r1", []access.Delegation{ds[0]}},
+		{"none", "pc", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Delegations(ctx, tt.patient, tt.grantee)
+			if err != nil {
+				t.Fatalf("Delegations: %v", err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d delegations %+v, want %d", len(got), got, len(tt.want))
+			}
+			for i := range got {
+				if !sameDelegation(got[i], tt.want[i]) {
+					t.Errorf("delegation %d:\n got %+v\nwant %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+	if _, err := s.Delegations(ctx, "", ""); !errors.Is(err, access.ErrInvalid) {
+		t.Errorf("no filter: err %v, want ErrInvalid", err)
+	}
+	log := allEvents(t, s, "pa", 10)
+	if len(log) != 2 || log[0].Ref != "d2" || log[0].Action != access.ActionGrant || log[1].Ref != "d1" {
+		t.Errorf("pa's log: %+v, want the grants of d2 and d1", log)
+	}
+}
+
+func sameDelegation(a, b access.Delegation) bool {
+	return a.ID == b.ID && a.Patient == b.Patient && a.Grantee == b.Grantee && a.Label == b.Label && a.PatientName == b.PatientName &&
+		a.IncludeRestricted == b.IncludeRestricted && a.Created.Equal(b.Created) &&
+		a.Until.Equal(b.Until) && a.Revoked.Equal(b.Revoked)
+}
+
+func testRevoke(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	d := access.Delegation{ID: "d1", Patient: "pa", Grantee: "r1", Created: base}
+	if err := s.CreateDelegation(ctx, d, grantEvent(d)); err != nil {
+		t.Fatalf("CreateDelegation: %v", err)
+	}
+	revokeEv := func(patient string) access.Event {
+		return access.Event{At: base.Add(time.Hour), Actor: "sub", ActorRole: access.RolePatient,
+			Patient: patient, Action: access.ActionRevoke, Outcome: access.OutcomeAllowed, Ref: "d1"}
+	}
+	tests := []struct {
+		name, patient, id string
+		wantErr           error
+	}{
+		{"someone else's", "pb", "d1", access.ErrNotFound},
+		{"unknown", "pa", "nope", access.ErrNotFound},
+		{"own", "pa", "d1", nil},
+		{"again", "pa", "d1", access.ErrNotFound},
+	}
+	for _, tt := range tests {
+		err := s.RevokeDelegation(ctx, tt.patient, tt.id, base.Add(time.Hour), revokeEv(tt.patient))
+		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: err %v, want %v", tt.name, err, tt.wantErr)
+		}
+	}
+	got, err := s.Delegations(ctx, "pa", "")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Delegations: %v, %v", got, err)
+	}
+	if !got[0].Revoked.Equal(base.Add(time.Hour)) {
+		t.Errorf("Revoked = %v, want %v", got[0].Revoked, base.Add(time.Hour))
+	}
+	// Only the revocation that happened left a row.
+	if log := allEvents(t, s, "pa", 10); len(log) != 2 || log[0].Action != access.ActionRevoke {
+		t.Errorf("pa's log: %+v, want the revoke and the grant", log)
+	}
+	if log := allEvents(t, s, "pb", 10); len(log) != 0 {
+		t.Errorf("pb's log: %+v, want none: the refused revoke wrote no row", log)
+	}
+}
+
+func testAtomic(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	d := access.Delegation{ID: "d1", Patient: "pa", Grantee: "r1", Created: base}
+	if err := s.CreateDelegation(ctx, d, grantEvent(d)); err != nil {
+		t.Fatalf("CreateDelegation: %v", err)
+	}
+	dup := d
+	dup.Grantee = "r2"
+	if err := s.CreateDelegation(ctx, dup, grantEvent(dup)); err == nil {
+		t.Fatal("a second delegation with the same ID was stored")
+	}
+	if log := allEvents(t, s, "pa", 10); len(log) != 1 {
+		t.Errorf("pa's log has %d rows, want 1: the failed grant's row must roll back", len(log))
+	}
+}
+
+func testBlock(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	b, err := s.Block(ctx, "pa")
+	if err != nil || b != (access.Block{}) {
+		t.Fatalf("Block before any: %+v, %v; want zero", b, err)
+	}
+	steps := []struct {
+		blocked bool
+		at      time.Time
+	}{{true, base}, {false, base.Add(time.Hour)}, {true, base.Add(2 * time.Hour)}}
+	for _, st := range steps {
+		a := access.ActionUnblock
+		if st.blocked {
+			a = access.ActionBlock
+		}
+		ev := access.Event{At: st.at, Actor: "sub", ActorRole: access.RolePatient, Patient: "pa", Action: a, Outcome: access.OutcomeAllowed}
+		if err := s.SetBlock(ctx, "pa", st.blocked, st.at, ev); err != nil {
+			t.Fatalf("SetBlock(%v): %v", st.blocked, err)
+		}
+		b, err := s.Block(ctx, "pa")
+		if err != nil {
+			t.Fatalf("Block: %v", err)
+		}
+		if b.Blocked != st.blocked || !b.Since.Equal(st.at) {
+			t.Errorf("after SetBlock(%v, %v): %+v", st.blocked, st.at, b)
+		}
+	}
+	if b, _ := s.Block(ctx, "pb"); b.Blocked {
+		t.Error("pb is blocked by pa's block")
+	}
+	log := allEvents(t, s, "pa", 10)
+	var got []access.Action
+	for _, ev := range log {
+		got = append(got, ev.Action)
+	}
+	want := []access.Action{access.ActionBlock, access.ActionUnblock, access.ActionBlock}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("log actions %v, want %v: both the block and its lifting are recorded", got, want)
+	}
+}
+
+func testConcurrentAudit(t *testing.T, h Harness) {
+	s := h.Open(t)
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if err := s.Audit(context.Background(), event("pa", base.Add(time.Duration(i)*time.Second), access.ActionView, w)); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent Audit: %v", err)
+	}
+	if got := allEvents(t, s, "pa", 7); len(got) != writers*each {
+		t.Errorf("got %d events, want %d", len(got), writers*each)
+	}
+}
+
+func testBroken(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	h.Break(t, s)
+	d := access.Delegation{ID: "d1", Patient: "pa", Grantee: "r1", Created: base}
+	calls := map[string]func() error{
+		"Audit": func() error { return s.Audit(ctx, event("pa", base, access.ActionView, 1)) },
+		"AuditLog": func() error {
+			_, err := s.AuditLog(ctx, "pa", "", 10)
+			return err
+		},
+		"CreateDelegation": func() error { return s.CreateDelegation(ctx, d, grantEvent(d)) },
+		"RevokeDelegation": func() error { return s.RevokeDelegation(ctx, "pa", "d1", base, grantEvent(d)) },
+		"Delegations": func() error {
+			_, err := s.Delegations(ctx, "pa", "")
+			return err
+		},
+		"SetBlock": func() error { return s.SetBlock(ctx, "pa", true, base, grantEvent(d)) },
+		"Block": func() error {
+			_, err := s.Block(ctx, "pa")
+			return err
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		if err == nil {
+			t.Errorf("%s on a broken store: no error", name)
+		}
+		if errors.Is(err, access.ErrNotVisible) || errors.Is(err, access.ErrInvalid) {
+			t.Errorf("%s on a broken store: %v; a store failure must not look like a refusal", name, err)
+		}
+	}
+}
