@@ -1,20 +1,45 @@
-// Package fhir is a small FHIR R4 REST client (search with paging, read) and
-// tolerant decoding on top of the samply models.
+// Package fhir is a small FHIR R4 REST client (search with paging, read),
+// the authentication to sources, and tolerant decoding on top of the samply
+// models.
 //
-// Errors never carry query strings or other personal data: FHIR searches put
-// the CPR number in the query, and servers echo it in their diagnostics.
+// A Client holds up against real servers: it follows next links exactly as
+// given and reports a page cap as SearchResult.Truncated; it retries GETs on
+// 5xx, 429 and network errors with exponential backoff and full jitter (or
+// the server's Retry-After), bounded in tries, in total time and by ctx's
+// deadline; a circuit breaker turns a dead server into one fast
+// ErrCircuitOpen instead of a timeout per request; a semaphore bounds its
+// requests in flight; and it asks for gzip, with MaxBodyBytes bounding the
+// decoded size too. See Options for the knobs and their defaults.
+//
+// NewHTTPClient builds the *http.Client a Client uses to authenticate: a
+// static bearer token, OAuth2 client credentials with a client secret, SMART
+// Backend Services (private_key_jwt, RS384 or ES384), each optionally with a
+// client certificate (mutual TLS). Tokens are cached, renewed before they
+// expire and once on a 401.
+//
+// Errors classify with errors.Is and errors.As: *Error (a non-2xx answer,
+// with RetryAfter), ErrInvalid, ErrTooLarge, ErrLoop, ErrCircuitOpen,
+// ErrAuth, and context.DeadlineExceeded. They never carry query strings,
+// secrets or other personal data: FHIR searches put the CPR number in the
+// query, servers echo it in their diagnostics, and token endpoints echo
+// what they were sent.
 package fhir
 
 import (
+	"cmp"
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults for Options fields left at zero.
@@ -27,15 +52,45 @@ const (
 // OperationOutcome.
 const errorBodyLimit = 64 << 10
 
-// Options tune a Client. The zero value is usable.
+// Options tune a Client. The zero value is usable: every zero field takes
+// its default.
 type Options struct {
 	PageSize     int   // _count sent with searches; 0 = don't send
 	MaxPages     int   // cap on pages followed per search (default 50)
-	MaxBodyBytes int64 // per-response limit (default 16 MiB); a larger body is an error
+	MaxBodyBytes int64 // per-response limit on the bytes received and, if gzipped, on the decoded bytes (default 16 MiB)
+
+	// Retries of a GET on 5xx (not 501, 505), 429 and network errors, with
+	// exponential backoff and full jitter, or the server's Retry-After.
+	// A retry is only started if it can end before RetryBudget (counted from
+	// the first try) and before ctx's deadline.
+	MaxAttempts   int           // tries per request, the first included (default 3; 1 = no retries)
+	BackoffBase   time.Duration // ceiling of the first backoff (default 200ms), doubling per retry
+	BackoffMax    time.Duration // ceiling of any backoff (default 2s)
+	MaxRetryAfter time.Duration // longest Retry-After honoured (default 5s); a longer one ends the retries
+	RetryBudget   time.Duration // total time one request may spend (default 8s)
+
+	// Circuit breaker: after BreakerThreshold consecutive failed calls (5xx,
+	// 429, network errors, deadlines, each after its retries) requests fail
+	// at once with ErrCircuitOpen for BreakerCooldown; then one trial try
+	// (not retried) decides.
+	BreakerThreshold int           // default 5; negative disables the breaker
+	BreakerCooldown  time.Duration // default 30s
+
+	MaxConcurrent int // requests in flight at once (default 8); negative = unlimited
+
+	// Logger is told about retries (debug) and the breaker opening (warn)
+	// and closing (info); nil logs nothing. Records name the operation and
+	// the server, never a query.
+	Logger *slog.Logger
+
+	// Test hooks: nil means the real clock, timer and random source.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error // must return ctx.Err() when ctx ends first
+	Rand  func() float64                                   // uniform in [0, 1), for jitter
 }
 
-// Client talks to one FHIR R4 server. Safe for concurrent use: it is not
-// changed after NewClient.
+// Client talks to one FHIR R4 server. Safe for concurrent use; only the
+// breaker's state changes after NewClient.
 type Client struct {
 	base     *url.URL // no trailing slash
 	baseDir  *url.URL // base + "/", for resolving relative next links
@@ -43,11 +98,24 @@ type Client struct {
 	pageSize int
 	maxPages int
 	maxBody  int64
+
+	attempts      int
+	backoffBase   time.Duration
+	backoffMax    time.Duration
+	maxRetryAfter time.Duration
+	budget        time.Duration
+	now           func() time.Time
+	sleep         func(context.Context, time.Duration) error
+	rand          func() float64
+	breaker       *breaker  // nil = disabled
+	sem           semaphore // nil = unlimited
+	log           *slog.Logger
 }
 
 // NewClient returns a client for the server at baseURL (absolute http or
 // https, no query). A nil hc means a plain http.Client; deadlines come from
-// the ctx of each call.
+// the ctx of each call. For authentication pass the client NewHTTPClient
+// returns.
 func NewClient(baseURL string, hc *http.Client, opts Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
@@ -64,7 +132,9 @@ func NewClient(baseURL string, hc *http.Client, opts Options) (*Client, error) {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, errors.New("fhir: base URL must not have a query or fragment")
 	}
-	if opts.PageSize < 0 || opts.MaxPages < 0 || opts.MaxBodyBytes < 0 {
+	if opts.PageSize < 0 || opts.MaxPages < 0 || opts.MaxBodyBytes < 0 || opts.MaxAttempts < 0 ||
+		opts.BackoffBase < 0 || opts.BackoffMax < 0 || opts.MaxRetryAfter < 0 || opts.RetryBudget < 0 ||
+		opts.BreakerCooldown < 0 {
 		return nil, errors.New("fhir: negative option")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
@@ -77,15 +147,57 @@ func NewClient(baseURL string, hc *http.Client, opts Options) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	c := &Client{base: u, baseDir: &dir, hc: hc, pageSize: opts.PageSize, maxPages: opts.MaxPages, maxBody: opts.MaxBodyBytes}
-	if c.maxPages == 0 {
-		c.maxPages = DefaultMaxPages
+	c := &Client{
+		base: u, baseDir: &dir, hc: hc,
+		pageSize:      opts.PageSize,
+		maxPages:      cmp.Or(opts.MaxPages, DefaultMaxPages),
+		maxBody:       cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		attempts:      cmp.Or(opts.MaxAttempts, DefaultMaxAttempts),
+		backoffBase:   cmp.Or(opts.BackoffBase, DefaultBackoffBase),
+		backoffMax:    cmp.Or(opts.BackoffMax, DefaultBackoffMax),
+		maxRetryAfter: cmp.Or(opts.MaxRetryAfter, DefaultMaxRetryAfter),
+		budget:        cmp.Or(opts.RetryBudget, DefaultRetryBudget),
+		now:           opts.Now,
+		sleep:         opts.Sleep,
+		rand:          opts.Rand,
 	}
-	if c.maxBody == 0 {
-		c.maxBody = DefaultMaxBodyBytes
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.rand == nil {
+		c.rand = defaultRand
+	}
+	c.log = opts.Logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("fhir_server", u.Redacted())
+	if opts.BreakerThreshold >= 0 {
+		c.breaker = &breaker{
+			threshold: cmp.Or(opts.BreakerThreshold, DefaultBreakerThreshold),
+			cooldown:  cmp.Or(opts.BreakerCooldown, DefaultBreakerCooldown),
+			now:       c.now,
+			changed: func(open bool) {
+				if open {
+					c.log.Warn("fhir: circuit breaker open: failing fast until the cool-down ends", "cooldown", cmp.Or(opts.BreakerCooldown, DefaultBreakerCooldown))
+				} else {
+					c.log.Info("fhir: circuit breaker closed: the server answers again")
+				}
+			},
+		}
+	}
+	if opts.MaxConcurrent >= 0 {
+		c.sem = make(semaphore, cmp.Or(opts.MaxConcurrent, DefaultMaxConcurrent))
 	}
 	return c, nil
 }
+
+// BreakerState reports the circuit breaker's state (always closed when it
+// is disabled), for health pages and metrics.
+func (c *Client) BreakerState() BreakerState { return c.breaker.State() }
 
 // BaseURL returns the server's base URL as normalised by NewClient.
 func (c *Client) BaseURL() string { return c.base.String() }
@@ -223,8 +335,8 @@ func (c *Client) resolve(link string) (string, error) {
 	return abs, nil
 }
 
-// get fetches one URL and returns its body. Every error names op, never the
-// URL, and is scrubbed of the query's values.
+// get fetches one URL and returns its body, retrying as Options say. Every
+// error names op, never the URL, and is scrubbed of the query's values.
 // extra lists strings to hide beyond the URL's query values.
 func (c *Client) get(ctx context.Context, op, rawURL string, extra ...string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
@@ -232,47 +344,188 @@ func (c *Client) get(ctx context.Context, op, rawURL string, extra ...string) ([
 		return nil, fmt.Errorf("%s: URL does not parse: %w", op, ErrInvalid)
 	}
 	secrets := append(secretsOf(u.Query()), extra...)
+	start := c.now()
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		trial, err := c.breaker.allow()
+		if err != nil {
+			if lastErr != nil {
+				return nil, lastErr // the real cause says more than "open"
+			}
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		t := c.try(ctx, op, rawURL, secrets)
+		// The breaker counts calls, not tries: a call failing after its
+		// retries is one failure. A trial is one try and decides at once.
+		if t.outcome != unhealthy || trial {
+			c.breaker.record(trial, t.outcome)
+		}
+		if t.err == nil {
+			return t.body, nil
+		}
+		lastErr = t.err
+		if wait, ok := c.retryWait(ctx, t, attempt, start); ok && !trial {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "fhir: retrying", slog.String("op", op), slog.Int("attempt", attempt+1),
+				slog.Duration("wait", wait), slog.String("cause", lastErr.Error()))
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("%w (while waiting to retry: %w)", lastErr, err)
+			}
+			continue
+		}
+		if t.outcome == unhealthy && !trial {
+			c.breaker.record(false, unhealthy)
+		}
+		return nil, lastErr
+	}
+}
+
+// retryWait says whether try number attempt, which failed as t, gets
+// another, and after how long.
+func (c *Client) retryWait(ctx context.Context, t tryResult, attempt int, start time.Time) (time.Duration, bool) {
+	if !t.retry || attempt >= c.attempts {
+		return 0, false
+	}
+	wait := backoff(attempt, c.backoffBase, c.backoffMax, c.rand)
+	if t.hasRetryAfter {
+		if t.retryAfter > c.maxRetryAfter {
+			return 0, false // the server asks for longer than we wait
+		}
+		wait = t.retryAfter
+	}
+	if c.now().Add(wait).Sub(start) > c.budget {
+		return 0, false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
+		return 0, false // would only wake up to a passed deadline
+	}
+	return wait, true
+}
+
+// tryResult is one try of a GET.
+type tryResult struct {
+	body          []byte
+	err           error
+	retry         bool // worth another try
+	outcome       outcome
+	retryAfter    time.Duration
+	hasRetryAfter bool
+}
+
+// try sends the request once, holding a concurrency slot until the body is
+// read.
+func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) tryResult {
+	if err := c.sem.acquire(ctx); err != nil {
+		return tryResult{err: transportErr(ctx, op, err, secrets), outcome: neutral}
+	}
+	defer c.sem.release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, scrub(unwrapURLError(err), secrets))
+		return tryResult{err: fmt.Errorf("%s: %w", op, scrub(unwrapURLError(err), secrets)), outcome: neutral}
 	}
 	req.Header.Set("Accept", "application/fhir+json")
+	// Set by hand, so net/http leaves decoding to us and MaxBodyBytes can
+	// bound the decoded size too.
+	req.Header.Set("Accept-Encoding", "gzip")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, transportErr(ctx, op, err, secrets)
+		retry, o := classifyTransport(ctx, err)
+		return tryResult{err: transportErr(ctx, op, err, secrets), retry: retry, outcome: o}
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := readBody(resp, min(c.maxBody, errorBodyLimit))
-		return nil, &Error{
+		body, _ := c.readBody(resp, min(c.maxBody, errorBodyLimit))
+		fe := &Error{
 			Op:         op,
 			StatusCode: resp.StatusCode,
 			Outcome:    truncateRunes(redact(outcomeText(body), secrets), maxOutcomeRunes),
 		}
-	}
-	if resp.ContentLength > c.maxBody {
-		return nil, fmt.Errorf("%s: %d bytes, limit %d: %w", op, resp.ContentLength, c.maxBody, ErrTooLarge)
-	}
-	body, err := readBody(resp, c.maxBody)
-	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, fmt.Errorf("%s: over %d bytes: %w", op, c.maxBody, err)
+		t := tryResult{err: fe, outcome: healthy}
+		if retryableStatus(resp.StatusCode) {
+			t.retry, t.outcome = true, unhealthy
+			fe.RetryAfter, t.hasRetryAfter = retryAfter(resp.Header, c.now())
+			t.retryAfter = fe.RetryAfter
 		}
-		return nil, transportErr(ctx, op, err, secrets)
+		return t
 	}
-	return body, nil
+	body, err := c.readBody(resp, c.maxBody)
+	switch {
+	case err == nil:
+		return tryResult{body: body, outcome: healthy}
+	case errors.Is(err, ErrTooLarge):
+		return tryResult{err: fmt.Errorf("%s: over %d bytes: %w", op, c.maxBody, err), outcome: healthy}
+	case errors.Is(err, ErrInvalid):
+		return tryResult{err: fmt.Errorf("%s: %w", op, err), outcome: healthy}
+	}
+	retry, o := classifyTransport(ctx, err)
+	return tryResult{err: transportErr(ctx, op, err, secrets), retry: retry, outcome: o}
 }
 
-// readBody reads at most limit bytes; more is ErrTooLarge. Sized from
-// Content-Length when known, so a big page is read without regrowing.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	size := int64(512)
-	if resp.ContentLength > 0 && resp.ContentLength <= limit {
-		size = resp.ContentLength + 1 // room to see EOF without growing
+// readBody reads the body, gzip-decoded if so encoded, and fails with
+// ErrTooLarge past limit bytes on the wire or decoded, and with ErrInvalid
+// on an unknown encoding or a corrupt gzip stream.
+func (c *Client) readBody(resp *http.Response, limit int64) ([]byte, error) {
+	wire := &limitReader{r: resp.Body, n: limit}
+	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		hint := int64(512)
+		if resp.ContentLength > limit {
+			return nil, ErrTooLarge // don't wait for the bytes to know
+		}
+		if resp.ContentLength > 0 {
+			hint = resp.ContentLength + 1 // room to see EOF without growing
+		}
+		return readAll(wire, hint)
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(wire)
+		if err != nil {
+			return nil, gzipErr(err)
+		}
+		b, err := readAll(&limitReader{r: zr, n: limit}, 4096)
+		if err != nil {
+			return nil, gzipErr(err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("unsupported Content-Encoding %q: %w", shortToken(enc), ErrInvalid)
 	}
+}
+
+// gzipErr marks a corrupt stream as content trouble; a cut connection stays
+// a transport error, worth a retry.
+func gzipErr(err error) error {
+	var corrupt flate.CorruptInputError
+	if errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &corrupt) {
+		return fmt.Errorf("gzip: %w: %w", ErrInvalid, err)
+	}
+	return err
+}
+
+// limitReader fails with ErrTooLarge once more than n bytes come through.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1] // one byte over is enough to know
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, ErrTooLarge
+	}
+	return n, err
+}
+
+// readAll is io.ReadAll with a starting size, so a big page whose length is
+// known is read without regrowing.
+func readAll(r io.Reader, size int64) ([]byte, error) {
 	b := make([]byte, 0, size)
-	r := io.LimitReader(resp.Body, limit+1)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -280,16 +533,25 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			break
+			return b, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	if int64(len(b)) > limit {
-		return nil, ErrTooLarge
+}
+
+// shortToken makes a server-supplied header token safe to quote.
+func shortToken(s string) string {
+	if len(s) > 20 {
+		return "?"
 	}
-	return b, nil
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return "?"
+		}
+	}
+	return s
 }
 
 // transportErr drops the URL (it holds the query) from net/http's error and

@@ -44,8 +44,13 @@ func (rec *recorder) requests() []string {
 	return slices.Clone(rec.uris)
 }
 
+// newTestClient makes a client whose retries do not wait unless opts says
+// how to.
 func newTestClient(t testing.TB, base string, opts Options) *Client {
 	t.Helper()
+	if opts.Sleep == nil {
+		opts.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	}
 	c, err := NewClient(base, nil, opts)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)

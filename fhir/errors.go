@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -20,6 +21,9 @@ var (
 	ErrInvalid = errors.New("invalid FHIR content")
 	// ErrLoop: a search's next link pointed at a page already fetched.
 	ErrLoop = errors.New("paging loop")
+	// ErrAuth: no usable credential for the server: the token endpoint
+	// refused the client or answered something unusable. Not retried.
+	ErrAuth = errors.New("authentication to the source failed")
 )
 
 // Error is a non-2xx answer from the server.
@@ -27,6 +31,8 @@ type Error struct {
 	Op         string // e.g. "GET Appointment"; never the query string
 	StatusCode int
 	Outcome    string // OperationOutcome diagnostics/details, redacted and truncated; may be empty
+	// RetryAfter is the server's Retry-After (429, 503), 0 when absent.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

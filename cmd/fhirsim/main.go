@@ -3,6 +3,8 @@
 //
 //	fhirsim --demo hospital --addr 127.0.0.1:8090
 //	fhirsim --dir ../shared/fhir-examples --latency 200ms --failure-rate 0.1
+//	fhirsim --demo gp --latency 1s --latency-jitter 2s --throttle-rate 0.2 --retry-after 3s
+//	fhirsim --demo gp --admin   # then: curl -X POST 127.0.0.1:8090/_sim/down (and /_sim/up)
 package main
 
 import (
@@ -62,6 +64,14 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.IntVar(&cfg.Options.FailStatus, "fail-status", 0, "answer every request with this HTTP status")
 	fs.Int64Var(&cfg.Options.Seed, "seed", 1, "seed of the failure-rate dice")
 	fs.StringVar(&cfg.Options.BaseURL, "base-url", "", "base URL for links (default: from the request's Host)")
+	fs.DurationVar(&cfg.Options.LatencyJitter, "latency-jitter", 0, "plus a random delay up to this, e.g. 500ms")
+	fs.Float64Var(&cfg.Options.ThrottleRate, "throttle-rate", 0, "share 0..1 of requests answered with 429 and Retry-After")
+	fs.DurationVar(&cfg.Options.RetryAfter, "retry-after", 0, "Retry-After of throttled answers, in whole seconds (default 1s)")
+	fs.BoolVar(&cfg.Options.RetryAfterDate, "retry-after-date", false, "send Retry-After as an HTTP-date instead of seconds")
+	fs.DurationVar(&cfg.Options.SlowBody, "slow-body", 0, "trickle every successful body over this long, e.g. 5s")
+	fs.Float64Var(&cfg.Options.GarbageRate, "garbage-rate", 0, "share 0..1 of successful answers whose body is cut short and not JSON")
+	fs.BoolVar(&cfg.Options.WrongContentType, "wrong-content-type", false, "send successful answers as text/html")
+	fs.BoolVar(&cfg.Options.Admin, "admin", false, "serve POST /_sim/down, POST /_sim/up and GET /_sim/state")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -75,8 +85,18 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 		return Config{}, fmt.Errorf("--demo %q: want hospital, municipality or gp", cfg.Demo)
 	case cfg.Options.Latency < 0:
 		return Config{}, fmt.Errorf("--latency %v: must not be negative", cfg.Options.Latency)
+	case cfg.Options.LatencyJitter < 0:
+		return Config{}, fmt.Errorf("--latency-jitter %v: must not be negative", cfg.Options.LatencyJitter)
+	case cfg.Options.SlowBody < 0:
+		return Config{}, fmt.Errorf("--slow-body %v: must not be negative", cfg.Options.SlowBody)
+	case cfg.Options.RetryAfter < 0:
+		return Config{}, fmt.Errorf("--retry-after %v: must not be negative", cfg.Options.RetryAfter)
 	case cfg.Options.FailureRate < 0 || cfg.Options.FailureRate > 1:
 		return Config{}, fmt.Errorf("--failure-rate %v: want 0..1", cfg.Options.FailureRate)
+	case cfg.Options.ThrottleRate < 0 || cfg.Options.ThrottleRate > 1:
+		return Config{}, fmt.Errorf("--throttle-rate %v: want 0..1", cfg.Options.ThrottleRate)
+	case cfg.Options.GarbageRate < 0 || cfg.Options.GarbageRate > 1:
+		return Config{}, fmt.Errorf("--garbage-rate %v: want 0..1", cfg.Options.GarbageRate)
 	case cfg.Options.FailStatus != 0 && (cfg.Options.FailStatus < 400 || cfg.Options.FailStatus > 599):
 		return Config{}, fmt.Errorf("--fail-status %d: want an HTTP error status 400-599", cfg.Options.FailStatus)
 	}
@@ -109,7 +129,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("fhirsim listening", "addr", ln.Addr().String(), "source", source, "resources", len(resources),
-		"latency", cfg.Options.Latency, "failure_rate", cfg.Options.FailureRate, "fail_status", cfg.Options.FailStatus)
+		"latency", cfg.Options.Latency, "latency_jitter", cfg.Options.LatencyJitter,
+		"failure_rate", cfg.Options.FailureRate, "fail_status", cfg.Options.FailStatus,
+		"throttle_rate", cfg.Options.ThrottleRate, "retry_after", cfg.Options.RetryAfter,
+		"slow_body", cfg.Options.SlowBody, "garbage_rate", cfg.Options.GarbageRate,
+		"wrong_content_type", cfg.Options.WrongContentType, "admin", cfg.Options.Admin)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -23,6 +23,21 @@ func TestParseFlags(t *testing.T) {
 			return c.Dir == "x" && c.Options.Latency == 200*time.Millisecond && c.Options.FailureRate == 0.1 &&
 				c.Options.FailStatus == 503 && c.Options.Seed == 9
 		}},
+		{"fault modes", []string{"--demo", "hospital", "--latency-jitter", "1s", "--throttle-rate", "0.3", "--retry-after", "4s", "--retry-after-date",
+			"--slow-body", "5s", "--garbage-rate", "0.25", "--wrong-content-type", "--admin"}, "", func(c Config) bool {
+			o := c.Options
+			return o.LatencyJitter == time.Second && o.ThrottleRate == 0.3 && o.RetryAfter == 4*time.Second && o.RetryAfterDate &&
+				o.SlowBody == 5*time.Second && o.GarbageRate == 0.25 && o.WrongContentType && o.Admin
+		}},
+		{"fault modes off by default", []string{"--demo", "gp"}, "", func(c Config) bool {
+			o := c.Options
+			return o.LatencyJitter == 0 && o.ThrottleRate == 0 && o.SlowBody == 0 && o.GarbageRate == 0 && !o.WrongContentType && !o.Admin
+		}},
+		{"throttle rate above 1", []string{"--demo", "gp", "--throttle-rate", "1.5"}, "--throttle-rate", nil},
+		{"garbage rate below 0", []string{"--demo", "gp", "--garbage-rate", "-1"}, "--garbage-rate", nil},
+		{"negative jitter", []string{"--demo", "gp", "--latency-jitter", "-1s"}, "--latency-jitter", nil},
+		{"negative slow body", []string{"--demo", "gp", "--slow-body", "-1s"}, "--slow-body", nil},
+		{"negative retry after", []string{"--demo", "gp", "--retry-after", "-1s"}, "--retry-after", nil},
 		{"neither source", nil, "exactly one", nil},
 		{"both sources", []string{"--demo", "gp", "--dir", "x"}, "exactly one", nil},
 		{"unknown sector", []string{"--demo", "pharmacy"}, "want hospital", nil},

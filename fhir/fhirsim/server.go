@@ -3,6 +3,12 @@
 // can be developed and tested against something that behaves like a real
 // source without one.
 //
+// Fault modes (Options): latency with jitter, 503s at a rate or a fixed
+// error status, 429 with Retry-After (seconds or HTTP-date), a slow
+// (trickled) body, a garbage body, a wrong Content-Type, and SetDown (or,
+// with Options.Admin, POST /_sim/down and /_sim/up) to stop the source and
+// bring it back.
+//
 // Supported interactions: GET /metadata, GET /{type}/{id}, GET /{type}?params.
 // Search parameters (others are ignored, FHIR's lenient default):
 //
@@ -24,6 +30,7 @@ package fhirsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -40,12 +47,36 @@ import (
 
 const contentType = "application/fhir+json"
 
-// Options tune how the simulator answers.
+// Options tune how the simulator answers. The fault modes let a connector
+// meet what real sources do; their dice are seeded, so a run repeats.
 type Options struct {
-	Latency     time.Duration // fixed delay before answering
-	FailureRate float64       // 0..1 share of requests answered with 503 + OperationOutcome (seeded rand)
-	FailStatus  int           // when non-zero, every request answers this status with an OperationOutcome
-	Seed        int64
+	Latency       time.Duration // fixed delay before answering
+	LatencyJitter time.Duration // plus a uniformly random delay in [0, LatencyJitter)
+	FailureRate   float64       // 0..1 share of requests answered with 503 + OperationOutcome (seeded rand)
+	FailStatus    int           // when non-zero, every request answers this status with an OperationOutcome
+	Seed          int64
+
+	// ThrottleRate is the 0..1 share of requests answered 429 with a
+	// Retry-After of RetryAfter (default 1s, in whole seconds), as an
+	// HTTP-date when RetryAfterDate is set.
+	ThrottleRate   float64
+	RetryAfter     time.Duration
+	RetryAfterDate bool
+
+	// Faults of successful answers (reads, searches, /metadata):
+	SlowBody         time.Duration // trickle the body in 10 pieces spread over this long
+	GarbageRate      float64       // 0..1 share whose body is cut in half and ends in bytes that are not JSON
+	WrongContentType bool          // Content-Type text/html instead of application/fhir+json
+
+	// Admin serves POST /_sim/down, POST /_sim/up and GET /_sim/state, to
+	// stop the source and bring it back from outside the process. Those
+	// paths are never slowed or failed.
+	Admin bool
+
+	// Sleep waits d or until ctx ends (then returns its error); nil means a
+	// real timer. Tests inject it to see the delays without waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
+
 	// BaseURL is used in fullUrl and links; empty derives it from the
 	// request's Host. Set it when the server is mounted under a path.
 	BaseURL string
@@ -71,14 +102,11 @@ type Server struct {
 // New indexes resources. A later resource with the same type and id replaces
 // an earlier one, as an update would. Errors name the bad resource's index.
 func New(resources []json.RawMessage, opts Options) (*Server, error) {
-	if opts.FailureRate < 0 || opts.FailureRate > 1 {
-		return nil, fmt.Errorf("fhirsim: failure rate %v outside 0..1", opts.FailureRate)
-	}
 	if opts.FailStatus != 0 && (opts.FailStatus < 400 || opts.FailStatus > 599) {
 		return nil, fmt.Errorf("fhirsim: fail status %d is not an HTTP error status", opts.FailStatus)
 	}
-	if opts.Latency < 0 {
-		return nil, fmt.Errorf("fhirsim: negative latency %v", opts.Latency)
+	if err := opts.checkFaults(); err != nil {
+		return nil, err
 	}
 	if opts.TimeZone == nil {
 		opts.TimeZone = time.UTC
@@ -133,13 +161,17 @@ func (s *Server) Requests() int64 { return s.requests.Load() }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
-	if s.opts.Latency > 0 {
-		t := time.NewTimer(s.opts.Latency)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
+	path := r.URL.Path
+	if s.basePath != "" && strings.HasPrefix(path, s.basePath+"/") {
+		path = path[len(s.basePath):]
+	}
+	if s.opts.Admin && strings.HasPrefix(path, adminPrefix) {
+		s.admin(w, r, path)
+		return
+	}
+	if delay := s.latency(); delay > 0 {
+		if s.sleep(r.Context(), delay) != nil {
 			return // the client is gone
-		case <-t.C:
 		}
 	}
 	switch {
@@ -148,6 +180,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case s.opts.FailStatus != 0:
 		writeOutcome(w, s.opts.FailStatus, "failure configured by FailStatus")
+		return
+	case s.opts.ThrottleRate > 0 && s.roll() < s.opts.ThrottleRate:
+		s.throttle(w)
 		return
 	case s.opts.FailureRate > 0 && s.roll() < s.opts.FailureRate:
 		writeOutcome(w, http.StatusServiceUnavailable, "simulated transient failure")
@@ -158,18 +193,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusMethodNotAllowed, "only GET is supported")
 		return
 	}
-	path := r.URL.Path
-	if s.basePath != "" && strings.HasPrefix(path, s.basePath+"/") {
-		path = path[len(s.basePath):]
-	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
 	case len(parts) == 1 && parts[0] == "metadata":
-		writeJSON(w, http.StatusOK, s.metadata)
+		s.writeData(w, r, s.metadata)
 	case len(parts) == 1 && validType(parts[0]):
 		s.search(w, r, parts[0])
 	case len(parts) == 2 && validType(parts[0]):
-		s.read(w, parts[0], parts[1])
+		s.read(w, r, parts[0], parts[1])
 	default:
 		writeOutcome(w, http.StatusNotFound, "unknown path "+r.URL.Path)
 	}
@@ -181,7 +212,7 @@ func (s *Server) roll() float64 {
 	return s.rng.Float64()
 }
 
-func (s *Server) read(w http.ResponseWriter, resourceType, id string) {
+func (s *Server) read(w http.ResponseWriter, r *http.Request, resourceType, id string) {
 	res, ok := s.byKey[resourceType+"/"+id]
 	if !ok {
 		writeOutcome(w, http.StatusNotFound, fmt.Sprintf("%s/%s is not known", resourceType, id))
@@ -193,7 +224,7 @@ func (s *Server) read(w http.ResponseWriter, resourceType, id string) {
 	if res.lastUpdated != nil {
 		w.Header().Set("Last-Modified", res.lastUpdated.lo.UTC().Format(http.TimeFormat))
 	}
-	writeJSON(w, http.StatusOK, res.raw)
+	s.writeData(w, r, res.raw)
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType string) {
@@ -245,7 +276,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		b.WriteString(`]`)
 	}
 	b.WriteString(`}`)
-	writeJSON(w, http.StatusOK, b.Bytes())
+	s.writeData(w, r, b.Bytes())
 }
 
 // base is the server's base URL without a trailing slash.
