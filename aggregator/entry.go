@@ -106,8 +106,13 @@ type Entry struct {
 	Medium       Medium
 	VideoURL     string
 	Sensitivity  Sensitivity
+	Generic      bool      // the source shares only time and place: Title is empty and the web shows a generic title for the sector
 	Updated      time.Time // meta.lastUpdated of the newest folded resource
 	Provenance   []Provenance
+
+	// ServiceCodes are the coded services (system|code) when the source gave
+	// any; the booked-twice rule compares them, or the titles without them.
+	ServiceCodes []string
 
 	// PartOf holds the entry IDs of appointments this entry belongs to (an
 	// Encounter's appointment references). The merge folds the entry into them.

@@ -19,9 +19,10 @@ type Source interface {
 
 // Batch is what one Fetch delivers.
 type Batch struct {
-	Entries []Entry
-	Skipped int      // resources that could not be used
-	Notes   []string // why they were skipped, free of personal data
+	Entries  []Entry
+	Skipped  int      // resources that could not be used
+	Notes    []string // why they were skipped, free of personal data
+	Warnings int      // resources used but only partly understood (e.g. a status code from a newer FHIR version); explained in Notes
 }
 
 // ErrorKind is the small set of ways a source can fail.

@@ -19,6 +19,9 @@ const (
 	// The FHIR R5 backport of Appointment.virtualService, used by R4 servers to
 	// publish a video room.
 	extVirtualService = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.virtualService"
+	// The same backport on Encounter.
+	extEncounterVirtualService = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.virtualService"
+	sysLocationPhysicalType    = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 )
 
 var errNoStart = errors.New("no start time")
@@ -109,12 +112,19 @@ func (n normaliser) appointment(a *fhir.Appointment) (aggregator.Entry, error) {
 
 	contained := containedParties(a.Contained)
 	var phone, video string
+	virtualRoom := false
 	for _, part := range a.Participant {
 		pt := n.src.lookup(part.Actor, contained)
 		switch pt.Type {
 		case "Patient", "RelatedPerson", "Device":
 			continue
 		case "Location":
+			if pt.Virtual {
+				// A virtual room is no place to go to; its URL is the link.
+				virtualRoom = true
+				video = firstNonEmpty(pt.VideoURL, video)
+				continue
+			}
 			if e.Place.Name == "" && e.Place.Address == "" {
 				e.Place = aggregator.Place{Name: pt.Name, Address: pt.Address, Lat: pt.Lat, Lon: pt.Lon}
 				if pt.Home {
@@ -136,11 +146,13 @@ func (n normaliser) appointment(a *fhir.Appointment) (aggregator.Entry, error) {
 	e.Contact = phone
 
 	switch {
-	case isVirtual(a.AppointmentType) || anyVirtual(a.ServiceType) || hasExtension(a.Extension, extVirtualService):
+	case virtualRoom || isVirtual(a.AppointmentType) || anyVirtual(a.ServiceType) || hasExtension(a.Extension, extVirtualService):
 		e.Medium = aggregator.MediumVideo
-		e.VideoURL = firstNonEmpty(virtualServiceURL(a.Extension), video)
+		e.VideoURL = firstNonEmpty(virtualServiceURL(a.Extension, extVirtualService), video)
 	case isPhone(a.AppointmentType) || anyPhone(a.ServiceType):
 		e.Medium = aggregator.MediumPhone
+	case isHomeVisit(a.AppointmentType) || anyHomeVisit(a.ServiceType):
+		e.Medium = aggregator.MediumHomeVisit
 	case e.Medium == "":
 		e.Medium = aggregator.MediumInPerson
 	}
@@ -186,8 +198,15 @@ func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
 
 	e.Title = firstNonEmpty(textOf(enc.Type), text(enc.ServiceType), textOf(enc.ReasonCode))
 	contained := containedParties(enc.Contained)
+	var video string
+	virtualRoom := false
 	for _, l := range enc.Location {
 		pt := n.src.lookup(&l.Location, contained)
+		if pt.Virtual {
+			virtualRoom = true
+			video = firstNonEmpty(video, pt.VideoURL)
+			continue
+		}
 		if pt.Name != "" || pt.Address != "" {
 			e.Place = aggregator.Place{Name: pt.Name, Address: pt.Address, Lat: pt.Lat, Lon: pt.Lon}
 			if pt.Home {
@@ -205,10 +224,13 @@ func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
 		org := n.src.lookup(enc.ServiceProvider, contained)
 		e.Organization, e.Contact = org.Name, org.Phone
 	}
-	switch deref(enc.Class.Code) {
-	case "VR":
+	switch {
+	case deref(enc.Class.Code) == "VR" || virtualRoom || hasExtension(enc.Extension, extEncounterVirtualService) || anyVirtual(enc.Type):
 		e.Medium = aggregator.MediumVideo
-	case "HH":
+		e.VideoURL = firstNonEmpty(virtualServiceURL(enc.Extension, extEncounterVirtualService), video)
+	case anyPhone(enc.Type):
+		e.Medium = aggregator.MediumPhone
+	case deref(enc.Class.Code) == "HH" || anyHomeVisit(enc.Type):
 		e.Medium = aggregator.MediumHomeVisit
 	}
 	if e.Medium == "" {
@@ -249,9 +271,53 @@ func (n normaliser) base(typ, id string, meta *r4.Meta) aggregator.Entry {
 	return e
 }
 
-func isVirtual(cc *r4.CodeableConcept) bool { return hasCode(cc, sysActCode, "VR") }
+// Words in a service's or type's text that say how the patient is met:
+// Danish and English, since sources use either.
+var (
+	videoWords = []string{"video"}
+	phoneWords = []string{"telefon", "phone"}
+	homeWords  = []string{"hjemmebesøg", "home visit"}
+)
+
+func isVirtual(cc *r4.CodeableConcept) bool {
+	return hasCode(cc, sysActCode, "VR") || mentions(cc, videoWords)
+}
+
 func isPhone(cc *r4.CodeableConcept) bool {
-	return hasCode(cc, sysActCode, "PH") || strings.Contains(strings.ToLower(text(cc)), "telefon")
+	return hasCode(cc, sysActCode, "PH") || mentions(cc, phoneWords)
+}
+
+func isHomeVisit(cc *r4.CodeableConcept) bool {
+	return hasCode(cc, sysActCode, "HH") || mentions(cc, homeWords)
+}
+
+// mentions looks at the concept's text and every coding's display.
+func mentions(cc *r4.CodeableConcept, words []string) bool {
+	if cc == nil {
+		return false
+	}
+	texts := []string{deref(cc.Text)}
+	for _, c := range cc.Coding {
+		texts = append(texts, deref(c.Display))
+	}
+	for _, t := range texts {
+		t = strings.ToLower(t)
+		for _, w := range words {
+			if strings.Contains(t, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func anyHomeVisit(ccs []r4.CodeableConcept) bool {
+	for i := range ccs {
+		if isHomeVisit(&ccs[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyVirtual(ccs []r4.CodeableConcept) bool {
@@ -281,10 +347,10 @@ func hasExtension(exts []r4.Extension, url string) bool {
 	return false
 }
 
-// virtualServiceURL reads addressUrl from the virtualService backport extension.
-func virtualServiceURL(exts []r4.Extension) string {
+// virtualServiceURL reads addressUrl from a virtualService backport extension.
+func virtualServiceURL(exts []r4.Extension, url string) string {
 	for _, x := range exts {
-		if x.Url != extVirtualService {
+		if x.Url != url {
 			continue
 		}
 		for _, sub := range x.Extension {

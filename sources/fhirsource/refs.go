@@ -22,6 +22,11 @@ type party struct {
 	Phone    string
 	VideoURL string // a url in telecom: how video rooms are commonly published
 	Home     bool   // a Location that is the patient's own home (v3 RoleCode PTRES)
+	Virtual  bool   // a Location that is a virtual room (physical type "vi")
+	// A PractitionerRole names its practitioner by reference; Role is the
+	// role's own text, the last resort for a name.
+	Practitioner string
+	Role         string
 }
 
 // refCache remembers referenced resources per source: the same Location and
@@ -51,7 +56,7 @@ func (c *refCache) put(ref string, p party) {
 }
 
 // resolvable types: references to anything else keep their display only.
-var partyTypes = map[string]bool{"Location": true, "Practitioner": true, "Organization": true, "HealthcareService": true}
+var partyTypes = map[string]bool{"Location": true, "Practitioner": true, "PractitionerRole": true, "Organization": true, "HealthcareService": true}
 
 // localRef splits "Location/123" (or an absolute URL under base) into type and
 // id; ok is false for contained, foreign or malformed references.
@@ -71,6 +76,23 @@ func localRef(base, ref string) (typ, id string, ok bool) {
 // A reference that cannot be read is not an error: the entry falls back to
 // the reference's display.
 func (s *Source) resolveAll(ctx context.Context, refs map[string]bool) {
+	s.readParties(ctx, refs)
+	// A PractitionerRole without its practitioner's name needs a second
+	// round for the Practitioner.
+	more := map[string]bool{}
+	for ref := range refs {
+		if typ, id, ok := localRef(s.cfg.BaseURL, ref); ok && typ == "PractitionerRole" {
+			if p, ok := s.refs.get(typ + "/" + id); ok && p.Name == "" && p.Practitioner != "" {
+				more[p.Practitioner] = true
+			}
+		}
+	}
+	if len(more) > 0 {
+		s.readParties(ctx, more)
+	}
+}
+
+func (s *Source) readParties(ctx context.Context, refs map[string]bool) {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for ref := range refs {
@@ -119,8 +141,14 @@ func (s *Source) lookup(ref *r4.Reference, contained map[string]party) party {
 	if !ok && ref.Type != nil && p.Type == "" {
 		p.Type = *ref.Type
 	}
+	if p.Name == "" && p.Practitioner != "" {
+		if typ, id, local := localRef(s.cfg.BaseURL, p.Practitioner); local && typ == "Practitioner" {
+			pr, _ := s.refs.get(typ + "/" + id)
+			p.Name = pr.Name
+		}
+	}
 	if p.Name == "" {
-		p.Name = display
+		p.Name = firstNonEmpty(display, p.Role)
 	}
 	return p
 }
@@ -153,6 +181,7 @@ func decodeParty(raw json.RawMessage) (party, error) {
 				p.Home = true
 			}
 		}
+		p.Virtual = hasCode(l.PhysicalType, sysLocationPhysicalType, "vi")
 	case "Practitioner":
 		var pr r4.Practitioner
 		if err := json.Unmarshal(raw, &pr); err != nil {
@@ -162,6 +191,17 @@ func decodeParty(raw json.RawMessage) (party, error) {
 			p.Name = formatName(pr.Name[0])
 		}
 		p.Phone, _ = telecom(pr.Telecom)
+	case "PractitionerRole":
+		var pr r4.PractitionerRole
+		if err := json.Unmarshal(raw, &pr); err != nil {
+			return party{}, err
+		}
+		if pr.Practitioner != nil {
+			p.Name = deref(pr.Practitioner.Display)
+			p.Practitioner = deref(pr.Practitioner.Reference)
+		}
+		p.Role = textOf(pr.Code)
+		p.Phone, p.VideoURL = telecom(pr.Telecom)
 	case "Organization":
 		var o r4.Organization
 		if err := json.Unmarshal(raw, &o); err != nil {

@@ -22,11 +22,55 @@ import (
 
 // Config describes one FHIR source.
 type Config struct {
-	Name     string // unique; part of every entry id
-	Sector   aggregator.Sector
-	BaseURL  string
-	PageSize int            // _count; 0 lets the server choose
-	Location *time.Location // reads date-only values as whole days here; default UTC
+	Name         string // unique; part of every entry id
+	Sector       aggregator.Sector
+	BaseURL      string
+	PageSize     int            // _count; 0 lets the server choose
+	MaxBodyBytes int64          // per-response limit; 0 means the fhir client's default
+	Location     *time.Location // reads date-only values as whole days here; default UTC
+	Detail       Detail         // how much of each entry to keep; default DetailFull
+	// Include asks the server for the Locations, Practitioners,
+	// Organizations and HealthcareServices entries refer to with _include,
+	// instead of reading each one not yet cached. Servers that do not
+	// support it ignore it (FHIR's lenient default).
+	Include bool
+	// Incremental: after a full read for a patient, later fetches ask only
+	// for what changed since (_lastUpdated=ge the newest meta.lastUpdated
+	// seen), merged by resource id with the result kept from before, and
+	// everything is read again every FullReread, so deletions (which such
+	// a search cannot show) are noticed within that period. The server must
+	// support _lastUpdated; one that ignores it is noticed only when its
+	// answer reaches the page cap, and then the window is read instead.
+	Incremental bool
+	FullReread  time.Duration    // default DefaultFullReread; also how long a patient's id here is remembered
+	MaxPatients int              // patients whose last result is kept; default DefaultMaxPatients
+	Now         func() time.Time // clock for FullReread; nil is time.Now
+	// Client tunes the FHIR client (retries, breaker, ...); PageSize and
+	// MaxBodyBytes above win over its fields when set.
+	Client fhir.Options
+}
+
+// Detail is how much a source lets us show of its entries.
+type Detail string
+
+const (
+	// DetailFull keeps everything the source says.
+	DetailFull Detail = "full"
+	// DetailGeneric keeps only time, place, medium, status and sensitivity,
+	// and marks the entry Generic so the web shows a generic title ("Aftale
+	// hos egen læge"), as the national overview does for GP appointments.
+	DetailGeneric Detail = "generic"
+)
+
+// ParseDetail accepts the detail levels used in configuration; "" is full.
+func ParseDetail(s string) (Detail, bool) {
+	switch Detail(s) {
+	case "", DetailFull:
+		return DetailFull, true
+	case DetailGeneric:
+		return DetailGeneric, true
+	}
+	return "", false
 }
 
 // Source is a FHIR R4 server as a timeline source. Safe for concurrent use.
@@ -36,7 +80,10 @@ type Source struct {
 	refs   refCache
 
 	mu  sync.Mutex
-	ids map[aggregator.Identifier]string // patient identifier -> this server's Patient id
+	ids map[aggregator.Identifier]knownPatient // patient identifier -> this server's Patient id
+
+	stateMu sync.Mutex
+	state   map[string]*patientState // Patient id -> last result, when Incremental
 }
 
 // New returns a connector for cfg that talks HTTP through hc.
@@ -47,11 +94,35 @@ func New(cfg Config, hc *http.Client) (*Source, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	c, err := fhir.NewClient(cfg.BaseURL, hc, fhir.Options{PageSize: cfg.PageSize})
+	detail, ok := ParseDetail(string(cfg.Detail))
+	if !ok {
+		return nil, fmt.Errorf("fhirsource %s: detail must be %q or %q", cfg.Name, DetailFull, DetailGeneric)
+	}
+	cfg.Detail = detail
+	if cfg.FullReread < 0 || cfg.MaxPatients < 0 {
+		return nil, fmt.Errorf("fhirsource %s: negative full re-read period or patient count", cfg.Name)
+	}
+	if cfg.FullReread == 0 {
+		cfg.FullReread = DefaultFullReread
+	}
+	if cfg.MaxPatients == 0 {
+		cfg.MaxPatients = DefaultMaxPatients
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	opts := cfg.Client
+	if cfg.PageSize != 0 {
+		opts.PageSize = cfg.PageSize
+	}
+	if cfg.MaxBodyBytes != 0 {
+		opts.MaxBodyBytes = cfg.MaxBodyBytes
+	}
+	c, err := fhir.NewClient(cfg.BaseURL, hc, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fhirsource %s: %w", cfg.Name, err)
 	}
-	return &Source{cfg: cfg, client: c, ids: make(map[aggregator.Identifier]string)}, nil
+	return &Source{cfg: cfg, client: c, ids: make(map[aggregator.Identifier]knownPatient), state: make(map[string]*patientState)}, nil
 }
 
 func (s *Source) Name() string              { return s.cfg.Name }
@@ -63,43 +134,110 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
+	if s.cfg.Incremental {
+		return s.fetchIncremental(ctx, pid, w)
+	}
+	items, err := s.read(ctx, windowQuery(pid, w))
+	if err != nil {
+		return aggregator.Batch{}, err
+	}
+	var batch aggregator.Batch
+	for _, it := range items {
+		batch = it.addTo(batch, s)
+	}
+	return batch, nil
+}
+
+// maxNotes bounds Batch.Notes: a source that sends thousands of bad
+// resources needs a few examples, not thousands of lines in a log.
+const maxNotes = 20
+
+func addNote(notes []string, note string) []string {
+	switch {
+	case len(notes) < maxNotes:
+		return append(notes, note)
+	case len(notes) == maxNotes:
+		return append(notes, "further notes left out")
+	}
+	return notes
+}
+
+// errTruncated: a search had more pages than the client's cap.
+var errTruncated = errors.New("search truncated")
+
+// item is what became of one matched resource: an entry, or a note on why
+// it was skipped. warning is set for an entry only partly understood.
+type item struct {
+	key     string // Type/id, or Type#n for a resource without an id
+	entry   aggregator.Entry
+	ok      bool
+	note    string
+	warning string
+}
+
+func (it item) addTo(b aggregator.Batch, s *Source) aggregator.Batch {
+	if !it.ok {
+		b.Skipped++
+		b.Notes = addNote(b.Notes, it.note)
+		return b
+	}
+	if it.warning != "" {
+		b.Warnings++
+		b.Notes = addNote(b.Notes, it.warning)
+	}
+	b.Entries = append(b.Entries, s.redact(it.entry))
+	return b
+}
+
+// read searches the patient's Appointments and Encounters with q (which
+// names the patient), reads what they reference, and normalises them.
+func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
 	var appts, encs *fhir.SearchResult
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		appts, err = s.client.Search(gctx, "Appointment", windowQuery(pid, w))
+		appts, err = s.client.Search(gctx, "Appointment", s.withIncludes(q, appointmentIncludes))
 		return err
 	})
 	g.Go(func() (err error) {
-		encs, err = s.client.Search(gctx, "Encounter", windowQuery(pid, w))
+		encs, err = s.client.Search(gctx, "Encounter", s.withIncludes(q, encounterIncludes))
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return aggregator.Batch{}, s.wrap("search", err)
+		return nil, s.wrap("search", err)
 	}
 	if appts.Truncated || encs.Truncated {
 		// Showing part of a timeline as if it were whole would mislead.
-		return aggregator.Batch{}, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
-			Msg: "too many pages: the search was cut off at the page cap"}
+		return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+			Msg: "too many pages: the search was cut off at the page cap", Err: errTruncated}
 	}
 
-	var batch aggregator.Batch
-	skip := func(typ string, i int, err error) {
-		batch.Skipped++
-		batch.Notes = append(batch.Notes, fmt.Sprintf("%s #%d skipped: %v", typ, i, err))
+	var items []item
+	skip := func(typ string, i int, raw json.RawMessage, err error) {
+		key := fmt.Sprintf("%s#%d", typ, i)
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &head) == nil && head.ID != "" {
+			key = typ + "/" + head.ID // so a later version replaces it
+		}
+		items = append(items, item{key: key, note: fmt.Sprintf("%s #%d skipped: %v", typ, i, err)})
 	}
+	apptRaw := map[*fhir.Appointment]json.RawMessage{}
+	encRaw := map[*fhir.Encounter]json.RawMessage{}
 	var apptList []*fhir.Appointment
 	var encList []*fhir.Encounter
 	refs := map[string]bool{}
 	for i, raw := range appts.Resources {
 		a, err := fhir.DecodeAppointment(raw)
 		if err != nil {
-			if isIncluded(raw, "Appointment") {
-				continue
+			// Checked only now: decoding fails fast on another type.
+			if !s.included(raw, "Appointment") {
+				skip("Appointment", i, raw, err)
 			}
-			skip("Appointment", i, err)
 			continue
 		}
 		apptList = append(apptList, a)
+		apptRaw[a] = raw
 		for _, part := range a.Participant {
 			if part.Actor != nil && part.Actor.Reference != nil {
 				refs[*part.Actor.Reference] = true
@@ -109,13 +247,14 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	for i, raw := range encs.Resources {
 		e, err := fhir.DecodeEncounter(raw)
 		if err != nil {
-			if isIncluded(raw, "Encounter") {
-				continue
+			// Checked only now: decoding fails fast on another type.
+			if !s.included(raw, "Encounter") {
+				skip("Encounter", i, raw, err)
 			}
-			skip("Encounter", i, err)
 			continue
 		}
 		encList = append(encList, e)
+		encRaw[e] = raw
 		for _, l := range e.Location {
 			if l.Location.Reference != nil {
 				refs[*l.Location.Reference] = true
@@ -136,33 +275,104 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	for i, a := range apptList {
 		e, err := n.appointment(a)
 		if err != nil {
-			skip("Appointment", i, err)
+			skip("Appointment", i, apptRaw[a], err)
 			continue
 		}
+		it := item{key: "Appointment/" + deref(a.Id), entry: e, ok: true}
 		if !a.KnownStatus {
-			batch.Notes = append(batch.Notes, fmt.Sprintf("Appointment #%d: unknown status %q", i, a.RawStatus))
+			it.warning = fmt.Sprintf("Appointment #%d: unknown status %q", i, codeOrQ(a.RawStatus))
 		}
-		batch.Entries = append(batch.Entries, e)
+		items = append(items, it)
 	}
 	for i, enc := range encList {
 		e, err := n.encounter(enc)
 		if err != nil {
-			skip("Encounter", i, err)
+			skip("Encounter", i, encRaw[enc], err)
 			continue
 		}
+		it := item{key: "Encounter/" + deref(enc.Id), entry: e, ok: true}
 		if !enc.KnownStatus {
-			batch.Notes = append(batch.Notes, fmt.Sprintf("Encounter #%d: unknown status %q", i, enc.RawStatus))
+			it.warning = fmt.Sprintf("Encounter #%d: unknown status %q", i, codeOrQ(enc.RawStatus))
 		}
-		batch.Entries = append(batch.Entries, e)
+		items = append(items, it)
 	}
-	return batch, nil
+	return items, nil
 }
 
-// isIncluded reports whether a search result resource is of another type
-// than searched for: an _include a server added, not a bad match.
-func isIncluded(raw json.RawMessage, searched string) bool {
+// codeOrQ quotes a code from the server only when it looks like one: notes
+// are shown to support staff and must not carry free text.
+func codeOrQ(code string) string {
+	if len(code) == 0 || len(code) > 32 {
+		return "?"
+	}
+	for _, c := range code {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "?"
+		}
+	}
+	return code
+}
+
+// redact applies the source's Detail level.
+func (s *Source) redact(e aggregator.Entry) aggregator.Entry {
+	if s.cfg.Detail != DetailGeneric {
+		return e
+	}
+	// Place and medium stay: the patient must know where to go, or that
+	// the call comes to them. The video link stays for the same reason.
+	return aggregator.Entry{
+		ID: e.ID, Source: e.Source, Sector: e.Sector, Kind: e.Kind,
+		Status: e.Status, FHIRStatus: e.FHIRStatus,
+		Start: e.Start, End: e.End, AllDay: e.AllDay,
+		Place: e.Place, Medium: e.Medium, VideoURL: e.VideoURL,
+		Sensitivity: e.Sensitivity, Generic: true,
+		Updated: e.Updated, Provenance: e.Provenance, PartOf: e.PartOf,
+	}
+}
+
+// included reports whether a search result resource is of another type
+// than searched for: an _include the server added, not a bad match. An
+// included party goes into the reference cache, so it is not read again.
+func (s *Source) included(raw json.RawMessage, searched string) bool {
 	t, err := fhir.ResourceType(raw)
-	return err == nil && t != searched && partyTypes[t]
+	if err != nil || t == searched {
+		return false
+	}
+	if partyTypes[t] {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &head) == nil && head.ID != "" {
+			if p, err := decodeParty(raw); err == nil && p.Type == t {
+				s.refs.put(t+"/"+head.ID, p)
+			}
+		}
+		return true
+	}
+	// _include=Appointment:actor and Encounter:participant bring these too.
+	return s.cfg.Include && actorTypes[t]
+}
+
+// Searches with Include set ask for the parties entries refer to.
+var (
+	appointmentIncludes = []string{"Appointment:actor", "PractitionerRole:practitioner"}
+	encounterIncludes   = []string{"Encounter:location", "Encounter:participant", "Encounter:service-provider", "PractitionerRole:practitioner"}
+	actorTypes          = map[string]bool{"Patient": true, "RelatedPerson": true, "Device": true}
+)
+
+func (s *Source) withIncludes(q url.Values, includes []string) url.Values {
+	if !s.cfg.Include {
+		return q
+	}
+	out := make(url.Values, len(q)+1)
+	for k, v := range q {
+		out[k] = v
+	}
+	// The practitioner of an included PractitionerRole is an include of an
+	// include: _include:iterate.
+	out["_include"] = includes[:len(includes)-1]
+	out["_include:iterate"] = includes[len(includes)-1:]
+	return out
 }
 
 // windowQuery asks for the patient's resources that touch [w.From, w.To).
@@ -171,52 +381,6 @@ func windowQuery(patientID string, w aggregator.Window) url.Values {
 		"patient": {"Patient/" + patientID},
 		"date":    {"ge" + w.From.Format(time.RFC3339), "lt" + w.To.Format(time.RFC3339)},
 	}
-}
-
-// patientID resolves the identifier to this server's Patient id once and
-// remembers it: ids are stable, and the look-up would double every fetch.
-func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (string, error) {
-	s.mu.Lock()
-	pid, ok := s.ids[id]
-	s.mu.Unlock()
-	if ok {
-		return pid, nil
-	}
-	res, err := s.client.Search(ctx, "Patient", url.Values{"identifier": {id.String()}})
-	if err != nil {
-		return "", s.wrap("patient look-up", err)
-	}
-	var found []string
-	for _, raw := range res.Resources {
-		if t, _ := fhir.ResourceType(raw); t != "Patient" {
-			continue
-		}
-		pat, err := fhir.DecodePatient(raw)
-		if err != nil || pat.Id == nil {
-			continue
-		}
-		if pat.Active != nil && !*pat.Active {
-			continue
-		}
-		found = append(found, *pat.Id)
-	}
-	switch len(found) {
-	case 0:
-		return "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.NotFound, Msg: "the patient is not known to this source"}
-	case 1:
-	default:
-		// Two records for one person is for the source to fix; guessing could
-		// show another person's appointments.
-		return "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
-			Msg: fmt.Sprintf("%d patient records match the identifier", len(found))}
-	}
-	s.mu.Lock()
-	if len(s.ids) >= 100_000 {
-		s.ids = make(map[aggregator.Identifier]string) // bounded; refilled on demand
-	}
-	s.ids[id] = found[0]
-	s.mu.Unlock()
-	return found[0], nil
 }
 
 // wrap turns a client error into a SourceError with the right kind.

@@ -1,0 +1,159 @@
+package fhirsource
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
+)
+
+// Danish person identifier systems.
+const (
+	// SystemCPR is the CPR number.
+	SystemCPR = "urn:oid:1.2.208.176.1.2"
+	// SystemECPR is the root of the replacement (eCPR) numbers given to
+	// people without a CPR number; issuers use sub-OIDs of it, and a source
+	// may hold a number under the root or under the issuer's sub-OID.
+	SystemECPR = "urn:oid:1.2.208.176.1.6.1.1"
+)
+
+// maxLinkHops bounds how many replaced-by links are followed.
+const maxLinkHops = 4
+
+func isECPR(system string) bool {
+	return system == SystemECPR || strings.HasPrefix(system, SystemECPR+".")
+}
+
+// sameIdentifier reports whether a Patient's identifier is the one looked
+// for: the same value in the same system, or in any two eCPR systems.
+func sameIdentifier(want aggregator.Identifier, system, value string) bool {
+	if value != want.Value {
+		return false
+	}
+	return system == want.System || isECPR(want.System) && isECPR(system)
+}
+
+// patientID resolves the identifier to this server's Patient id and
+// remembers it for FullReread: ids are stable, and the look-up would double
+// every fetch, but records do get merged (replaced-by) now and then.
+//
+// Records replaced by another (Patient.link replaced-by) are followed to the
+// record that replaced them; two records that remain for one identifier are
+// an error of kind Invalid, never a guess.
+func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (string, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	known, ok := s.ids[id]
+	s.mu.Unlock()
+	if ok && now.Sub(known.at) < s.cfg.FullReread {
+		return known.pid, nil
+	}
+	token := id.String()
+	if isECPR(id.System) {
+		// A token without a system matches any; sameIdentifier then keeps
+		// the eCPR systems only.
+		token = id.Value
+	}
+	res, err := s.client.Search(ctx, "Patient", url.Values{"identifier": {token}})
+	if err != nil {
+		return "", s.wrap("patient look-up", err)
+	}
+	found := map[string]bool{}
+	for _, raw := range res.Resources {
+		if t, _ := fhir.ResourceType(raw); t != "Patient" {
+			continue
+		}
+		pat, err := fhir.DecodePatient(raw)
+		if err != nil || pat.Id == nil || !hasIdentifier(pat, id) {
+			continue
+		}
+		final, err := s.followReplacedBy(ctx, pat)
+		if err != nil {
+			return "", err
+		}
+		if final.Active != nil && !*final.Active {
+			continue
+		}
+		found[*final.Id] = true
+	}
+	switch len(found) {
+	case 0:
+		return "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.NotFound, Msg: "the patient is not known to this source"}
+	case 1:
+	default:
+		// Two records for one person is for the source to fix; guessing could
+		// show another person's appointments.
+		return "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+			Msg: fmt.Sprintf("%d patient records match the identifier", len(found))}
+	}
+	var pid string
+	for only := range found {
+		pid = only
+	}
+	s.mu.Lock()
+	if len(s.ids) >= 100_000 {
+		s.ids = make(map[aggregator.Identifier]knownPatient) // bounded; refilled on demand
+	}
+	s.ids[id] = knownPatient{pid: pid, at: now}
+	s.mu.Unlock()
+	return pid, nil
+}
+
+// knownPatient is a resolved identifier.
+type knownPatient struct {
+	pid string
+	at  time.Time
+}
+
+func hasIdentifier(pat *r4.Patient, id aggregator.Identifier) bool {
+	for _, pi := range pat.Identifier {
+		if sameIdentifier(id, deref(pi.System), deref(pi.Value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// followReplacedBy reads the records that replaced pat, if any, and returns
+// the last one.
+func (s *Source) followReplacedBy(ctx context.Context, pat *r4.Patient) (*r4.Patient, error) {
+	seen := map[string]bool{*pat.Id: true}
+	for range maxLinkHops {
+		next := ""
+		for _, l := range pat.Link {
+			if l.Type != r4.LinkTypeReplacedBy {
+				continue
+			}
+			if typ, lid, ok := localRef(s.cfg.BaseURL, deref(l.Other.Reference)); ok && typ == "Patient" {
+				next = lid
+				break
+			}
+		}
+		if next == "" {
+			return pat, nil
+		}
+		if seen[next] {
+			return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: "patient records replace each other in a loop"}
+		}
+		seen[next] = true
+		raw, err := s.client.Read(ctx, "Patient", next)
+		if err != nil {
+			return nil, s.wrap("reading the patient record that replaced the one found", err)
+		}
+		np, err := fhir.DecodePatient(raw)
+		if err != nil || np.Id == nil {
+			return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: "the patient record that replaced the one found does not decode", Err: err}
+		}
+		pat = np
+	}
+	return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+		Msg: fmt.Sprintf("more than %d replaced-by links between patient records", maxLinkHops)}
+}
