@@ -73,6 +73,9 @@ func fold(a *Entry, enc Entry) {
 	if a.Place.Name == "" && a.Place.Address == "" {
 		a.Place = enc.Place
 	}
+	if len(a.ServiceCodes) == 0 {
+		a.ServiceCodes = slices.Clone(enc.ServiceCodes)
+	}
 	if len(a.People) == 0 {
 		a.People = append([]string(nil), enc.People...)
 	}
@@ -99,5 +102,6 @@ func cloneEntry(e Entry) Entry {
 	e.People = slices.Clone(e.People)
 	e.Provenance = slices.Clone(e.Provenance)
 	e.PartOf = slices.Clone(e.PartOf)
+	e.ServiceCodes = slices.Clone(e.ServiceCodes)
 	return e
 }

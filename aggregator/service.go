@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ type Options struct {
 	Location *time.Location // day boundaries of the window; default UTC
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Conflicts configures the coordination-conflict rules; nil = the
+	// defaults (DefaultConflictRules).
+	Conflicts *ConflictRules
 }
 
 // Service builds, caches and refreshes timelines.
@@ -85,6 +89,11 @@ func New(regs []Registration, cache Cache, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Conflicts == nil {
+		opts.Conflicts = &ConflictRules{}
+	}
+	rules := opts.Conflicts.withDefaults()
+	opts.Conflicts = &rules // a copy: the caller's struct may change later
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -235,6 +244,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline) *Time
 		t.Sources = append(t.Sources, st)
 	}
 	t.Entries = merge(all)
+	t.Conflicts = s.opts.Conflicts.Find(t, s.opts.Location, now)
 	for i := range t.Sources {
 		t.Sources[i].Entries = 0
 		for _, e := range t.Entries {
@@ -284,4 +294,29 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 		return fetchResult{err: err}
 	}
 	return fetchResult{batch: b}
+}
+
+// ErrCannotList is returned by Recent when the cache cannot enumerate.
+var ErrCannotList = errors.New("aggregator: the cache cannot list its timelines")
+
+// Recent returns every timeline in the cache, most recently built first, for
+// views across patients such as the conflict worklist. It builds nothing.
+func (s *Service) Recent(ctx context.Context) ([]*Timeline, error) {
+	rc, ok := s.cache.(RangeCache)
+	if !ok {
+		return nil, ErrCannotList
+	}
+	var out []*Timeline
+	err := rc.Range(ctx, func(_ string, t *Timeline) bool {
+		out = append(out, t)
+		return ctx.Err() == nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list cached timelines: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b *Timeline) int { return b.GeneratedAt.Compare(a.GeneratedAt) })
+	return out, nil
 }

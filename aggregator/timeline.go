@@ -12,6 +12,7 @@ type Timeline struct {
 	Window      Window
 	Entries     []Entry        // sorted by start, then ID
 	Sources     []SourceStatus // in configuration order
+	Conflicts   []Conflict     // coordination conflicts among Entries, see ConflictRules.Find
 }
 
 // Stale reports whether any source could not be read at the last refresh.
@@ -44,4 +45,16 @@ type Cache interface {
 	// Get returns the cached timeline, or ok=false when there is none.
 	Get(ctx context.Context, handle string) (t *Timeline, ok bool, err error)
 	Put(ctx context.Context, handle string, t *Timeline) error
+}
+
+// RangeCache is a Cache that can also walk every timeline it holds, which
+// the clinicians' conflict worklist needs. It is optional: Service.Recent
+// reports ErrCannotList for a cache without it. The memory cache has it; a
+// Redis cache would add it with SCAN over its key prefix (MGET in batches)
+// and must store Timeline.Conflicts with the rest of the timeline.
+type RangeCache interface {
+	Cache
+	// Range calls fn for each cached timeline until fn returns false. fn must
+	// treat t as read-only and must not call back into the cache.
+	Range(ctx context.Context, fn func(handle string, t *Timeline) bool) error
 }

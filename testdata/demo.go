@@ -23,6 +23,10 @@
 //   - Some Appointments give minutesDuration instead of end; strictly R4's app-2
 //     wants both start and end, but sources do send this and readers must cope.
 //   - A restricted entry carries meta.security v3-Confidentiality "R".
+//   - Coordination conflicts of every rule the aggregator knows are planted
+//     (plantConflicts and the admissions); the last patient is the control,
+//     with one appointment a week and none. Phone numbers begin with 0000,
+//     which no Danish number does.
 package testdata
 
 import (
@@ -94,10 +98,14 @@ func Demo(today time.Time, loc *time.Location) *Dataset {
 	g := newGP(c)
 
 	d := &Dataset{}
+	var built []builtPatient
 	for i, dp := range demoPatients() {
 		d.Patients = append(d.Patients, dp.DemoPatient)
 		pp := patientPlan{demoPerson: dp, index: i, shift: 2 * i}
-		buildPatient(c, pp, h, m, g)
+		built = append(built, buildPatient(c, pp, h, m, g))
+	}
+	for _, b := range built {
+		plantConflicts(c, b, h, m, g)
 	}
 	d.Hospital, d.Municipality, d.GP = h.out, m.out, g.out
 	return d
@@ -112,6 +120,9 @@ type demoPerson struct {
 	home      address
 	homePos   position
 	admission admissionKind
+	// calm patients get a quiet schedule without any coordination conflict:
+	// the demo's control patient.
+	calm bool
 }
 
 type admissionKind int
@@ -120,6 +131,7 @@ const (
 	admissionFinished   admissionKind = iota // in the past, home care visits inside it
 	admissionInProgress                      // started two days ago, open period
 	admissionPlanned                         // in the future, home care still booked
+	admissionNone                            // never admitted
 )
 
 // demoPatients are fictitious. Every CPR number has the date part 30 or 31
@@ -149,6 +161,14 @@ func demoPatients() []demoPerson {
 			home:      address{Use: "home", Line: []string{"Jægergårdsgade 88"}, City: "Aarhus C", PostalCode: "8000", Country: "DK"},
 			homePos:   position{Longitude: 10.2010, Latitude: 56.1503},
 			admission: admissionPlanned,
+		},
+		{
+			DemoPatient: DemoPatient{Name: "Henning Damgaard Poulsen", CPR: "3102450133", System: CPRSystem, Born: "1945-02-28"},
+			given:       []string{"Henning", "Damgaard"}, family: "Poulsen", gender: "male",
+			home:      address{Use: "home", Line: []string{"Vestergade 21"}, City: "Aarhus C", PostalCode: "8000", Country: "DK"},
+			homePos:   position{Longitude: 10.2035, Latitude: 56.1566},
+			admission: admissionNone,
+			calm:      true,
 		},
 	}
 }

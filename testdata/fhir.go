@@ -106,14 +106,15 @@ type practitioner struct {
 }
 
 type healthcareService struct {
-	ResourceType string      `json:"resourceType"`
-	ID           string      `json:"id"`
-	Meta         *meta       `json:"meta,omitempty"`
-	Active       bool        `json:"active"`
-	ProvidedBy   *reference  `json:"providedBy,omitempty"`
-	Type         []concept   `json:"type,omitempty"`
-	Location     []reference `json:"location,omitempty"`
-	Name         string      `json:"name"`
+	ResourceType string         `json:"resourceType"`
+	ID           string         `json:"id"`
+	Meta         *meta          `json:"meta,omitempty"`
+	Active       bool           `json:"active"`
+	ProvidedBy   *reference     `json:"providedBy,omitempty"`
+	Type         []concept      `json:"type,omitempty"`
+	Location     []reference    `json:"location,omitempty"`
+	Name         string         `json:"name"`
+	Telecom      []contactPoint `json:"telecom,omitempty"`
 }
 
 type patient struct {

@@ -97,16 +97,22 @@ func cancelled(code, display, text string) *concept {
 	return &concept{Coding: []coding{{System: cancelReasonSystem, Code: code, Display: display}}, Text: text}
 }
 
-func buildPatient(c clock, p patientPlan, h *hospital, m *municipality, g *gp) {
+func buildPatient(c clock, p patientPlan, h *hospital, m *municipality, g *gp) builtPatient {
 	hp := h.patient(p.demoPerson, nil)
 	home := m.home(p.demoPerson)
 	mp := m.patient(p.demoPerson, nil)
 	gpp := g.patient(p.demoPerson, []reference{{Reference: "Organization/" + g.org, Display: "Lægehuset Trøjborg"}})
+	b := builtPatient{plan: p, hp: hp, mp: mp, gpp: gpp, home: home}
+	if p.calm {
+		buildCalm(c, b, h, m, g)
+		return b
+	}
 
 	buildHospital(c, p, h, hp)
 	buildMunicipality(c, p, m, mp, home)
 	buildGP(c, p, g, gpp)
 	buildAdmission(c, p, h, hp, m, mp, home)
+	return b
 }
 
 func buildHospital(c clock, p patientPlan, h *hospital, pid string) {

@@ -30,12 +30,13 @@ type lookupResponse struct {
 }
 
 type timelineJSON struct {
-	Patient     patientJSON  `json:"patient"`
-	GeneratedAt *string      `json:"generated_at"`
-	Window      windowJSON   `json:"window"`
-	Stale       bool         `json:"stale"`
-	Entries     []entryJSON  `json:"entries"`
-	Sources     []sourceJSON `json:"sources"`
+	Patient     patientJSON    `json:"patient"`
+	GeneratedAt *string        `json:"generated_at"`
+	Window      windowJSON     `json:"window"`
+	Stale       bool           `json:"stale"`
+	Entries     []entryJSON    `json:"entries"`
+	Sources     []sourceJSON   `json:"sources"`
+	Conflicts   []conflictJSON `json:"conflicts"`
 }
 
 type windowJSON struct {
@@ -106,7 +107,8 @@ func jsonTime(t time.Time, loc *time.Location) *string {
 	return &s
 }
 
-func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location) timelineJSON {
+// toTimelineJSON gives the conflicts' messages in lang.
+func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location, lang string) timelineJSON {
 	out := timelineJSON{
 		Patient:     patientJSON{Handle: p.Handle},
 		GeneratedAt: jsonTime(tl.GeneratedAt, loc),
@@ -114,6 +116,7 @@ func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.
 		Stale:       tl.Stale(),
 		Entries:     make([]entryJSON, 0, len(tl.Entries)),
 		Sources:     make([]sourceJSON, 0, len(tl.Sources)),
+		Conflicts:   toConflictsJSON(tl.Conflicts, lang),
 	}
 	for i := range tl.Entries {
 		out.Entries = append(out.Entries, toEntryJSON(&tl.Entries[i], loc))
@@ -239,7 +242,7 @@ func (s *Server) apiTimeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc))
+	return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc, s.translatorFor(c).lang))
 }
 
 // timelineFor resolves the path's handle and fetches its timeline.

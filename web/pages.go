@@ -22,7 +22,7 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 	for l, tr := range trs {
 		out[l] = map[string]*template.Template{}
 		funcs := template.FuncMap{"t": tr.T}
-		for _, name := range []string{"home", "timeline", "error"} {
+		for _, name := range []string{"home", "timeline", "error", "worklist"} {
 			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
 				"templates/layout.html", "templates/"+name+".html"))
 			out[l][name] = t
@@ -140,6 +140,12 @@ type timelinePage struct {
 	TodayHeading   string
 	Today          []entryView
 	Upcoming       []dayView
+	// Clinician pages list every conflict above the timeline; the patient's
+	// page only puts the ones they can act on next to the entries.
+	Clinician        bool
+	ConflictsHeading string
+	Conflicts        []conflictView
+	NoConflicts      string
 }
 
 type dayView struct {
@@ -169,6 +175,7 @@ type entryView struct {
 	Contact      string
 	Stale        bool
 	StaleNote    string
+	Notes        []conflictView // conflicts this entry is part of
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
@@ -177,13 +184,14 @@ func (s *Server) timelinePage(c echo.Context) error {
 		return err
 	}
 	tr := s.translatorFor(c)
-	return s.render(c, http.StatusOK, tr.lang, "timeline", s.timelineView(c, tr, tl, s.now()))
+	return s.render(c, http.StatusOK, tr.lang, "timeline", s.timelineView(c, tr, tl, s.now(), false))
 }
 
 // timelineView groups the entries, kept in the order given, into earlier
 // days (collapsed), today (with anything still going on, such as an
-// admission that began earlier) and upcoming days.
-func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time) timelinePage {
+// admission that began earlier) and upcoming days. The conflicts
+// that matter to the reader (all of them for a clinician) go next to their entries.
+func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool) timelinePage {
 	now = now.In(s.loc)
 	v := timelinePage{
 		page:         s.newPage(c, tr, tr.T("timeline.title")),
@@ -194,6 +202,8 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 	if !tl.GeneratedAt.IsZero() {
 		v.Generated = tr.F("timeline.generated", tr.when(tl.GeneratedAt, now))
 	}
+	conflicts, notes := s.conflictViews(tr, tl, now, clinician, audience(clinician))
+	v.Conflicts = conflicts
 	y, m, d := now.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, s.loc)
 	tomorrow := today.AddDate(0, 0, 1)
@@ -203,6 +213,7 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 	for i := range tl.Entries {
 		e := &tl.Entries[i]
 		ev := s.entryView(tr, e, i, now)
+		ev.Notes = notes[i]
 		start := e.Start.In(s.loc)
 		switch {
 		case !start.Before(tomorrow):

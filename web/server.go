@@ -60,6 +60,9 @@ type Config struct {
 	NoAccessControl bool
 	// Outages, in demo mode only, offers switches to take simulated sources down.
 	Outages Outages
+	// Cached lists the cached timelines for the clinicians' conflict
+	// worklist; nil leaves the worklist empty.
+	Cached CachedTimelines
 }
 
 const (
@@ -155,6 +158,12 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/patients", s.apiPatients)
 	api.POST("/patients/lookup", s.apiLookup, limit)
 	api.GET("/patients/:handle/timeline", s.apiTimeline)
+	api.GET("/patients/:handle/conflicts", s.apiConflicts)
+
+	// No access control yet: the group is where it will go.
+	clin := e.Group(clinicianPrefix)
+	clin.GET("/p/:handle", s.clinicianPage)
+	clin.GET("/conflicts", s.worklist)
 	if s.cfg.Outages != nil {
 		e.POST("/demo/sources/:name", s.demoOutageForm, limit)
 		api.POST("/demo/sources/:name", s.apiDemoOutage, limit)

@@ -61,3 +61,21 @@ func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) er
 	}
 	return nil
 }
+
+// Range calls fn for each cached timeline, most recently used first, until
+// fn returns false. It does not change the recency order. fn runs under the
+// cache's lock, so it must not call back into the cache.
+func (c *Cache) Range(ctx context.Context, fn func(handle string, t *aggregator.Timeline) bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for el := c.order.Front(); el != nil; el = el.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		it := el.Value.(*item)
+		if !fn(it.handle, it.t) {
+			return nil
+		}
+	}
+	return nil
+}

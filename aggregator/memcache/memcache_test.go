@@ -43,3 +43,39 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("cache holds %d timelines, want at most 2", n)
 	}
 }
+
+func TestRange(t *testing.T) {
+	ctx := context.Background()
+	c := New(0)
+	for _, h := range []string{"a", "b", "c"} {
+		if err := c.Put(ctx, h, &aggregator.Timeline{Patient: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		limit int
+		want  []string
+	}{
+		{"all, most recently used first", 10, []string{"c", "b", "a"}},
+		{"stops when asked", 2, []string{"c", "b"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			err := c.Range(ctx, func(h string, tl *aggregator.Timeline) bool {
+				if tl.Patient != h {
+					t.Errorf("handle %s holds timeline of %s", h, tl.Patient)
+				}
+				got = append(got, h)
+				return len(got) < tc.limit
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("Range visited %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -95,13 +95,18 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 // newWeb builds the web layer. Until access control lands it says so on
 // every page.
 func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, log *slog.Logger) http.Handler {
-	return web.New(web.Config{
+	wc := web.Config{
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
 		NoAccessControl:         true,
 		Outages:                 extras.outages,
-	}, tl, pats, log).Handler()
+	}
+	// The service lists its cached timelines for the clinicians' worklist.
+	if c, ok := tl.(web.CachedTimelines); ok {
+		wc.Cached = c
+	}
+	return web.New(wc, tl, pats, log).Handler()
 }
 
 func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {

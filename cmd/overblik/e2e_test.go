@@ -58,7 +58,13 @@ type demoEnv struct {
 func startDemoEnv(t *testing.T) *demoEnv {
 	t.Helper()
 	cph, _ := time.LoadLocation("Europe/Copenhagen")
-	clk := &testClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, cph)}
+	return startDemoEnvAt(t, time.Date(2026, 11, 26, 12, 0, 0, 0, cph))
+}
+
+// startDemoEnvAt is startDemoEnv on another day.
+func startDemoEnvAt(t *testing.T, now time.Time) *demoEnv {
+	t.Helper()
+	clk := &testClock{now: now}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := startDemo(clk.Now(), log)

@@ -1,0 +1,568 @@
+package aggregator
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Rule names a coordination-conflict rule; the values are the ids of the API.
+type Rule string
+
+const (
+	RuleDuringAdmission       Rule = "during-admission"
+	RuleOverlap               Rule = "overlap"
+	RuleTravel                Rule = "travel"
+	RuleHeavyDay              Rule = "heavy-day"
+	RuleBookedTwice           Rule = "booked-twice"
+	RuleNothingAfterDischarge Rule = "nothing-after-discharge"
+)
+
+// Severity says how urgently a conflict needs someone to act.
+type Severity string
+
+const (
+	SeverityHigh   Severity = "high"   // the visit cannot take place as booked
+	SeverityMedium Severity = "medium" // it probably cannot, or is wasted
+	SeverityLow    Severity = "low"    // worth a look
+)
+
+// Rank orders severities, most severe first.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityHigh:
+		return 0
+	case SeverityMedium:
+		return 1
+	}
+	return 2
+}
+
+// Message is an explanation written for the person reading it, in both
+// languages of the product: aggregator must not depend on web's catalog.
+type Message struct {
+	Da, En string
+}
+
+// In returns the text in lang ("da" or "en"); Danish for anything else.
+func (m Message) In(lang string) string {
+	if lang == "en" {
+		return m.En
+	}
+	return m.Da
+}
+
+// Conflict is one coordination problem found on a timeline.
+type Conflict struct {
+	ID       string // stable: a hash of the rule and the sorted entry ids
+	Rule     Rule
+	Severity Severity
+	Day      string   // civil date YYYY-MM-DD in the configured zone
+	Entries  []string // entry ids, in the order the message names them
+	Message  Message
+}
+
+// ConflictID is the stable id of a conflict: the same rule over the same
+// entries gets the same id on every rebuild, whatever order they were found in.
+func ConflictID(rule Rule, entries []string) string {
+	ids := slices.Clone(entries)
+	slices.Sort(ids)
+	h := sha256.New()
+	h.Write([]byte(rule))
+	for _, id := range ids {
+		h.Write([]byte{0})
+		h.Write([]byte(id))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:10])
+}
+
+// ConflictRules configure the rules. A zero field takes its default (see
+// DefaultConflictRules); Off switches a rule off.
+type ConflictRules struct {
+	DuringAdmission       DuringAdmissionRule
+	Overlap               OverlapRule
+	Travel                TravelRule
+	HeavyDay              HeavyDayRule
+	BookedTwice           BookedTwiceRule
+	NothingAfterDischarge NothingAfterDischargeRule
+}
+
+// DuringAdmissionRule: a municipal or GP entry inside an inpatient admission
+// that is booked, in progress or on leave, outside any leave of absence.
+type DuringAdmissionRule struct {
+	Off      bool
+	Severity Severity // default high
+	// Ongoing is how long after now an admission without an end is assumed
+	// to last (default 7 days): long enough for the visits a coordinator
+	// must move now, short enough not to flag months of care that the
+	// discharge, whenever it comes, will settle. Negative: until the
+	// timeline's window ends.
+	Ongoing time.Duration
+}
+
+// OverlapRule: two timed entries, not cancelled, whose periods overlap
+// (touching ends do not). Admissions are the during-admission rule's.
+type OverlapRule struct {
+	Off      bool
+	Severity Severity // default high
+}
+
+// TravelRule: two consecutive entries that need the patient at two different
+// places, with less time between them than the journey takes.
+type TravelRule struct {
+	Off      bool
+	Severity Severity // default medium
+	SpeedKMH float64  // default 30
+	Buffer   time.Duration
+	// MinGap is the time needed between different places when either has no
+	// coordinates; default 30 minutes.
+	MinGap time.Duration
+	// SamePlaceMeters: places closer than this are the same; default 50.
+	SamePlaceMeters float64
+}
+
+// HeavyDayRule: more than Max in-person entries on one civil day.
+type HeavyDayRule struct {
+	Off      bool
+	Severity Severity // default low
+	Max      int      // default 3
+}
+
+// BookedTwiceRule: the same service in two different sources within Days.
+type BookedTwiceRule struct {
+	Off      bool
+	Severity Severity // default medium
+	Days     int      // default 14
+}
+
+// NothingAfterDischargeRule: no GP or municipal entry within Days after the
+// discharge from an admission longer than MinStay.
+type NothingAfterDischargeRule struct {
+	Off      bool
+	Severity Severity      // default low
+	Days     int           // default 7
+	MinStay  time.Duration // default 24h
+}
+
+// DefaultConflictRules are the rules with the defaults of issue 6.
+func DefaultConflictRules() ConflictRules { return ConflictRules{}.withDefaults() }
+
+func (r ConflictRules) withDefaults() ConflictRules {
+	sev := func(s *Severity, d Severity) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	sev(&r.DuringAdmission.Severity, SeverityHigh)
+	if r.DuringAdmission.Ongoing == 0 {
+		r.DuringAdmission.Ongoing = 7 * 24 * time.Hour
+	}
+	sev(&r.Overlap.Severity, SeverityHigh)
+	sev(&r.Travel.Severity, SeverityMedium)
+	if r.Travel.SpeedKMH <= 0 {
+		r.Travel.SpeedKMH = 30
+	}
+	if r.Travel.Buffer <= 0 {
+		r.Travel.Buffer = 10 * time.Minute
+	}
+	if r.Travel.MinGap <= 0 {
+		r.Travel.MinGap = 30 * time.Minute
+	}
+	if r.Travel.SamePlaceMeters <= 0 {
+		r.Travel.SamePlaceMeters = 50
+	}
+	sev(&r.HeavyDay.Severity, SeverityLow)
+	if r.HeavyDay.Max <= 0 {
+		r.HeavyDay.Max = 3
+	}
+	sev(&r.BookedTwice.Severity, SeverityMedium)
+	if r.BookedTwice.Days <= 0 {
+		r.BookedTwice.Days = 14
+	}
+	sev(&r.NothingAfterDischarge.Severity, SeverityLow)
+	if r.NothingAfterDischarge.Days <= 0 {
+		r.NothingAfterDischarge.Days = 7
+	}
+	if r.NothingAfterDischarge.MinStay <= 0 {
+		r.NothingAfterDischarge.MinStay = 24 * time.Hour
+	}
+	return r
+}
+
+// Find runs the rules over a merged timeline. Days and times are civil in loc
+// (nil: UTC); now places admissions without an end. The result is sorted by
+// day, severity, rule and entries.
+//
+// What every rule shares: cancelled (and entered-in-error) entries never
+// conflict. All-day entries have no time of day, so they take part in
+// during-admission, booked-twice and as follow-up after discharge, but not in
+// overlap, travel or heavy-day.
+func (r ConflictRules) Find(t *Timeline, loc *time.Location, now time.Time) []Conflict {
+	if t == nil {
+		return nil
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	r = r.withDefaults()
+	f := finder{rules: r, loc: loc, now: now, window: t.Window, display: map[string]string{}}
+	for _, s := range t.Sources {
+		f.display[s.Name] = s.Display
+	}
+	for i := range t.Entries {
+		if e := &t.Entries[i]; live(e) {
+			f.live = append(f.live, e)
+		}
+	}
+	if !r.DuringAdmission.Off {
+		f.duringAdmission()
+	}
+	if !r.Overlap.Off {
+		f.overlap()
+	}
+	if !r.Travel.Off {
+		f.travel()
+	}
+	if !r.HeavyDay.Off {
+		f.heavyDay()
+	}
+	if !r.BookedTwice.Off {
+		f.bookedTwice()
+	}
+	if !r.NothingAfterDischarge.Off {
+		f.nothingAfterDischarge()
+	}
+	order := map[Rule]int{RuleDuringAdmission: 0, RuleOverlap: 1, RuleTravel: 2, RuleHeavyDay: 3, RuleBookedTwice: 4, RuleNothingAfterDischarge: 5}
+	slices.SortFunc(f.out, func(a, b Conflict) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Severity.Rank(), b.Severity.Rank()),
+			cmp.Compare(order[a.Rule], order[b.Rule]), slices.Compare(a.Entries, b.Entries), cmp.Compare(a.ID, b.ID))
+	})
+	return f.out
+}
+
+func live(e *Entry) bool {
+	return e.Status != StatusCancelled && e.Status != StatusEnteredInError
+}
+
+type finder struct {
+	rules   ConflictRules
+	loc     *time.Location
+	now     time.Time
+	window  Window
+	display map[string]string
+	live    []*Entry // not cancelled, in timeline order
+	out     []Conflict
+}
+
+func (f *finder) add(rule Rule, sev Severity, day time.Time, msg Message, entries ...*Entry) {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	f.out = append(f.out, Conflict{ID: ConflictID(rule, ids), Rule: rule, Severity: sev,
+		Day: day.In(f.loc).Format(time.DateOnly), Entries: ids, Message: msg})
+}
+
+// timed entries happen at a time of day: not all-day, not admissions, not
+// leaves of absence (time away from a ward, not a visit), and not longer than
+// a day (a stay booked as an appointment is no visit at a time).
+func timed(e *Entry) bool {
+	return !e.AllDay && e.Kind != KindAdmission && e.Status != StatusOnLeave && !e.End.IsZero() &&
+		e.End.Sub(e.Start) <= 24*time.Hour
+}
+
+// documents reports whether one of a and b is an encounter of the same
+// source overlapping the other, an appointment: the record of that visit,
+// which the source did not link to it. Such a pair is one visit, not two.
+func documents(a, b *Entry) bool {
+	if a.Source != b.Source || !overlaps(a.Start, a.End, b.Start, b.End) {
+		return false
+	}
+	return (a.Kind == KindEncounter && b.Kind == KindAppointment) || (a.Kind == KindAppointment && b.Kind == KindEncounter)
+}
+
+// stay is an admission's period with its leaves of absence.
+type stay struct {
+	e          *Entry
+	start, end time.Time
+	open       bool // no end given: still going on (see DuringAdmissionRule.Ongoing)
+	leaves     [][2]time.Time
+}
+
+// admissions returns the stays that can clash with visits: inpatient entries
+// booked, in progress or on leave. An on-leave entry inside another stay is
+// that stay's leave of absence, not a stay of its own.
+func (f *finder) admissions() []stay {
+	var cand []*Entry
+	for _, e := range f.live {
+		if e.Kind == KindAdmission {
+			switch e.Status {
+			case StatusBooked, StatusInProgress, StatusOnLeave:
+				cand = append(cand, e)
+			}
+		}
+	}
+	var stays []stay
+	for _, e := range cand {
+		s := stay{e: e, start: e.Start, end: e.End}
+		if e.End.IsZero() {
+			s.open, s.end = true, f.ongoingUntil(e)
+		}
+		stays = append(stays, s)
+	}
+	// Leaves are on-leave entries (of any kind) with an end, inside a stay.
+	isLeave := map[*Entry]bool{}
+	for _, e := range f.live {
+		if e.Status != StatusOnLeave || e.End.IsZero() {
+			continue
+		}
+		for i := range stays {
+			s := &stays[i]
+			if s.e != e && !e.Start.Before(s.start) && !e.End.After(s.end) {
+				s.leaves = append(s.leaves, [2]time.Time{e.Start, e.End})
+				isLeave[e] = true
+			}
+		}
+	}
+	out := stays[:0]
+	for _, s := range stays {
+		if !isLeave[s.e] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ongoingUntil is where an admission without an end is taken to end.
+func (f *finder) ongoingUntil(e *Entry) time.Time {
+	if d := f.rules.DuringAdmission.Ongoing; d >= 0 {
+		return later(e.Start, f.now).Add(d)
+	}
+	if !f.window.To.IsZero() {
+		return later(e.Start, f.window.To)
+	}
+	return time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func overlaps(aStart, aEnd, bStart, bEnd time.Time) bool {
+	return aStart.Before(bEnd) && bStart.Before(aEnd)
+}
+
+func (f *finder) duringAdmission() {
+	for _, s := range f.admissions() {
+		for _, v := range f.live {
+			if v.Kind == KindAdmission || v.Status == StatusOnLeave {
+				continue
+			}
+			if v.Sector != SectorMunicipality && v.Sector != SectorGP {
+				continue
+			}
+			if !overlaps(v.Start, v.End, s.start, s.end) {
+				continue
+			}
+			onLeave := false
+			for _, l := range s.leaves {
+				if !v.Start.Before(l[0]) && !v.End.After(l[1]) {
+					onLeave = true
+				}
+			}
+			if onLeave {
+				continue
+			}
+			f.add(RuleDuringAdmission, f.rules.DuringAdmission.Severity, v.Start, f.msgDuringAdmission(v, s), v, s.e)
+		}
+	}
+}
+
+func (f *finder) overlap() {
+	for i, a := range f.live {
+		if !timed(a) {
+			continue
+		}
+		for _, b := range f.live[i+1:] {
+			if !b.Start.Before(a.End) {
+				break // sorted by start: nothing later can overlap a
+			}
+			if !timed(b) || !overlaps(a.Start, a.End, b.Start, b.End) || documents(a, b) {
+				continue
+			}
+			f.add(RuleOverlap, f.rules.Overlap.Severity, a.Start, f.msgOverlap(a, b), a, b)
+		}
+	}
+}
+
+// physical entries need the patient at a place: in person, or at home for a
+// home visit. Video and phone work from anywhere, so they need no travel.
+func physical(e *Entry) bool {
+	switch e.Medium {
+	case MediumVideo, MediumPhone:
+		return false
+	}
+	return timed(e)
+}
+
+func (f *finder) travel() {
+	var seq []*Entry
+	for _, e := range f.live {
+		if physical(e) {
+			seq = append(seq, e)
+		}
+	}
+	for i := 1; i < len(seq); i++ {
+		a, b := seq[i-1], seq[i]
+		gap := b.Start.Sub(a.End)
+		if gap < 0 {
+			continue // an overlap, which that rule reports
+		}
+		need, known, same := f.journey(a.Place, b.Place)
+		if same || gap >= need {
+			continue
+		}
+		f.add(RuleTravel, f.rules.Travel.Severity, b.Start, f.msgTravel(a, b, gap, need, known), a, b)
+	}
+}
+
+// journey is the time needed to get from a to b; known is false when a
+// coordinate is missing and the minimum gap stands in; same is true when no
+// journey is needed or the places are unknown.
+func (f *finder) journey(a, b Place) (need time.Duration, known, same bool) {
+	if a.Lat != nil && a.Lon != nil && b.Lat != nil && b.Lon != nil {
+		km := haversineKM(*a.Lat, *a.Lon, *b.Lat, *b.Lon)
+		if km*1000 < f.rules.Travel.SamePlaceMeters {
+			return 0, true, true
+		}
+		need = time.Duration(km/f.rules.Travel.SpeedKMH*float64(time.Hour)) + f.rules.Travel.Buffer
+		return need.Round(time.Minute), true, false
+	}
+	an, bn := placeKey(a), placeKey(b)
+	if an == "" || bn == "" || an == bn {
+		return 0, false, true
+	}
+	return f.rules.Travel.MinGap, false, false
+}
+
+func placeKey(p Place) string {
+	return normalise(p.Name + " " + p.Address)
+}
+
+func haversineKM(lat1, lon1, lat2, lon2 float64) float64 {
+	const earthKM = 6371.0
+	rad := math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * earthKM * math.Asin(math.Min(1, math.Sqrt(h)))
+}
+
+func (f *finder) heavyDay() {
+	byDay := map[string][]*Entry{}
+	var days []string
+	for _, e := range f.live {
+		if !timed(e) || (e.Medium != MediumInPerson && e.Medium != "") {
+			continue
+		}
+		d := e.Start.In(f.loc).Format(time.DateOnly)
+		if byDay[d] == nil {
+			days = append(days, d)
+		}
+		byDay[d] = append(byDay[d], e)
+	}
+	for _, d := range days {
+		// The record of a visit is not another visit.
+		all := byDay[d]
+		es := slices.DeleteFunc(slices.Clone(all), func(e *Entry) bool {
+			return e.Kind == KindEncounter && slices.ContainsFunc(all, func(o *Entry) bool { return documents(e, o) })
+		})
+		if len(es) > f.rules.HeavyDay.Max {
+			f.add(RuleHeavyDay, f.rules.HeavyDay.Severity, es[0].Start, f.msgHeavyDay(es), es...)
+		}
+	}
+}
+
+func (f *finder) bookedTwice() {
+	within := time.Duration(f.rules.BookedTwice.Days) * 24 * time.Hour
+	for i, a := range f.live {
+		if a.Kind == KindAdmission {
+			continue
+		}
+		for _, b := range f.live[i+1:] {
+			if b.Start.Sub(a.Start) > within {
+				break
+			}
+			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b) {
+				continue
+			}
+			f.add(RuleBookedTwice, f.rules.BookedTwice.Severity, a.Start, f.msgBookedTwice(a, b), a, b)
+		}
+	}
+}
+
+// sameService compares the coded services when both entries have codes, and
+// the normalised titles otherwise.
+func sameService(a, b *Entry) bool {
+	if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 {
+		for _, c := range a.ServiceCodes {
+			if slices.Contains(b.ServiceCodes, c) {
+				return true
+			}
+		}
+		return false
+	}
+	na := normalise(a.Title)
+	return na != "" && na == normalise(b.Title)
+}
+
+// normalise folds case, punctuation and runs of space, so "Blodprøve." and
+// "blodprøve" are one service.
+func normalise(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteRune(r)
+			space = false
+		} else {
+			space = true
+		}
+	}
+	return b.String()
+}
+
+func (f *finder) nothingAfterDischarge() {
+	days := f.rules.NothingAfterDischarge.Days
+	for _, a := range f.live {
+		// A leave of absence is not a discharge.
+		if a.Kind != KindAdmission || a.Status == StatusOnLeave || a.End.IsZero() || a.End.Sub(a.Start) <= f.rules.NothingAfterDischarge.MinStay {
+			continue
+		}
+		until := a.End.AddDate(0, 0, days)
+		if !f.window.To.IsZero() && until.After(f.window.To) {
+			continue // the timeline cannot see the whole period
+		}
+		followed := false
+		for _, e := range f.live {
+			if e != a && e.Kind != KindAdmission && (e.Sector == SectorGP || e.Sector == SectorMunicipality) &&
+				!e.Start.Before(a.End) && e.Start.Before(until) {
+				followed = true
+				break
+			}
+		}
+		if !followed {
+			f.add(RuleNothingAfterDischarge, f.rules.NothingAfterDischarge.Severity, a.End, f.msgNothingAfter(a, days), a)
+		}
+	}
+}

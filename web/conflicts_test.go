@@ -1,0 +1,323 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+func conflict(rule aggregator.Rule, sev aggregator.Severity, day, msg string, entries ...string) aggregator.Conflict {
+	return aggregator.Conflict{ID: aggregator.ConflictID(rule, entries), Rule: rule, Severity: sev, Day: day,
+		Entries: entries, Message: aggregator.Message{Da: "DA " + msg, En: "EN " + msg}}
+}
+
+// conflictTimeline is testTimeline with a conflict the patient sees
+// (overlap) and one only clinicians see (during-admission).
+func conflictTimeline(t testing.TB) *aggregator.Timeline {
+	t.Helper()
+	tl := testTimeline(t)
+	tl.Entries[1].Contact = "35 45 35 45"
+	tl.Conflicts = []aggregator.Conflict{
+		conflict(aggregator.RuleDuringAdmission, aggregator.SeverityHigh, "2026-12-01", "home visit while admitted",
+			"kommune/Appointment/hv1", "hospital/Encounter/adm1"),
+		conflict(aggregator.RuleOverlap, aggregator.SeverityHigh, "2026-12-08", "video call clashes",
+			"hospital/Appointment/vid1", "kommune/Appointment/fys1"),
+	}
+	return tl
+}
+
+func TestConflictsAPI(t *testing.T) {
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: conflictTimeline(t)})
+	tests := []struct {
+		name     string
+		path     string
+		headers  []string
+		wantMsgs []string
+	}{
+		{"Danish by default", "/api/v1/patients/" + testHandle + "/conflicts", nil,
+			[]string{"DA home visit while admitted", "DA video call clashes"}},
+		{"English by Accept-Language", "/api/v1/patients/" + testHandle + "/conflicts", []string{"Accept-Language: en-GB"},
+			[]string{"EN home visit while admitted", "EN video call clashes"}},
+		{"English by query", "/api/v1/patients/" + testHandle + "/conflicts?lang=en", nil,
+			[]string{"EN home visit while admitted", "EN video call clashes"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := env.do(t, http.MethodGet, tc.path, "", tc.headers...)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status = %d; body %s", rec.Code, rec.Body)
+			}
+			var got struct {
+				Conflicts []map[string]any `json:"conflicts"`
+			}
+			decodeJSON(t, rec, &got)
+			if len(got.Conflicts) != 2 {
+				t.Fatalf("got %d conflicts, want 2: %s", len(got.Conflicts), rec.Body)
+			}
+			first := got.Conflicts[0]
+			assertKeys(t, "conflict", first, "id", "rule", "severity", "day", "entries", "message")
+			want := map[string]any{"id": aggregator.ConflictID(aggregator.RuleDuringAdmission, []string{"kommune/Appointment/hv1", "hospital/Encounter/adm1"}),
+				"rule": "during-admission", "severity": "high", "day": "2026-12-01"}
+			for k, v := range want {
+				if first[k] != v {
+					t.Errorf("conflict[%q] = %v, want %v", k, first[k], v)
+				}
+			}
+			if got, want := first["entries"], []any{"kommune/Appointment/hv1", "hospital/Encounter/adm1"}; !slices.Equal(got.([]any), want) {
+				t.Errorf("entries = %v, want %v", got, want)
+			}
+			var msgs []string
+			for _, c := range got.Conflicts {
+				msgs = append(msgs, c["message"].(string))
+			}
+			if !slices.Equal(msgs, tc.wantMsgs) {
+				t.Errorf("messages = %q, want %q", msgs, tc.wantMsgs)
+			}
+		})
+	}
+	t.Run("unknown handle", func(t *testing.T) {
+		assertAPIError(t, env.do(t, http.MethodGet, "/api/v1/patients/nobody/conflicts", ""), http.StatusNotFound, "not_found")
+	})
+}
+
+func TestTimelineJSONHasConflicts(t *testing.T) {
+	tests := []struct {
+		name string
+		tl   *aggregator.Timeline
+		want []string // rules
+	}{
+		{"with conflicts", conflictTimeline(t), []string{"during-admission", "overlap"}},
+		{"none is an empty list", testTimeline(t), []string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, Config{}, fakeTimelines{tl: tc.tl})
+			rec := env.do(t, http.MethodGet, "/api/v1/patients/"+testHandle+"/timeline?lang=en", "")
+			var doc struct {
+				Conflicts []conflictJSON `json:"conflicts"`
+			}
+			decodeJSON(t, rec, &doc)
+			if !strings.Contains(rec.Body.String(), `"conflicts":[`) {
+				t.Errorf("conflicts is not a list: %s", rec.Body)
+			}
+			got := []string{}
+			for _, c := range doc.Conflicts {
+				got = append(got, c.Rule)
+				if !strings.HasPrefix(c.Message, "EN ") {
+					t.Errorf("message %q is not in the request's language", c.Message)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("rules = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// wholeEntry returns the rendered entry whose title is title, nested lists
+// included (entryHTML stops at the first </li>).
+func wholeEntry(t *testing.T, body, title string) string {
+	t.Helper()
+	for _, li := range strings.Split(body, `<li class="entry `)[1:] {
+		li, _, _ = strings.Cut(li, "</article>")
+		if strings.Contains(li, "<h4") && strings.Contains(between(li, "<h4", "</h4>"), title) {
+			return li
+		}
+	}
+	t.Fatalf("no entry titled %q in page", title)
+	return ""
+}
+
+// noteOf returns the conflict notes inside the entry titled title.
+func noteOf(t *testing.T, body, title string) string {
+	t.Helper()
+	notes := regexp.MustCompile(`(?s)<aside class="conflict-note[^"]*"[^>]*>.*?</aside>`).FindAllString(wholeEntry(t, body, title), -1)
+	return strings.Join(notes, "\n")
+}
+
+func TestPatientPageShowsTheirConflicts(t *testing.T) {
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: conflictTimeline(t)})
+	body := env.do(t, http.MethodGet, "/p/"+testHandle, "").Body.String()
+	tests := []struct {
+		name, title string
+		want        []string
+		notWant     []string
+	}{
+		{"overlap next to the video call", "Opfølgning efter operation",
+			[]string{"Vær opmærksom", "DA video call clashes", "Hvem du kan kontakte:", "<li>Hospital</li>", "<li>Kommune</li>"}, nil},
+		{"and next to the other entry", "Genoptræning", []string{"DA video call clashes"}, nil},
+		{"not the clinicians' during-admission", "Hjemmesygepleje", nil, []string{"home visit while admitted", "conflict-note"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			note := noteOf(t, body, tc.title)
+			for _, w := range tc.want {
+				if !strings.Contains(note, w) {
+					t.Errorf("note of %q lacks %q:\n%s", tc.title, w, note)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(wholeEntry(t, body, tc.title), w) {
+					t.Errorf("entry %q shows %q", tc.title, w)
+				}
+			}
+		})
+	}
+	if strings.Contains(body, "home visit while admitted") {
+		t.Error("the patient's page shows a clinicians' conflict")
+	}
+}
+
+func TestClinicianPage(t *testing.T) {
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: conflictTimeline(t)})
+	rec := env.do(t, http.MethodGet, "/clinician/p/"+testHandle+"?lang=en", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status = %d", rec.Code)
+	}
+	body := rec.Body.String()
+	summary := between(body, `<section class="conflicts"`, `</section>`)
+	id := aggregator.ConflictID(aggregator.RuleDuringAdmission, []string{"kommune/Appointment/hv1", "hospital/Encounter/adm1"})
+	for _, w := range []string{
+		`id="c` + id + `"`, "Visit during an admission (urgent)", "EN home visit while admitted",
+		"Overlapping appointments (urgent)", "EN video call clashes",
+		"Rigshospitalet (Hospital), phone 35 45 35 45", // the admission's organisation, source and phone
+		`<a href="#e1">Indlæggelse til hofteoperation`,
+	} {
+		if !strings.Contains(summary, w) {
+			t.Errorf("summary lacks %q:\n%s", w, summary)
+		}
+	}
+	if note := noteOf(t, body, "Hjemmesygepleje"); !strings.Contains(note, "EN home visit while admitted") {
+		t.Errorf("the home visit has no note of its conflict:\n%s", note)
+	}
+	if !strings.Contains(body, "Patient&#39;s appointments and coordination conflicts") {
+		t.Error("clinician heading missing")
+	}
+	if !strings.Contains(body, "<details open>") {
+		t.Error("earlier entries are folded away: links to them would lead nowhere")
+	}
+	if !strings.Contains(body, `<a href="/clinician/conflicts">`) {
+		t.Error("no way from the patient to the worklist")
+	}
+
+	none := newTestEnv(t, Config{}, nil)
+	if body := none.do(t, http.MethodGet, "/clinician/p/"+testHandle, "").Body.String(); !strings.Contains(body, "Vi har ikke fundet nogen koordineringsproblemer.") {
+		t.Error("a timeline without conflicts does not say so")
+	}
+	if rec := none.do(t, http.MethodGet, "/clinician/p/nobody", ""); rec.Code != http.StatusNotFound {
+		t.Errorf("unknown handle: status %d, want 404", rec.Code)
+	}
+}
+
+type fakeCached struct {
+	tls []*aggregator.Timeline
+	err error
+}
+
+func (f fakeCached) Recent(context.Context) ([]*aggregator.Timeline, error) { return f.tls, f.err }
+
+func TestWorklist(t *testing.T) {
+	a := testTimeline(t)
+	a.Patient = "pa"
+	a.Conflicts = []aggregator.Conflict{
+		conflict(aggregator.RuleHeavyDay, aggregator.SeverityLow, "2026-12-01", "a heavy", "hospital/Encounter/past1"),
+		conflict(aggregator.RuleOverlap, aggregator.SeverityHigh, "2026-12-01", "a overlap", "hospital/Appointment/vid1", "kommune/Appointment/fys1"),
+		conflict(aggregator.RuleBookedTwice, aggregator.SeverityMedium, "2026-12-20", "a late", "hospital/Appointment/vid1"),
+	}
+	b := testTimeline(t)
+	b.Patient = "pb"
+	b.Conflicts = []aggregator.Conflict{
+		conflict(aggregator.RuleTravel, aggregator.SeverityMedium, "2026-12-03", "b travel", "hospital/Appointment/vid1"),
+		conflict(aggregator.RuleTravel, aggregator.SeverityMedium, "2026-11-30", "b early", "hospital/Appointment/vid1"),
+	}
+	cached := fakeCached{tls: []*aggregator.Timeline{b, a}}
+	tests := []struct {
+		name   string
+		cached CachedTimelines
+		query  string
+		status int
+		want   []string // in this order
+		absent []string
+	}{
+		{"period, by day then severity", cached, "?from=2026-12-01&to=2026-12-10", http.StatusOK,
+			[]string{"DA a overlap", "DA a heavy", "DA b travel"}, []string{"a late", "b early"}},
+		{"default period is today and two weeks on", cached, "", http.StatusOK,
+			[]string{"DA a overlap", "DA a heavy", "DA b travel"}, []string{"a late", "b early"}},
+		{"links to the patient's clinician page", cached, "?from=2026-11-30&to=2026-11-30", http.StatusOK,
+			[]string{"patient pb", "DA b early", `href="/clinician/p/pb#c`}, []string{"a overlap", "patient pa"}},
+		{"nothing in the period", cached, "?from=2027-01-01&to=2027-01-31", http.StatusOK,
+			[]string{"Ingen koordineringsproblemer i perioden."}, []string{"DA "}},
+		{"a cache that cannot list", fakeCached{err: aggregator.ErrCannotList}, "", http.StatusOK,
+			[]string{"Tidslinjerne kan ikke listes"}, nil},
+		{"no cache configured", nil, "", http.StatusOK, []string{"Ingen koordineringsproblemer i perioden."}, nil},
+		{"bad date", cached, "?from=1.12.2026", http.StatusBadRequest, []string{"ÅÅÅÅ-MM-DD"}, nil},
+		{"to before from", cached, "?from=2026-12-10&to=2026-12-01", http.StatusBadRequest, []string{"ÅÅÅÅ-MM-DD"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, Config{Cached: tc.cached}, nil)
+			rec := env.do(t, http.MethodGet, "/clinician/conflicts"+tc.query, "")
+			if rec.Code != tc.status {
+				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
+			}
+			body := rec.Body.String()
+			last := -1
+			for _, w := range tc.want {
+				i := strings.Index(body, w)
+				if i < 0 {
+					t.Errorf("page lacks %q", w)
+					continue
+				}
+				if i < last {
+					t.Errorf("%q is out of order", w)
+				}
+				last = i
+			}
+			for _, w := range tc.absent {
+				if strings.Contains(body, w) {
+					t.Errorf("page shows %q", w)
+				}
+			}
+		})
+	}
+}
+
+func TestConflictPagesKeepTheRules(t *testing.T) {
+	env := newTestEnv(t, Config{Cached: fakeCached{tls: []*aggregator.Timeline{conflictTimeline(t)}}}, fakeTimelines{tl: conflictTimeline(t)})
+	inline := regexp.MustCompile(`(?i)<script|<style|\sstyle=|\son[a-z]+=|javascript:`)
+	for _, p := range []string{"/p/" + testHandle, "/clinician/p/" + testHandle, "/clinician/conflicts?from=2026-12-01&to=2026-12-31"} {
+		rec := env.do(t, http.MethodGet, p, "")
+		if m := inline.FindString(rec.Body.String()); m != "" {
+			t.Errorf("%s: %q breaks the CSP", p, m)
+		}
+		if got := rec.Header().Get("Content-Security-Policy"); got != csp {
+			t.Errorf("%s: CSP = %q", p, got)
+		}
+		if strings.Contains(rec.Body.String(), "1111111118") {
+			t.Errorf("%s shows the identifier", p)
+		}
+	}
+}
+
+func TestConflictKeysInCatalog(t *testing.T) {
+	var keys []string
+	for _, r := range []aggregator.Rule{aggregator.RuleDuringAdmission, aggregator.RuleOverlap, aggregator.RuleTravel,
+		aggregator.RuleHeavyDay, aggregator.RuleBookedTwice, aggregator.RuleNothingAfterDischarge, "bogus"} {
+		keys = append(keys, "rule."+ruleKey(r))
+	}
+	for _, sv := range []aggregator.Severity{aggregator.SeverityHigh, aggregator.SeverityMedium, aggregator.SeverityLow, "bogus"} {
+		keys = append(keys, "severity."+severityKey(sv))
+	}
+	for lang, msgs := range newCatalog() {
+		for _, k := range keys {
+			if _, ok := msgs[k]; !ok {
+				t.Errorf("%s: %q is not in the catalog", lang, k)
+			}
+		}
+	}
+}
