@@ -79,6 +79,8 @@ func fold(a *Entry, enc Entry) {
 	if len(a.People) == 0 {
 		a.People = append([]string(nil), enc.People...)
 	}
+	// A source that shares only generic detail does so for all its resources.
+	a.Generic = a.Generic || enc.Generic
 	if enc.Sensitivity == SensitivityRestricted {
 		a.Sensitivity = SensitivityRestricted
 	}

@@ -168,3 +168,13 @@ func TestMergeDoesNotAliasInput(t *testing.T) {
 		t.Error("merge shares the People slice with its input")
 	}
 }
+
+func TestFoldKeepsGeneric(t *testing.T) {
+	got := merge([]Entry{
+		entry("h/Appointment/1", t0),
+		entry("h/Encounter/9", t0, func(e *Entry) { e.Kind, e.PartOf, e.Generic = KindEncounter, []string{"h/Appointment/1"}, true }),
+	})
+	if len(got) != 1 || !got[0].Generic {
+		t.Errorf("folded entry generic = %v, want true", got[0].Generic)
+	}
+}

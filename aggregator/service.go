@@ -224,14 +224,14 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline) *Time
 		if res.err == nil {
 			st.OK = true
 			st.LastSuccess = now
-			st.Skipped = res.batch.Skipped
+			st.Skipped, st.Warnings = res.batch.Skipped, res.batch.Warnings
 			for _, e := range res.batch.Entries {
 				e.Source, e.Sector, e.Stale, e.FetchedAt = name, st.Sector, false, now
 				all = append(all, e)
 			}
-			if res.batch.Skipped > 0 {
+			if res.batch.Skipped > 0 || res.batch.Warnings > 0 {
 				s.log.WarnContext(ctx, "source skipped resources", "source", name, "patient", p,
-					"skipped", res.batch.Skipped, "notes", res.batch.Notes)
+					"skipped", res.batch.Skipped, "warnings", res.batch.Warnings, "notes", res.batch.Notes)
 			}
 		} else {
 			st.ErrorKind = KindOf(res.err)

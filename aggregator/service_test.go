@@ -350,3 +350,17 @@ func TestNewRejectsDuplicateNames(t *testing.T) {
 		t.Error("New accepted two sources named x")
 	}
 }
+
+func TestSourceStatusCountsSkippedAndWarnings(t *testing.T) {
+	clk := &clock{now: now}
+	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: func(context.Context, aggregator.PatientRef, aggregator.Window) (aggregator.Batch, error) {
+		return aggregator.Batch{Entries: []aggregator.Entry{appt("h/Appointment/1", now)}, Skipped: 2, Warnings: 3, Notes: []string{"x"}}, nil
+	}}
+	tl, err := newService(t, clk, nil, src).Timeline(context.Background(), patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tl.Sources[0]; st.Skipped != 2 || st.Warnings != 3 {
+		t.Errorf("status skipped %d warnings %d, want 2 and 3", st.Skipped, st.Warnings)
+	}
+}

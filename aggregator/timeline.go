@@ -36,6 +36,7 @@ type SourceStatus struct {
 	LastSuccess time.Time // zero if the source never answered for this patient
 	Entries     int       // entries this source contributes (stale ones included)
 	Skipped     int       // resources skipped as unusable at the last success
+	Warnings    int       // resources used but only partly understood at the last success
 	Duration    time.Duration
 }
 

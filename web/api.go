@@ -64,6 +64,7 @@ type entryJSON struct {
 	Organization string           `json:"organization"`
 	Contact      string           `json:"contact"`
 	Sensitivity  string           `json:"sensitivity"`
+	Generic      bool             `json:"generic"` // the source shares only time and place; title is empty
 	Stale        bool             `json:"stale"`
 	FetchedAt    *string          `json:"fetched_at"`
 	Updated      *string          `json:"updated"`
@@ -94,6 +95,7 @@ type sourceJSON struct {
 	LastSuccess *string `json:"last_success"`
 	Entries     int     `json:"entries"`
 	Skipped     int     `json:"skipped"`
+	Warnings    int     `json:"warnings"`
 	DurationMS  int64   `json:"duration_ms"`
 }
 
@@ -132,6 +134,7 @@ func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.
 			LastSuccess: jsonTime(st.LastSuccess, loc),
 			Entries:     st.Entries,
 			Skipped:     st.Skipped,
+			Warnings:    st.Warnings,
 			DurationMS:  st.Duration.Milliseconds(),
 		})
 	}
@@ -167,6 +170,7 @@ func toEntryJSON(e *aggregator.Entry, loc *time.Location) entryJSON {
 		Organization: e.Organization,
 		Contact:      e.Contact,
 		Sensitivity:  string(e.Sensitivity),
+		Generic:      e.Generic,
 		Stale:        e.Stale,
 		FetchedAt:    jsonTime(e.FetchedAt, loc),
 		Updated:      jsonTime(e.Updated, loc),

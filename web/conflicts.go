@@ -169,10 +169,7 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 				seen[cv] = true
 				v.Contacts = append(v.Contacts, cv)
 			}
-			title := e.Title
-			if title == "" {
-				title = tr.T("kind." + kindKey(e.Kind))
-			}
+			title := entryTitle(tr, e)
 			v.Entries = append(v.Entries, entryLink{Href: fmt.Sprintf("#e%d", i), Title: title, When: s.when(tr, e, now)})
 		}
 		all = append(all, v)

@@ -86,9 +86,13 @@ func newCatalog() map[string]map[string]string {
 			"sector.gp":           "Egen læge",
 			"sector.other":        "Anden kilde",
 
-			"kind.appointment": "Aftale",
-			"kind.encounter":   "Besøg",
-			"kind.admission":   "Indlæggelse",
+			"kind.appointment":     "Aftale",
+			"generic.hospital":     "Aftale på hospitalet",
+			"generic.municipality": "Aftale med kommunen",
+			"generic.gp":           "Aftale hos egen læge",
+			"generic.other":        "Aftale",
+			"kind.encounter":       "Besøg",
+			"kind.admission":       "Indlæggelse",
 
 			"status.tentative":        "Foreløbig",
 			"status.booked":           "Booket",
@@ -244,9 +248,13 @@ func newCatalog() map[string]map[string]string {
 			"sector.gp":           "GP",
 			"sector.other":        "Other source",
 
-			"kind.appointment": "Appointment",
-			"kind.encounter":   "Visit",
-			"kind.admission":   "Admission",
+			"kind.appointment":     "Appointment",
+			"generic.hospital":     "Hospital appointment",
+			"generic.municipality": "Appointment with the municipality",
+			"generic.gp":           "Appointment with your GP",
+			"generic.other":        "Appointment",
+			"kind.encounter":       "Visit",
+			"kind.admission":       "Admission",
 
 			"status.tentative":        "Tentative",
 			"status.booked":           "Booked",

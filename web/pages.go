@@ -281,9 +281,7 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 		Contact:      e.Contact,
 		Stale:        e.Stale,
 	}
-	if ev.Title == "" {
-		ev.Title = tr.T("kind." + kindKey(e.Kind))
-	}
+	ev.Title = entryTitle(tr, e)
 	if e.Kind == aggregator.KindAdmission {
 		ev.KindLabel = tr.T("kind.admission")
 	}
@@ -395,4 +393,17 @@ func errorKindKey(k aggregator.ErrorKind) string {
 		return string(k)
 	}
 	return "unknown"
+}
+
+// entryTitle is what a person reads as an entry's title: the source's, a
+// generic one for sources that share only time and place (as the national
+// overview does for GP appointments), or the kind of entry.
+func entryTitle(tr *translator, e *aggregator.Entry) string {
+	switch {
+	case e.Title != "":
+		return e.Title
+	case e.Generic:
+		return tr.T("generic." + sectorKey(e.Sector))
+	}
+	return tr.T("kind." + kindKey(e.Kind))
 }

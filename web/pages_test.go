@@ -473,3 +473,29 @@ func TestStatic(t *testing.T) {
 		t.Errorf("missing file: status %d, want 404", rec.Code)
 	}
 }
+
+func TestGenericEntryGetsAGenericTitle(t *testing.T) {
+	loc := cph(t)
+	tl := &aggregator.Timeline{Entries: []aggregator.Entry{{
+		ID: "gp/Appointment/1", Source: "gp", Sector: aggregator.SectorGP, Kind: aggregator.KindAppointment, Status: aggregator.StatusBooked,
+		Start: time.Date(2026, 12, 3, 9, 0, 0, 0, loc), End: time.Date(2026, 12, 3, 9, 15, 0, 0, loc), Generic: true,
+	}}}
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: tl})
+	for lang, want := range map[string]string{"da": "Aftale hos egen læge", "en": "Appointment with your GP"} {
+		body := env.do(t, http.MethodGet, "/p/"+testHandle+"?lang="+lang, "").Body.String()
+		if !strings.Contains(body, want) {
+			t.Errorf("%s page lacks the generic title %q", lang, want)
+		}
+	}
+	rec := env.do(t, http.MethodGet, "/api/v1/patients/"+testHandle+"/timeline", "")
+	var got struct {
+		Entries []struct {
+			Title   string `json:"title"`
+			Generic bool   `json:"generic"`
+		} `json:"entries"`
+	}
+	decodeJSON(t, rec, &got)
+	if len(got.Entries) != 1 || !got.Entries[0].Generic || got.Entries[0].Title != "" {
+		t.Errorf("JSON entries = %+v, want one generic entry without a title", got.Entries)
+	}
+}

@@ -383,6 +383,10 @@ func windowQuery(patientID string, w aggregator.Window) url.Values {
 	}
 }
 
+// BreakerState tells whether this source's circuit breaker is letting
+// requests through, for status pages and metrics.
+func (s *Source) BreakerState() fhir.BreakerState { return s.client.BreakerState() }
+
 // wrap turns a client error into a SourceError with the right kind.
 func (s *Source) wrap(op string, err error) error {
 	kind := aggregator.Unavailable
@@ -402,6 +406,8 @@ func (s *Source) wrap(op string, err error) error {
 		default:
 			kind = aggregator.Invalid
 		}
+	case errors.Is(err, fhir.ErrAuth):
+		kind = aggregator.Unauthorized // the token endpoint refused our credentials
 	case errors.Is(err, fhir.ErrInvalid), errors.Is(err, fhir.ErrTooLarge), errors.Is(err, fhir.ErrLoop):
 		kind = aggregator.Invalid
 	case errors.As(err, &ne) && ne.Timeout():

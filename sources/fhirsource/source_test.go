@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/fhir/fhirsim"
 )
 
@@ -247,5 +248,54 @@ func TestMedComHospitalNotification(t *testing.T) {
 	check(t, "start", e.Start, ts("2022-12-07T12:00:00+02:00"))
 	if !e.End.IsZero() {
 		t.Errorf("end = %v, want open", e.End)
+	}
+}
+
+func TestTokenRefusalIsUnauthorized(t *testing.T) {
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(tokens.Close)
+	_, base := startSim(t, fixture, fhirsim.Options{TimeZone: cph})
+	hc, err := fhir.NewHTTPClient(fhir.Auth{Kind: fhir.AuthClientCredentials, TokenURL: tokens.URL, ClientID: "overblik", ClientSecret: []byte("s3cret-value")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Name: "auh", Sector: aggregator.SectorHospital, BaseURL: base, Location: cph}, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Fetch(context.Background(), anna, window)
+	var se *aggregator.SourceError
+	if !errors.As(err, &se) || se.Kind != aggregator.Unauthorized {
+		t.Fatalf("err = %v, want an Unauthorized SourceError", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-value") {
+		t.Errorf("error carries the client secret: %v", err)
+	}
+}
+
+func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		status(500)(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(Config{Name: "auh", Sector: aggregator.SectorHospital, BaseURL: srv.URL, Location: cph,
+		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(context.Background(), anna, window); aggregator.KindOf(err) != aggregator.Unavailable {
+		t.Fatalf("first fetch: %v, want unavailable", err)
+	}
+	before := hits.Load()
+	_, err = s.Fetch(context.Background(), anna, window)
+	if aggregator.KindOf(err) != aggregator.Unavailable || !errors.Is(err, fhir.ErrCircuitOpen) {
+		t.Errorf("second fetch: %v, want unavailable from the open breaker", err)
+	}
+	if hits.Load() != before || s.BreakerState() != fhir.BreakerOpen {
+		t.Errorf("open breaker let %d requests through; state %v", hits.Load()-before, s.BreakerState())
 	}
 }
