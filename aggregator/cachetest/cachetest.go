@@ -6,6 +6,7 @@ package cachetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,10 @@ import (
 )
 
 // Run checks the behaviours the aggregator relies on. newCache must return an
-// empty cache of the test's own.
+// empty cache of the test's own. RoundTrip fills every exported field of a
+// timeline by reflection, so a field added to the domain types fails a
+// backend that does not store it; times compare as instants, and a nil slice
+// equals an empty one.
 func Run(t *testing.T, newCache func(t *testing.T) aggregator.Cache) {
 	t.Helper()
 	ctx := context.Background()
@@ -53,6 +57,61 @@ func Run(t *testing.T, newCache func(t *testing.T) aggregator.Cache) {
 		if got.Patient != "p1" || !got.GeneratedAt.Equal(gen) || len(got.Entries) != 1 || got.Entries[0].Title != "Kontrol" ||
 			!got.Entries[0].Start.Equal(want.Entries[0].Start) || len(got.Sources) != 1 || !got.Sources[0].OK {
 			t.Errorf("Get returned %+v, want %+v", got, want)
+		}
+	})
+	t.Run("RoundTrip", func(t *testing.T) {
+		full, err := fullTimeline("p1", gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zero := 0.0
+		lat, lon := 56.1629, 10.2039
+		plus2 := time.FixedZone("", 2*3600)
+		minus930 := time.FixedZone("", -(9*3600 + 30*60))
+		entry := func(mods ...func(*aggregator.Entry)) *aggregator.Timeline {
+			tl := sample("p1")
+			for _, m := range mods {
+				m(&tl.Entries[0])
+			}
+			return tl
+		}
+		tests := []struct {
+			name string
+			tl   *aggregator.Timeline
+		}{
+			{"every field set", full},
+			{"zero end and no coordinates", entry(func(e *aggregator.Entry) { e.End = time.Time{}; e.Place = aggregator.Place{Name: "Hjemme"} })},
+			{"coordinates", entry(func(e *aggregator.Entry) { e.Place.Lat, e.Place.Lon = &lat, &lon })},
+			{"coordinates at zero are not absent", entry(func(e *aggregator.Entry) { e.Place.Lat, e.Place.Lon = &zero, &zero })},
+			{"offsets and nanoseconds kept as instants", entry(func(e *aggregator.Entry) {
+				e.Start = time.Date(2026, 3, 29, 1, 59, 59, 999_999_999, plus2)
+				e.End = time.Date(2026, 3, 28, 14, 0, 0, 1, minus930)
+				e.Updated = time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC)
+			})},
+			{"no entries, no sources", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen}},
+			{"empty slices", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Entries: []aggregator.Entry{}, Sources: []aggregator.SourceStatus{}}},
+			{"failed source", func() *aggregator.Timeline {
+				tl := sample("p1")
+				tl.Sources[0] = aggregator.SourceStatus{Name: "h", Sector: aggregator.SectorHospital, ErrorKind: aggregator.Timeout,
+					Error: "source h: timeout", LastSuccess: gen.Add(-time.Hour), Duration: 10*time.Second + 7}
+				tl.Entries[0].Stale, tl.Entries[0].FetchedAt = true, gen.Add(-time.Hour)
+				return tl
+			}()},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				c := newCache(t)
+				if err := c.Put(ctx, "p1", tc.tl); err != nil {
+					t.Fatal(err)
+				}
+				got, ok, err := c.Get(ctx, "p1")
+				if err != nil || !ok {
+					t.Fatalf("Get = ok %v, err %v", ok, err)
+				}
+				for _, d := range diff("Timeline", reflect.ValueOf(*got), reflect.ValueOf(*tc.tl)) {
+					t.Error(d)
+				}
+			})
 		}
 	})
 	t.Run("PutReplaces", func(t *testing.T) {

@@ -1,0 +1,276 @@
+package rediscache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// ErrDegraded is what Ready reports while Redis is unreachable and timelines
+// are served from the in-process cache. The replica still serves: /readyz
+// should say "degraded", not take the replica out of rotation.
+var ErrDegraded = errors.New("rediscache: degraded: Redis unreachable, serving from the in-process cache")
+
+// FallbackOptions tune a Fallback; zero values take the defaults.
+type FallbackOptions struct {
+	// OpTimeout bounds one Redis call, so a Redis that hangs costs a request
+	// that much once, not every request its full client timeouts. Default 1s.
+	OpTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between pings while Redis is
+	// down: it doubles from Min up to Max, with jitter. Defaults 250ms and 15s.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Fallback serves timelines from Redis and, while Redis fails, from an
+// in-process cache, then goes back to Redis by itself when a ping succeeds.
+// Every timeline it stores or reads is also kept in the local cache, so a
+// replica that loses Redis still has the patients it served recently.
+// It implements aggregator.Cache and the lease methods; with Redis down a
+// lease is always granted (each replica refreshes on its own).
+type Fallback struct {
+	redis *Cache
+	local aggregator.Cache
+	opts  FallbackOptions
+	log   *slog.Logger
+
+	healthy atomic.Bool
+
+	mu        sync.Mutex // guards downSince, lastErr and closed
+	downSince time.Time
+	lastErr   error
+	closed    bool
+	stop      chan struct{}
+	probing   sync.WaitGroup
+}
+
+// NewFallback returns a Fallback over primary that serves from local while
+// primary fails. It starts healthy: the first failed call switches over.
+func NewFallback(primary *Cache, local aggregator.Cache, opts FallbackOptions) *Fallback {
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 250 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(15*time.Second, opts.MinBackoff)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Fallback{redis: primary, local: local, opts: opts, log: log, stop: make(chan struct{})}
+	f.healthy.Store(true)
+	return f
+}
+
+// Healthy reports whether timelines are served from Redis.
+func (f *Fallback) Healthy() bool { return f.healthy.Load() }
+
+// Ready pings Redis when it is thought healthy and returns an error wrapping
+// ErrDegraded, with the time Redis went away and its last error, when not.
+func (f *Fallback) Ready(ctx context.Context) error {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		err := f.redis.Ping(octx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f.markDown(ctx, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.downSince.IsZero() { // came back between the two looks
+		return nil
+	}
+	return fmt.Errorf("%w since %s: %w", ErrDegraded, f.downSince.UTC().Format(time.RFC3339), f.lastErr)
+}
+
+// Get reads from Redis, or from the local cache while Redis is down.
+func (f *Fallback) Get(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		t, ok, err := f.redis.Get(octx, handle)
+		cancel()
+		if err == nil {
+			if ok {
+				_ = f.local.Put(ctx, handle, t)
+			}
+			return t, ok, nil
+		}
+		if ctx.Err() != nil { // the caller gave up: says nothing about Redis
+			return nil, false, err
+		}
+		f.markDown(ctx, err)
+	}
+	return f.local.Get(ctx, handle)
+}
+
+// Put stores t locally and, while Redis is up, in Redis. Losing Redis is not
+// an error here: the timeline is stored, and Ready reports the degradation.
+func (f *Fallback) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
+	if err := f.local.Put(ctx, handle, t); err != nil {
+		return fmt.Errorf("rediscache: fallback: local put: %w", err)
+	}
+	if !f.healthy.Load() {
+		return nil
+	}
+	octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+	err := f.redis.Put(octx, handle, t)
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errEncode), ctx.Err() != nil:
+		return err
+	}
+	f.markDown(ctx, err)
+	return nil
+}
+
+// Acquire takes the patient's lease in Redis; while Redis is down it grants
+// it at once, since a replica refreshing alone beats one that cannot.
+func (f *Fallback) Acquire(ctx context.Context, handle string, ttl time.Duration) (func(context.Context) error, bool, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		release, ok, err := f.redis.Acquire(octx, handle, ttl)
+		cancel()
+		if err == nil {
+			if !ok {
+				return nil, false, nil
+			}
+			return func(ctx context.Context) error {
+				// Cache's release runs even with ctx done, so an error is Redis's.
+				if err := release(ctx); err != nil {
+					f.markDown(ctx, err) // the lease expires by itself
+				}
+				return nil
+			}, true, nil
+		}
+		if ctx.Err() != nil {
+			return nil, false, err
+		}
+		f.markDown(ctx, err)
+	}
+	return func(context.Context) error { return nil }, true, nil
+}
+
+// Wait waits for another replica's refresh (see Cache.Wait). With Redis down
+// it returns ErrAbandoned at once, so the caller builds the timeline itself.
+func (f *Fallback) Wait(ctx context.Context, handle string, since time.Time) (*aggregator.Timeline, error) {
+	if !f.healthy.Load() {
+		return nil, ErrAbandoned
+	}
+	t, err := f.redis.Wait(ctx, handle, since)
+	switch {
+	case err == nil:
+		_ = f.local.Put(ctx, handle, t)
+		return t, nil
+	case errors.Is(err, ErrAbandoned), ctx.Err() != nil:
+		return nil, err
+	}
+	f.markDown(ctx, err)
+	return nil, fmt.Errorf("%w: %w", ErrAbandoned, err)
+}
+
+// ranger is a cache that can walk its timelines, as memcache.Cache can.
+type ranger interface {
+	Range(ctx context.Context, fn func(handle string, t *aggregator.Timeline) bool) error
+}
+
+// errCannotRange is returned by Range with Redis down and a local cache that
+// cannot walk its timelines.
+var errCannotRange = errors.New("rediscache: fallback: Redis is down and the local cache cannot list its timelines")
+
+// Range walks Redis (see Cache.Range), or the local cache while Redis is
+// down: then only the timelines this replica holds, which is what it can do.
+func (f *Fallback) Range(ctx context.Context, fn func(handle string, t *aggregator.Timeline) bool) error {
+	if f.healthy.Load() {
+		err := f.redis.Range(ctx, fn)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		// fn may have seen part of Redis: walking the local cache now would
+		// show some patients twice, so this call fails and the next one is local.
+		f.markDown(ctx, err)
+		return err
+	}
+	r, ok := f.local.(ranger)
+	if !ok {
+		return errCannotRange
+	}
+	return r.Range(ctx, fn)
+}
+
+// Close stops the background pings. It does not close the Redis cache.
+func (f *Fallback) Close() {
+	f.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		close(f.stop)
+	}
+	f.mu.Unlock()
+	f.probing.Wait()
+}
+
+// markDown switches to the local cache and starts pinging Redis, once per outage.
+func (f *Fallback) markDown(ctx context.Context, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastErr = err
+	if !f.healthy.CompareAndSwap(true, false) {
+		return
+	}
+	f.downSince = time.Now()
+	f.log.WarnContext(ctx, "Redis unavailable; serving timelines from the in-process cache", "err", err)
+	if f.closed {
+		return
+	}
+	f.probing.Add(1)
+	go f.probe()
+}
+
+// probe pings Redis with growing pauses until it answers or Close is called.
+func (f *Fallback) probe() {
+	defer f.probing.Done()
+	delay := f.opts.MinBackoff
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-timer.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.OpTimeout)
+		err := f.redis.Ping(ctx)
+		cancel()
+		f.mu.Lock()
+		if err == nil {
+			down := time.Since(f.downSince)
+			f.downSince, f.lastErr = time.Time{}, nil
+			f.healthy.Store(true)
+			f.mu.Unlock()
+			f.log.Info("Redis is back; serving timelines from Redis again", "down_for", down.Round(time.Millisecond))
+			return
+		}
+		f.lastErr = err
+		f.mu.Unlock()
+		delay = min(2*delay, f.opts.MaxBackoff)
+		// Jitter keeps the replicas from pinging a recovering Redis in step.
+		timer.Reset(delay/2 + rand.N(delay/2+1))
+	}
+}

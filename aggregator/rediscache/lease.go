@@ -1,0 +1,145 @@
+package rediscache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// ErrAbandoned is returned by Wait when the lease holder released its lease,
+// or vanished and let it expire, without storing a newer timeline: the caller
+// should build the timeline itself.
+var ErrAbandoned = errors.New("rediscache: the refresh was abandoned without a new timeline")
+
+// releaseTimeout bounds a release, which does not wait for the caller's ctx.
+const releaseTimeout = 5 * time.Second
+
+// releaseScript deletes the lease only if it still holds our token, so a
+// holder whose lease expired cannot delete the next holder's, and wakes the
+// waiters in the same step.
+var releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	redis.call("DEL", KEYS[1])
+	redis.call("PUBLISH", ARGV[2], "released")
+	return 1
+end
+return 0`)
+
+// Acquire takes the patient's refresh lease for ttl. With ok the caller is
+// the one replica refreshing the patient and must call release when done
+// (after Put), even with a ctx that is done; without ok another replica
+// holds it and the caller should Wait.
+// ttl bounds how long a holder that dies blocks the others.
+func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, ok bool, err error) {
+	if ttl <= 0 {
+		return nil, false, fmt.Errorf("rediscache: lease of %s: ttl %v must be positive", handle, ttl)
+	}
+	var raw [16]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on supported platforms
+	token := hex.EncodeToString(raw[:])
+	key := c.leaseKey(handle)
+	ok, err = c.rdb.SetNX(ctx, key, token, ttl).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	var once sync.Once
+	var relErr error
+	release = func(ctx context.Context) error {
+		once.Do(func() {
+			// Cleanup runs even when ctx is done (a caller releasing after its
+			// deadline): a lease left behind blocks every replica until its ttl.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer cancel()
+			n, err := releaseScript.Run(ctx, c.rdb, []string{key}, token, c.channel(handle)).Int()
+			switch {
+			case err != nil:
+				relErr = fmt.Errorf("rediscache: release lease of %s: %w", handle, err)
+			case n == 0:
+				// Not an error for the caller, whose work is done, but a sign that
+				// the lease is shorter than a refresh takes.
+				c.log.WarnContext(ctx, "refresh lease expired before release", "patient", handle, "ttl", ttl)
+			}
+		})
+		return relErr
+	}
+	return release, true, nil
+}
+
+// Wait blocks until the cache holds a timeline generated after since and
+// returns it, or returns ErrAbandoned when the lease is gone and no such
+// timeline came, or ctx's error. since is the GeneratedAt of the timeline the
+// caller already has (zero for none): comparing it with another timeline's
+// keeps the replicas' clocks out of it.
+//
+// A notification on the patient's channel wakes Wait at once; it also looks
+// every PollInterval, so a lost message costs at most that and a holder that
+// died costs the rest of its lease. Each Wait holds a pub/sub connection of
+// its own while it waits, which is cheap as long as waits are the exception
+// (a refresh racing another replica's), not the rule.
+func (c *Cache) Wait(ctx context.Context, handle string, since time.Time) (*aggregator.Timeline, error) {
+	sub := c.rdb.Subscribe(ctx, c.channel(handle))
+	defer sub.Close()
+	// Subscribed before the first look, so a Put between the look and the
+	// receive is not missed.
+	if _, err := sub.Receive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("rediscache: wait for %s: subscribe: %w", handle, err)
+	}
+	msgs := sub.Channel()
+	tick := time.NewTicker(c.poll)
+	defer tick.Stop()
+	for {
+		t, err := c.look(ctx, handle, since)
+		if t != nil || err != nil {
+			if err != nil && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return t, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-msgs:
+		case <-tick.C:
+		}
+	}
+}
+
+// look returns a timeline newer than since, ErrAbandoned when there is none
+// and nobody holds the lease, or nil, nil to keep waiting.
+func (c *Cache) look(ctx context.Context, handle string, since time.Time) (*aggregator.Timeline, error) {
+	var lease *redis.IntCmd
+	var tl *redis.StringCmd
+	// In this order: a holder stores before it releases, so a lease seen
+	// gone means its timeline, if any, is already there for the GET.
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		lease = p.Exists(ctx, c.leaseKey(handle))
+		tl = p.Get(ctx, c.timelineKey(handle))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("rediscache: wait for %s: %w", handle, err)
+	}
+	if b, err := tl.Bytes(); err == nil {
+		if t, ok, _ := c.decode(ctx, handle, b); ok && t.GeneratedAt.After(since) {
+			return t, nil
+		}
+	}
+	if lease.Val() == 0 {
+		return nil, ErrAbandoned
+	}
+	return nil, nil
+}

@@ -1,0 +1,248 @@
+// Package rediscache is the timeline cache shared by the replicas of a
+// deployment: timelines in Redis under the opaque patient handle, a lease per
+// patient so one replica in the cluster refreshes while the others wait for
+// its result, and a Fallback that keeps serving from memory when Redis is gone.
+package rediscache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// Options tune a Cache; zero values take the defaults.
+type Options struct {
+	// Prefix starts every key and channel, so deployments (and tests) can
+	// share a Redis. Default "overblik:". It must not contain '{' or '}':
+	// keys carry the handle as a Cluster hash tag.
+	Prefix string
+	// TTL is how long a timeline stays after its last write, so patients
+	// nobody looks at any more leave Redis by themselves. Default 30 days.
+	TTL time.Duration
+	// PollInterval is how often Wait looks at the lease and the timeline when
+	// no notification arrives (a lost message, a holder that died). Default 250ms.
+	PollInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Cache stores timelines in Redis. It implements aggregator.Cache and the
+// lease methods Acquire and Wait. Safe for concurrent use.
+type Cache struct {
+	rdb    redis.UniversalClient
+	owned  bool // Close closes rdb
+	prefix string
+	ttl    time.Duration
+	poll   time.Duration
+	log    *slog.Logger
+}
+
+// Open connects to the Redis named by rawURL (see NewClient) and returns a
+// cache that closes the client on Close. It does not wait for Redis: a
+// replica must start while Redis is down (see Fallback).
+func Open(rawURL string, opts Options) (*Cache, error) {
+	rdb, err := NewClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := New(rdb, opts)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	c.owned = true
+	return c, nil
+}
+
+// New returns a cache on a client the caller owns.
+func New(rdb redis.UniversalClient, opts Options) (*Cache, error) {
+	if rdb == nil {
+		return nil, errors.New("rediscache: no client")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "overblik:"
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("rediscache: prefix %q must not contain '{' or '}'", opts.Prefix)
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 30 * 24 * time.Hour
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Cache{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL, poll: opts.PollInterval, log: log}, nil
+}
+
+// Schemes NewClient accepts besides go-redis's own redis://, rediss:// and
+// unix://. The rest of the URL is what go-redis's ParseFailoverURL and
+// ParseClusterURL read after the scheme is turned back into redis(s).
+const (
+	schemeSentinel    = "redis-sentinel"  // redis-sentinel://[user:pw@]sentinel:26379[/db]?master_name=m&addr=s2:26379
+	schemeSentinelTLS = "rediss-sentinel" // the same over TLS
+	schemeCluster     = "redis-cluster"   // redis-cluster://[user:pw@]node:6379?addr=node2:6379
+	schemeClusterTLS  = "rediss-cluster"  // the same over TLS
+)
+
+// NewClient makes a go-redis client from a URL: redis://, rediss:// or
+// unix:// for a single server (go-redis ParseURL), redis-sentinel:// or
+// rediss-sentinel:// for Sentinel (master_name is required; the userinfo
+// authenticates to the sentinels, username and password query parameters to
+// the master), redis-cluster:// or rediss-cluster:// for Cluster (more seed
+// nodes as addr query parameters). Other query parameters are go-redis's.
+// Contexts always bound calls (ContextTimeoutEnabled). Errors never repeat
+// the URL, which may hold a password.
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	cfg, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.failover != nil:
+		return redis.NewFailoverClient(cfg.failover), nil
+	case cfg.cluster != nil:
+		return redis.NewClusterClient(cfg.cluster), nil
+	default:
+		return redis.NewClient(cfg.single), nil
+	}
+}
+
+// clientConfig is what a URL selects: exactly one of the three is set.
+type clientConfig struct {
+	single   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
+}
+
+func parseURL(rawURL string) (clientConfig, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, password included
+		}
+		return clientConfig{}, fmt.Errorf("rediscache: redis URL: %w", err)
+	}
+	// go-redis parses the redis(s) form of the special schemes.
+	rewrite := func(scheme string) string {
+		v := *u
+		v.Scheme = scheme
+		return v.String()
+	}
+	var cfg clientConfig
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+		cfg.single, err = redis.ParseURL(rawURL)
+	case schemeSentinel, schemeSentinelTLS:
+		cfg.failover, err = redis.ParseFailoverURL(rewrite(strings.TrimSuffix(u.Scheme, "-sentinel")))
+		if err == nil && cfg.failover.MasterName == "" {
+			err = errors.New("a Sentinel URL needs master_name=<name>")
+		}
+	case schemeCluster, schemeClusterTLS:
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			// Cluster has one database; silently ignoring /3 would hide a mistake.
+			return clientConfig{}, fmt.Errorf("rediscache: redis URL: a Cluster has no database %q", p)
+		}
+		v := *u
+		v.Path = ""
+		v.Scheme = strings.TrimSuffix(u.Scheme, "-cluster")
+		cfg.cluster, err = redis.ParseClusterURL(v.String())
+	default:
+		return clientConfig{}, fmt.Errorf("rediscache: redis URL: unknown scheme %q (want redis, rediss, unix, %s, %s, %s or %s)",
+			u.Scheme, schemeSentinel, schemeSentinelTLS, schemeCluster, schemeClusterTLS)
+	}
+	if err != nil {
+		return clientConfig{}, fmt.Errorf("rediscache: redis URL: %w", err)
+	}
+	// Without it go-redis ignores context deadlines on the socket, so a Redis
+	// that accepts but never answers holds each call for its read timeout and
+	// retries, and Fallback's OpTimeout would not bound anything.
+	switch {
+	case cfg.single != nil:
+		cfg.single.ContextTimeoutEnabled = true
+	case cfg.failover != nil:
+		cfg.failover.ContextTimeoutEnabled = true
+	case cfg.cluster != nil:
+		cfg.cluster.ContextTimeoutEnabled = true
+	}
+	return cfg, nil
+}
+
+// Keys put the handle in a hash tag so a patient's timeline and lease live on
+// one Cluster slot and can be read in one pipeline.
+func (c *Cache) timelineKey(handle string) string { return c.prefix + "{" + handle + "}:timeline" }
+func (c *Cache) leaseKey(handle string) string    { return c.prefix + "{" + handle + "}:lease" }
+func (c *Cache) channel(handle string) string     { return c.prefix + "{" + handle + "}:updated" }
+
+// Get returns the patient's timeline. A timeline that cannot be read (a newer
+// schema during a rolling deploy, a damaged value) is a miss: the caller
+// rebuilds and overwrites it.
+func (c *Cache) Get(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
+	b, err := c.rdb.Get(ctx, c.timelineKey(handle)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("rediscache: get timeline of %s: %w", handle, err)
+	}
+	return c.decode(ctx, handle, b)
+}
+
+func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregator.Timeline, bool, error) {
+	t, err := decode(b)
+	switch {
+	case errors.Is(err, errNewerSchema):
+		// Expected while a newer release rolls out: not worth a warning.
+		c.log.DebugContext(ctx, "cached timeline has a newer schema; treated as a miss", "patient", handle, "err", err)
+		return nil, false, nil
+	case err != nil:
+		c.log.WarnContext(ctx, "cached timeline unreadable; treated as a miss", "patient", handle, "err", err)
+		return nil, false, nil
+	}
+	return t, true, nil
+}
+
+// Put stores t with the cache's TTL and tells waiting replicas.
+func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
+	b, err := encode(t)
+	if err != nil {
+		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
+	}
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
+		p.Publish(ctx, c.channel(handle), "put")
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (c *Cache) Ping(ctx context.Context) error {
+	if err := c.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("rediscache: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client when the cache opened it (Open), and does nothing
+// for a client passed to New.
+func (c *Cache) Close() error {
+	if !c.owned {
+		return nil
+	}
+	return c.rdb.Close()
+}

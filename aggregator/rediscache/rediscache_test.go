@@ -1,0 +1,235 @@
+package rediscache
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/cachetest"
+)
+
+func TestConformance(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return newTestCache(t, "", Options{}) })
+}
+
+func TestParseURL(t *testing.T) {
+	type want struct {
+		mode     string // single, sentinel, cluster
+		addrs    []string
+		db       int
+		master   string
+		tls      bool
+		username string
+	}
+	tests := []struct {
+		url  string
+		want want
+	}{
+		{"redis://127.0.0.1:6379/0", want{mode: "single", addrs: []string{"127.0.0.1:6379"}}},
+		{"redis://redis.internal/3?dial_timeout=2s", want{mode: "single", addrs: []string{"redis.internal:6379"}, db: 3}},
+		{"rediss://app:secret@cache.example:6380/1", want{mode: "single", addrs: []string{"cache.example:6380"}, db: 1, tls: true, username: "app"}},
+		{"redis-sentinel://s1:26379/2?master_name=mymaster&addr=s2:26379&addr=s3:26379",
+			want{mode: "sentinel", addrs: []string{"s1:26379", "s2:26379", "s3:26379"}, db: 2, master: "mymaster"}},
+		{"rediss-sentinel://s1:26379?master_name=m", want{mode: "sentinel", addrs: []string{"s1:26379"}, master: "m", tls: true}},
+		{"redis-cluster://n1:7000?addr=n2:7001&addr=n3:7002", want{mode: "cluster", addrs: []string{"n1:7000", "n2:7001", "n3:7002"}}},
+		{"rediss-cluster://app:pw@n1:7000", want{mode: "cluster", addrs: []string{"n1:7000"}, tls: true, username: "app"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			cfg, err := parseURL(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got want
+			var tlsCfg *tls.Config
+			switch {
+			case cfg.single != nil:
+				got = want{mode: "single", addrs: []string{cfg.single.Addr}, db: cfg.single.DB, username: cfg.single.Username}
+				tlsCfg = cfg.single.TLSConfig
+			case cfg.failover != nil:
+				got = want{mode: "sentinel", addrs: cfg.failover.SentinelAddrs, db: cfg.failover.DB, master: cfg.failover.MasterName}
+				tlsCfg = cfg.failover.TLSConfig
+			case cfg.cluster != nil:
+				got = want{mode: "cluster", addrs: cfg.cluster.Addrs, username: cfg.cluster.Username}
+				tlsCfg = cfg.cluster.TLSConfig
+			}
+			got.tls = tlsCfg != nil
+			if got.mode != tc.want.mode || strings.Join(got.addrs, ",") != strings.Join(tc.want.addrs, ",") ||
+				got.db != tc.want.db || got.master != tc.want.master || got.tls != tc.want.tls || got.username != tc.want.username {
+				t.Errorf("parseURL(%s) = %+v, want %+v", tc.url, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseURLBoundsCallsByContext(t *testing.T) {
+	for _, u := range []string{"redis://h:6379/0", "redis-sentinel://s:26379?master_name=m&context_timeout_enabled=false", "redis-cluster://n:7000"} {
+		t.Run(u, func(t *testing.T) {
+			cfg, err := parseURL(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bool
+			switch {
+			case cfg.single != nil:
+				got = cfg.single.ContextTimeoutEnabled
+			case cfg.failover != nil:
+				got = cfg.failover.ContextTimeoutEnabled
+			case cfg.cluster != nil:
+				got = cfg.cluster.ContextTimeoutEnabled
+			}
+			if !got {
+				t.Error("ContextTimeoutEnabled = false: a hung Redis would ignore every deadline")
+			}
+		})
+	}
+}
+
+func TestParseURLErrorsKeepThePasswordOut(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // in the error
+	}{
+		{"http://user:hunter2@host:6379", "unknown scheme"},
+		{"redis://user:hunter2@host:notaport", "invalid port"},
+		{"redis-sentinel://user:hunter2@s1:26379", "master_name"},
+		{"redis-cluster://user:hunter2@n1:7000/3", "no database"},
+		{"redis://user:hunter2@host:6379/0?no_such_option=1", "no_such_option"},
+		{"redis://user:hunter2@host:6379/x", "database"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := NewClient(tc.url)
+			if err == nil {
+				t.Fatalf("NewClient(%s) accepted it", tc.url)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q repeats the password", err)
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadPrefix(t *testing.T) {
+	if _, err := New(newTestClient(t), Options{Prefix: "a{b}:"}); err == nil {
+		t.Error("New accepted a prefix with a hash tag")
+	}
+}
+
+func TestOpenAndClose(t *testing.T) {
+	prefix := testPrefix(t)
+	c, err := Open(testRedisURL(), Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx); err == nil {
+		t.Error("Ping after Close succeeded: Open's client was not closed")
+	}
+}
+
+func TestPutSetsTTL(t *testing.T) {
+	tests := []struct {
+		name string
+		ttl  time.Duration
+		want time.Duration
+	}{
+		{"default is 30 days", 0, 30 * 24 * time.Hour},
+		{"configured", time.Hour, time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newTestCache(t, "", Options{TTL: tc.ttl})
+			if err := c.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.rdb.PTTL(ctx, c.timelineKey("p1")).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Some milliseconds pass between SET and PTTL, never the whole TTL.
+			if got <= 0 || got > tc.want || got < tc.want-time.Minute {
+				t.Errorf("TTL = %v, want about %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeysCarryOnlyTheHandle(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCache(t, "", Options{})
+	if err := c.Put(ctx, "abc234", &aggregator.Timeline{Patient: "abc234"}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.rdb.Keys(ctx, c.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := c.prefix + "{abc234}:timeline"; len(keys) != 1 || keys[0] != want {
+		t.Errorf("keys = %v, want [%s]", keys, want)
+	}
+}
+
+func TestUnreadableTimelineIsAMiss(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string
+	}{
+		{"newer schema", `{"v":2,"patient":"p1","generated_at":"2026-11-26T10:00:00Z"}`},
+		{"newer schema with other field types", `{"v":3,"patient":{"handle":"p1"},"entries":"elsewhere"}`},
+		{"no version", `{"patient":"p1"}`},
+		{"not JSON", "\x00\x01gob?"},
+		{"empty", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newTestCache(t, "", Options{})
+			if err := c.rdb.Set(ctx, c.timelineKey("p1"), tc.value, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, ok, err := c.Get(ctx, "p1")
+			if err != nil || ok || got != nil {
+				t.Errorf("Get = %v, %v, %v; want a miss without error", got, ok, err)
+			}
+			// And the rebuilt timeline replaces it.
+			if err := c.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := c.Get(ctx, "p1"); !ok || err != nil {
+				t.Errorf("Get after Put = %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+func TestEncodingIsVersioned(t *testing.T) {
+	b, err := encode(&aggregator.Timeline{Patient: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), `{"v":1,`) {
+		t.Errorf("encoding %s does not start with its schema version", b)
+	}
+}
+
+func TestPutOfAnUnencodableTimelineSaysSo(t *testing.T) {
+	c := newTestCache(t, "", Options{})
+	bad := &aggregator.Timeline{Patient: "p1", GeneratedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := c.Put(context.Background(), "p1", bad); err == nil {
+		t.Error("Put of a year-10000 timeline succeeded; JSON cannot hold it")
+	}
+}
