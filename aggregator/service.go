@@ -113,7 +113,7 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 	}
 	if ok {
 		if s.opts.Now().Sub(cached.GeneratedAt) >= s.opts.FreshFor {
-			s.refreshInBackground(p)
+			s.refreshInBackground(p, cached.GeneratedAt)
 		}
 		return cached, nil
 	}
@@ -124,10 +124,15 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 // for the same patient), stores it and returns it. The build itself is not
 // cancelled when ctx is: other callers may be waiting for it.
 func (s *Service) Refresh(ctx context.Context, p PatientRef) (*Timeline, error) {
+	return s.refreshShared(ctx, p, time.Time{})
+}
+
+// refreshShared runs one refresh per patient in this process. seen is the
+// GeneratedAt of the old timeline that made the caller refresh, zero when
+// it wants a build whatever the cache holds.
+func (s *Service) refreshShared(ctx context.Context, p PatientRef, seen time.Time) (*Timeline, error) {
 	ch := s.flight.DoChan(p.Handle, func() (any, error) {
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.buildTimeout())
-		defer cancel()
-		return s.refresh(bctx, p)
+		return s.refresh(context.WithoutCancel(ctx), p, seen)
 	})
 	select {
 	case <-ctx.Done():
@@ -148,7 +153,7 @@ func (s *Service) Close() {
 	s.bg.Wait()
 }
 
-func (s *Service) refreshInBackground(p PatientRef) {
+func (s *Service) refreshInBackground(p PatientRef, seen time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -157,7 +162,7 @@ func (s *Service) refreshInBackground(p PatientRef) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		if _, err := s.Refresh(context.Background(), p); err != nil {
+		if _, err := s.refreshShared(context.Background(), p, seen); err != nil {
 			s.log.Warn("background refresh failed", "patient", p, "err", err)
 		}
 	}()
@@ -171,17 +176,78 @@ func (s *Service) buildTimeout() time.Duration {
 	return longest + 5*time.Second
 }
 
-func (s *Service) refresh(ctx context.Context, p PatientRef) (*Timeline, error) {
+// refresh builds and stores the timeline, unless another replica (or an
+// earlier flight) has refreshed it since the caller saw it at seen. ctx has
+// no deadline: the wait for another replica and the build each get
+// buildTimeout.
+func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time) (*Timeline, error) {
 	prev, ok, err := s.cache.Get(ctx, p.Handle)
 	if err != nil || !ok {
 		prev = nil
 	}
-	t := s.build(ctx, p, prev)
-	if err := s.cache.Put(ctx, p.Handle, t); err != nil {
+	since := seen // cached timelines are compared with each other, never with our clock
+	if prev != nil && prev.GeneratedAt.After(since) {
+		if !seen.IsZero() {
+			return prev, nil
+		}
+		since = prev.GeneratedAt
+	}
+	if l, ok := s.cache.(Lease); ok {
+		t, release := s.lease(ctx, l, p, since)
+		if t != nil {
+			return t, nil
+		}
+		if release != nil {
+			defer func() {
+				if err := release(ctx); err != nil {
+					s.log.WarnContext(ctx, "refresh lease release failed", "patient", p, "err", err)
+				}
+			}()
+		}
+	}
+	bctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
+	defer cancel()
+	t := s.build(bctx, p, prev)
+	if err := s.cache.Put(bctx, p.Handle, t); err != nil {
 		// Serving the fresh timeline beats failing; the next request rebuilds.
 		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
 	}
 	return t, nil
+}
+
+// lease makes this replica the one in the cluster that refreshes p, or waits
+// for the replica that is. It returns that replica's timeline (one generated
+// after since), or the lease to release after building, or neither when the
+// cache cannot coordinate: then this replica builds on its own, since a
+// refresh too many beats none.
+func (s *Service) lease(ctx context.Context, l Lease, p PatientRef, since time.Time) (*Timeline, func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
+	defer cancel()
+	for range 2 { // a holder that gives up hands over once
+		release, ok, err := l.Acquire(ctx, p.Handle, s.buildTimeout())
+		if err != nil {
+			s.log.WarnContext(ctx, "refresh lease unavailable; refreshing without it", "patient", p, "err", err)
+			return nil, nil
+		}
+		if ok {
+			// Another replica may have stored its refresh between our read and
+			// our lease: use it rather than ask the sources again.
+			if cur, ok, err := s.cache.Get(ctx, p.Handle); err == nil && ok && cur.GeneratedAt.After(since) {
+				_ = release(ctx)
+				return cur, nil
+			}
+			return nil, release
+		}
+		t, err := l.Wait(ctx, p.Handle, since)
+		if err == nil {
+			return t, nil
+		}
+		if ctx.Err() != nil {
+			s.log.WarnContext(ctx, "waited for another replica's refresh in vain", "patient", p)
+			return nil, nil
+		}
+	}
+	return nil, nil
 }
 
 // Window is the period timelines cover at now: whole days in the configured zone.

@@ -48,6 +48,20 @@ type Cache interface {
 	Put(ctx context.Context, handle string, t *Timeline) error
 }
 
+// Lease is an optional interface of a Cache shared by several replicas
+// (Redis): one replica in the cluster refreshes a patient while the others
+// wait for its result, so sources are asked once however many replicas run.
+// Within a replica, the single-flight collapses callers first; the memory
+// cache does without.
+type Lease interface {
+	// Acquire takes the patient's refresh lease for ttl. Without ok another
+	// replica holds it. With ok, release after storing the timeline.
+	Acquire(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, ok bool, err error)
+	// Wait returns the first timeline stored with GeneratedAt after since,
+	// or an error when the holder gave up or died without storing one.
+	Wait(ctx context.Context, handle string, since time.Time) (*Timeline, error)
+}
+
 // RangeCache is a Cache that can also walk every timeline it holds, which
 // the clinicians' conflict worklist needs. It is optional: Service.Recent
 // reports ErrCannotList for a cache without it. The memory cache has it; a
