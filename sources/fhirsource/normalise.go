@@ -52,7 +52,9 @@ var encounterStatus = map[string]aggregator.Status{
 }
 
 // inpatient classes (v3 ActCode): IMP and its specialisations.
-var inpatient = map[string]bool{"IMP": true, "ACUTE": true, "NONAC": true}
+// An emergency stay (EMER) counts too: the patient is at the hospital and
+// cannot be at home for a visit, which is what an admission means here.
+var inpatient = map[string]bool{"IMP": true, "ACUTE": true, "NONAC": true, "EMER": true}
 
 func mapStatus(table map[string]aggregator.Status, raw string) aggregator.Status {
 	if s, ok := table[raw]; ok {
@@ -104,6 +106,7 @@ func (n normaliser) appointment(a *fhir.Appointment) (aggregator.Entry, error) {
 	// FHIR meant description as the subject line of an appointment list, so
 	// it is the title; the coded service says what kind of care it is.
 	service := firstNonEmpty(textOf(a.ServiceType), textOf(a.Specialty), text(a.AppointmentType), textOf(a.ReasonCode))
+	e.ServiceCodes = codes(a.ServiceType)
 	e.Title = firstNonEmpty(deref(a.Description), service)
 	if service != e.Title {
 		e.Description = service
@@ -197,6 +200,9 @@ func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
 	}
 
 	e.Title = firstNonEmpty(textOf(enc.Type), text(enc.ServiceType), textOf(enc.ReasonCode))
+	if enc.ServiceType != nil {
+		e.ServiceCodes = codes([]r4.CodeableConcept{*enc.ServiceType})
+	}
 	contained := containedParties(enc.Contained)
 	var video string
 	virtualRoom := false
@@ -378,4 +384,18 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// codes lists the codings of concepts as system|code, which the booked-twice
+// rule compares across sources.
+func codes(ccs []r4.CodeableConcept) []string {
+	var out []string
+	for _, cc := range ccs {
+		for _, c := range cc.Coding {
+			if c.Code != nil && *c.Code != "" {
+				out = append(out, deref(c.System)+"|"+*c.Code)
+			}
+		}
+	}
+	return out
 }

@@ -89,6 +89,14 @@ func TestNormaliseAppointment(t *testing.T) {
 			},
 		},
 		{
+			name: "service codes for the booked-twice rule",
+			json: `{"resourceType":"Appointment","id":"a21","status":"booked","start":"2026-12-01T10:00:00Z","participant":[],
+				"serviceType":[{"coding":[{"system":"http://snomed.info/sct","code":"396550006"},{"display":"no code"}]},{"coding":[{"system":"urn:x","code":"B1"}]}]}`,
+			want: func(t *testing.T, e aggregator.Entry) {
+				check(t, "service codes", strings.Join(e.ServiceCodes, ","), "http://snomed.info/sct|396550006,urn:x|B1")
+			},
+		},
+		{
 			name: "offset kept as given",
 			json: `{"resourceType":"Appointment","id":"a2","status":"booked","start":"2022-12-07T12:00:00+02:00","end":"2022-12-07T13:00:00+02:00","participant":[]}`,
 			want: func(t *testing.T, e aggregator.Entry) {
@@ -251,6 +259,15 @@ func TestNormaliseEncounter(t *testing.T) {
 				check(t, "start", e.Start, ts("2026-11-02T14:00:00+01:00"))
 				check(t, "end", e.End, ts("2026-11-05T11:00:00+01:00"))
 				check(t, "place", e.Place.Name, "Aarhus Universitetshospital, Øjenafdelingen")
+			},
+		},
+		{
+			name: "an emergency stay counts as an admission",
+			json: `{"resourceType":"Encounter","id":"e10","status":"in-progress","class":{"code":"EMER"},"period":{"start":"2022-12-01T10:00:04+02:00"},
+				"serviceType":{"coding":[{"system":"urn:oid:1.2.208.176.2.1","code":"D50"}]}}`,
+			want: func(t *testing.T, e aggregator.Entry) {
+				check(t, "kind", e.Kind, aggregator.KindAdmission)
+				check(t, "service codes", strings.Join(e.ServiceCodes, ","), "urn:oid:1.2.208.176.2.1|D50")
 			},
 		},
 		{
