@@ -68,3 +68,12 @@ func KindOf(err error) ErrorKind {
 	}
 	return Unavailable
 }
+
+// Check is one line of a source's self-check (`overblik check`): whether it
+// answers, speaks the expected version, accepts our credentials and
+// supports the searches we need. Detail says why, for an operator.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string
+}

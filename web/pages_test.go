@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -388,12 +390,16 @@ func TestHealthAndReady(t *testing.T) {
 		path   string
 		cfg    Config
 		status int
+		body   string
 	}{
 		{name: "healthz", path: "/healthz", status: http.StatusOK},
 		{name: "healthz while not ready", path: "/healthz", cfg: Config{Ready: notReady}, status: http.StatusOK},
 		{name: "readyz without check", path: "/readyz", status: http.StatusOK},
 		{name: "readyz ready", path: "/readyz", cfg: Config{Ready: ready}, status: http.StatusOK},
 		{name: "readyz not ready", path: "/readyz", cfg: Config{Ready: notReady}, status: http.StatusServiceUnavailable},
+		{name: "readyz degraded stays in rotation", path: "/readyz", cfg: Config{Ready: func(context.Context) error {
+			return fmt.Errorf("%w: redis is down", ErrDegraded)
+		}}, status: http.StatusOK, body: "degraded\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -404,6 +410,9 @@ func TestHealthAndReady(t *testing.T) {
 			}
 			if tt.path == "/healthz" && rec.Body.String() != "ok\n" {
 				t.Errorf("body = %q, want ok", rec.Body)
+			}
+			if tt.body != "" && rec.Body.String() != tt.body {
+				t.Errorf("body = %q, want %q", rec.Body, tt.body)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -75,6 +76,11 @@ const (
 	// csp allows no inline style or script: the pages need neither.
 	csp = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+// ErrDegraded, wrapped by Config.Ready, means the server works with less
+// (e.g. its shared cache is down): /readyz answers 200 "degraded", so the
+// replica stays in rotation, rather than 503.
+var ErrDegraded = errors.New("degraded")
 
 // Server is the HTTP front of overblik.
 type Server struct {
@@ -257,7 +263,12 @@ func (s *Server) healthz(c echo.Context) error {
 
 func (s *Server) readyz(c echo.Context) error {
 	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(c.Request().Context()); err != nil {
+		err := s.cfg.Ready(c.Request().Context())
+		switch {
+		case errors.Is(err, ErrDegraded):
+			// Serving, with less: keep the replica in rotation and say so.
+			return writeBytes(c, http.StatusOK, echo.MIMETextPlainCharsetUTF8, []byte("degraded\n"))
+		case err != nil:
 			s.log.Warn("not ready", "err", err)
 			return writeBytes(c, http.StatusServiceUnavailable, echo.MIMETextPlainCharsetUTF8, []byte("not ready\n"))
 		}

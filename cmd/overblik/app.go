@@ -12,19 +12,54 @@ import (
 
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
+	"github.com/overblik/overblik/aggregator/rediscache"
+	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/sources/fhirsource"
+	"github.com/overblik/overblik/sources/ical"
 	"github.com/overblik/overblik/web"
 )
 
+// sourceDeps is what every connector constructor gets besides its config.
+type sourceDeps struct {
+	hc  *http.Client // authenticated as the source's auth section says
+	log *slog.Logger
+	now func() time.Time
+}
+
 // connectors maps a source's `kind` to its constructor: the one place a new
-// connector is wired in.
-var connectors = map[string]func(SourceConfig, *Config, *http.Client) (aggregator.Source, error){
-	KindFHIR: func(sc SourceConfig, cfg *Config, hc *http.Client) (aggregator.Source, error) {
+// connector is wired in (and KindFHIR/KindICal in config.go, so the
+// configuration accepts it).
+var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.Source, error){
+	KindFHIR: func(sc SourceConfig, cfg *Config, d sourceDeps) (aggregator.Source, error) {
 		sector, _ := aggregator.ParseSector(sc.Sector)
+		detail, _ := fhirsource.ParseDetail(sc.Detail)
 		return fhirsource.New(fhirsource.Config{
 			Name: sc.Name, Sector: sector, BaseURL: sc.BaseURL, PageSize: sc.PageSize, Location: cfg.Location,
-		}, hc)
+			Detail: detail, Include: sc.Include, Incremental: sc.Incremental, FullReread: sc.FullReread,
+			Now: d.now, Client: fhir.Options{Logger: d.log, Now: d.now},
+		}, d.hc)
 	},
+	KindICal: func(sc SourceConfig, cfg *Config, d sourceDeps) (aggregator.Source, error) {
+		sector, _ := aggregator.ParseSector(sc.Sector)
+		system := sc.IdentifierSystem
+		if system == "" {
+			system = cfg.PatientIdentifierSystem
+		}
+		return ical.New(ical.Config{
+			Name: sc.Name, Sector: sector, URL: sc.URL, IdentifierSystem: system, IdentifierKey: sc.IdentifierKey,
+			Location: cfg.Location, Generic: sc.Detail == "generic",
+		}, d.hc)
+	},
+}
+
+// sourceClient is the HTTP client for one source, with its authentication.
+func sourceClient(a AuthConfig) (*http.Client, error) {
+	return fhir.NewHTTPClient(fhir.Auth{
+		Kind: a.Kind, Token: a.Token, TokenURL: a.TokenURL, ClientID: a.ClientID, Scope: a.Scope,
+		ClientSecret: a.ClientSecret, ClientAuthMethod: a.ClientAuthMethod,
+		PrivateKeyPEM: a.PrivateKey, KeyID: a.KeyID, Alg: a.Alg,
+		CertPEM: a.Cert, KeyPEM: a.Key, CAPEM: a.CA,
+	})
 }
 
 // app is the wired product: sources, aggregator, patients, web.
@@ -32,6 +67,17 @@ type app struct {
 	svc      *aggregator.Service
 	patients *aggregator.Patients
 	handler  http.Handler
+	closers  []func() error // in the order to call them
+}
+
+// Close releases what newApp opened, after the server has stopped.
+func (a *app) Close() {
+	if a.svc != nil {
+		a.svc.Close()
+	}
+	for _, c := range a.closers {
+		_ = c()
+	}
 }
 
 // demoExtras are what only the demo mode hands to the web layer.
@@ -42,28 +88,31 @@ type demoExtras struct {
 
 // newApp wires the product; now is the clock (nil: the real one).
 func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Time) (*app, error) {
-	// One transport for all sources: connection reuse matters more than
-	// isolation here, and per-source deadlines come from the aggregator.
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &app{}
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
 		newSource, ok := connectors[sc.Kind]
 		if !ok {
 			return nil, fmt.Errorf("source %s: no connector for kind %q", sc.Name, sc.Kind)
 		}
-		src, err := newSource(sc, cfg, hc)
+		hc, err := sourceClient(sc.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
+		}
+		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now})
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
 		regs = append(regs, aggregator.Registration{Source: src, Display: sc.Display, Timeout: sc.Timeout})
 	}
-	svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{
+	cache, ready, err := a.openCache(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := aggregator.New(regs, cache, aggregator.Options{
 		FreshFor: cfg.Cache.FreshFor,
 		Past:     cfg.Window.Past,
 		Future:   cfg.Window.Future,
@@ -72,8 +121,10 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		Now:      now,
 	})
 	if err != nil {
+		a.Close()
 		return nil, err
 	}
+	a.svc = svc
 	patients, err := aggregator.NewPatients(cfg.HandleSecret)
 	if err != nil {
 		return nil, err
@@ -89,13 +140,42 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		demo[i].Handle = p.Handle
 	}
 	extras.patients = demo
-	return &app{svc: svc, patients: patients, handler: newWeb(cfg, extras, svc, patients, log)}, nil
+	a.patients = patients
+	a.handler = newWeb(cfg, extras, svc, patients, ready, log)
+	return a, nil
+}
+
+// openCache returns the timeline cache: Redis behind an in-process fallback
+// when redis_url is set (so a Redis outage degrades instead of failing), the
+// memory cache otherwise; and the readiness check that reports which.
+func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(context.Context) error, error) {
+	if cfg.Cache.RedisURL == "" {
+		return memcache.New(0), nil, nil
+	}
+	rc, err := rediscache.Open(cfg.Cache.RedisURL, rediscache.Options{Prefix: cfg.Cache.RedisPrefix, TTL: cfg.Cache.TTL, Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cache: %w", err)
+	}
+	fb := rediscache.NewFallback(rc, memcache.New(0), rediscache.FallbackOptions{Logger: log})
+	a.closers = append(a.closers, func() error { fb.Close(); return nil }, rc.Close)
+	ready := func(ctx context.Context) error {
+		if err := fb.Ready(ctx); err != nil {
+			// Still serving from memory and the sources: stay in rotation.
+			return fmt.Errorf("%w: %v", web.ErrDegraded, err)
+		}
+		return nil
+	}
+	if err := ready(context.Background()); err != nil {
+		log.Warn("Redis is not answering; serving from memory until it does", "err", err)
+	}
+	return fb, ready, nil
 }
 
 // newWeb builds the web layer. Until access control lands it says so on
 // every page.
-func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, log *slog.Logger) http.Handler {
+func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, ready func(context.Context) error, log *slog.Logger) http.Handler {
 	wc := web.Config{
+		Ready:                   ready,
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
@@ -127,7 +207,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	defer a.svc.Close()
+	defer a.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -84,7 +84,7 @@ func BenchmarkCachedRead(b *testing.B) {
 	if _, err := svc.Refresh(context.Background(), p); err != nil {
 		b.Fatal(err)
 	}
-	h := newWeb(cfg, demoExtras{}, svc, patients, slog.New(slog.DiscardHandler))
+	h := newWeb(cfg, demoExtras{}, svc, patients, nil, slog.New(slog.DiscardHandler))
 	for _, tc := range []struct{ name, path string }{
 		{"JSON", "/api/v1/patients/" + p.Handle + "/timeline"},
 		{"HTML", "/p/" + p.Handle},

@@ -46,7 +46,10 @@ type WindowConfig struct {
 
 // CacheConfig tunes the timeline cache.
 type CacheConfig struct {
-	FreshFor time.Duration // `fresh_for`, default 2m: younger timelines are served without refetching
+	FreshFor    time.Duration // `fresh_for`, default 2m: younger timelines are served without refetching
+	RedisURL    string        // `redis_url` (or OVERBLIK_REDIS_URL): share timelines among replicas in Redis; empty = in-process memory
+	RedisPrefix string        // `redis_prefix`, default "overblik:"
+	TTL         time.Duration // `ttl`, default 30d: how long Redis keeps a timeline nobody refreshes
 }
 
 // SourceConfig is one entry of `sources`.
@@ -58,6 +61,40 @@ type SourceConfig struct {
 	BaseURL  string        // `base_url`: required for fhir, absolute http(s) URL
 	PageSize int           // `page_size`, default 50, 1..1000
 	Timeout  time.Duration // `timeout`, default 10s: the most one fetch from this source may take
+
+	Detail      string        // `detail`: full (default) | generic: only time, place and a generic title
+	Include     bool          // `include`, default true: ask for referenced names with _include
+	Incremental bool          // `incremental`: after a full read, ask only for what changed (_lastUpdated)
+	FullReread  time.Duration // `full_reread`, default 24h: how often an incremental source is read in full
+	Auth        AuthConfig    // `auth`
+
+	// kind ical
+	URL               string // `url`: the feed URL template, with {identifier} in its path or query
+	IdentifierSystem  string // `identifier_system`: the system the feed knows patients by; default patient_identifier_system
+	IdentifierKeyFile string // `identifier_key_file`: when set, the feed gets HMAC-SHA256(key, identifier), not the identifier
+	IdentifierKey     []byte // read from IdentifierKeyFile
+}
+
+// AuthConfig is how overblik authenticates to one source. Secrets are read
+// from files (or OVERBLIK_SOURCE_<NAME>_TOKEN / _CLIENT_SECRET), never
+// written in the YAML.
+type AuthConfig struct {
+	Kind             string // `kind`: none (default) | bearer | client_credentials | smart_backend | mtls
+	TokenFile        string // `token_file` (bearer)
+	TokenURL         string // `token_url` (client_credentials, smart_backend)
+	ClientID         string // `client_id`
+	Scope            string // `scope`
+	ClientSecretFile string // `client_secret_file` (client_credentials)
+	ClientAuthMethod string // `client_auth_method`: client_secret_basic (default) | client_secret_post
+	PrivateKeyFile   string // `private_key_file` (smart_backend): PEM, RSA or EC P-384
+	KeyID            string // `key_id`: the kid of the key at the server's JWKS
+	Alg              string // `alg`: RS384 | ES384
+	CertFile         string // `cert_file`: client certificate for mutual TLS (any kind)
+	KeyFile          string // `key_file`: its private key
+	CAFile           string // `ca_file`: CA bundle for the server, when not a public CA
+
+	// Read from the files or the environment.
+	Token, ClientSecret, PrivateKey, Cert, Key, CA []byte
 }
 
 // Defaults and limits.
@@ -77,6 +114,11 @@ const (
 	MinHandleSecretLen = 32
 
 	KindFHIR = "fhir"
+	KindICal = "ical"
+
+	DefaultFullReread  = 24 * time.Hour
+	DefaultRedisPrefix = "overblik:"
+	DefaultCacheTTL    = 30 * 24 * time.Hour
 )
 
 // Environment variables that override the file. Per source:
@@ -84,13 +126,17 @@ const (
 const (
 	EnvListen       = "OVERBLIK_LISTEN"
 	EnvHandleSecret = "OVERBLIK_HANDLE_SECRET"
+	EnvRedisURL     = "OVERBLIK_REDIS_URL"
 )
+
+// SourceEnv names a per-source variable: OVERBLIK_SOURCE_<NAME>_<WHAT>.
+func SourceEnv(name, what string) string {
+	return "OVERBLIK_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + what
+}
 
 // SourceBaseURLEnv names the variable overriding the base URL of the source
 // called name: upper-cased, '-' turned into '_'.
-func SourceBaseURLEnv(name string) string {
-	return "OVERBLIK_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_BASE_URL"
-}
+func SourceBaseURLEnv(name string) string { return SourceEnv(name, "BASE_URL") }
 
 // Default returns a Config holding every default and no sources, for code
 // that builds its configuration in Go (the demo mode) and then calls Validate.
@@ -100,13 +146,13 @@ func Default() *Config {
 		Timezone:                DefaultTimezone,
 		PatientIdentifierSystem: DefaultPatientIdentifierSystem,
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
-		Cache:                   CacheConfig{FreshFor: DefaultFreshFor},
+		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL},
 	}
 }
 
 // DefaultSourceConfig returns a source with the defaults filled in.
 func DefaultSourceConfig() SourceConfig {
-	return SourceConfig{PageSize: DefaultPageSize, Timeout: DefaultTimeout}
+	return SourceConfig{PageSize: DefaultPageSize, Timeout: DefaultTimeout, Detail: "full", Include: true, FullReread: DefaultFullReread}
 }
 
 // ConfigError is the only error type Load, Parse and Validate return: main
@@ -241,6 +287,21 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 			renames[fmt.Sprintf("sources[%d].base_url", i)] = rename{env, fmt.Sprintf("overrides sources[%d].base_url", i)}
 		}
 	}
+	if v := getenv(EnvRedisURL); v != "" {
+		c.Cache.RedisURL = v
+		renames["cache.redis_url"] = rename{EnvRedisURL, "overrides cache.redis_url"}
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if !validName(s.Name) {
+			continue
+		}
+		if v := getenv(SourceEnv(s.Name, "URL")); v != "" {
+			s.URL = v
+			renames[fmt.Sprintf("sources[%d].url", i)] = rename{SourceEnv(s.Name, "URL"), fmt.Sprintf("overrides sources[%d].url", i)}
+		}
+		d.readSecrets(s, i, dir, getenv)
+	}
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -357,6 +418,17 @@ func (c *Config) validate() []*FieldError {
 	if c.Cache.FreshFor <= 0 {
 		add("cache.fresh_for", "must be positive, got %v", c.Cache.FreshFor)
 	}
+	if c.Cache.RedisURL != "" {
+		if err := checkRedisURL(c.Cache.RedisURL); err != nil {
+			add("cache.redis_url", "%v", err)
+		}
+		if c.Cache.RedisPrefix == "" {
+			add("cache.redis_prefix", "must not be empty: keys of other programs could clash")
+		}
+		if c.Cache.TTL <= 0 {
+			add("cache.ttl", "must be positive, got %v", c.Cache.TTL)
+		}
+	}
 
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
@@ -393,9 +465,31 @@ func (c *Config) validate() []*FieldError {
 			} else if err := checkBaseURL(s.BaseURL); err != nil {
 				add(key("base_url"), "%v", err)
 			}
+			if s.URL != "" {
+				add(key("url"), "is for kind %s; a %s source takes base_url", KindICal, KindFHIR)
+			}
+		case KindICal:
+			if s.URL == "" {
+				add(key("url"), "required for kind %s", KindICal)
+			} else if err := checkFeedURL(s.URL); err != nil {
+				add(key("url"), "%v", err)
+			}
+			if s.BaseURL != "" {
+				add(key("base_url"), "is for kind %s; an %s source takes url", KindFHIR, KindICal)
+			}
+			if s.IdentifierKey != nil && len(s.IdentifierKey) < 16 {
+				add(key("identifier_key_file"), "the key is %d bytes, want at least 16", len(s.IdentifierKey))
+			}
 		default:
-			add(key("kind"), "unknown kind %q (want %s)", s.Kind, KindFHIR)
+			add(key("kind"), "unknown kind %q (want %s or %s)", s.Kind, KindFHIR, KindICal)
 		}
+		if s.Detail != "full" && s.Detail != "generic" {
+			add(key("detail"), "want full or generic, got %q", s.Detail)
+		}
+		if s.FullReread <= 0 {
+			add(key("full_reread"), "must be positive, got %v", s.FullReread)
+		}
+		validateAuth(s.Auth, key, add)
 		if s.PageSize < 1 || s.PageSize > MaxPageSize {
 			add(key("page_size"), "must be between 1 and %d, got %d", MaxPageSize, s.PageSize)
 		}
@@ -547,7 +641,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"cache": func(n *yaml.Node, path string) {
 			d.mapping(n, path, map[string]field{
-				"fresh_for": d.duration(&c.Cache.FreshFor),
+				"fresh_for":    d.duration(&c.Cache.FreshFor),
+				"redis_url":    d.str(&c.Cache.RedisURL),
+				"redis_prefix": d.str(&c.Cache.RedisPrefix),
+				"ttl":          d.duration(&c.Cache.TTL),
 			})
 		},
 		"sources": func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
@@ -569,13 +666,38 @@ func (d *decoder) sources(n *yaml.Node, path string) []SourceConfig {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		d.lines[p] = item.Line
 		d.mapping(item, p, map[string]field{
-			"name":      d.str(&s.Name),
-			"display":   d.str(&s.Display),
-			"sector":    d.str(&s.Sector),
-			"kind":      d.str(&s.Kind),
-			"base_url":  d.str(&s.BaseURL),
-			"page_size": d.integer(&s.PageSize),
-			"timeout":   d.duration(&s.Timeout),
+			"name":                d.str(&s.Name),
+			"display":             d.str(&s.Display),
+			"sector":              d.str(&s.Sector),
+			"kind":                d.str(&s.Kind),
+			"base_url":            d.str(&s.BaseURL),
+			"page_size":           d.integer(&s.PageSize),
+			"timeout":             d.duration(&s.Timeout),
+			"detail":              d.str(&s.Detail),
+			"include":             d.boolean(&s.Include),
+			"incremental":         d.boolean(&s.Incremental),
+			"full_reread":         d.duration(&s.FullReread),
+			"url":                 d.str(&s.URL),
+			"identifier_system":   d.str(&s.IdentifierSystem),
+			"identifier_key_file": d.str(&s.IdentifierKeyFile),
+			"auth": func(n *yaml.Node, path string) {
+				a := &s.Auth
+				d.mapping(n, path, map[string]field{
+					"kind":               d.str(&a.Kind),
+					"token_file":         d.str(&a.TokenFile),
+					"token_url":          d.str(&a.TokenURL),
+					"client_id":          d.str(&a.ClientID),
+					"scope":              d.str(&a.Scope),
+					"client_secret_file": d.str(&a.ClientSecretFile),
+					"client_auth_method": d.str(&a.ClientAuthMethod),
+					"private_key_file":   d.str(&a.PrivateKeyFile),
+					"key_id":             d.str(&a.KeyID),
+					"alg":                d.str(&a.Alg),
+					"cert_file":          d.str(&a.CertFile),
+					"key_file":           d.str(&a.KeyFile),
+					"ca_file":            d.str(&a.CAFile),
+				})
+			},
 		})
 		out = append(out, s) // even when broken, so later indices stay right
 	}
@@ -649,6 +771,18 @@ func (d *decoder) integer(dst *int) field {
 	}
 }
 
+func (d *decoder) boolean(dst *bool) field {
+	return func(n *yaml.Node, path string) {
+		n, ok := d.scalar(n, path, "true or false")
+		if !ok {
+			return
+		}
+		if err := n.Decode(dst); err != nil {
+			d.fail(n, path, "expected true or false, got %q", n.Value)
+		}
+	}
+}
+
 func (d *decoder) duration(dst *time.Duration) field {
 	return func(n *yaml.Node, path string) {
 		n, ok := d.scalar(n, path, "a duration")
@@ -685,4 +819,122 @@ func kindName(n *yaml.Node) string {
 		return fmt.Sprintf("%q", n.Value)
 	}
 	return "something else"
+}
+
+// readSecrets fills a source's secrets from the environment or from the
+// files the configuration names (relative to the configuration's folder).
+// Problems name the key or variable, never the content.
+func (d *decoder) readSecrets(s *SourceConfig, i int, dir string, getenv func(string) string) {
+	key := func(field string) string { return fmt.Sprintf("sources[%d].%s", i, field) }
+	read := func(field, path string, dst *[]byte) {
+		if path == "" {
+			return
+		}
+		if !filepath.IsAbs(path) && dir != "" {
+			path = filepath.Join(dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			d.problem(d.line(key(field)), key(field), "%v", err)
+			return
+		}
+		*dst = bytes.TrimRight(b, "\r\n")
+	}
+	a := &s.Auth
+	if v := getenv(SourceEnv(s.Name, "TOKEN")); v != "" {
+		a.Token = []byte(v)
+	} else {
+		read("auth.token_file", a.TokenFile, &a.Token)
+	}
+	if v := getenv(SourceEnv(s.Name, "CLIENT_SECRET")); v != "" {
+		a.ClientSecret = []byte(v)
+	} else {
+		read("auth.client_secret_file", a.ClientSecretFile, &a.ClientSecret)
+	}
+	read("auth.private_key_file", a.PrivateKeyFile, &a.PrivateKey)
+	read("auth.cert_file", a.CertFile, &a.Cert)
+	read("auth.key_file", a.KeyFile, &a.Key)
+	read("auth.ca_file", a.CAFile, &a.CA)
+	read("identifier_key_file", s.IdentifierKeyFile, &s.IdentifierKey)
+}
+
+// checkRedisURL accepts the schemes rediscache understands. The URL may
+// hold a password, so errors never repeat it.
+func checkRedisURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
+		return nil
+	}
+	return errors.New("want a redis://, rediss://, unix://, redis-sentinel:// or redis-cluster:// URL")
+}
+
+// checkFeedURL checks an iCalendar URL template: absolute http(s), with the
+// identifier placeholder outside the host.
+func checkFeedURL(raw string) error {
+	if !strings.Contains(raw, "{identifier}") {
+		return errors.New("must contain {identifier}, where the patient's identifier goes")
+	}
+	u, err := url.Parse(strings.ReplaceAll(raw, "{identifier}", "x"))
+	switch {
+	case err != nil:
+		return errors.New("not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an absolute http or https URL")
+	case u.Host == "" || strings.Contains(strings.SplitN(strings.SplitN(raw, "://", 2)[1], "/", 2)[0], "{identifier}"):
+		return errors.New("must name a host, without {identifier} in it")
+	case u.User != nil:
+		return errors.New("must not carry credentials (user:password@): they would leak into logs")
+	}
+	return nil
+}
+
+// validateAuth checks that each kind of authentication has what it needs.
+func validateAuth(a AuthConfig, key func(string) string, add func(key, format string, args ...any)) {
+	need := func(v []byte, field, what string) {
+		if len(v) == 0 {
+			add(key("auth."+field), "required for auth kind %s (%s)", a.Kind, what)
+		}
+	}
+	needStr := func(v, field string) {
+		if v == "" {
+			add(key("auth."+field), "required for auth kind %s", a.Kind)
+		}
+	}
+	switch a.Kind {
+	case "", "none":
+	case "bearer":
+		need(a.Token, "token_file", "or the environment variable _TOKEN")
+	case "client_credentials":
+		needStr(a.TokenURL, "token_url")
+		needStr(a.ClientID, "client_id")
+		need(a.ClientSecret, "client_secret_file", "or the environment variable _CLIENT_SECRET")
+		switch a.ClientAuthMethod {
+		case "", "client_secret_basic", "client_secret_post":
+		default:
+			add(key("auth.client_auth_method"), "unknown method %q (want client_secret_basic or client_secret_post)", a.ClientAuthMethod)
+		}
+	case "smart_backend":
+		needStr(a.TokenURL, "token_url")
+		needStr(a.ClientID, "client_id")
+		need(a.PrivateKey, "private_key_file", "a PEM private key")
+		if a.Alg != "RS384" && a.Alg != "ES384" {
+			add(key("auth.alg"), "want RS384 or ES384, got %q", a.Alg)
+		}
+	case "mtls":
+		need(a.Cert, "cert_file", "a PEM client certificate")
+	default:
+		add(key("auth.kind"), "unknown kind %q (want none, bearer, client_credentials, smart_backend or mtls)", a.Kind)
+	}
+	if (len(a.Cert) > 0) != (len(a.Key) > 0) {
+		add(key("auth.key_file"), "cert_file and key_file go together")
+	}
+	if a.TokenURL != "" {
+		if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			add(key("auth.token_url"), "must be an absolute https URL")
+		}
+	}
 }

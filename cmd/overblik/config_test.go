@@ -206,7 +206,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown nested key",
 			data: minimalConfig + "cache:\n  fresh_fo: 1m\n",
-			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for)"},
+			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, redis_prefix, redis_url, ttl)"},
 		},
 		{
 			name: "unknown key inside a source",
@@ -231,7 +231,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad kind",
 			data: strings.Replace(minimalConfig, "kind: fhir", "kind: soap", 1),
-			want: []string{`line 5: sources[0].kind: unknown kind "soap" (want fhir)`},
+			want: []string{`line 5: sources[0].kind: unknown kind "soap" (want fhir or ical)`},
 		},
 		{
 			name: "bad duration",

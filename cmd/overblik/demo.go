@@ -101,7 +101,7 @@ func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	outages.app = a
-	defer a.svc.Close()
+	defer a.Close()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

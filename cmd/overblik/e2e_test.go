@@ -80,7 +80,7 @@ func startDemoEnvAt(t *testing.T, now time.Time) *demoEnv {
 	}
 	outages.app = a
 	srv := httptest.NewServer(a.handler)
-	t.Cleanup(func() { srv.Close(); a.svc.Close() })
+	t.Cleanup(func() { srv.Close(); a.Close() })
 	return &demoEnv{demo: d, app: a, url: srv.URL, clock: clk, logs: logs}
 }
 

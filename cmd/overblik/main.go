@@ -33,6 +33,7 @@ const (
 const usage = `usage:
   overblik demo  [--addr 127.0.0.1:8080]   run with three simulated sources and demo patients
   overblik serve --config overblik.yaml    run against the sources in the configuration
+  overblik check --config overblik.yaml    check that every source answers, accepts us and supports our searches
 `
 
 // run is main without the process: testable, and every exit status comes from here.
@@ -63,6 +64,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return exitStatus(stderr, err)
 		}
 		return exitStatus(stderr, serve(ctx, cfg, stdout, log))
+	case "check":
+		fs := flag.NewFlagSet("check", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "overblik.yaml", "configuration file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		cfg, err := Load(*path, getenv)
+		if err != nil {
+			return exitStatus(stderr, err)
+		}
+		ok, err := check(ctx, cfg, stdout, log)
+		if err != nil {
+			return exitStatus(stderr, err)
+		}
+		if !ok {
+			return exitFailed
+		}
+		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,3 +156,50 @@ func TestShippedConfigsLoad(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestCheckCommand(t *testing.T) {
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	res, _ := testdata.Demo(time.Now(), cph).Sector("hospital")
+	sim, err := fhirsim.New(res, fhirsim.Options{TimeZone: cph})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := httptest.NewServer(sim)
+	t.Cleanup(good.Close)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"security"}]}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(refusing.Close)
+	write := func(urls ...string) string {
+		cfg := "sources:\n"
+		for i, u := range urls {
+			cfg += "  - {name: s" + strconv.Itoa(i) + ", display: S, sector: hospital, kind: fhir, base_url: " + u + ", timeout: 2s}\n"
+		}
+		path := filepath.Join(t.TempDir(), "overblik.yaml")
+		os.WriteFile(path, []byte(cfg), 0o644)
+		return path
+	}
+	tests := []struct {
+		name string
+		urls []string
+		want int
+		says []string
+	}{
+		{"all good", []string{good.URL}, exitOK, []string{"s0", "fhir version", "ok", "searches"}},
+		{"one refuses us", []string{good.URL, refusing.URL}, exitFailed, []string{"s1", "authentication", "FAIL", "refused our credentials (HTTP 401)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), []string{"check", "--config", write(tc.urls...)}, &stdout, &stderr, func(string) string { return "" })
+			if got != tc.want {
+				t.Errorf("exit = %d, want %d\n%s%s", got, tc.want, stdout.String(), stderr.String())
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("output lacks %q:\n%s", s, stdout.String())
+				}
+			}
+		})
+	}
+}

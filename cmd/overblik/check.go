@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// checker is a source that can check itself; `overblik check` asks each.
+type checker interface {
+	Check(ctx context.Context, identifierSystem string) []aggregator.Check
+}
+
+// check asks every configured source whether it answers, speaks FHIR R4,
+// accepts our credentials and supports the searches we need, and prints a
+// table. It reports false when any check failed.
+func check(ctx context.Context, cfg *Config, out io.Writer, log *slog.Logger) (bool, error) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tCHECK\tRESULT\tDETAIL")
+	allOK := true
+	for _, sc := range cfg.Sources {
+		hc, err := sourceClient(sc.Auth)
+		if err != nil {
+			allOK = false
+			fmt.Fprintf(tw, "%s\tauthentication\tFAIL\t%v\n", sc.Name, err)
+			continue
+		}
+		src, err := connectors[sc.Kind](sc, cfg, sourceDeps{hc: hc, log: log})
+		if err != nil {
+			allOK = false
+			fmt.Fprintf(tw, "%s\tconfiguration\tFAIL\t%v\n", sc.Name, err)
+			continue
+		}
+		c, ok := src.(checker)
+		if !ok {
+			fmt.Fprintf(tw, "%s\t-\tSKIP\tkind %s has no self-check\n", sc.Name, sc.Kind)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, sc.Timeout+5*time.Second)
+		for _, r := range c.Check(cctx, cfg.PatientIdentifierSystem) {
+			res := "ok"
+			if !r.OK {
+				res, allOK = "FAIL", false
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sc.Name, r.Name, res, r.Detail)
+		}
+		cancel()
+	}
+	return allOK, tw.Flush()
+}
