@@ -119,6 +119,8 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		Location: cfg.Location,
 		Logger:   log,
 		Now:      now,
+		// Zero values in the configuration take the rules' defaults.
+		Conflicts: &cfg.Conflicts,
 	})
 	if err != nil {
 		a.Close()

@@ -27,15 +27,16 @@ import (
 // Config is the typed configuration of `overblik serve`. Defaults fill what
 // the YAML leaves out. Problems are reported with the key named as in YAML.
 type Config struct {
-	Listen                  string         // `listen`, default "127.0.0.1:8080" (loopback: no access control yet)
-	Timezone                string         // `timezone`, default "Europe/Copenhagen"
-	Location                *time.Location // resolved from Timezone by Validate, not from YAML
-	PatientIdentifierSystem string         // `patient_identifier_system`, default the Danish CPR system
-	HandleSecretFile        string         // `handle_secret_file`: file holding the HMAC key for patient handles
-	HandleSecret            []byte         // from OVERBLIK_HANDLE_SECRET or HandleSecretFile; nil until EnsureHandleSecret if neither
-	Window                  WindowConfig   // `window`
-	Cache                   CacheConfig    // `cache`
-	Sources                 []SourceConfig // `sources`, at least one
+	Listen                  string                   // `listen`, default "127.0.0.1:8080" (loopback: no access control yet)
+	Timezone                string                   // `timezone`, default "Europe/Copenhagen"
+	Location                *time.Location           // resolved from Timezone by Validate, not from YAML
+	PatientIdentifierSystem string                   // `patient_identifier_system`, default the Danish CPR system
+	HandleSecretFile        string                   // `handle_secret_file`: file holding the HMAC key for patient handles
+	HandleSecret            []byte                   // from OVERBLIK_HANDLE_SECRET or HandleSecretFile; nil until EnsureHandleSecret if neither
+	Window                  WindowConfig             // `window`
+	Cache                   CacheConfig              // `cache`
+	Conflicts               aggregator.ConflictRules // `conflicts`: the coordination rules; zero values take the defaults
+	Sources                 []SourceConfig           // `sources`, at least one
 }
 
 // WindowConfig is how far back and ahead a timeline reaches from now.
@@ -430,6 +431,24 @@ func (c *Config) validate() []*FieldError {
 		}
 	}
 
+	r := c.Conflicts
+	for _, v := range []struct {
+		key string
+		bad bool
+	}{
+		{"conflicts.travel.speed_kmh", r.Travel.SpeedKMH < 0},
+		{"conflicts.travel.buffer", r.Travel.Buffer < 0},
+		{"conflicts.travel.min_gap", r.Travel.MinGap < 0},
+		{"conflicts.travel.same_place_meters", r.Travel.SamePlaceMeters < 0},
+		{"conflicts.heavy_day.max", r.HeavyDay.Max < 0},
+		{"conflicts.booked_twice.days", r.BookedTwice.Days < 0},
+		{"conflicts.nothing_after_discharge.days", r.NothingAfterDischarge.Days < 0},
+		{"conflicts.nothing_after_discharge.min_stay", r.NothingAfterDischarge.MinStay < 0},
+	} {
+		if v.bad {
+			add(v.key, "must not be negative")
+		}
+	}
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
 	}
@@ -647,7 +666,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"ttl":          d.duration(&c.Cache.TTL),
 			})
 		},
-		"sources": func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
+		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
+		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
 	})
 }
 
@@ -935,6 +955,57 @@ func validateAuth(a AuthConfig, key func(string) string, add func(key, format st
 	if a.TokenURL != "" {
 		if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			add(key("auth.token_url"), "must be an absolute https URL")
+		}
+	}
+}
+
+// conflicts decodes the coordination rules: each can be switched off, its
+// severity changed and its thresholds tuned; what is left out keeps the
+// default (aggregator.DefaultConflictRules).
+func (d *decoder) conflicts(n *yaml.Node, path string, r *aggregator.ConflictRules) {
+	sev := func(dst *aggregator.Severity) field {
+		return func(n *yaml.Node, path string) {
+			var v string
+			d.str(&v)(n, path)
+			switch aggregator.Severity(v) {
+			case "", aggregator.SeverityHigh, aggregator.SeverityMedium, aggregator.SeverityLow:
+				*dst = aggregator.Severity(v)
+			default:
+				d.fail(n, path, "want high, medium or low, got %q", v)
+			}
+		}
+	}
+	rule := func(off *bool, severity *aggregator.Severity, more map[string]field) field {
+		return func(n *yaml.Node, path string) {
+			fields := map[string]field{"off": d.boolean(off), "severity": sev(severity)}
+			for k, f := range more {
+				fields[k] = f
+			}
+			d.mapping(n, path, fields)
+		}
+	}
+	da, ov, tr, hd, bt, na := &r.DuringAdmission, &r.Overlap, &r.Travel, &r.HeavyDay, &r.BookedTwice, &r.NothingAfterDischarge
+	d.mapping(n, path, map[string]field{
+		"during_admission": rule(&da.Off, &da.Severity, map[string]field{"ongoing": d.duration(&da.Ongoing)}),
+		"overlap":          rule(&ov.Off, &ov.Severity, nil),
+		"travel": rule(&tr.Off, &tr.Severity, map[string]field{
+			"speed_kmh": d.number(&tr.SpeedKMH), "buffer": d.duration(&tr.Buffer), "min_gap": d.duration(&tr.MinGap),
+			"same_place_meters": d.number(&tr.SamePlaceMeters),
+		}),
+		"heavy_day":               rule(&hd.Off, &hd.Severity, map[string]field{"max": d.integer(&hd.Max)}),
+		"booked_twice":            rule(&bt.Off, &bt.Severity, map[string]field{"days": d.integer(&bt.Days)}),
+		"nothing_after_discharge": rule(&na.Off, &na.Severity, map[string]field{"days": d.integer(&na.Days), "min_stay": d.duration(&na.MinStay)}),
+	})
+}
+
+func (d *decoder) number(dst *float64) field {
+	return func(n *yaml.Node, path string) {
+		n, ok := d.scalar(n, path, "a number")
+		if !ok {
+			return
+		}
+		if err := n.Decode(dst); err != nil {
+			d.fail(n, path, "expected a number, got %q", n.Value)
 		}
 	}
 }

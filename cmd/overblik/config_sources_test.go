@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,71 @@ func TestSourceOptionErrors(t *testing.T) {
 				t.Errorf("error %q reveals %q", err, tc.hide)
 			}
 		})
+	}
+}
+
+func TestConflictRulesConfig(t *testing.T) {
+	src := "sources:\n  - {name: s, display: S, sector: gp, kind: fhir, base_url: 'https://f.example'}\n"
+	cfg, err := Parse([]byte(`conflicts:
+  travel: {speed_kmh: 20.5, buffer: 15m}
+  heavy_day: {off: true}
+  booked_twice: {days: 30, severity: high}
+  during_admission: {ongoing: -1s}
+`+src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Conflicts
+	if r.Travel.SpeedKMH != 20.5 || r.Travel.Buffer != 15*time.Minute || !r.HeavyDay.Off || r.BookedTwice.Days != 30 ||
+		r.BookedTwice.Severity != "high" || r.DuringAdmission.Ongoing >= 0 || r.Overlap.Off {
+		t.Errorf("conflict rules = %+v", r)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"conflicts: {overlap: {severity: urgent}}\n", "conflicts.overlap.severity: want high, medium or low"},
+		{"conflicts: {heavy_day: {max: -1}}\n", "conflicts.heavy_day.max: must not be negative"},
+		{"conflicts: {travel: {speed_kmh: fast}}\n", "conflicts.travel.speed_kmh: expected a number"},
+		{"conflicts: {teleport: {off: true}}\n", "conflicts.teleport: unknown key"},
+	} {
+		if _, err := Parse([]byte(tc.yaml+src), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// TestConflictRulesReachTheService switches a rule off in the configuration
+// and checks the demo patient that has a heavy day no longer gets one.
+func TestConflictRulesReachTheService(t *testing.T) {
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, cph)
+	rulesOf := func(off bool) map[string]int {
+		d, err := startDemo(now, slogDiscard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		d.cfg.Conflicts.HeavyDay.Off = off
+		a, err := newApp(d.cfg, demoExtras{patients: d.patients}, slogDiscard(), func() time.Time { return now })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		counts := map[string]int{}
+		for _, p := range d.patients {
+			ref, _, _ := a.patients.Resolve(context.Background(), p.Handle)
+			tl, err := a.svc.Timeline(context.Background(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tl.Conflicts {
+				counts[string(c.Rule)]++
+			}
+		}
+		return counts
+	}
+	if on := rulesOf(false); on["heavy-day"] == 0 {
+		t.Fatalf("the demo has no heavy day to switch off: %v", on)
+	}
+	if off := rulesOf(true); off["heavy-day"] != 0 || off["overlap"] == 0 {
+		t.Errorf("with heavy_day off: %v, want no heavy-day and the other rules still on", off)
 	}
 }
