@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -23,6 +24,7 @@ type patientJSON struct {
 
 type lookupRequest struct {
 	Identifier string `json:"identifier"`
+	Reason     string `json:"reason,omitempty"` // required of clinicians
 }
 
 type lookupResponse struct {
@@ -189,7 +191,8 @@ func (s *Server) writeJSON(c echo.Context, status int, v any) error {
 }
 
 func (s *Server) apiPatients(c echo.Context) error {
-	if len(s.cfg.Demo) == 0 {
+	// With access control nobody may list patients, demo or not.
+	if len(s.cfg.Demo) == 0 || s.secured() {
 		return &requestError{status: http.StatusNotFound, code: "not_found", msg: "error.not_demo"}
 	}
 	out := make([]patientJSON, 0, len(s.cfg.Demo))
@@ -206,6 +209,9 @@ func (s *Server) apiLookup(c echo.Context) error {
 	}
 	p, err := s.register(c, req.Identifier)
 	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, p.Handle, access.ActionLookup, req.Reason); err != nil {
 		return err
 	}
 	return s.writeJSON(c, http.StatusOK, lookupResponse{Handle: p.Handle})
@@ -249,24 +255,11 @@ func (s *Server) apiTimeline(c echo.Context) error {
 	return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc, s.translatorFor(c).lang))
 }
 
-// timelineFor resolves the path's handle and fetches its timeline.
+// timelineFor resolves the path's handle and, once access allowed and
+// audited the view, fetches its timeline. A clinician's reason comes in a
+// header, never in the URL.
 func (s *Server) timelineFor(c echo.Context) (aggregator.PatientRef, *aggregator.Timeline, error) {
-	ctx := c.Request().Context()
-	p, ok, err := s.pats.Resolve(ctx, c.Param("handle"))
-	if err != nil {
-		return p, nil, fmt.Errorf("resolve patient: %w", err)
-	}
-	if !ok {
-		return p, nil, errUnknownPatient()
-	}
-	tl, err := s.tl.Timeline(ctx, p)
-	if err != nil {
-		return p, nil, fmt.Errorf("timeline: %w", err)
-	}
-	if tl == nil {
-		tl = &aggregator.Timeline{Patient: p.Handle}
-	}
-	return p, tl, nil
+	return s.authorizedTimeline(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
 }
 
 // readJSON decodes one JSON value from the (size-limited) request body.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -25,6 +26,10 @@ type CachedTimelines interface {
 // The clinician routes live under /clinician so access control (another
 // issue) can protect them with one group middleware.
 const clinicianPrefix = "/clinician"
+
+// worklistReason is the reason audited for each patient a clinician sees on
+// the conflict worklist.
+const worklistReason = "conflict worklist"
 
 // worklistDays is the default period of the worklist: today and the next two weeks.
 const worklistDays = 14
@@ -184,10 +189,25 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 
 // clinicianPage is one patient's timeline with every conflict highlighted.
 func (s *Server) clinicianPage(c echo.Context) error {
+	if s.secured() {
+		// A GET only asks why; the POST of that form shows the timeline.
+		if c.Request().Method == http.MethodGet {
+			return s.reasonPage(c, c.Param("handle"))
+		}
+		_, tl, err := s.authorizedTimeline(c, c.Param("handle"), c.Request().PostForm.Get("reason"))
+		if err != nil {
+			return err
+		}
+		return s.renderClinician(c, tl)
+	}
 	_, tl, err := s.timelineFor(c)
 	if err != nil {
 		return err
 	}
+	return s.renderClinician(c, tl)
+}
+
+func (s *Server) renderClinician(c echo.Context, tl *aggregator.Timeline) error {
 	tr := s.translatorFor(c)
 	v := s.timelineView(c, tr, tl, s.now(), true)
 	v.Clinician = true
@@ -246,6 +266,17 @@ func (s *Server) worklist(c echo.Context) error {
 	}
 	var items []item
 	for _, tl := range tls {
+		if s.secured() {
+			// Each patient on the list is a view: audited, and left out
+			// when the patient blocks clinicians.
+			_, err := s.authorize(c, tl.Patient, access.ActionView, worklistReason)
+			if errors.Is(err, access.ErrNotVisible) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
 		all, _ := s.conflictViews(tr, tl, now, true, func(cf aggregator.Conflict) bool { return cf.Day >= from && cf.Day <= to })
 		k := 0
 		for _, cf := range tl.Conflicts {

@@ -15,12 +15,12 @@ const (
 	langEN = "en"
 )
 
-// newCatalog returns every user-facing string, one map per language. Keys with
+// baseCatalog returns the user-facing strings (newCatalog adds access control's), one map per language. Keys with
 // a dynamic part (sector.*, status.*, ...) are built from the aggregator's
 // enum values; a test checks that all of them exist in both languages.
 //
 // Format strings use explicit argument indexes so a translation may reorder them.
-func newCatalog() map[string]map[string]string {
+func baseCatalog() map[string]map[string]string {
 	return map[string]map[string]string{
 		langDA: {
 			"app.name":                 "Overblik",

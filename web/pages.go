@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -22,7 +23,7 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 	for l, tr := range trs {
 		out[l] = map[string]*template.Template{}
 		funcs := template.FuncMap{"t": tr.T}
-		for _, name := range []string{"home", "timeline", "error", "worklist"} {
+		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin"} {
 			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
 				"templates/layout.html", "templates/"+name+".html"))
 			out[l][name] = t
@@ -39,6 +40,11 @@ type page struct {
 	SwitchHref      string
 	OtherLang       string
 	NoAccessControl bool
+	// Set when access control is on and someone is logged in.
+	User       string // the person's name, or the API key's
+	CSRF       string // the session's form token: every form posts it
+	LogoutPath string
+	Login      string // where to log in, when access control is on and nobody is
 }
 
 func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
@@ -49,7 +55,7 @@ func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
 	if c.Request().Method == http.MethodGet {
 		p = c.Request().URL.EscapedPath()
 	}
-	return page{
+	pg := page{
 		Lang:            tr.lang,
 		Title:           title,
 		CSS:             s.css,
@@ -57,6 +63,20 @@ func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
 		OtherLang:       other,
 		NoAccessControl: s.cfg.NoAccessControl,
 	}
+	if s.secured() {
+		if id, ok := identity(c); ok {
+			pg.User, pg.CSRF = id.Principal.Name, id.CSRF
+			if pg.User == "" {
+				pg.User = id.Principal.Subject
+			}
+			if id.Session {
+				pg.LogoutPath = "/auth/logout"
+			}
+		} else if s.cfg.LoginPath != "" {
+			pg.Login = s.loginHref("/")
+		}
+	}
+	return pg
 }
 
 // render executes into a buffer first, so a template error becomes a clean
@@ -86,6 +106,12 @@ type homePage struct {
 	Demo    []demoLink
 	Outages []SimulatedSource
 	Error   string
+	// With access control, what the caller's roles offer.
+	Secured    bool
+	Own        string     // the patient's own timeline
+	Delegators []demoLink // the timelines delegated to a relative
+	Lookup     bool       // a clinician may look patients up, with a reason
+	Admin      bool
 }
 
 func (s *Server) home(c echo.Context) error {
@@ -95,12 +121,19 @@ func (s *Server) home(c echo.Context) error {
 func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 	tr := s.translatorFor(c)
 	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg}
+	if s.secured() {
+		if err := s.roleHome(c, &data); err != nil {
+			return err
+		}
+		return s.render(c, status, tr.lang, "home", data)
+	}
 	for _, d := range s.cfg.Demo {
 		data.Demo = append(data.Demo, demoLink{Name: d.Name, Href: patientPath(d.Handle)})
 	}
 	if s.cfg.Outages != nil {
 		data.Outages = s.cfg.Outages.Sources()
 	}
+	data.Lookup = true
 	return s.render(c, status, tr.lang, "home", data)
 }
 
@@ -122,6 +155,11 @@ func (s *Server) lookupForm(c echo.Context) error {
 		}
 		return err
 	}
+	if s.secured() {
+		// A clinician's look-up answers with the timeline itself, so the
+		// reason travels in the form and never in a URL.
+		return s.clinicianLookup(c, p.Handle, c.Request().PostForm.Get("reason"))
+	}
 	return c.Redirect(http.StatusSeeOther, patientPath(p.Handle))
 }
 
@@ -138,6 +176,7 @@ type timelinePage struct {
 	EarlierCount   int
 	EarlierSummary string
 	TodayHeading   string
+	Switch         []switchLink // a relative's timelines to switch between
 	Today          []entryView
 	Upcoming       []dayView
 	// Clinician pages list every conflict above the timeline; the patient's
@@ -179,12 +218,25 @@ type entryView struct {
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
-	_, tl, err := s.timelineFor(c)
+	p, tl, err := s.timelineFor(c)
+	if errors.Is(err, access.ErrReasonRequired) {
+		// A clinician opens a timeline with a reason, on their own page.
+		return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(c.Param("handle")))
+	}
 	if err != nil {
 		return err
 	}
 	tr := s.translatorFor(c)
-	return s.render(c, http.StatusOK, tr.lang, "timeline", s.timelineView(c, tr, tl, s.now(), false))
+	v := s.timelineView(c, tr, tl, s.now(), false)
+	if v.Switch, err = s.switcher(c, tr, p.Handle); err != nil {
+		return err
+	}
+	for _, l := range v.Switch {
+		if l.Current && l.Href != "" && !l.Own {
+			v.Heading = tr.F("relative.timeline_heading", l.Name) // whose timeline the relative is reading
+		}
+	}
+	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
 }
 
 // timelineView groups the entries, kept in the order given, into earlier

@@ -25,6 +25,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -64,6 +65,26 @@ type Config struct {
 	// Cached lists the cached timelines for the clinicians' conflict
 	// worklist; nil leaves the worklist empty.
 	Cached CachedTimelines
+
+	// Auth turns access control on (Access must then be set too): every
+	// route names the roles that may use it, patient data goes out only
+	// after Access allowed and audited it, and forms carry CSRF tokens.
+	// Without it the server is the loopback-only demo of before.
+	Auth   Authenticator
+	Access AccessControl
+	// AuthRoutes serves the login, the provider's callback and the logout
+	// under /auth/; LoginPath is where a page sends someone not logged in.
+	AuthRoutes http.Handler
+	LoginPath  string
+	// TLS says the server is reached over HTTPS (directly or behind a
+	// proxy): it then sends HSTS.
+	TLS bool
+	// RateLimit is how many logins and look-ups one client address may
+	// start per minute; 0 means 30.
+	RateLimit int
+	// Checks, when set, lets an admin run every source's configuration
+	// checks from the admin page.
+	Checks func(ctx context.Context) []SourceCheck
 }
 
 const (
@@ -121,6 +142,9 @@ func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
 		}
 		loc = l
 	}
+	if cfg.Auth != nil && cfg.Access == nil {
+		panic("web: Config.Auth needs Config.Access")
+	}
 	s := &Server{
 		cfg:  cfg,
 		tl:   tl,
@@ -150,29 +174,54 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic, s.headers, s.language)
+	e.Use(s.recoverPanic, s.headers, s.language, s.identify)
 
-	limit := limitBody
+	// Who may use each route is stated here, route by route (see
+	// authz.go); without Config.Auth every check lets everything through.
+	limit, csrf := limitBody, s.checkCSRF
+	perMinute := s.cfg.RateLimit
+	if perMinute <= 0 {
+		perMinute = 30
+	}
+	rate := newRateLimiter(perMinute, time.Minute, func() time.Time { return s.now() }).middleware
+	anyone, patient := s.require(), s.require(access.RolePatient)
+	clinician, admin := s.require(access.RoleClinician), s.require(access.RoleAdmin)
+	viewers := s.require(access.RolePatient, access.RoleRelative, access.RoleClinician)
+
 	e.GET("/", s.home)
-	e.POST("/lookup", s.lookupForm, limit)
-	e.GET("/p/:handle", s.timelinePage)
+	e.POST("/lookup", s.lookupForm, limit, rate, clinician, csrf)
+	e.GET("/p/:handle", s.timelinePage, viewers)
 	e.GET("/static/:name", s.serveStatic)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
 	api := e.Group("/api/v1")
 	api.GET("/patients", s.apiPatients)
-	api.POST("/patients/lookup", s.apiLookup, limit)
-	api.GET("/patients/:handle/timeline", s.apiTimeline)
-	api.GET("/patients/:handle/conflicts", s.apiConflicts)
+	api.POST("/patients/lookup", s.apiLookup, limit, rate, viewers, csrf)
+	api.GET("/patients/:handle/timeline", s.apiTimeline, viewers)
+	api.GET("/patients/:handle/conflicts", s.apiConflicts, viewers)
 
-	// No access control yet: the group is where it will go.
 	clin := e.Group(clinicianPrefix)
-	clin.GET("/p/:handle", s.clinicianPage)
-	clin.GET("/conflicts", s.worklist)
+	clin.GET("/p/:handle", s.clinicianPage, clinician)
+	clin.POST("/p/:handle", s.clinicianPage, limit, clinician, csrf)
+	clin.GET("/conflicts", s.worklist, clinician)
 	if s.cfg.Outages != nil {
-		e.POST("/demo/sources/:name", s.demoOutageForm, limit)
-		api.POST("/demo/sources/:name", s.apiDemoOutage, limit)
+		e.POST("/demo/sources/:name", s.demoOutageForm, limit, anyone, csrf)
+		api.POST("/demo/sources/:name", s.apiDemoOutage, limit, anyone, csrf)
+	}
+	if s.secured() {
+		e.GET("/account", s.accountPage, patient)
+		e.POST("/account/grants", s.grantForm, limit, patient, csrf)
+		e.POST("/account/grants/:id/revoke", s.revokeForm, limit, patient, csrf)
+		e.POST("/account/block", s.blockForm, limit, patient, csrf)
+		e.GET("/account/log", s.auditLogPage, patient)
+		e.GET("/admin", s.adminPage, admin)
+		e.POST("/admin/checks", s.adminPage, limit, admin, csrf)
+	}
+	if s.cfg.AuthRoutes != nil {
+		h := echo.WrapHandler(s.cfg.AuthRoutes)
+		e.GET("/auth/*", h, rate)
+		e.POST("/auth/*", h, limit, rate)
 	}
 	return e
 }
@@ -187,6 +236,9 @@ func (s *Server) headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", csp)
 		h.Set("Cache-Control", "no-store")
+		if s.cfg.TLS || c.IsTLS() {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
 		return next(c)
 	}
 }

@@ -84,6 +84,7 @@ func (a *app) Close() {
 type demoExtras struct {
 	patients []web.DemoPatient // Handle holds system|value; newApp swaps it for the real handle
 	outages  web.Outages
+	login    *demoLogin // the in-process OpenID provider and its delegations (access.go)
 }
 
 // newApp wires the product; now is the clock (nil: the real one).
@@ -143,7 +144,13 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 	}
 	extras.patients = demo
 	a.patients = patients
-	a.handler = newWeb(cfg, extras, svc, patients, ready, log)
+	// Access control: login, API keys, grants, blocks and the audit log (access.go).
+	secure, err := a.openAccess(cfg, extras.login, patients, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.handler = newWeb(cfg, extras, svc, patients, ready, log, secure)
 	return a, nil
 }
 
@@ -175,7 +182,7 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 
 // newWeb builds the web layer. Until access control lands it says so on
 // every page.
-func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, ready func(context.Context) error, log *slog.Logger) http.Handler {
+func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, ready func(context.Context) error, log *slog.Logger, secure ...func(*web.Config)) http.Handler {
 	wc := web.Config{
 		Ready:                   ready,
 		Location:                cfg.Location,
@@ -187,6 +194,11 @@ func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients,
 	// The service lists its cached timelines for the clinicians' worklist.
 	if c, ok := tl.(web.CachedTimelines); ok {
 		wc.Cached = c
+	}
+	for _, f := range secure {
+		if f != nil {
+			f(&wc) // access control, when configured (access.go)
+		}
 	}
 	return web.New(wc, tl, pats, log).Handler()
 }
@@ -204,6 +216,9 @@ func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {
 func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger) error {
 	if cfg.EnsureHandleSecret() {
 		log.Warn("no handle secret configured: patient links change at every restart; set OVERBLIK_HANDLE_SECRET or handle_secret_file")
+	}
+	if err := requireAuthMethod(cfg); err != nil { // access.go
+		return err
 	}
 	a, err := newApp(cfg, demoExtras{}, log, nil)
 	if err != nil {
@@ -227,7 +242,6 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.W
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback until access control is configured")
 	fmt.Fprintf(stdout, "overblik is running at http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

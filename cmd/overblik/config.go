@@ -37,6 +37,12 @@ type Config struct {
 	Cache                   CacheConfig              // `cache`
 	Conflicts               aggregator.ConflictRules // `conflicts`: the coordination rules; zero values take the defaults
 	Sources                 []SourceConfig           // `sources`, at least one
+
+	// Access control (config_access.go).
+	Login        LoginConfig    // `auth`: OpenID Connect login
+	APIKeys      []APIKeyConfig // `api_keys`
+	DatabaseURL  string         // `database_url` (or OVERBLIK_DATABASE_URL): PostgreSQL for grants, blocks and the audit log
+	DatabasePath string         // `database_path`: the SQLite file otherwise, default overblik.db
 }
 
 // WindowConfig is how far back and ahead a timeline reaches from now.
@@ -303,6 +309,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		}
 		d.readSecrets(s, i, dir, getenv)
 	}
+	d.readAccessSecrets(c, dir, getenv) // config_access.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -449,6 +456,7 @@ func (c *Config) validate() []*FieldError {
 			add(v.key, "must not be negative")
 		}
 	}
+	c.validateAccess(add) // config_access.go
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
 	}
@@ -668,6 +676,11 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
 		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
+		// Access control (config_access.go).
+		"auth":          func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
+		"api_keys":      func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },
+		"database_url":  d.str(&c.DatabaseURL),
+		"database_path": d.str(&c.DatabasePath),
 	})
 }
 

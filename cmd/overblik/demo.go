@@ -95,17 +95,24 @@ func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	defer d.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	// The demo logs in through its own OpenID provider (access.go).
+	idp, login, err := startDemoLogin(demoBaseURL(ln.Addr()), d.patients, log)
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
 	outages := &demoOutages{demo: d}
-	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages}, log, nil)
+	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages, login: login}, log, nil)
 	if err != nil {
 		return err
 	}
 	outages.app = a
 	defer a.Close()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	log.Info("demo mode: three simulated sources on loopback", "sources", len(d.cfg.Sources), "patients", len(d.patients))
 	return serveHTTP(ctx, ln, a.handler, stdout, log)
 }

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/access/sqlstore"
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/web"
+	"github.com/overblik/overblik/web/auth"
+	"github.com/overblik/overblik/web/auth/demoidp"
+)
+
+// Access control as wired: the durable store (SQLite or PostgreSQL), the
+// access service, and the authenticator (OpenID Connect login into
+// sessions kept in memory or Redis, bearer JWTs, API keys).
+
+// errNoAuthMethod is why serve refuses to start without access control.
+var errNoAuthMethod = errors.New("no authentication method configured: set auth (OpenID Connect login) or api_keys; " +
+	"without one anyone who reaches the server would see every timeline")
+
+// requireAuthMethod is serve's check: a configuration error (exit 2) when
+// neither login nor API keys are configured.
+func requireAuthMethod(cfg *Config) error {
+	if cfg.loginConfigured() || len(cfg.APIKeys) > 0 {
+		return nil
+	}
+	return &ConfigError{Problems: []error{&FieldError{Key: "auth", Msg: errNoAuthMethod.Error()}}}
+}
+
+// demoLogin is the demo's in-process OpenID provider as the rest of the
+// wiring sees it, and the delegations the demo starts with.
+type demoLogin struct {
+	issuer, clientID, clientSecret string
+	baseURL                        string // where the demo's web server is reached
+	grants                         []demoGrant
+}
+
+// demoGrant is a delegation from one demo patient to another person.
+type demoGrant struct {
+	patientCPR, patientName, granteeCPR, label string
+}
+
+// openAccess opens access control when the configuration (or the demo)
+// asks for it and returns what it adds to the web configuration; nil means
+// none is configured, and the server is the open loopback demo of before
+// (serve refuses that earlier, with requireAuthMethod).
+func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (func(*web.Config), error) {
+	if !cfg.loginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
+		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := a.openAccessStore(ctx, cfg, login != nil, log)
+	if err != nil {
+		return nil, err
+	}
+	svc := access.NewService(store, access.Options{Logger: log})
+
+	var sessions auth.Store
+	if cfg.Cache.RedisURL != "" {
+		rs, err := auth.OpenRedisStore(cfg.Cache.RedisURL, cfg.Cache.RedisPrefix+"session:")
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, rs.Close)
+		sessions = rs
+	}
+	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log,
+		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
+	for _, k := range cfg.APIKeys {
+		sum, _ := auth.ParseKeySHA256(k.KeySHA256) // validated
+		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role)})
+	}
+	tls := false
+	switch {
+	case login != nil:
+		ac.OIDC = &auth.OIDCConfig{
+			Issuer: login.issuer, ClientID: login.clientID, ClientSecret: login.clientSecret,
+			RedirectURL: login.baseURL + "/auth/callback", PostLogoutURL: login.baseURL + "/",
+			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem,
+		}
+	case cfg.loginConfigured():
+		l := cfg.Login
+		scopes := l.Scopes
+		if scopes == nil {
+			scopes = []string{"profile"}
+		}
+		ac.OIDC = &auth.OIDCConfig{
+			Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: string(l.ClientSecret),
+			RedirectURL: l.RedirectURL, PostLogoutURL: l.PostLogoutURL, Scopes: scopes,
+			IdentifierClaim: l.IdentifierClaim, NameClaim: l.NameClaim, RolesClaim: l.RolesClaim,
+			IdentifierSystem: cfg.PatientIdentifierSystem, Audience: l.Audience,
+		}
+		// Reached over HTTPS: Secure cookies and HSTS.
+		tls = strings.HasPrefix(l.RedirectURL, "https://")
+	}
+	ac.Secure = tls
+	au, err := auth.New(ctx, ac)
+	if err != nil {
+		return nil, err
+	}
+	if login != nil {
+		if err := grantDemo(ctx, svc, patients, cfg.PatientIdentifierSystem, login.grants); err != nil {
+			return nil, err
+		}
+	}
+	return func(wc *web.Config) {
+		wc.Auth, wc.Access, wc.AuthRoutes = au, svc, au.Handler()
+		if ac.OIDC != nil {
+			wc.LoginPath = "/auth/login"
+		}
+		wc.TLS = tls
+		wc.NoAccessControl = false
+		wc.Checks = sourceChecks(cfg, log)
+	}, nil
+}
+
+// sourceChecks runs what `overblik check` runs, for the admin page.
+func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.SourceCheck {
+	return func(ctx context.Context) []web.SourceCheck {
+		var out []web.SourceCheck
+		for _, sc := range cfg.Sources {
+			hc, err := sourceClient(sc.Auth)
+			if err != nil {
+				out = append(out, web.SourceCheck{Source: sc.Name, Check: "authentication", Detail: err.Error()})
+				continue
+			}
+			src, err := connectors[sc.Kind](sc, cfg, sourceDeps{hc: hc, log: log})
+			if err != nil {
+				out = append(out, web.SourceCheck{Source: sc.Name, Check: "configuration", Detail: err.Error()})
+				continue
+			}
+			c, ok := src.(checker)
+			if !ok {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, sc.Timeout+5*time.Second)
+			for _, r := range c.Check(cctx, cfg.PatientIdentifierSystem) {
+				out = append(out, web.SourceCheck{Source: sc.Name, Check: r.Name, OK: r.OK, Detail: r.Detail})
+			}
+			cancel()
+		}
+		return out
+	}
+}
+
+// openAccessStore opens PostgreSQL when database_url is set, else the
+// SQLite file; the demo, given neither, uses a file in a temporary folder
+// it removes at the end.
+func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *slog.Logger) (*sqlstore.Store, error) {
+	opts := sqlstore.Options{Logger: log}
+	if cfg.DatabaseURL != "" {
+		s, err := sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, opts)
+		if err != nil {
+			return nil, fmt.Errorf("access store: %w", err)
+		}
+		a.closers = append(a.closers, s.Close)
+		return s, nil
+	}
+	path := cfg.DatabasePath
+	if path == "" && demo {
+		dir, err := os.MkdirTemp("", "overblik-demo-")
+		if err != nil {
+			return nil, fmt.Errorf("access store: %w", err)
+		}
+		a.closers = append(a.closers, func() error { return os.RemoveAll(dir) })
+		path = filepath.Join(dir, "access.db")
+	}
+	if path == "" {
+		path = DefaultDatabasePath
+	}
+	s, err := sqlstore.OpenSQLite(ctx, path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("access store: %w", err)
+	}
+	// Closed before the temporary folder is removed: closers run in order.
+	a.closers = append([]func() error{s.Close}, a.closers...)
+	return s, nil
+}
+
+func grantDemo(ctx context.Context, svc *access.Service, patients *aggregator.Patients, system string, grants []demoGrant) error {
+	for _, g := range grants {
+		grantor := access.Principal{Subject: "demo", Roles: []access.Role{access.RolePatient}, Name: g.patientName,
+			Handle: patients.Handle(aggregator.Identifier{System: system, Value: g.patientCPR})}
+		grantee := patients.Handle(aggregator.Identifier{System: system, Value: g.granteeCPR})
+		if _, err := svc.Grant(ctx, grantor, access.GrantRequest{Grantee: grantee, Label: g.label}); err != nil {
+			return fmt.Errorf("demo delegation: %w", err)
+		}
+	}
+	return nil
+}
+
+// startDemoLogin starts the demo's OpenID provider for a web server reached
+// at baseURL, with demo users made from the demo patients (CPRs from
+// testdata): the first two as patients, the third as a relative holding a
+// delegation from the first, a clinician and an admin.
+func startDemoLogin(baseURL string, patients []web.DemoPatient, log *slog.Logger) (*demoidp.Provider, *demoLogin, error) {
+	if len(patients) < 3 {
+		return nil, nil, errors.New("demo login: needs three demo patients")
+	}
+	cpr := func(p web.DemoPatient) string { _, v, _ := cutIdentifier(p.Handle, ""); return v }
+	secret, err := randomDemoSecret()
+	if err != nil {
+		return nil, nil, err
+	}
+	users := []demoidp.User{
+		{ID: "patient-1", Name: patients[0].Name, CPR: cpr(patients[0]), Roles: []string{"patient"}, About: "patient"},
+		{ID: "patient-2", Name: patients[1].Name, CPR: cpr(patients[1]), Roles: []string{"patient"}, About: "patient"},
+		{ID: "relative", Name: patients[2].Name, CPR: cpr(patients[2]), Roles: []string{"patient", "relative"},
+			About: "pårørende med fuldmagt fra / relative with a delegation from " + patients[0].Name},
+		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, About: "sundhedsperson / clinician"},
+		{ID: "admin", Name: "Adam Admin", Roles: []string{"admin"}, About: "drift / operations"},
+	}
+	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{
+		ClientID: "overblik-demo", ClientSecret: secret, RedirectURI: baseURL + "/auth/callback",
+		PostLogoutURI: baseURL + "/", Users: users, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, baseURL: baseURL,
+		grants: []demoGrant{{patientCPR: cpr(patients[0]), patientName: patients[0].Name, granteeCPR: cpr(patients[2]), label: "Datter"}},
+	}, nil
+}
+
+// demoBaseURL is how a browser on this machine reaches a listener: an
+// unspecified host (":8080") becomes loopback.
+func demoBaseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func randomDemoSecret() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

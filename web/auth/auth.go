@@ -1,0 +1,308 @@
+// Package auth tells web who is asking: people log in with OpenID Connect
+// (authorization code with PKCE) into a server-side session behind a
+// cookie; apps send the same issuer's JWT access tokens; systems send API
+// keys. Each becomes an access.Principal whose Handle is the handle of the
+// person's identifier claim, so "own" and "delegated" match the grants.
+//
+// It implements web.Authenticator and serves /auth/login, /auth/callback and
+// /auth/logout.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/web"
+)
+
+// Registrar turns a person's identifier into their opaque handle;
+// *aggregator.Patients implements it.
+type Registrar interface {
+	Register(ctx context.Context, id aggregator.Identifier) (aggregator.PatientRef, error)
+}
+
+// APIKey is a key a system sends as "Authorization: Bearer <key>". Only its
+// SHA-256 is configured.
+type APIKey struct {
+	Name   string // who it is in the audit log ("apikey:<name>")
+	SHA256 [32]byte
+	Role   access.Role
+}
+
+// ParseKeySHA256 reads a key's SHA-256 written as 64 hex digits.
+func ParseKeySHA256(s string) ([32]byte, error) {
+	var out [32]byte
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != len(out) {
+		return out, errors.New("want 64 hex digits (the SHA-256 of the key)")
+	}
+	copy(out[:], b)
+	return out, nil
+}
+
+// Config configures an Auth. OIDC nil means no login and no bearer JWTs:
+// API keys only.
+type Config struct {
+	OIDC    *OIDCConfig
+	APIKeys []APIKey
+	// IdleTimeout ends a session nobody used for that long (default 15m);
+	// AbsoluteTimeout ends any session that old (default 12h).
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// Secure marks the cookies Secure: set it whenever users reach the
+	// server over HTTPS.
+	Secure     bool
+	Sessions   Store
+	Patients   Registrar
+	HTTPClient *http.Client     // for the provider; nil: http.DefaultClient
+	Now        func() time.Time // nil: the real clock
+	Logger     *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultIdleTimeout     = 15 * time.Minute
+	DefaultAbsoluteTimeout = 12 * time.Hour
+	sessionCookie          = "overblik_session"
+	loginCookie            = "overblik_login"
+	loginTTL               = 10 * time.Minute
+	// touchEvery limits session writes: LastSeen moves at most this often.
+	touchEvery = time.Minute
+)
+
+// Auth authenticates requests. It keeps no context.
+type Auth struct {
+	cfg  Config
+	rp   *relyingParty // nil without OIDC
+	keys []APIKey
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// New returns an Auth; with OIDC configured it asks the provider for its
+// discovery document, so the provider must be up.
+func New(ctx context.Context, cfg Config) (*Auth, error) {
+	if cfg.OIDC == nil && len(cfg.APIKeys) == 0 {
+		return nil, errors.New("auth: no authentication method (neither OIDC nor API keys)")
+	}
+	if cfg.Patients == nil {
+		return nil, errors.New("auth: no Registrar")
+	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = NewMemoryStore(cfg.Now)
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.AbsoluteTimeout <= 0 {
+		cfg.AbsoluteTimeout = DefaultAbsoluteTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	a := &Auth{cfg: cfg, keys: cfg.APIKeys, now: cfg.Now, log: cfg.Logger}
+	for _, k := range a.keys {
+		if _, ok := access.ParseRole(string(k.Role)); !ok || k.Name == "" {
+			return nil, fmt.Errorf("auth: API key %q: needs a name and a known role", k.Name)
+		}
+	}
+	if cfg.OIDC != nil {
+		rp, err := newRelyingParty(ctx, a, *cfg.OIDC)
+		if err != nil {
+			return nil, err
+		}
+		a.rp = rp
+	}
+	return a, nil
+}
+
+// session is what the store keeps for a logged-in person.
+type session struct {
+	Principal access.Principal
+	CSRF      string
+	Created   time.Time
+	LastSeen  time.Time
+	IDToken   string // the hint for ending the session at the provider
+	// Identifier is the person's own, kept server-side so their handle
+	// resolves again after a restart of this process (the handle map is
+	// in memory, the session may be in Redis). Personal data: never log.
+	Identifier aggregator.Identifier
+}
+
+// Identify implements web.Authenticator: a bearer credential first (an API
+// key, else a JWT access token), then the session cookie.
+func (a *Auth) Identify(ctx context.Context, r *http.Request) (web.Identity, bool, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
+			return web.Identity{}, false, fmt.Errorf("authorization scheme not Bearer: %w", web.ErrBadCredentials)
+		}
+		p, err := a.bearer(ctx, strings.TrimSpace(cred))
+		if err != nil {
+			return web.Identity{}, false, err
+		}
+		return web.Identity{Principal: p}, true, nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return web.Identity{}, false, nil
+	}
+	s, ok, err := a.session(ctx, c.Value)
+	if err != nil || !ok {
+		return web.Identity{}, false, err
+	}
+	if s.Identifier.Value != "" {
+		if _, err := a.cfg.Patients.Register(ctx, s.Identifier); err != nil {
+			return web.Identity{}, false, fmt.Errorf("register session's person: %w", err)
+		}
+	}
+	return web.Identity{Principal: s.Principal, CSRF: s.CSRF, Session: true}, true, nil
+}
+
+// bearer checks every API key in constant time (so timing tells nothing of
+// which key came close), then tries the credential as a JWT.
+func (a *Auth) bearer(ctx context.Context, cred string) (access.Principal, error) {
+	sum := sha256.Sum256([]byte(cred))
+	var match *APIKey
+	for i := range a.keys {
+		if subtle.ConstantTimeCompare(sum[:], a.keys[i].SHA256[:]) == 1 {
+			match = &a.keys[i]
+		}
+	}
+	if match != nil {
+		return access.Principal{Subject: "apikey:" + match.Name, Roles: []access.Role{match.Role}, Name: match.Name}, nil
+	}
+	if a.rp != nil && strings.Count(cred, ".") == 2 {
+		return a.rp.accessToken(ctx, cred)
+	}
+	return access.Principal{}, fmt.Errorf("unknown bearer credential: %w", web.ErrBadCredentials)
+}
+
+// session loads a session and applies the idle and absolute timeouts.
+func (a *Auth) session(ctx context.Context, id string) (session, bool, error) {
+	key := storeKey("session", id)
+	b, ok, err := a.cfg.Sessions.Get(ctx, key)
+	if err != nil || !ok {
+		return session{}, false, err
+	}
+	var s session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return session{}, false, fmt.Errorf("decode session: %w", err)
+	}
+	now := a.now()
+	if now.Sub(s.LastSeen) >= a.cfg.IdleTimeout || now.Sub(s.Created) >= a.cfg.AbsoluteTimeout {
+		if err := a.cfg.Sessions.Delete(ctx, key); err != nil {
+			return session{}, false, err
+		}
+		return session{}, false, nil
+	}
+	if now.Sub(s.LastSeen) >= touchEvery {
+		s.LastSeen = now
+		if err := a.putSession(ctx, id, s); err != nil {
+			return session{}, false, err
+		}
+	}
+	return s, true, nil
+}
+
+func (a *Auth) putSession(ctx context.Context, id string, s session) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	// The store forgets it when neither timeout could still let it in.
+	ttl := min(a.cfg.IdleTimeout, s.Created.Add(a.cfg.AbsoluteTimeout).Sub(s.LastSeen))
+	return a.cfg.Sessions.Set(ctx, storeKey("session", id), b, ttl)
+}
+
+// newSession stores a session for p (whose identifier is id, if any) and
+// returns its cookie value.
+func (a *Auth) newSession(ctx context.Context, p access.Principal, id aggregator.Identifier, idToken string) (string, error) {
+	sid, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	csrf, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	now := a.now()
+	if err := a.putSession(ctx, sid, session{Principal: p, CSRF: csrf, Created: now, LastSeen: now, IDToken: idToken, Identifier: id}); err != nil {
+		return "", err
+	}
+	return sid, nil
+}
+
+func (a *Auth) cookie(name, val string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: val, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: a.cfg.Secure, SameSite: http.SameSiteLaxMode}
+}
+
+// principal builds the principal of a person from their claims: the
+// identifier claim becomes their handle, never stored or logged as such.
+func (a *Auth) principal(ctx context.Context, sub string, claims map[string]any, oc OIDCConfig) (access.Principal, aggregator.Identifier, error) {
+	p := access.Principal{Subject: sub}
+	var id aggregator.Identifier
+	for _, r := range stringsClaim(claims[oc.RolesClaim]) {
+		if role, ok := access.ParseRole(r); ok {
+			p.Roles = append(p.Roles, role)
+		}
+	}
+	if name, ok := claims[oc.NameClaim].(string); ok {
+		p.Name = name
+	}
+	if v, ok := claims[oc.IdentifierClaim].(string); ok && strings.TrimSpace(v) != "" {
+		id = aggregator.Identifier{System: oc.IdentifierSystem, Value: strings.TrimSpace(v)}
+		ref, err := a.cfg.Patients.Register(ctx, id)
+		if err != nil {
+			return access.Principal{}, aggregator.Identifier{}, fmt.Errorf("register logged-in person: %w", err)
+		}
+		p.Handle = ref.Handle
+	}
+	return p, id, nil
+}
+
+// stringsClaim reads a claim that is a list of strings or one
+// space-separated string.
+func stringsClaim(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return strings.Fields(t)
+	case []any:
+		var out []string
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func randomToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
