@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,6 +26,12 @@ func browser(t *testing.T) context.Context {
 			t.Fatalf("Chromium is needed for the browser tests (apt-get install chromium; .ci/run does): %v", err)
 		}
 	}
+	// Not t.TempDir: Chromium's helper processes may still be writing there
+	// when the test ends, and a failed clean-up would fail the test.
+	profile, err := os.MkdirTemp("", "overblik-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox, // CI runs as root
@@ -30,50 +40,68 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("lang", "da"),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc(); os.RemoveAll(profile) })
 	if err := chromedp.Run(ctx); err != nil { // starts the browser
 		t.Fatalf("start Chromium: %v", err)
 	}
 	return ctx
 }
 
-// TestBrowserDemoOutage walks the demo as a newcomer would, in a real
-// browser without JavaScript in the pages: open a patient, see all three
-// sectors, take the GP system down with the front page's button, and see
-// the banner and the GP entries kept.
-func TestBrowserDemoOutage(t *testing.T) {
-	env := startDemoEnv(t)
+// TestBrowserDemo walks the demo as a newcomer would, in a real browser,
+// with pages that need no JavaScript: `overblik demo`'s own wiring, the
+// login through the demo's OpenID provider, the patient's own timeline with
+// all three sectors, then the GP system taken down with the front page's
+// button, and the banner and the GP's last good entries after it.
+func TestBrowserDemo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := openDemo(time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Close)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	base := demoBaseURL(ln.Addr())
 	ctx := browser(t)
-	var home, page string
-	err := chromedp.Run(ctx,
-		chromedp.Navigate(env.url+"/?lang=da"),
-		chromedp.WaitVisible(`ul.demo a`, chromedp.ByQuery),
-		chromedp.OuterHTML("body", &home, chromedp.ByQuery),
-		chromedp.Click(`ul.demo a`, chromedp.ByQuery, chromedp.NodeVisible),
-		chromedp.WaitVisible(`h1`, chromedp.ByQuery),
+
+	var before, page string
+	err = chromedp.Run(ctx,
+		// Nobody is logged in: a timeline address leads to the login.
+		chromedp.Navigate(base+"/p/"+patientHandle(t, rd.app, rd.demo.patients[0].Handle)+"?lang=da"),
+		chromedp.WaitVisible(`form:has(input[value="patient-1"]) button`, chromedp.ByQuery),
+		chromedp.Text("body", &before, chromedp.ByQuery),
+		chromedp.Click(`form:has(input[value="patient-1"]) button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`main h1`, chromedp.ByQuery),
 		chromedp.Text("main", &page, chromedp.ByQuery),
 	)
 	if err != nil {
-		t.Fatalf("open a patient: %v", err)
+		t.Fatalf("log in as the first demo patient: %v", err)
 	}
-	for _, want := range []string{"Hospital", "Kommune", "Egen læge"} {
+	if !strings.Contains(before, "Vælg en demobruger") {
+		t.Errorf("an anonymous visit to a timeline did not lead to the login page:\n%s", before)
+	}
+	for _, want := range []string{"Dine aftaler", "Hospital", "Kommune", "Egen læge"} {
 		if !strings.Contains(page, want) {
-			t.Errorf("timeline page lacks %q", want)
+			t.Errorf("the patient's timeline lacks %q:\n%s", want, page)
 		}
 	}
+
 	var after string
 	err = chromedp.Run(ctx,
-		chromedp.Navigate(env.url+"/"),
-		chromedp.WaitVisible(`form[action="/demo/sources/laegehuset"] button`, chromedp.ByQuery),
-		chromedp.Click(`form[action="/demo/sources/laegehuset"] button`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/"),
+		chromedp.Click(`form[action="/demo/sources/laegehuset"] button`, chromedp.ByQuery, chromedp.NodeVisible),
 		chromedp.WaitVisible(`.outage-down`, chromedp.ByQuery),
-		chromedp.Click(`ul.demo a`, chromedp.ByQuery, chromedp.NodeVisible),
-		chromedp.WaitVisible(`h1`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/p/"+patientHandle(t, rd.app, rd.demo.patients[0].Handle)),
+		chromedp.WaitVisible(`main h1`, chromedp.ByQuery),
 		chromedp.Text("main", &after, chromedp.ByQuery),
 	)
 	if err != nil {

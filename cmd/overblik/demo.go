@@ -26,6 +26,13 @@ var demoSources = []struct {
 	{testdata.SectorGP, "laegehuset", "Lægehuset Trøjborg"},
 }
 
+// demoAPIKey lets programs use the demo's JSON API as a clinician:
+// Authorization: Bearer demo-clinician-key, with an Overblik-Reason header.
+// Its SHA-256 is what a configuration holds; the key itself is public, as
+// everything in the demo is made up.
+var demoAPIKey = APIKeyConfig{Name: "demo-clinician", Role: "clinician",
+	KeySHA256: "14e98ee7a4f52e2a086b5926dfdb043240096ab555e453417bf0926d73a335ed"}
+
 // demo is a running set of simulated sources and the configuration that
 // points at them.
 type demo struct {
@@ -90,31 +97,62 @@ func (d *demo) Close() {
 
 // runDemo runs the whole product on simulated sources until ctx ends.
 func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logger) error {
-	d, err := startDemo(time.Now(), log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	// The demo logs in through its own OpenID provider (access.go).
-	idp, login, err := startDemoLogin(demoBaseURL(ln.Addr()), d.patients, log)
+	rd, err := openDemo(time.Now(), ln.Addr(), log)
 	if err != nil {
 		return err
 	}
-	defer idp.Close()
+	defer rd.Close()
+	log.Info("demo mode: three simulated sources on loopback", "sources", len(rd.demo.cfg.Sources), "patients", len(rd.demo.patients))
+	return serveHTTP(ctx, ln, rd.app.handler, stdout, log)
+}
+
+// runningDemo is the whole demo product: simulators, the demo's OpenID
+// provider and the wired app, to be served at the address it was opened for.
+type runningDemo struct {
+	demo    *demo
+	app     *app
+	closers []func()
+}
+
+// openDemo wires everything `overblik demo` serves at addr, as of today.
+// Tests open it the same way.
+func openDemo(today time.Time, addr net.Addr, log *slog.Logger) (*runningDemo, error) {
+	d, err := startDemo(today, log)
+	if err != nil {
+		return nil, err
+	}
+	rd := &runningDemo{demo: d, closers: []func(){d.Close}}
+	// The demo logs in through its own OpenID provider (access.go).
+	idp, login, err := startDemoLogin(demoBaseURL(addr), d.patients, log)
+	if err != nil {
+		rd.Close()
+		return nil, err
+	}
+	rd.closers = append(rd.closers, func() { idp.Close() })
+	// Programs try the JSON API with the demo's API key (see the README).
+	d.cfg.APIKeys = append(d.cfg.APIKeys, demoAPIKey)
 	outages := &demoOutages{demo: d}
 	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages, login: login}, log, nil)
 	if err != nil {
-		return err
+		rd.Close()
+		return nil, err
 	}
 	outages.app = a
-	defer a.Close()
-	log.Info("demo mode: three simulated sources on loopback", "sources", len(d.cfg.Sources), "patients", len(d.patients))
-	return serveHTTP(ctx, ln, a.handler, stdout, log)
+	rd.app = a
+	rd.closers = append(rd.closers, a.Close)
+	return rd, nil
+}
+
+// Close stops everything, newest first.
+func (rd *runningDemo) Close() {
+	for i := len(rd.closers) - 1; i >= 0; i-- {
+		rd.closers[i]()
+	}
 }
 
 // demoOutages lets the demo's front page take a simulator down. After a

@@ -114,7 +114,7 @@ func newHandler(issuer string, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo provider: %w", err)
 	}
-	l := &loginPage{store: st, users: cfg.Users, callback: op.AuthCallbackURL(provider)}
+	l := &loginPage{store: st, users: cfg.Users, callback: op.AuthCallbackURL(provider), client: origin(cfg.RedirectURI)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", l.show)
 	mux.Handle("POST /login", op.NewIssuerInterceptor(provider.IssuerFromRequest).HandlerFunc(l.choose))
@@ -229,6 +229,10 @@ type loginPage struct {
 	store    *store
 	users    []User
 	callback func(context.Context, string) string
+	// client is the origin of overblik's callback. Browsers apply
+	// form-action to the redirects that follow a form's POST too, and the
+	// chosen user's POST ends at the client's /auth/callback.
+	client string
 }
 
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
@@ -250,7 +254,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 
 func (l *loginPage) show(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self' "+l.client+"; frame-ancestors 'none'")
 	_ = loginTmpl.Execute(w, struct {
 		ID    string
 		Users []User
@@ -272,4 +276,13 @@ func randomString() (string, error) {
 		return "", fmt.Errorf("demo provider: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// origin is scheme://host[:port] of u, for a CSP source list.
+func origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }
