@@ -19,6 +19,10 @@ type Registration struct {
 	Source  Source
 	Display string        // human name, e.g. "Aarhus Universitetshospital"
 	Timeout time.Duration // per-source deadline for one Fetch; default 10s
+	// ChangeFeed: background refresh asks this source only for patients its
+	// change feed names (and in full every RefresherOptions.FeedFullEvery).
+	// Ignored unless the Source implements ChangeFeed.
+	ChangeFeed bool
 }
 
 // Options tune the service; zero values take the defaults.
@@ -32,6 +36,14 @@ type Options struct {
 	// Conflicts configures the coordination-conflict rules; nil = the
 	// defaults (DefaultConflictRules).
 	Conflicts *ConflictRules
+	// KeepChanges is how long each patient's changes are kept when the
+	// cache is a ChangeLog; default DefaultKeepChanges (90 days).
+	KeepChanges time.Duration
+	// Schedule, when set, learns which patients are viewed, so that a
+	// Refresher on the same Schedule keeps them fresh in the background.
+	Schedule Schedule
+	// Metrics receives measurements; nil for none.
+	Metrics Metrics
 }
 
 // Service builds, caches and refreshes timelines.
@@ -42,6 +54,7 @@ type Service struct {
 	log   *slog.Logger
 
 	flight singleflight.Group
+	views  viewNotes
 	bg     sync.WaitGroup // background refreshes, awaited by Close
 	mu     sync.Mutex
 	closed bool
@@ -92,6 +105,12 @@ func New(regs []Registration, cache Cache, opts Options) (*Service, error) {
 	if opts.Conflicts == nil {
 		opts.Conflicts = &ConflictRules{}
 	}
+	if opts.KeepChanges <= 0 {
+		opts.KeepChanges = DefaultKeepChanges
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = noMetrics{}
+	}
 	rules := opts.Conflicts.withDefaults()
 	opts.Conflicts = &rules // a copy: the caller's struct may change later
 	log := opts.Logger
@@ -113,26 +132,36 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 	}
 	if ok {
 		if s.opts.Now().Sub(cached.GeneratedAt) >= s.opts.FreshFor {
+			s.opts.Metrics.CacheRead(CacheStale)
 			s.refreshInBackground(p, cached.GeneratedAt)
+		} else {
+			s.opts.Metrics.CacheRead(CacheHit)
 		}
+		s.noteViewed(ctx, p.Handle, cached.GeneratedAt)
 		return cached, nil
 	}
-	return s.Refresh(ctx, p)
+	s.opts.Metrics.CacheRead(CacheMiss)
+	t, err := s.Refresh(ctx, p)
+	if err == nil {
+		s.noteViewed(ctx, p.Handle, t.GeneratedAt)
+	}
+	return t, err
 }
 
 // Refresh builds the patient's timeline now (sharing a build already running
 // for the same patient), stores it and returns it. The build itself is not
 // cancelled when ctx is: other callers may be waiting for it.
 func (s *Service) Refresh(ctx context.Context, p PatientRef) (*Timeline, error) {
-	return s.refreshShared(ctx, p, time.Time{})
+	return s.refreshShared(ctx, p, time.Time{}, nil)
 }
 
 // refreshShared runs one refresh per patient in this process. seen is the
 // GeneratedAt of the old timeline that made the caller refresh, zero when
-// it wants a build whatever the cache holds.
-func (s *Service) refreshShared(ctx context.Context, p PatientRef, seen time.Time) (*Timeline, error) {
+// it wants a build whatever the cache holds. The sources in reuse are not
+// asked: their entries and status come from the cached timeline.
+func (s *Service) refreshShared(ctx context.Context, p PatientRef, seen time.Time, reuse map[string]bool) (*Timeline, error) {
 	ch := s.flight.DoChan(p.Handle, func() (any, error) {
-		return s.refresh(context.WithoutCancel(ctx), p, seen)
+		return s.refresh(context.WithoutCancel(ctx), p, seen, reuse)
 	})
 	select {
 	case <-ctx.Done():
@@ -162,7 +191,7 @@ func (s *Service) refreshInBackground(p PatientRef, seen time.Time) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		if _, err := s.refreshShared(context.Background(), p, seen); err != nil {
+		if _, err := s.refreshShared(context.Background(), p, seen, nil); err != nil {
 			s.log.Warn("background refresh failed", "patient", p, "err", err)
 		}
 	}()
@@ -180,7 +209,7 @@ func (s *Service) buildTimeout() time.Duration {
 // earlier flight) has refreshed it since the caller saw it at seen. ctx has
 // no deadline: the wait for another replica and the build each get
 // buildTimeout.
-func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time) (*Timeline, error) {
+func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reuse map[string]bool) (*Timeline, error) {
 	prev, ok, err := s.cache.Get(ctx, p.Handle)
 	if err != nil || !ok {
 		prev = nil
@@ -207,12 +236,38 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time) (*T
 	}
 	bctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
 	defer cancel()
-	t := s.build(bctx, p, prev)
+	start := time.Now()
+	t := s.build(bctx, p, prev, reuse)
+	s.opts.Metrics.TimelineBuilt(time.Since(start))
+	t.Version = s.lastVersion(bctx, p.Handle, prev) + 1
 	if err := s.cache.Put(bctx, p.Handle, t); err != nil {
 		// Serving the fresh timeline beats failing; the next request rebuilds.
 		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
 	}
+	s.recordChanges(bctx, p.Handle, prev, t)
 	return t, nil
+}
+
+// lastVersion is the version of prev, or, when the cache lost the timeline
+// but kept its changes, the newest version they name, so versions never go
+// back.
+func (s *Service) lastVersion(ctx context.Context, handle string, prev *Timeline) int64 {
+	if prev != nil {
+		return prev.Version
+	}
+	cl, ok := s.cache.(ChangeLog)
+	if !ok {
+		return 0
+	}
+	cs, err := cl.Changes(ctx, handle, time.Time{})
+	if err != nil || len(cs) == 0 {
+		return 0
+	}
+	var v int64
+	for _, c := range cs {
+		v = max(v, c.Version)
+	}
+	return v
 }
 
 // lease makes this replica the one in the cluster that refreshes p, or waits
@@ -266,14 +321,22 @@ type fetchResult struct {
 }
 
 // build fans out to every source in parallel. A failing source never fails
-// the timeline: its last good entries from prev stay, marked stale.
-func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline) *Timeline {
+// the timeline: its last good entries from prev stay, marked stale. A source
+// in reuse is not asked when prev has its status: its entries in the window
+// and its status stay as they were.
+func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse map[string]bool) *Timeline {
 	now := s.opts.Now()
 	w := s.Window(now)
 	results := make([]fetchResult, len(s.regs))
+	kept := make([]*SourceStatus, len(s.regs))
 	// A plain Group, not WithContext: one source's failure must not cancel the others.
 	var g errgroup.Group
 	for i, r := range s.regs {
+		if reuse[r.Source.Name()] && prev != nil {
+			if kept[i] = statusOf(prev, r.Source.Name()); kept[i] != nil {
+				continue
+			}
+		}
 		g.Go(func() error {
 			results[i] = s.fetch(ctx, r, p, w)
 			return nil
@@ -287,7 +350,14 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline) *Time
 		res := results[i]
 		name := r.Source.Name()
 		st := SourceStatus{Name: name, Display: r.Display, Sector: r.Source.Sector(), Duration: res.duration}
-		if res.err == nil {
+		if kept[i] != nil {
+			st = *kept[i]
+			for _, e := range prev.Entries {
+				if e.Source == name && inWindow(e, w) {
+					all = append(all, cloneEntry(e))
+				}
+			}
+		} else if res.err == nil {
 			st.OK = true
 			st.LastSuccess = now
 			st.Skipped, st.Warnings = res.batch.Skipped, res.batch.Warnings
@@ -322,6 +392,17 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline) *Time
 	return t
 }
 
+// statusOf returns the status of source name in t, nil when it has none.
+func statusOf(t *Timeline, name string) *SourceStatus {
+	for i := range t.Sources {
+		if t.Sources[i].Name == name {
+			st := t.Sources[i]
+			return &st
+		}
+	}
+	return nil
+}
+
 // lastGood returns the entries a failed source contributed to the previous
 // timeline, marked stale, and carries its last success time over.
 func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
@@ -345,6 +426,13 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	start := time.Now()
+	defer func() { // runs last: after the recover below has turned a panic into an error
+		var kind ErrorKind
+		if res.err != nil {
+			kind = KindOf(res.err)
+		}
+		s.opts.Metrics.SourceFetched(r.Source.Name(), res.duration, kind)
+	}()
 	defer func() {
 		res.duration = time.Since(start)
 		if v := recover(); v != nil {

@@ -9,10 +9,14 @@ import (
 type Timeline struct {
 	Patient     string // the opaque handle; the identifier is never stored here
 	GeneratedAt time.Time
-	Window      Window
-	Entries     []Entry        // sorted by start, then ID
-	Sources     []SourceStatus // in configuration order
-	Conflicts   []Conflict     // coordination conflicts among Entries, see ConflictRules.Find
+	// Version counts the patient's builds: each stored build is one more
+	// than the one before it, in the whole cluster (builds run under the
+	// lease). Changes carry the version that brought them.
+	Version   int64
+	Window    Window
+	Entries   []Entry        // sorted by start, then ID
+	Sources   []SourceStatus // in configuration order
+	Conflicts []Conflict     // coordination conflicts among Entries, see ConflictRules.Find
 }
 
 // Stale reports whether any source could not be read at the last refresh.

@@ -2,9 +2,12 @@
 package memcache
 
 import (
+	"cmp"
 	"container/list"
 	"context"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/overblik/overblik/aggregator"
 )
@@ -19,8 +22,9 @@ type Cache struct {
 }
 
 type item struct {
-	handle string
-	t      *aggregator.Timeline
+	handle  string
+	t       *aggregator.Timeline
+	changes []aggregator.Change // oldest first
 }
 
 // New returns a cache holding at most max timelines (10 000 when max <= 0).
@@ -37,7 +41,7 @@ func (c *Cache) Get(_ context.Context, handle string) (*aggregator.Timeline, boo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[handle]
-	if !ok {
+	if !ok || el.Value.(*item).t == nil { // changes kept, timeline not (yet)
 		return nil, false, nil
 	}
 	c.order.MoveToFront(el)
@@ -54,12 +58,66 @@ func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) er
 		return nil
 	}
 	c.items[handle] = c.order.PushFront(&item{handle: handle, t: t})
+	c.evict()
+	return nil
+}
+
+// evict drops the least recently used patients, with their changes, beyond max.
+func (c *Cache) evict() {
 	for c.order.Len() > c.max {
 		last := c.order.Back()
 		c.order.Remove(last)
 		delete(c.items, last.Value.(*item).handle)
 	}
+}
+
+// AddChanges records a patient's changes and forgets those noticed before
+// keepAfter. Changes live with the patient's timeline: when it is evicted
+// they go too, which is what bounds memory here.
+func (c *Cache) AddChanges(_ context.Context, handle string, changes []aggregator.Change, keepAfter time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[handle]
+	if !ok {
+		el = c.order.PushFront(&item{handle: handle})
+		c.items[handle] = el
+	}
+	it := el.Value.(*item)
+	kept := it.changes[:0]
+	for _, ch := range it.changes {
+		if !ch.Noticed.Before(keepAfter) {
+			kept = append(kept, ch)
+		}
+	}
+	for _, ch := range changes {
+		if !ch.Noticed.Before(keepAfter) {
+			kept = append(kept, ch)
+		}
+	}
+	// Stable: changes noticed together keep the order they were added in.
+	slices.SortStableFunc(kept, func(a, b aggregator.Change) int {
+		return cmp.Or(a.Noticed.Compare(b.Noticed), cmp.Compare(a.Version, b.Version))
+	})
+	it.changes = kept
+	c.evict()
 	return nil
+}
+
+// Changes returns the patient's changes noticed after since, oldest first.
+func (c *Cache) Changes(_ context.Context, handle string, since time.Time) ([]aggregator.Change, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[handle]
+	if !ok {
+		return nil, nil
+	}
+	var out []aggregator.Change
+	for _, ch := range el.Value.(*item).changes {
+		if ch.Noticed.After(since) {
+			out = append(out, ch) // read-only for the caller, as timelines are
+		}
+	}
+	return out, nil
 }
 
 // Range calls fn for each cached timeline, most recently used first, until
@@ -73,6 +131,9 @@ func (c *Cache) Range(ctx context.Context, fn func(handle string, t *aggregator.
 			return err
 		}
 		it := el.Value.(*item)
+		if it.t == nil {
+			continue
+		}
 		if !fn(it.handle, it.t) {
 			return nil
 		}

@@ -79,3 +79,15 @@ func TestRange(t *testing.T) {
 		})
 	}
 }
+
+func TestChangeLogConformance(t *testing.T) {
+	cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return New(0) })
+}
+
+func TestScheduleConformance(t *testing.T) {
+	cachetest.RunSchedule(t, func(t *testing.T) aggregator.Schedule { return NewSchedule() })
+}
+
+func TestCursorsConformance(t *testing.T) {
+	cachetest.RunCursors(t, func(t *testing.T) aggregator.Cursors { return NewCursors() })
+}

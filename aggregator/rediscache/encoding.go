@@ -30,6 +30,7 @@ type timelineV1 struct {
 	V           int          `json:"v"`
 	Patient     string       `json:"patient"`
 	GeneratedAt time.Time    `json:"generated_at,omitzero"`
+	Version     int64        `json:"version,omitempty"` // added within schema 1: older timelines read as version 0
 	WindowFrom  time.Time    `json:"window_from,omitzero"`
 	WindowTo    time.Time    `json:"window_to,omitzero"`
 	Entries     []entryV1    `json:"entries,omitempty"`
@@ -108,7 +109,7 @@ type sourceV1 struct {
 // instant and offset (RFC 3339); the zone's name is not kept, readers show
 // times in the configured zone anyway.
 func encode(t *aggregator.Timeline) ([]byte, error) {
-	d := timelineV1{V: schemaVersion, Patient: t.Patient, GeneratedAt: t.GeneratedAt,
+	d := timelineV1{V: schemaVersion, Patient: t.Patient, GeneratedAt: t.GeneratedAt, Version: t.Version,
 		WindowFrom: t.Window.From, WindowTo: t.Window.To}
 	if len(t.Entries) > 0 {
 		d.Entries = make([]entryV1, len(t.Entries))
@@ -172,7 +173,7 @@ func decode(b []byte) (*aggregator.Timeline, error) {
 	case d.V < 1:
 		return nil, fmt.Errorf("no schema version (v=%d)", d.V)
 	}
-	t := &aggregator.Timeline{Patient: d.Patient, GeneratedAt: d.GeneratedAt,
+	t := &aggregator.Timeline{Patient: d.Patient, GeneratedAt: d.GeneratedAt, Version: d.Version,
 		Window: aggregator.Window{From: d.WindowFrom, To: d.WindowTo}}
 	if len(d.Entries) > 0 {
 		t.Entries = make([]aggregator.Entry, len(d.Entries))

@@ -186,6 +186,49 @@ func (f *Fallback) Wait(ctx context.Context, handle string, since time.Time) (*a
 	return nil, fmt.Errorf("%w: %w", ErrAbandoned, err)
 }
 
+// AddChanges records changes in Redis and in the local cache (when it keeps
+// changes), so a replica that loses Redis still marks what it saw change.
+// Losing Redis is not an error here, as for Put.
+func (f *Fallback) AddChanges(ctx context.Context, handle string, changes []aggregator.Change, keepAfter time.Time) error {
+	if l, ok := f.local.(aggregator.ChangeLog); ok {
+		if err := l.AddChanges(ctx, handle, changes, keepAfter); err != nil {
+			return fmt.Errorf("rediscache: fallback: local changes: %w", err)
+		}
+	}
+	if !f.healthy.Load() {
+		return nil
+	}
+	octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+	err := f.redis.AddChanges(octx, handle, changes, keepAfter)
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errEncode), ctx.Err() != nil:
+		return err
+	}
+	f.markDown(ctx, err)
+	return nil
+}
+
+// Changes reads from Redis, or while Redis is down from the local cache:
+// then only what this replica noticed.
+func (f *Fallback) Changes(ctx context.Context, handle string, since time.Time) ([]aggregator.Change, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		cs, err := f.redis.Changes(octx, handle, since)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return cs, err
+		}
+		f.markDown(ctx, err)
+	}
+	if l, ok := f.local.(aggregator.ChangeLog); ok {
+		return l.Changes(ctx, handle, since)
+	}
+	return nil, nil
+}
+
 // ranger is a cache that can walk its timelines, as memcache.Cache can.
 type ranger interface {
 	Range(ctx context.Context, fn func(handle string, t *aggregator.Timeline) bool) error

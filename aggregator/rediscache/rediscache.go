@@ -30,18 +30,28 @@ type Options struct {
 	// PollInterval is how often Wait looks at the lease and the timeline when
 	// no notification arrives (a lost message, a holder that died). Default 250ms.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// ChangesTTL is how long a patient's changes stay after the last one
+	// was recorded. Default aggregator.DefaultKeepChanges (90 days).
+	ChangesTTL time.Duration
+	// NearCache is how many decoded timelines the cache keeps in process,
+	// so that reading an unchanged one costs a round trip with a stamp
+	// instead of its bytes and their decoding. Default 2000; negative
+	// turns it off.
+	NearCache int
+	Logger    *slog.Logger
 }
 
 // Cache stores timelines in Redis. It implements aggregator.Cache and the
 // lease methods Acquire and Wait. Safe for concurrent use.
 type Cache struct {
-	rdb    redis.UniversalClient
-	owned  bool // Close closes rdb
-	prefix string
-	ttl    time.Duration
-	poll   time.Duration
-	log    *slog.Logger
+	rdb        redis.UniversalClient
+	owned      bool // Close closes rdb
+	prefix     string
+	ttl        time.Duration
+	changesTTL time.Duration
+	poll       time.Duration
+	near       near
+	log        *slog.Logger
 }
 
 // Open connects to the Redis named by rawURL (see NewClient) and returns a
@@ -78,11 +88,18 @@ func New(rdb redis.UniversalClient, opts Options) (*Cache, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 250 * time.Millisecond
 	}
+	if opts.ChangesTTL <= 0 {
+		opts.ChangesTTL = aggregator.DefaultKeepChanges
+	}
+	if opts.NearCache == 0 {
+		opts.NearCache = 2000
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL, poll: opts.PollInterval, log: log}, nil
+	return &Cache{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL, changesTTL: opts.ChangesTTL, poll: opts.PollInterval,
+		near: near{max: opts.NearCache}, log: log}, nil
 }
 
 // Schemes NewClient accepts besides go-redis's own redis://, rediss:// and
@@ -189,6 +206,9 @@ func (c *Cache) channel(handle string) string     { return c.prefix + "{" + hand
 // schema during a rolling deploy, a damaged value) is a miss: the caller
 // rebuilds and overwrites it.
 func (c *Cache) Get(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
+	if c.near.max > 0 {
+		return c.getNear(ctx, handle)
+	}
 	b, err := c.rdb.Get(ctx, c.timelineKey(handle)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
@@ -213,14 +233,16 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 	return t, true, nil
 }
 
-// Put stores t with the cache's TTL and tells waiting replicas.
+// Put stores t with the cache's TTL, and the stamp of its bytes (see
+// near.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
 	b, err := encode(t)
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}
-	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
+		p.Set(ctx, c.stampKey(handle), stampOf(b), c.ttl)
 		p.Publish(ctx, c.channel(handle), "put")
 		return nil
 	})

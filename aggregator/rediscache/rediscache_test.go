@@ -3,6 +3,7 @@ package rediscache
 import (
 	"context"
 	"crypto/tls"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,8 +179,9 @@ func TestKeysCarryOnlyTheHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := c.prefix + "{abc234}:timeline"; len(keys) != 1 || keys[0] != want {
-		t.Errorf("keys = %v, want [%s]", keys, want)
+	slices.Sort(keys)
+	if want := []string{c.prefix + "{abc234}:stamp", c.prefix + "{abc234}:timeline"}; !slices.Equal(keys, want) {
+		t.Errorf("keys = %v, want %v", keys, want)
 	}
 }
 
@@ -231,5 +233,69 @@ func TestPutOfAnUnencodableTimelineSaysSo(t *testing.T) {
 	bad := &aggregator.Timeline{Patient: "p1", GeneratedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if err := c.Put(context.Background(), "p1", bad); err == nil {
 		t.Error("Put of a year-10000 timeline succeeded; JSON cannot hold it")
+	}
+}
+
+func TestChangeLogConformance(t *testing.T) {
+	cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return newTestCache(t, "", Options{}) })
+}
+
+func TestScheduleConformance(t *testing.T) {
+	cachetest.RunSchedule(t, func(t *testing.T) aggregator.Schedule { return newTestCache(t, "", Options{}).Schedule() })
+}
+
+func TestCursorsConformance(t *testing.T) {
+	cachetest.RunCursors(t, func(t *testing.T) aggregator.Cursors { return newTestCache(t, "", Options{}).Cursors() })
+}
+
+func TestNearCache(t *testing.T) {
+	ctx := context.Background()
+	gen := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		near     int
+		wantSame bool // an unchanged timeline read twice is the same decoded one
+	}{
+		{"on by default", 0, true},
+		{"off", -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			reader := newTestCache(t, prefix, Options{NearCache: tc.near})
+			writer := newTestCache(t, prefix, Options{}) // another replica
+			if err := writer.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 1}); err != nil {
+				t.Fatal(err)
+			}
+			first, ok, err := reader.Get(ctx, "p1")
+			if err != nil || !ok {
+				t.Fatalf("Get = %v, %v", ok, err)
+			}
+			second, _, _ := reader.Get(ctx, "p1")
+			if (first == second) != tc.wantSame {
+				t.Errorf("the second read of an unchanged timeline was the first's decoded copy: %v, want %v", first == second, tc.wantSame)
+			}
+			// Another replica's Put is seen at the next read, as is a write
+			// without a stamp (an older release's).
+			if err := writer.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, _ := reader.Get(ctx, "p1"); got == nil || got.Version != 2 {
+				t.Errorf("after another replica's Put, Get = %+v, want version 2", got)
+			}
+			b, err := encode(&aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := writer.rdb.Del(ctx, writer.stampKey("p1")).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := writer.rdb.Set(ctx, writer.timelineKey("p1"), b, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, _ := reader.Get(ctx, "p1"); got == nil || got.Version != 3 {
+				t.Errorf("after a write without a stamp, Get = %+v, want version 3", got)
+			}
+		})
 	}
 }

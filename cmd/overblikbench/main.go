@@ -32,10 +32,13 @@ import (
 
 func main() {
 	conns := flag.Int("conns", 8, "concurrent keep-alive connections per load run")
+	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis for the Redis rows (keys under a prefix of the run's own, deleted at the end)")
+	patients := flag.Int("patients", 300, "patients in the background refresh runs")
 	dur := flag.Duration("duration", 3*time.Second, "length of each load run")
 	builds := flag.Int("builds", 40, "cold builds to time")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *conns, *dur, *builds); err != nil {
+	cfg := config{conns: *conns, dur: *dur, builds: *builds, redisURL: *redisURL, patients: *patients}
+	if err := run(context.Background(), os.Stdout, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "overblikbench:", err)
 		os.Exit(1)
 	}
@@ -48,7 +51,17 @@ type row struct {
 	target   float64 // minimum ratio to the baseline; 0 for none
 }
 
-func run(ctx context.Context, out io.Writer, conns int, dur time.Duration, builds int) error {
+// config is what the flags set.
+type config struct {
+	conns    int
+	dur      time.Duration
+	builds   int
+	redisURL string
+	patients int
+}
+
+func run(ctx context.Context, out io.Writer, cfg config) error {
+	conns, dur, builds := cfg.conns, cfg.dur, cfg.builds
 	log := slog.New(slog.DiscardHandler)
 	cph, err := time.LoadLocation("Europe/Copenhagen")
 	if err != nil {
@@ -56,7 +69,7 @@ func run(ctx context.Context, out io.Writer, conns int, dur time.Duration, build
 	}
 
 	// The product on the demo data, one demo patient's timeline cached.
-	d, stop, err := demoService(cph, log)
+	d, stop, err := demoService(cph, log, memcache.New(0))
 	if err != nil {
 		return err
 	}
@@ -104,6 +117,16 @@ func run(ctx context.Context, out io.Writer, conns int, dur time.Duration, build
 		}
 		rows = append(rows, row{name: sc.name, res: r, baseline: &base, target: sc.target})
 	}
+	rdb, err := openRedis(ctx, cfg.redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.cleanup(context.WithoutCancel(ctx))
+	redisRows, err := redisRows(ctx, rdb, cfg, cph, log)
+	if err != nil {
+		return fmt.Errorf("Redis rows: %w", err)
+	}
+	rows = append(rows, redisRows...)
 	printLoad(out, rows)
 
 	// Cold builds: three sources of 100 appointments, each answering after 20 ms.
@@ -115,6 +138,25 @@ func run(ctx context.Context, out io.Writer, conns int, dur time.Duration, build
 	limit := latency + 10*time.Millisecond
 	fmt.Fprintf(out, "\ncold build, 3 sources x 100 appointments, %s latency each (%d builds):\n", latency, builds)
 	fmt.Fprintf(out, "  p50 %s  p99 %s  target p50 <= %s: %s\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), limit, verdict(p50 <= limit))
+
+	// Background refresh: every viewed patient comes due at once.
+	const minRate = 150.0
+	rate, err := refreshThroughput(ctx, cfg.patients, log)
+	if err != nil {
+		return fmt.Errorf("background refresh: %w", err)
+	}
+	fmt.Fprintf(out, "\nbackground refresh, %d patients, %d zero-latency sources x %d entries, %d at once (memory):\n",
+		cfg.patients, refreshSources, entriesPerSource, refreshConcurrency)
+	fmt.Fprintf(out, "  %.0f patients/s  target >= %.0f: %s\n", rate, minRate, verdict(rate >= minRate))
+
+	// Three replicas on one Redis, refreshers and viewers all at once.
+	const intervals = 3
+	perInterval, err := replicasAskOnce(ctx, rdb, cfg.patients, intervals, log)
+	if err != nil {
+		return fmt.Errorf("replicas: %w", err)
+	}
+	fmt.Fprintf(out, "\n3 replicas sharing Redis, %d patients, %d refresh intervals, every replica refreshing and viewing every patient:\n", cfg.patients, intervals)
+	fmt.Fprintf(out, "  Appointment searches per patient, source and interval: %.2f  target 1.00: %s\n", perInterval, verdict(perInterval == 1))
 	return nil
 }
 
@@ -163,8 +205,9 @@ type demoProduct struct {
 	patient  testdata.DemoPatient
 }
 
-// demoService serves the demo data from three simulators through the product.
-func demoService(loc *time.Location, log *slog.Logger) (*demoProduct, func(), error) {
+// demoService serves the demo data from three simulators through the
+// product, with timelines in cache.
+func demoService(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (*demoProduct, func(), error) {
 	data := testdata.Demo(time.Now(), loc)
 	var regs []aggregator.Registration
 	var stops []func()
@@ -194,7 +237,7 @@ func demoService(loc *time.Location, log *slog.Logger) (*demoProduct, func(), er
 		}
 		regs = append(regs, aggregator.Registration{Source: src})
 	}
-	svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{FreshFor: time.Hour, Location: loc, Logger: log})
+	svc, err := aggregator.New(regs, cache, aggregator.Options{FreshFor: time.Hour, Location: loc, Logger: log})
 	if err != nil {
 		stopAll()
 		return nil, nil, err

@@ -124,6 +124,18 @@ func TestMedplum(t *testing.T) {
 			refCfg.BaseURL, refCfg.PageSize = simSrv.URL, 0
 			ref := newConnector(t, refCfg, nil)
 
+			// The change feed, from the beginning: every patient with
+			// entries here, named by identifier from the _included Patients.
+			recFeed := &recorder{}
+			feed := newConnector(t, cfg, recFeed)
+			var withEntries []string
+			for _, p := range ds.Patients {
+				if len(seededFor(t, sec.data, p).resources) > 0 {
+					withEntries = append(withEntries, p.CPR)
+				}
+			}
+			feedCursor := checkFeed(t, feed, recFeed, "1970-01-01T00:00:00Z", withEntries)
+
 			nFull, nNarrow := 0, 0
 			for _, p := range ds.Patients {
 				pref := aggregator.PatientRef{Handle: "h-" + p.CPR, Identifier: aggregator.Identifier{System: p.System, Value: p.CPR}}
@@ -196,8 +208,49 @@ func TestMedplum(t *testing.T) {
 			if nNarrow == 0 || nNarrow == nFull {
 				t.Errorf("the narrow window holds %d of %d entries; pick one that splits them", nNarrow, nFull)
 			}
+			// checkIncremental cancelled one Appointment of each patient:
+			// the feed names them all again, and nothing after that.
+			var cprs []string
+			for _, p := range ds.Patients {
+				cprs = append(cprs, p.CPR)
+			}
+			feedCursor = checkFeed(t, feed, recFeed, feedCursor, cprs)
+			checkFeed(t, feed, recFeed, feedCursor, nil)
 		})
 	}
+}
+
+// checkFeed asks the change feed for what changed after cursor, checks that
+// it named exactly the patients with the CPR numbers want, without reading
+// a Patient (Medplum honours _include), and returns the next cursor.
+func checkFeed(t *testing.T, s *fhirsource.Source, rec *recorder, cursor string, want []string) string {
+	t.Helper()
+	rec.reset()
+	ids, next, err := s.Changed(context.Background(), cursor)
+	if err != nil {
+		t.Fatalf("change feed after %s: %v", cursor, err)
+	}
+	var got []string
+	for _, id := range ids {
+		if id.System == fhirsource.SystemCPR && !slices.Contains(got, id.Value) {
+			got = append(got, id.Value)
+		}
+	}
+	slices.Sort(got)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("change feed after %s named %v, want %v", cursor, got, want)
+	}
+	if len(want) > 0 && !(next > cursor) || len(want) == 0 && next != cursor {
+		t.Errorf("change feed cursor went from %s to %s", cursor, next)
+	}
+	for _, u := range rec.take() {
+		if strings.Contains(u.Path, "/Patient/") {
+			t.Errorf("the change feed read %s; Medplum _includes the Patients", u.Path)
+		}
+	}
+	return next
 }
 
 // seeded is what the demo data holds for one patient in one sector.

@@ -84,6 +84,8 @@ type Source struct {
 
 	stateMu sync.Mutex
 	state   map[string]*patientState // Patient id -> last result, when Incremental
+
+	feedIDs feedIdentifiers // Patient id -> identifiers, for the change feed
 }
 
 // New returns a connector for cfg that talks HTTP through hc.

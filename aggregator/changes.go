@@ -1,0 +1,212 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ChangeKind is what happened to an entry between two versions of a timeline.
+type ChangeKind string
+
+const (
+	ChangeAdded     ChangeKind = "added"     // the entry is new
+	ChangeMoved     ChangeKind = "moved"     // its time or place changed; the old ones are in the Change
+	ChangeCancelled ChangeKind = "cancelled" // it was not cancelled before
+	ChangeRemoved   ChangeKind = "removed"   // it is gone (deleted, or entered in error at the source)
+)
+
+// DefaultKeepChanges is how long changes are kept per patient.
+const DefaultKeepChanges = 90 * 24 * time.Hour
+
+// Change is one thing a refresh noticed about one entry. A refresh that
+// changes a timeline records one Change per entry and kind, all with the new
+// timeline's Version and the time it was built.
+type Change struct {
+	Version int64     // the timeline version that brought the change
+	Noticed time.Time // when the refresh that noticed it ran (GeneratedAt of that version)
+	EntryID string
+	Kind    ChangeKind
+	// Title is the entry's title when the change was noticed (its last one
+	// for ChangeRemoved), so a removed entry can still be named.
+	Title string
+	// Where and when the entry was before, for ChangeMoved ("moved from
+	// Tuesday 10:00") and ChangeRemoved; zero for the other kinds.
+	OldStart time.Time
+	OldEnd   time.Time
+	OldPlace Place
+}
+
+// ChangeLog is an optional interface of a Cache that keeps each patient's
+// changes (both backends have it, so changes live where timelines do and are
+// shared by the replicas). Service.Changes reports ErrNoChangeLog for a cache
+// without it.
+type ChangeLog interface {
+	// AddChanges records changes for handle and forgets the patient's
+	// changes noticed before keepAfter.
+	AddChanges(ctx context.Context, handle string, changes []Change, keepAfter time.Time) error
+	// Changes returns the patient's changes noticed after since, oldest
+	// first (by Noticed, then Version, then the order of one AddChanges);
+	// none is not an error.
+	Changes(ctx context.Context, handle string, since time.Time) ([]Change, error)
+}
+
+// ErrNoChangeLog is returned by Service.Changes when the cache keeps no changes.
+var ErrNoChangeLog = errors.New("aggregator: the cache keeps no changes")
+
+// Changes returns what changed on the patient's timeline after since (the
+// time the viewer last looked; zero for everything kept, at most the last
+// KeepChanges), oldest first. An entry may appear more than once: moved
+// twice, say. It builds nothing.
+func (s *Service) Changes(ctx context.Context, handle string, since time.Time) ([]Change, error) {
+	cl, ok := s.cache.(ChangeLog)
+	if !ok {
+		return nil, ErrNoChangeLog
+	}
+	horizon := s.opts.Now().Add(-s.opts.KeepChanges)
+	if since.Before(horizon) {
+		since = horizon
+	}
+	cs, err := cl.Changes(ctx, handle, since)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", handle, err)
+	}
+	return cs, nil
+}
+
+// recordChanges stores what changed from prev to t, when the cache keeps
+// changes. A failure costs the marks, never the timeline: it is logged.
+func (s *Service) recordChanges(ctx context.Context, handle string, prev, t *Timeline) {
+	cl, ok := s.cache.(ChangeLog)
+	if !ok || prev == nil {
+		return
+	}
+	cs := diffTimelines(prev, t)
+	if len(cs) == 0 {
+		return
+	}
+	if err := cl.AddChanges(ctx, handle, cs, t.GeneratedAt.Add(-s.opts.KeepChanges)); err != nil {
+		s.log.WarnContext(ctx, "recording timeline changes failed", "patient", handle, "err", err)
+	}
+}
+
+// diffTimelines lists what changed per entry from prev to next, in next's
+// order, then the removed ones in prev's. An entry that left the window
+// because time passed, or whose source failed (its last good copy stays), is
+// not a change; neither is a first build (there is nothing to compare with).
+func diffTimelines(prev, next *Timeline) []Change {
+	mk := func(e Entry, k ChangeKind) Change {
+		return Change{Version: next.Version, Noticed: next.GeneratedAt, EntryID: e.ID, Kind: k, Title: e.Title}
+	}
+	old := make(map[string]*Entry, len(prev.Entries))
+	for i := range prev.Entries {
+		old[prev.Entries[i].ID] = &prev.Entries[i]
+	}
+	var out []Change
+	seen := make(map[string]bool, len(next.Entries))
+	for _, e := range next.Entries {
+		seen[e.ID] = true
+		o, ok := old[e.ID]
+		if !ok {
+			// One outside the previous window came into view as time passed.
+			if prev.Window.To.IsZero() || inWindow(e, prev.Window) {
+				out = append(out, mk(e, ChangeAdded))
+			}
+			continue
+		}
+		if e.Status == StatusCancelled && o.Status != StatusCancelled {
+			out = append(out, mk(e, ChangeCancelled))
+		}
+		if moved(*o, e) {
+			c := mk(e, ChangeMoved)
+			c.OldStart, c.OldEnd, c.OldPlace = o.Start, o.End, o.Place
+			out = append(out, c)
+		}
+	}
+	for _, o := range prev.Entries {
+		if seen[o.ID] {
+			continue
+		}
+		if !next.Window.To.IsZero() && !inWindow(o, next.Window) {
+			continue // slid out of the window as time passed
+		}
+		c := mk(o, ChangeRemoved)
+		c.OldStart, c.OldEnd, c.OldPlace = o.Start, o.End, o.Place
+		out = append(out, c)
+	}
+	return out
+}
+
+// inWindow reports whether e overlaps w; an admission still going on
+// (no end) overlaps every window after its start.
+func inWindow(e Entry, w Window) bool {
+	return e.Start.Before(w.To) && (e.End.IsZero() || e.End.After(w.From))
+}
+
+// moved reports a change of start, of a known end, or of place. An
+// admission that gets its end at discharge has not moved.
+func moved(o, e Entry) bool {
+	if !o.Start.Equal(e.Start) {
+		return true
+	}
+	if !o.End.IsZero() && !e.End.IsZero() && !o.End.Equal(e.End) {
+		return true
+	}
+	return o.Place.Name != e.Place.Name || o.Place.Address != e.Place.Address
+}
+
+// Mark is what a viewer should be told about one entry, folded from the
+// changes since they last looked: "New", "Moved from Tuesday 10:00",
+// "Cancelled", or gone.
+type Mark struct {
+	Kind ChangeKind // the one to show: removed, cancelled, added or moved
+	// First is when the first of the folded changes was noticed.
+	First time.Time
+	// Title is the entry's title at the latest change: the name of a removed one.
+	Title string
+	// Where and when the entry was when the viewer last looked, for moved
+	// and removed (and cancelled after a move); zero otherwise.
+	OldStart time.Time
+	OldEnd   time.Time
+	OldPlace Place
+}
+
+// Marks folds changes (oldest first, as Service.Changes returns them) into
+// one Mark per entry ID. An entry added since the last look is new, however
+// it moved since; one cancelled or removed says so; one that moved keeps the
+// time and place of before its first move, which is what the viewer saw.
+// An entry removed and then added again is new.
+func Marks(changes []Change) map[string]Mark {
+	out := make(map[string]Mark)
+	for _, c := range changes {
+		m, seen := out[c.EntryID]
+		if !seen {
+			m.First = c.Noticed
+		}
+		keepOld := func() {
+			if m.OldStart.IsZero() && m.Kind != ChangeAdded {
+				m.OldStart, m.OldEnd, m.OldPlace = c.OldStart, c.OldEnd, c.OldPlace
+			}
+		}
+		switch c.Kind {
+		case ChangeAdded:
+			m = Mark{Kind: ChangeAdded, First: m.First}
+		case ChangeMoved:
+			if m.Kind == "" || m.Kind == ChangeMoved {
+				m.Kind = ChangeMoved
+				keepOld()
+			}
+		case ChangeCancelled:
+			if m.Kind != ChangeRemoved {
+				m.Kind = ChangeCancelled
+			}
+		case ChangeRemoved:
+			keepOld()
+			m.Kind = ChangeRemoved
+		}
+		m.Title = c.Title
+		out[c.EntryID] = m
+	}
+	return out
+}

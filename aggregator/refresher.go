@@ -1,0 +1,291 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults of background refresh.
+const (
+	DefaultViewedWithin = 30 * 24 * time.Hour
+	DefaultPerSource    = 4
+	DefaultTick         = time.Second
+	DefaultJitter       = 0.2
+)
+
+// viewNoteEvery is how often one replica tells the Schedule that a patient
+// it serves was viewed: "viewed in the last 30 days" needs no finer grain,
+// and a cached read must not pay a Redis write each time.
+const viewNoteEvery = time.Hour
+
+// maxViewNotes bounds the memory of which patients were noted; forgetting
+// them all costs one more Schedule write each.
+const maxViewNotes = 100_000
+
+// viewNoteTimeout bounds the Schedule write a view makes, so a Redis that
+// hangs costs a request that much at most; and viewNoteRetry is how soon a
+// failed one is tried again for the same patient.
+const (
+	viewNoteTimeout = 250 * time.Millisecond
+	viewNoteRetry   = time.Minute
+)
+
+type viewNotes struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// noteViewed tells the Schedule, at most once per viewNoteEvery per patient
+// and replica, that handle was viewed; a patient new to the schedule is due
+// a little before its timeline generated at gen turns stale, so a refresher
+// that keeps up means viewers never see a stale one. A failure costs the
+// background refresh of one patient for a while, never the request: logged.
+func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) {
+	sched := s.opts.Schedule
+	if sched == nil {
+		return
+	}
+	now := s.opts.Now()
+	s.views.mu.Lock()
+	if last, ok := s.views.last[handle]; ok && now.Sub(last) < viewNoteEvery && !now.Before(last) {
+		s.views.mu.Unlock()
+		return
+	}
+	if s.views.last == nil || len(s.views.last) >= maxViewNotes {
+		s.views.last = make(map[string]time.Time)
+	}
+	s.views.last[handle] = now
+	s.views.mu.Unlock()
+	vctx, cancel := context.WithTimeout(ctx, viewNoteTimeout)
+	defer cancel()
+	if err := sched.Viewed(vctx, handle, now, gen.Add(dueIn(s.opts.FreshFor, DefaultJitter))); err != nil {
+		s.views.mu.Lock()
+		s.views.last[handle] = now.Add(viewNoteRetry - viewNoteEvery) // try again in a minute, not at every view
+		s.views.mu.Unlock()
+		s.log.WarnContext(ctx, "recording a view for background refresh failed", "patient", handle, "err", err)
+	}
+}
+
+// dueIn is how long after a build a patient is next due: a little before
+// the timeline turns stale after interval, and earlier by up to jitter of
+// the interval at random, so patients viewed together spread out rather
+// than come due in step.
+func dueIn(interval time.Duration, jitter float64) time.Duration {
+	return interval - time.Duration(float64(interval)*(0.05+jitter*rand.Float64()))
+}
+
+// PatientResolver maps a handle back to the patient the sources are asked
+// for; *Patients is one.
+type PatientResolver interface {
+	Resolve(ctx context.Context, handle string) (PatientRef, bool, error)
+}
+
+// RefresherOptions tune a Refresher; zero values take the defaults.
+type RefresherOptions struct {
+	// ViewedWithin: patients viewed longer ago leave the schedule. Default 30 days.
+	ViewedWithin time.Duration
+	// PerSource bounds the refreshes running at once in this replica; each
+	// asks every source once, so no source gets more concurrent requests
+	// from the refresher than this. Default DefaultPerSource.
+	PerSource int
+	// Tick is how often Run looks for due patients. Default 1s.
+	Tick time.Duration
+	// Jitter is the share of the interval (the service's FreshFor) by which
+	// a patient's next refresh comes early at random. Default 0.2.
+	Jitter float64
+	// Cursors keep the change feeds' positions; required when a
+	// registration sets ChangeFeed (and then the resolver given to
+	// NewRefresher must be a HandleMaker too, as *Patients is).
+	Cursors Cursors
+	// FeedEvery is how often this replica asks the change feeds. Default 10s.
+	FeedEvery time.Duration
+	// FeedFullEvery is how often a source with a change feed is read in
+	// full for each viewed patient anyway: it catches deletions a feed does
+	// not show and entries that came into the window as time passed.
+	// Default 24h.
+	FeedFullEvery time.Duration
+	Logger        *slog.Logger
+}
+
+// Refresher keeps the timelines of recently viewed patients fresh without
+// anyone waiting: every replica runs one on the shared Schedule, which hands
+// each due patient to one of them, and the service's lease makes sure only
+// one of them asks the sources even when a viewer refreshes too.
+type Refresher struct {
+	svc      *Service
+	sched    Schedule
+	patients PatientResolver
+	handles  HandleMaker
+	feeds    []string // sources whose change feed is used
+	opts     RefresherOptions
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	lastPoll time.Time // of the change feeds
+}
+
+// NewRefresher returns a refresher for the patients svc notes as viewed in
+// sched (Options.Schedule of svc must be the same schedule).
+func NewRefresher(svc *Service, sched Schedule, patients PatientResolver, opts RefresherOptions) (*Refresher, error) {
+	if svc == nil || sched == nil || patients == nil {
+		return nil, errors.New("aggregator: a refresher needs a service, a schedule and a patient resolver")
+	}
+	if opts.ViewedWithin <= 0 {
+		opts.ViewedWithin = DefaultViewedWithin
+	}
+	if opts.PerSource <= 0 {
+		opts.PerSource = DefaultPerSource
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = DefaultTick
+	}
+	if opts.Jitter <= 0 || opts.Jitter >= 1 {
+		opts.Jitter = DefaultJitter
+	}
+	if opts.FeedEvery <= 0 {
+		opts.FeedEvery = DefaultFeedEvery
+	}
+	if opts.FeedFullEvery <= 0 {
+		opts.FeedFullEvery = DefaultFeedFullEvery
+	}
+	log := opts.Logger
+	if log == nil {
+		log = svc.log
+	}
+	r := &Refresher{svc: svc, sched: sched, patients: patients, feeds: svc.feedSources(), opts: opts, log: log}
+	if len(r.feeds) > 0 {
+		hm, ok := patients.(HandleMaker)
+		if !ok || opts.Cursors == nil {
+			return nil, errors.New("aggregator: change feeds need Cursors and a resolver that makes handles (*Patients)")
+		}
+		r.handles = hm
+	}
+	return r, nil
+}
+
+// Run refreshes due patients every Tick until ctx is done, then waits for
+// the refreshes it started and returns nil.
+func (r *Refresher) Run(ctx context.Context) error {
+	tick := time.NewTicker(r.opts.Tick)
+	defer tick.Stop()
+	failing := false
+	for {
+		// Said once when rounds start failing (a Redis outage fails every
+		// tick) and once when they work again.
+		switch _, err := r.RunOnce(ctx); {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			r.log.WarnContext(ctx, "background refresh rounds are failing", "err", err)
+		case err == nil && failing:
+			failing = false
+			r.log.InfoContext(ctx, "background refresh rounds work again")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOnce claims the patients due now, batch by batch, refreshes them with
+// bounded concurrency and returns how many it refreshed (a patient found
+// fresh already, or not resolvable here, does not count). A ctx that ends
+// stops the claiming; refreshes under way finish.
+func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
+	interval := r.svc.opts.FreshFor
+	batch := 4 * r.opts.PerSource
+	var mu sync.Mutex
+	refreshed := 0
+	var g errgroup.Group
+	g.SetLimit(r.opts.PerSource)
+	defer func() { _ = g.Wait() }()
+	r.pollFeeds(ctx)
+	r.reportQueue(ctx)
+	for ctx.Err() == nil {
+		now := r.svc.opts.Now()
+		// The claim runs out after a whole interval: a replica that dies
+		// with it leaves the patient to another one then.
+		hs, err := r.sched.Claim(ctx, now, batch, now.Add(interval), now.Add(-r.opts.ViewedWithin))
+		if err != nil {
+			return refreshed, err
+		}
+		for _, c := range hs {
+			g.Go(func() error {
+				if r.refreshOne(context.WithoutCancel(ctx), c) {
+					mu.Lock()
+					refreshed++
+					mu.Unlock()
+				}
+				return nil
+			})
+		}
+		if len(hs) < batch {
+			break
+		}
+	}
+	_ = g.Wait()
+	return refreshed, nil
+}
+
+func (r *Refresher) reportQueue(ctx context.Context) {
+	now := r.svc.opts.Now()
+	n, earliest, err := r.sched.Due(ctx, now)
+	if err != nil {
+		return // the claim will fail and say so
+	}
+	var lag time.Duration
+	if n > 0 && earliest.Before(now) {
+		lag = now.Sub(earliest)
+	}
+	r.svc.opts.Metrics.RefreshQueue(n, lag)
+}
+
+// refreshOne refreshes one claimed patient unless its timeline is fresh
+// enough already, and schedules the next refresh from the timeline's age.
+// Sources with a change feed that named no change are not asked.
+func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
+	handle := c.Handle
+	interval := r.svc.opts.FreshFor
+	p, ok, err := r.patients.Resolve(ctx, handle)
+	if err != nil || !ok {
+		// Another replica may know the patient; the claim runs out and
+		// gives it a chance.
+		if err != nil {
+			r.log.WarnContext(ctx, "background refresh: cannot resolve patient", "patient", handle, "err", err)
+		}
+		return false
+	}
+	var seen time.Time
+	var reuse map[string]bool
+	if cached, ok, err := r.svc.cache.Get(ctx, handle); err == nil && ok {
+		now := r.svc.opts.Now()
+		if age := now.Sub(cached.GeneratedAt); age < interval/2 && (c.Changed.IsZero() || c.Changed.Before(cached.GeneratedAt)) {
+			r.reschedule(ctx, handle, cached.GeneratedAt) // a viewer refreshed it lately
+			return false
+		}
+		seen = cached.GeneratedAt
+		reuse = r.reusable(cached, c, now)
+	}
+	t, err := r.svc.refreshShared(ctx, p, seen, reuse)
+	if err != nil {
+		r.log.WarnContext(ctx, "background refresh failed", "patient", p, "err", err)
+		return false
+	}
+	r.reschedule(ctx, handle, t.GeneratedAt)
+	return true
+}
+
+func (r *Refresher) reschedule(ctx context.Context, handle string, gen time.Time) {
+	due := gen.Add(dueIn(r.svc.opts.FreshFor, r.opts.Jitter))
+	if err := r.sched.Reschedule(ctx, handle, due); err != nil {
+		// The claim runs out after an interval and brings it back anyway.
+		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", handle, "err", err)
+	}
+}

@@ -1,0 +1,267 @@
+package aggregator_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
+)
+
+// directory resolves the handles of the patients the test made.
+type directory map[string]aggregator.PatientRef
+
+func (d directory) Resolve(_ context.Context, h string) (aggregator.PatientRef, bool, error) {
+	p, ok := d[h]
+	return p, ok, nil
+}
+
+func patients(n int) (directory, []aggregator.PatientRef) {
+	d := directory{}
+	var ps []aggregator.PatientRef
+	for i := range n {
+		p := aggregator.PatientRef{Handle: fmt.Sprintf("h%d", i), Identifier: aggregator.Identifier{System: "urn:test", Value: fmt.Sprint(i)}}
+		d[p.Handle] = p
+		ps = append(ps, p)
+	}
+	return d, ps
+}
+
+// countingSchedule counts the views a service records.
+type countingSchedule struct {
+	aggregator.Schedule
+	views atomic.Int64
+}
+
+func (c *countingSchedule) Viewed(ctx context.Context, h string, at, due time.Time) error {
+	c.views.Add(1)
+	return c.Schedule.Viewed(ctx, h, at, due)
+}
+
+type refresherFixture struct {
+	clk   *clock
+	src   *fakeSource
+	svc   *aggregator.Service
+	sched *countingSchedule
+	ref   *aggregator.Refresher
+	dir   directory
+	ps    []aggregator.PatientRef
+}
+
+func newRefresherFixture(t *testing.T, n int, opts aggregator.RefresherOptions, fetch func(context.Context, aggregator.PatientRef, aggregator.Window) (aggregator.Batch, error)) *refresherFixture {
+	t.Helper()
+	f := &refresherFixture{clk: &clock{now: now}, sched: &countingSchedule{Schedule: memcache.NewSchedule()}}
+	if fetch == nil {
+		fetch = returning(appt("h/Appointment/1", now.Add(24*time.Hour)))
+	}
+	f.src = &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: fetch}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: f.src}}, memcache.New(0),
+		aggregator.Options{FreshFor: time.Minute, Now: f.clk.Now, Schedule: f.sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	f.svc = svc
+	f.dir, f.ps = patients(n)
+	f.ref, err = aggregator.NewRefresher(svc, f.sched, f.dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *refresherFixture) view(t *testing.T, ps ...aggregator.PatientRef) {
+	t.Helper()
+	for _, p := range ps {
+		if _, err := f.svc.Timeline(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (f *refresherFixture) runOnce(t *testing.T) int {
+	t.Helper()
+	n, err := f.ref.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestRefresherKeepsViewedPatientsFresh(t *testing.T) {
+	f := newRefresherFixture(t, 3, aggregator.RefresherOptions{}, nil)
+	f.view(t, f.ps[0], f.ps[1]) // ps[2] is never viewed
+	if got := f.src.calls.Load(); got != 2 {
+		t.Fatalf("%d fetches for two views, want 2", got)
+	}
+	if n := f.runOnce(t); n != 0 || f.src.calls.Load() != 2 {
+		t.Errorf("a round while everything is fresh refreshed %d (fetches %d), want none", n, f.src.calls.Load())
+	}
+	for round := 1; round <= 3; round++ {
+		f.clk.Add(time.Minute) // FreshFor: due, before any viewer sees a stale timeline
+		if n := f.runOnce(t); n != 2 {
+			t.Errorf("round %d refreshed %d patients, want the 2 viewed", round, n)
+		}
+		if got, want := f.src.calls.Load(), int64(2+2*round); got != want {
+			t.Errorf("round %d: %d fetches, want %d: each viewed patient once per interval", round, got, want)
+		}
+		for _, p := range f.ps[:2] {
+			tl, err := f.svc.Timeline(context.Background(), p)
+			if err != nil || !tl.GeneratedAt.Equal(f.clk.Now()) {
+				t.Errorf("round %d: %s generated at %v (%v), want now %v", round, p.Handle, tl.GeneratedAt, err, f.clk.Now())
+			}
+		}
+	}
+}
+
+func TestRefresherForgetsPatientsNotViewed(t *testing.T) {
+	f := newRefresherFixture(t, 2, aggregator.RefresherOptions{ViewedWithin: 24 * time.Hour}, nil)
+	f.view(t, f.ps...)
+	for range 23 { // viewed under a day ago: kept fresh
+		f.clk.Add(time.Hour)
+		f.runOnce(t)
+	}
+	f.clk.Add(2 * time.Hour)
+	calls := f.src.calls.Load()
+	if n := f.runOnce(t); n != 0 || f.src.calls.Load() != calls {
+		t.Errorf("a day after the last view, %d patients were refreshed (%d fetches), want none", n, f.src.calls.Load()-calls)
+	}
+	// A view brings a patient back.
+	f.view(t, f.ps[0])
+	f.clk.Add(time.Minute)
+	if n := f.runOnce(t); n != 1 {
+		t.Errorf("after a new view, %d refreshed, want 1", n)
+	}
+}
+
+func TestRefresherSkipsTimelinesAViewerRefreshed(t *testing.T) {
+	f := newRefresherFixture(t, 1, aggregator.RefresherOptions{}, nil)
+	f.view(t, f.ps[0])
+	f.clk.Add(5 * time.Minute)
+	// Stale: the viewer gets it at once and it is refreshed in the background.
+	f.view(t, f.ps[0])
+	f.svc.Close() // waits for that refresh
+	calls := f.src.calls.Load()
+	if n := f.runOnce(t); n != 0 || f.src.calls.Load() != calls {
+		t.Errorf("the refresher refreshed %d just refreshed timelines (%d more fetches), want none", n, f.src.calls.Load()-calls)
+	}
+}
+
+func TestRefresherLeavesUnknownPatients(t *testing.T) {
+	f := newRefresherFixture(t, 2, aggregator.RefresherOptions{}, nil)
+	f.view(t, f.ps...)
+	delete(f.dir, f.ps[1].Handle) // another replica's patient
+	f.clk.Add(time.Minute)
+	if n := f.runOnce(t); n != 1 {
+		t.Errorf("refreshed %d, want only the patient this replica can resolve", n)
+	}
+}
+
+func TestViewsAreNotedOncePerHour(t *testing.T) {
+	f := newRefresherFixture(t, 1, aggregator.RefresherOptions{}, nil)
+	for range 10 {
+		f.view(t, f.ps[0])
+		f.clk.Add(time.Second)
+	}
+	if got := f.sched.views.Load(); got != 1 {
+		t.Errorf("10 views in 10 seconds wrote %d views to the schedule, want 1", got)
+	}
+	f.clk.Add(time.Hour)
+	f.view(t, f.ps[0])
+	if got := f.sched.views.Load(); got != 2 {
+		t.Errorf("a view an hour later made %d writes in all, want 2", got)
+	}
+}
+
+func TestRefresherBoundsConcurrency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit, n = 3, 10
+		var mu sync.Mutex
+		inflight, most := 0, 0
+		release := make(chan struct{})
+		blocking := false
+		fetch := func(ctx context.Context, _ aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
+			mu.Lock()
+			inflight++
+			most = max(most, inflight)
+			b := blocking
+			mu.Unlock()
+			if b {
+				<-release
+			}
+			mu.Lock()
+			inflight--
+			mu.Unlock()
+			return aggregator.Batch{}, nil
+		}
+		f := newRefresherFixture(t, n, aggregator.RefresherOptions{PerSource: limit}, fetch)
+		f.view(t, f.ps...)
+		mu.Lock()
+		blocking, most = true, 0
+		mu.Unlock()
+		f.clk.Add(time.Minute)
+		done := make(chan int)
+		go func() {
+			got, _ := f.ref.RunOnce(context.Background())
+			done <- got
+		}()
+		synctest.Wait() // every refresh that could start has, and blocks
+		mu.Lock()
+		if inflight != limit {
+			t.Errorf("%d refreshes at once, want %d (PerSource)", inflight, limit)
+		}
+		mu.Unlock()
+		close(release)
+		if got := <-done; got != n {
+			t.Errorf("refreshed %d, want %d", got, n)
+		}
+		if most > limit {
+			t.Errorf("at most %d refreshes at once, want %d", most, limit)
+		}
+	})
+}
+
+// brokenSchedule fails every write, as a Schedule on a Redis that is down.
+type brokenSchedule struct {
+	aggregator.Schedule
+	views atomic.Int64
+}
+
+func (b *brokenSchedule) Viewed(context.Context, string, time.Time, time.Time) error {
+	b.views.Add(1)
+	return errors.New("redis down")
+}
+
+func TestAFailingScheduleCostsNoRequest(t *testing.T) {
+	clk := &clock{now: now}
+	sched := &brokenSchedule{Schedule: memcache.NewSchedule()}
+	src := &fakeSource{name: "h", fetch: returning()}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, memcache.New(0),
+		aggregator.Options{FreshFor: time.Minute, Now: clk.Now, Schedule: sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	for range 5 {
+		if _, err := svc.Timeline(context.Background(), patient); err != nil {
+			t.Fatalf("Timeline with the schedule down: %v", err)
+		}
+		clk.Add(time.Second)
+	}
+	if got := sched.views.Load(); got != 1 {
+		t.Errorf("5 views in 5 seconds tried the broken schedule %d times, want once", got)
+	}
+	clk.Add(time.Minute)
+	if _, err := svc.Timeline(context.Background(), patient); err != nil {
+		t.Fatal(err)
+	}
+	if got := sched.views.Load(); got != 2 {
+		t.Errorf("a minute later the schedule was tried %d times in all, want 2", got)
+	}
+}

@@ -1,0 +1,41 @@
+package aggregator
+
+import (
+	"context"
+	"time"
+)
+
+// Schedule is the set of patients kept fresh in the background: who was
+// viewed when, and when each is next due for a refresh. A Schedule shared by
+// the replicas (Redis) hands each due patient to one of them per interval;
+// the memory one serves a single process. Implementations live with the
+// caches and must be safe for concurrent use.
+type Schedule interface {
+	// Viewed records that handle was looked at, at. A patient not yet
+	// scheduled becomes due at due; a scheduled one keeps its due time.
+	Viewed(ctx context.Context, handle string, at, due time.Time) error
+	// Claim forgets the patients last viewed before viewedBefore, then takes
+	// up to n patients due at or before now, earliest first, and makes each
+	// due at until, so that no other replica takes it meanwhile (and it
+	// comes back by itself if the claimer dies).
+	Claim(ctx context.Context, now time.Time, n int, until, viewedBefore time.Time) ([]Claim, error)
+	// Reschedule makes a scheduled patient due at due; a patient no longer
+	// scheduled stays out.
+	Reschedule(ctx context.Context, handle string, due time.Time) error
+	// MarkChanged is for patients a source's change feed named at at: the
+	// scheduled ones among handles become due at at, when that is earlier
+	// than planned, and remember at as their latest change (Claim.Changed);
+	// others are ignored.
+	MarkChanged(ctx context.Context, handles []string, at time.Time) error
+	// Due counts the patients due at now and gives the earliest due time
+	// (zero when none is scheduled), for the queue length and lag.
+	Due(ctx context.Context, now time.Time) (n int64, earliest time.Time, err error)
+}
+
+// Claim is a patient a Schedule handed to one replica to refresh.
+type Claim struct {
+	Handle string
+	// Changed is the latest time a change feed named the patient (see
+	// Schedule.MarkChanged), zero when none did.
+	Changed time.Time
+}

@@ -1,0 +1,195 @@
+package fhirsource
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// feedStartBack is how far before our clock a new feed starts, so a server
+// clock a little behind ours loses nothing: a change seen twice costs one
+// refresh more.
+const feedStartBack = time.Minute
+
+// maxFeedPatients bounds the Patient id -> identifiers memory of the feed;
+// when full it starts over, which costs one read per patient named again.
+const maxFeedPatients = 10_000
+
+// feedIdentifiers remembers the identifiers of Patients the feed has named.
+type feedIdentifiers struct {
+	mu sync.Mutex
+	m  map[string][]aggregator.Identifier
+}
+
+func (f *feedIdentifiers) get(pid string) ([]aggregator.Identifier, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids, ok := f.m[pid]
+	return ids, ok
+}
+
+func (f *feedIdentifiers) put(pid string, ids []aggregator.Identifier) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= maxFeedPatients {
+		f.m = make(map[string][]aggregator.Identifier)
+	}
+	f.m[pid] = ids
+}
+
+// feedHead is what the feed reads of a resource: cheap to decode, and
+// tolerant of everything it does not need.
+type feedHead struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Meta         struct {
+		LastUpdated string `json:"lastUpdated"`
+	} `json:"meta"`
+	Participant []struct {
+		Actor *struct {
+			Reference string `json:"reference"`
+		} `json:"actor"`
+	} `json:"participant"`
+	Subject *struct {
+		Reference string `json:"reference"`
+	} `json:"subject"`
+	Identifier []struct {
+		System string `json:"system"`
+		Value  string `json:"value"`
+	} `json:"identifier"`
+}
+
+// Changed implements aggregator.ChangeFeed with two system-level searches,
+// Appointment and Encounter with _lastUpdated=gt<cursor>, asking the server
+// to _include the Patients they name; a Patient not included (a server
+// without _include) is read once and remembered. The cursor is the newest
+// meta.lastUpdated seen, in the server's clock; an empty one starts at our
+// clock less a minute. A deletion does not show in such a search: the
+// refresher's periodic full read catches it. A search cut off at the page
+// cap is an error, so no change is skipped silently; the cursor stays.
+func (s *Source) Changed(ctx context.Context, cursor string) ([]aggregator.Identifier, string, error) {
+	if cursor == "" {
+		return nil, s.cfg.Now().Add(-feedStartBack).UTC().Format(time.RFC3339Nano), nil
+	}
+	since, err := time.Parse(time.RFC3339Nano, cursor)
+	if err != nil {
+		return nil, "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid, Msg: "change feed cursor is not an instant", Err: err}
+	}
+	newest := since
+	pids := map[string]bool{}
+	included := map[string][]aggregator.Identifier{}
+	for _, typ := range []string{"Appointment", "Encounter"} {
+		include := "Appointment:patient"
+		if typ == "Encounter" {
+			include = "Encounter:subject"
+		}
+		res, err := s.client.Search(ctx, typ, url.Values{"_lastUpdated": {"gt" + cursor}, "_include": {include}})
+		if err != nil {
+			return nil, "", s.wrap("change feed", err)
+		}
+		if res.Truncated {
+			return nil, "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: "change feed: more changes than the page cap; the server may ignore _lastUpdated", Err: errTruncated}
+		}
+		for _, raw := range res.Resources {
+			var h feedHead
+			if json.Unmarshal(raw, &h) != nil {
+				continue
+			}
+			switch h.ResourceType {
+			case "Patient":
+				if h.ID != "" {
+					included[h.ID] = identifiersOf(h)
+				}
+				continue
+			case typ:
+			default:
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339Nano, h.Meta.LastUpdated); err == nil && t.After(newest) {
+				newest = t
+			}
+			var refs []string
+			for _, p := range h.Participant {
+				if p.Actor != nil {
+					refs = append(refs, p.Actor.Reference)
+				}
+			}
+			if h.Subject != nil {
+				refs = append(refs, h.Subject.Reference)
+			}
+			for _, ref := range refs {
+				if t, id, ok := localRef(s.client.BaseURL(), ref); ok && t == "Patient" {
+					pids[id] = true
+				}
+			}
+		}
+	}
+	ids, err := s.identifiers(ctx, pids, included)
+	if err != nil {
+		return nil, "", err
+	}
+	return ids, newest.UTC().Format(time.RFC3339Nano), nil
+}
+
+func identifiersOf(h feedHead) []aggregator.Identifier {
+	var out []aggregator.Identifier
+	for _, i := range h.Identifier {
+		if i.System != "" && i.Value != "" {
+			out = append(out, aggregator.Identifier{System: i.System, Value: i.Value})
+		}
+	}
+	return out
+}
+
+// identifiers maps Patient ids to their identifiers: from the included
+// Patients, the ones remembered, or a read of each, a few at a time.
+func (s *Source) identifiers(ctx context.Context, pids map[string]bool, included map[string][]aggregator.Identifier) ([]aggregator.Identifier, error) {
+	var out []aggregator.Identifier
+	var unknown []string
+	for pid := range pids {
+		if ids, ok := included[pid]; ok {
+			s.feedIDs.put(pid, ids)
+			out = append(out, ids...)
+		} else if ids, ok := s.feedIDs.get(pid); ok {
+			out = append(out, ids...)
+		} else {
+			unknown = append(unknown, pid)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, pid := range unknown {
+		g.Go(func() error {
+			raw, err := s.client.Read(gctx, "Patient", pid)
+			if err != nil {
+				// Skipping the patient would lose its change: the cursor
+				// stays and the next poll tries again.
+				return s.wrap("change feed: patient read", err)
+			}
+			var h feedHead
+			if err := json.Unmarshal(raw, &h); err != nil || h.ResourceType != "Patient" {
+				return &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid, Msg: "change feed: patient read gave no Patient", Err: err}
+			}
+			ids := identifiersOf(h)
+			s.feedIDs.put(pid, ids)
+			mu.Lock()
+			out = append(out, ids...)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var _ aggregator.ChangeFeed = (*Source)(nil)
