@@ -14,6 +14,7 @@ import (
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/fhir"
+	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
 	"github.com/overblik/overblik/web"
@@ -64,10 +65,30 @@ func sourceClient(a AuthConfig) (*http.Client, error) {
 
 // app is the wired product: sources, aggregator, patients, web.
 type app struct {
-	svc      *aggregator.Service
-	patients *aggregator.Patients
-	handler  http.Handler
-	closers  []func() error // in the order to call them
+	svc       *aggregator.Service
+	patients  *aggregator.Patients
+	handler   http.Handler
+	refresher *aggregator.Refresher
+	rc        *rediscache.Cache // when the timelines live in Redis
+	closers   []func() error    // in the order to call them
+}
+
+// startBackground keeps viewed patients fresh until the returned stop is
+// called (serve and demo start it; tests drive refreshes themselves). stop
+// waits for the refreshes already started.
+func (a *app) startBackground(ctx context.Context, log *slog.Logger) (stop func()) {
+	if a.refresher == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.refresher.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("background refresh stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // Close releases what newApp opened, after the server has stopped.
@@ -93,6 +114,7 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &app{}
+	m := metrics.New()
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
 		newSource, ok := connectors[sc.Kind]
@@ -107,12 +129,18 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
-		regs = append(regs, aggregator.Registration{Source: src, Display: sc.Display, Timeout: sc.Timeout})
+		regs = append(regs, aggregator.Registration{Source: src, Display: sc.Display, Timeout: sc.Timeout, ChangeFeed: sc.ChangeFeed})
+		if b, ok := src.(interface{ BreakerState() fhir.BreakerState }); ok {
+			if err := m.WatchCircuit(sc.Name, func() int { return int(b.BreakerState()) }); err != nil {
+				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
+			}
+		}
 	}
 	cache, ready, err := a.openCache(cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	sched, cursors := a.schedule()
 	svc, err := aggregator.New(regs, cache, aggregator.Options{
 		FreshFor: cfg.Cache.FreshFor,
 		Past:     cfg.Window.Past,
@@ -121,7 +149,10 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		Logger:   log,
 		Now:      now,
 		// Zero values in the configuration take the rules' defaults.
-		Conflicts: &cfg.Conflicts,
+		Conflicts:   &cfg.Conflicts,
+		KeepChanges: cfg.Cache.KeepChanges,
+		Schedule:    sched,
+		Metrics:     m,
 	})
 	if err != nil {
 		a.Close()
@@ -144,14 +175,37 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 	}
 	extras.patients = demo
 	a.patients = patients
+	if cfg.Refresh.Enabled {
+		a.refresher, err = aggregator.NewRefresher(svc, sched, patients, aggregator.RefresherOptions{
+			Cursors: cursors, ViewedWithin: cfg.Refresh.ViewedWithin, PerSource: cfg.Refresh.PerSource, Logger: log,
+		})
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	// Access control: login, API keys, grants, blocks and the audit log (access.go).
 	secure, err := a.openAccess(cfg, extras.login, patients, log)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.handler = newWeb(cfg, extras, svc, patients, ready, log, secure)
+	// Metrics hold no patient data (no handles in labels), so they are
+	// served next to the product for the operator's scraper.
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure))
+	a.handler = mux
 	return a, nil
+}
+
+// schedule returns where viewed patients and change-feed cursors are kept:
+// in Redis with the timelines, so replicas share the work, or in memory.
+func (a *app) schedule() (aggregator.Schedule, aggregator.Cursors) {
+	if a.rc != nil {
+		return a.rc.Schedule(), a.rc.Cursors()
+	}
+	return memcache.NewSchedule(), memcache.NewCursors()
 }
 
 // openCache returns the timeline cache: Redis behind an in-process fallback
@@ -167,6 +221,7 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 	}
 	fb := rediscache.NewFallback(rc, memcache.New(0), rediscache.FallbackOptions{Logger: log})
 	a.closers = append(a.closers, func() error { fb.Close(); return nil }, rc.Close)
+	a.rc = rc
 	ready := func(ctx context.Context) error {
 		if err := fb.Ready(ctx); err != nil {
 			// Still serving from memory and the sources: stay in rotation.
@@ -225,6 +280,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 		return err
 	}
 	defer a.Close()
+	defer a.startBackground(ctx, log)()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

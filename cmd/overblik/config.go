@@ -36,6 +36,7 @@ type Config struct {
 	Window                  WindowConfig             // `window`
 	Cache                   CacheConfig              // `cache`
 	Conflicts               aggregator.ConflictRules // `conflicts`: the coordination rules; zero values take the defaults
+	Refresh                 RefreshConfig            // `refresh`: keeping viewed patients fresh in the background
 	Sources                 []SourceConfig           // `sources`, at least one
 
 	// Access control (config_access.go).
@@ -57,17 +58,27 @@ type CacheConfig struct {
 	RedisURL    string        // `redis_url` (or OVERBLIK_REDIS_URL): share timelines among replicas in Redis; empty = in-process memory
 	RedisPrefix string        // `redis_prefix`, default "overblik:"
 	TTL         time.Duration // `ttl`, default 30d: how long Redis keeps a timeline nobody refreshes
+	KeepChanges time.Duration // `keep_changes`, default 90d: how long each patient's changes are kept
+}
+
+// RefreshConfig is the background refresh: every patient viewed within
+// ViewedWithin is refreshed about every cache.fresh_for, once in the cluster.
+type RefreshConfig struct {
+	Enabled      bool          // `enabled`, default true
+	ViewedWithin time.Duration // `viewed_within`, default 30d
+	PerSource    int           // `per_source`, default 4: refreshes at once per replica, so requests at once per source
 }
 
 // SourceConfig is one entry of `sources`.
 type SourceConfig struct {
-	Name     string        // `name`: required, unique, lower-case letters, digits and '-' (it appears in entry IDs and URLs)
-	Display  string        // `display`: required, human name, e.g. "Aarhus Universitetshospital"
-	Sector   string        // `sector`: required, hospital | municipality | gp | other
-	Kind     string        // `kind`: required, "fhir"
-	BaseURL  string        // `base_url`: required for fhir, absolute http(s) URL
-	PageSize int           // `page_size`, default 50, 1..1000
-	Timeout  time.Duration // `timeout`, default 10s: the most one fetch from this source may take
+	Name       string        // `name`: required, unique, lower-case letters, digits and '-' (it appears in entry IDs and URLs)
+	Display    string        // `display`: required, human name, e.g. "Aarhus Universitetshospital"
+	Sector     string        // `sector`: required, hospital | municipality | gp | other
+	Kind       string        // `kind`: required, "fhir"
+	BaseURL    string        // `base_url`: required for fhir, absolute http(s) URL
+	PageSize   int           // `page_size`, default 50, 1..1000
+	Timeout    time.Duration // `timeout`, default 10s: the most one fetch from this source may take
+	ChangeFeed bool          // `change_feed`: the background refresh asks this source which patients changed (system-level _lastUpdated)
 
 	Detail      string        // `detail`: full (default) | generic: only time, place and a generic title
 	Include     bool          // `include`, default true: ask for referenced names with _include
@@ -153,7 +164,8 @@ func Default() *Config {
 		Timezone:                DefaultTimezone,
 		PatientIdentifierSystem: DefaultPatientIdentifierSystem,
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
-		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL},
+		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
+		Refresh:                 RefreshConfig{Enabled: true, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
 	}
 }
 
@@ -426,6 +438,15 @@ func (c *Config) validate() []*FieldError {
 	if c.Cache.FreshFor <= 0 {
 		add("cache.fresh_for", "must be positive, got %v", c.Cache.FreshFor)
 	}
+	if c.Cache.KeepChanges <= 0 {
+		add("cache.keep_changes", "must be positive, got %v", c.Cache.KeepChanges)
+	}
+	if c.Refresh.ViewedWithin <= 0 {
+		add("refresh.viewed_within", "must be positive, got %v", c.Refresh.ViewedWithin)
+	}
+	if c.Refresh.PerSource < 1 {
+		add("refresh.per_source", "must be at least 1, got %d", c.Refresh.PerSource)
+	}
 	if c.Cache.RedisURL != "" {
 		if err := checkRedisURL(c.Cache.RedisURL); err != nil {
 			add("cache.redis_url", "%v", err)
@@ -672,6 +693,14 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"redis_url":    d.str(&c.Cache.RedisURL),
 				"redis_prefix": d.str(&c.Cache.RedisPrefix),
 				"ttl":          d.duration(&c.Cache.TTL),
+				"keep_changes": d.duration(&c.Cache.KeepChanges),
+			})
+		},
+		"refresh": func(n *yaml.Node, path string) {
+			d.mapping(n, path, map[string]field{
+				"enabled":       d.boolean(&c.Refresh.Enabled),
+				"viewed_within": d.duration(&c.Refresh.ViewedWithin),
+				"per_source":    d.integer(&c.Refresh.PerSource),
 			})
 		},
 		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
@@ -707,6 +736,7 @@ func (d *decoder) sources(n *yaml.Node, path string) []SourceConfig {
 			"page_size":           d.integer(&s.PageSize),
 			"timeout":             d.duration(&s.Timeout),
 			"detail":              d.str(&s.Detail),
+			"change_feed":         d.boolean(&s.ChangeFeed),
 			"include":             d.boolean(&s.Include),
 			"incremental":         d.boolean(&s.Incremental),
 			"full_reread":         d.duration(&s.FullReread),

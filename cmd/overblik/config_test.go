@@ -206,7 +206,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown nested key",
 			data: minimalConfig + "cache:\n  fresh_fo: 1m\n",
-			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, redis_prefix, redis_url, ttl)"},
+			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, keep_changes, redis_prefix, redis_url, ttl)"},
 		},
 		{
 			name: "unknown key inside a source",

@@ -107,6 +107,7 @@ func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	defer rd.Close()
+	defer rd.app.startBackground(ctx, log)()
 	log.Info("demo mode: three simulated sources on loopback", "sources", len(rd.demo.cfg.Sources), "patients", len(rd.demo.patients))
 	return serveHTTP(ctx, ln, rd.app.handler, stdout, log)
 }

@@ -342,3 +342,28 @@ func TestDemoOutageSwitch(t *testing.T) {
 		t.Error("front page does not show the hospital as down")
 	}
 }
+
+// TestMetricsEndpoint scrapes /metrics after a timeline view: per-source
+// circuit state and the build duration are there, and no patient is.
+func TestMetricsEndpoint(t *testing.T) {
+	env := startDemoEnv(t)
+	var patients []struct{ Handle, Name string }
+	env.get(t, "/api/v1/patients", &patients)
+	env.get(t, "/api/v1/patients/"+patients[0].Handle+"/timeline", nil)
+	body := env.get(t, "/metrics", nil)
+	for _, want := range []string{`overblik_source_circuit_state{source="laegehuset"} 0`, "overblik_timeline_build_duration_seconds_count 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, p := range patients {
+		if strings.Contains(body, p.Handle) {
+			t.Errorf("/metrics names a patient handle")
+		}
+	}
+	for _, cpr := range demoCPRs(t) {
+		if strings.Contains(body, cpr) {
+			t.Errorf("/metrics holds a CPR number")
+		}
+	}
+}
