@@ -33,6 +33,7 @@ type lookupResponse struct {
 
 type timelineJSON struct {
 	Patient     patientJSON    `json:"patient"`
+	Version     int64          `json:"version"`
 	GeneratedAt *string        `json:"generated_at"`
 	Window      windowJSON     `json:"window"`
 	Stale       bool           `json:"stale"`
@@ -115,6 +116,7 @@ func jsonTime(t time.Time, loc *time.Location) *string {
 func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location, lang string) timelineJSON {
 	out := timelineJSON{
 		Patient:     patientJSON{Handle: p.Handle},
+		Version:     tl.Version,
 		GeneratedAt: jsonTime(tl.GeneratedAt, loc),
 		Window:      windowJSON{From: jsonTime(tl.Window.From, loc), To: jsonTime(tl.Window.To, loc)},
 		Stale:       tl.Stale(),
@@ -248,12 +250,29 @@ func (s *Server) parseIdentifier(raw string) (aggregator.Identifier, bool) {
 	return aggregator.Identifier{System: system, Value: value}, true
 }
 
+// apiTimeline serves a timeline as JSON. Access is decided and audited on
+// every request; the bytes are rendered once per timeline build, language
+// and restricted view, since a cached read should cost a lookup and a write.
 func (s *Server) apiTimeline(c echo.Context) error {
-	p, tl, err := s.timelineFor(c)
+	p, tl, d, err := s.authorizedDecision(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc, s.translatorFor(c).lang))
+	lang := s.translatorFor(c).lang
+	key := renderKey{handle: p.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "json", lang: lang, restricted: d.Restricted || !s.secured()}
+	if tl.GeneratedAt.IsZero() {
+		return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc, lang))
+	}
+	if b, ok := s.renders.get(key); ok {
+		return writeBytes(c, http.StatusOK, echo.MIMEApplicationJSON, b)
+	}
+	b, err := json.Marshal(toTimelineJSON(p, tl, s.loc, lang))
+	if err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	b = append(b, '\n')
+	s.renders.put(key, b)
+	return writeBytes(c, http.StatusOK, echo.MIMEApplicationJSON, b)
 }
 
 // timelineFor resolves the path's handle and, once access allowed and

@@ -213,21 +213,30 @@ func (s *Server) authorize(c echo.Context, patient string, a access.Action, reas
 // authorizedTimeline resolves handle, authorizes a view and only then reads
 // and filters the timeline.
 func (s *Server) authorizedTimeline(c echo.Context, handle, reason string) (aggregator.PatientRef, *aggregator.Timeline, error) {
+	p, tl, _, err := s.authorizedDecision(c, handle, reason)
+	return p, tl, err
+}
+
+// authorizedDecision is authorizedTimeline with the access decision, for
+// what is derived from the timeline (its changes, its rendered bytes) and
+// must respect whether the viewer sees restricted entries too.
+func (s *Server) authorizedDecision(c echo.Context, handle, reason string) (aggregator.PatientRef, *aggregator.Timeline, access.Decision, error) {
+	var d access.Decision
 	ctx := c.Request().Context()
 	p, ok, err := s.pats.Resolve(ctx, handle)
 	if err != nil {
-		return p, nil, fmt.Errorf("resolve patient: %w", err)
+		return p, nil, d, fmt.Errorf("resolve patient: %w", err)
 	}
 	if !ok {
-		return p, nil, errUnknownPatient()
+		return p, nil, d, errUnknownPatient()
 	}
-	d, err := s.authorize(c, p.Handle, access.ActionView, reason)
+	d, err = s.authorize(c, p.Handle, access.ActionView, reason)
 	if err != nil {
-		return p, nil, err
+		return p, nil, d, err
 	}
 	tl, err := s.tl.Timeline(ctx, p)
 	if err != nil {
-		return p, nil, fmt.Errorf("timeline: %w", err)
+		return p, nil, d, fmt.Errorf("timeline: %w", err)
 	}
 	if tl == nil {
 		tl = &aggregator.Timeline{Patient: p.Handle}
@@ -235,7 +244,7 @@ func (s *Server) authorizedTimeline(c echo.Context, handle, reason string) (aggr
 	if s.secured() {
 		tl = access.Filter(tl, d)
 	}
-	return p, tl, nil
+	return p, tl, d, nil
 }
 
 // rateLimiter allows each client address a number of requests per window

@@ -185,6 +185,7 @@ type timelinePage struct {
 	ConflictsHeading string
 	Conflicts        []conflictView
 	NoConflicts      string
+	Removed          []string // entries gone since the viewer last looked
 }
 
 type dayView struct {
@@ -214,11 +215,12 @@ type entryView struct {
 	Contact      string
 	Stale        bool
 	StaleNote    string
+	Mark         string         // what changed since the viewer last looked: "Ny", "Flyttet fra ...", "Aflyst"
 	Notes        []conflictView // conflicts this entry is part of
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
-	p, tl, err := s.timelineFor(c)
+	p, tl, d, err := s.authorizedDecision(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
 	if errors.Is(err, access.ErrReasonRequired) {
 		// A clinician opens a timeline with a reason, on their own page.
 		return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(c.Param("handle")))
@@ -227,7 +229,9 @@ func (s *Server) timelinePage(c echo.Context) error {
 		return err
 	}
 	tr := s.translatorFor(c)
-	v := s.timelineView(c, tr, tl, s.now(), false)
+	now := s.now()
+	v := s.timelineView(c, tr, tl, now, false)
+	s.markChanges(c, tr, &v, p.Handle, tl, d.Restricted || !s.secured(), now.In(s.loc))
 	if v.Switch, err = s.switcher(c, tr, p.Handle); err != nil {
 		return err
 	}

@@ -118,6 +118,9 @@ type Server struct {
 	static map[string]staticFile
 	css    string // stylesheet URL, versioned by content so it can be cached long
 	bufs   sync.Pool
+	// renders keeps timeline JSON rendered per build: 64 MiB holds about
+	// two thousand 30 KB timelines.
+	renders *renderCache
 }
 
 type staticFile struct {
@@ -146,15 +149,16 @@ func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
 		panic("web: Config.Auth needs Config.Access")
 	}
 	s := &Server{
-		cfg:  cfg,
-		tl:   tl,
-		pats: pats,
-		log:  log,
-		loc:  loc,
-		now:  time.Now,
-		neg:  newNegotiator(),
-		tr:   map[string]*translator{},
-		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		cfg:     cfg,
+		tl:      tl,
+		pats:    pats,
+		log:     log,
+		loc:     loc,
+		now:     time.Now,
+		neg:     newNegotiator(),
+		tr:      map[string]*translator{},
+		bufs:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		renders: newRenderCache(64 << 20),
 	}
 	for l, msgs := range newCatalog() {
 		s.tr[l] = &translator{lang: l, msgs: msgs, loc: loc}
@@ -199,6 +203,7 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/patients", s.apiPatients)
 	api.POST("/patients/lookup", s.apiLookup, limit, rate, viewers, csrf)
 	api.GET("/patients/:handle/timeline", s.apiTimeline, viewers)
+	api.GET("/patients/:handle/changes", s.apiChanges, viewers)
 	api.GET("/patients/:handle/conflicts", s.apiConflicts, viewers)
 
 	clin := e.Group(clinicianPrefix)
