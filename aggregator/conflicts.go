@@ -492,15 +492,21 @@ func (f *finder) heavyDay() {
 
 func (f *finder) bookedTwice() {
 	within := time.Duration(f.rules.BookedTwice.Days) * 24 * time.Hour
+	// Titles are normalised once: pairs within the window are many more.
+	titles := make([]string, len(f.live))
+	for i, e := range f.live {
+		titles[i] = normalise(e.Title)
+	}
 	for i, a := range f.live {
 		if a.Kind == KindAdmission {
 			continue
 		}
-		for _, b := range f.live[i+1:] {
+		for j := i + 1; j < len(f.live); j++ {
+			b := f.live[j]
 			if b.Start.Sub(a.Start) > within {
 				break
 			}
-			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b) {
+			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b, titles[i], titles[j]) {
 				continue
 			}
 			f.add(RuleBookedTwice, f.rules.BookedTwice.Severity, a.Start, f.msgBookedTwice(a, b), a, b)
@@ -509,8 +515,8 @@ func (f *finder) bookedTwice() {
 }
 
 // sameService compares the coded services when both entries have codes, and
-// the normalised titles otherwise.
-func sameService(a, b *Entry) bool {
+// their normalised titles (given) otherwise.
+func sameService(a, b *Entry, titleA, titleB string) bool {
 	if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 {
 		for _, c := range a.ServiceCodes {
 			if slices.Contains(b.ServiceCodes, c) {
@@ -519,8 +525,7 @@ func sameService(a, b *Entry) bool {
 		}
 		return false
 	}
-	na := normalise(a.Title)
-	return na != "" && na == normalise(b.Title)
+	return titleA != "" && titleA == titleB
 }
 
 // normalise folds case, punctuation and runs of space, so "Blodprøve." and

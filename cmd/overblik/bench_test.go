@@ -26,10 +26,12 @@ func benchSources(b *testing.B, n, perSource int) []aggregator.Registration {
 	for i := range n {
 		res := []json.RawMessage{json.RawMessage(`{"resourceType":"Patient","id":"p","identifier":[{"system":"urn:oid:1.2.208.176.1.2","value":"3002991234"}]}`)}
 		for j := range perSource {
-			start := base.Add(time.Duration(j) * 26 * time.Hour)
-			res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Appointment","id":"a%d","status":"booked","description":"Aftale %d",`+
+			// Each source at its own hours with its own services, as real ones:
+			// identical titles and times would plant a conflict on every entry.
+			start := base.Add(time.Duration(j)*26*time.Hour + time.Duration(i)*3*time.Hour)
+			res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Appointment","id":"a%d","status":"booked","description":"Aftale %d i kilde %d",`+
 				`"start":%q,"end":%q,"participant":[{"actor":{"reference":"Patient/p"},"status":"accepted"},{"actor":{"display":"Klinik"},"status":"accepted"}]}`,
-				j, j, start.Format(time.RFC3339), start.Add(30*time.Minute).Format(time.RFC3339))))
+				j, j, i, start.Format(time.RFC3339), start.Add(30*time.Minute).Format(time.RFC3339))))
 		}
 		sim, err := fhirsim.New(res, fhirsim.Options{})
 		if err != nil {

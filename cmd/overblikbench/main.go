@@ -287,9 +287,12 @@ func coldBuilds(ctx context.Context, n int, latency time.Duration) (p50, p99 tim
 		res := []json.RawMessage{json.RawMessage(`{"resourceType":"Patient","id":"p","identifier":[{"system":"urn:oid:1.2.208.176.1.2","value":"3002991234"}]}`)}
 		start := time.Now().Add(24 * time.Hour).Truncate(time.Hour)
 		for j := range 100 {
-			s := start.Add(time.Duration(j) * 25 * time.Hour)
-			res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Appointment","id":"a%d","status":"booked","description":"Aftale %d","start":%q,"end":%q,"participant":[{"actor":{"reference":"Patient/p"},"status":"accepted"}]}`,
-				j, j, s.Format(time.RFC3339), s.Add(30*time.Minute).Format(time.RFC3339))))
+			// Each source books its own services at its own hours, as real
+			// ones do: identical titles and times across sources would plant a
+			// conflict on every entry.
+			s := start.Add(time.Duration(j)*25*time.Hour + time.Duration(i)*3*time.Hour)
+			res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Appointment","id":"a%d","status":"booked","description":"Aftale %d i kilde %d","start":%q,"end":%q,"participant":[{"actor":{"reference":"Patient/p"},"status":"accepted"}]}`,
+				j, j, i, s.Format(time.RFC3339), s.Add(30*time.Minute).Format(time.RFC3339))))
 		}
 		sim, err := fhirsim.New(res, fhirsim.Options{Latency: latency})
 		if err != nil {
