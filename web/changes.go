@@ -90,50 +90,61 @@ func (s *Server) apiChanges(c echo.Context) error {
 // to that page's path, it goes nowhere else.
 const seenCookie = "seen"
 
-// markChanges puts "New", "Moved from ..." and "Cancelled" on the entries
-// that changed since the viewer last looked at this page, lists removed
-// ones, and remembers this look.
-func (s *Server) markChanges(c echo.Context, tr *translator, v *timelinePage, handle string, tl *aggregator.Timeline, restricted bool, now time.Time) {
+// changeMarks finds what changed since the viewer last looked at this
+// page: a label per entry ID ("Ny", "Flyttet fra tirsdag 10.00", "Aflyst
+// siden sidst") and the removed entries, and remembers this look.
+func (s *Server) changeMarks(c echo.Context, tr *translator, handle string, tl *aggregator.Timeline, restricted bool, now time.Time) (map[string]string, []string) {
 	lister, ok := s.tl.(ChangeLister)
 	if !ok || tl.GeneratedAt.IsZero() {
-		return
+		return nil, nil
 	}
-	path := patientPath(handle)
-	defer c.SetCookie(&http.Cookie{Name: seenCookie, Value: strconv.FormatInt(tl.GeneratedAt.UnixNano(), 10), Path: path,
+	defer c.SetCookie(&http.Cookie{Name: seenCookie, Value: strconv.FormatInt(tl.GeneratedAt.UnixNano(), 10), Path: patientPath(handle),
 		MaxAge: 90 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.cfg.TLS || c.IsTLS()})
 	ck, err := c.Cookie(seenCookie)
 	if err != nil {
-		return // first look: nothing is new to this viewer yet
+		return nil, nil // first look: nothing is new to this viewer yet
 	}
 	ns, err := strconv.ParseInt(ck.Value, 10, 64)
-	if err != nil {
-		return
+	if err != nil || ns >= tl.GeneratedAt.UnixNano() {
+		return nil, nil // seen this build already
 	}
 	changes, err := lister.Changes(c.Request().Context(), handle, time.Unix(0, ns))
 	if err != nil {
 		s.log.Warn("changes unavailable", "patient", handle, "err", err)
-		return
+		return nil, nil
 	}
-	marks := aggregator.Marks(visibleChanges(changes, tl, restricted))
-	label := func(e *aggregator.Entry) string {
-		m, ok := marks[e.ID]
-		if !ok {
-			return ""
-		}
+	at := func(t time.Time) string { return tr.shortDate(t.In(s.loc), now) + " " + tr.clock(t.In(s.loc)) }
+	labels := map[string]string{}
+	var removed []aggregator.Mark
+	for id, m := range aggregator.Marks(visibleChanges(changes, tl, restricted)) {
 		switch m.Kind {
 		case aggregator.ChangeAdded:
-			return tr.T("change.added")
+			labels[id] = tr.T("change.added")
 		case aggregator.ChangeMoved:
-			return tr.F("change.moved", tr.shortDate(m.OldStart.In(s.loc), now)+" "+tr.clock(m.OldStart.In(s.loc)))
+			labels[id] = tr.F("change.moved", at(m.OldStart))
 		case aggregator.ChangeCancelled:
-			return tr.T("change.cancelled")
+			labels[id] = tr.T("change.cancelled")
+		case aggregator.ChangeRemoved:
+			removed = append(removed, m)
 		}
-		return ""
+	}
+	slices.SortFunc(removed, func(a, b aggregator.Mark) int { return a.OldStart.Compare(b.OldStart) })
+	var lines []string
+	for _, m := range removed {
+		lines = append(lines, tr.F("change.removed", m.Title, at(m.OldStart)))
+	}
+	return labels, lines
+}
+
+// applyMarks puts the labels on the entries of a page.
+func applyMarks(v *timelinePage, tl *aggregator.Timeline, labels map[string]string) {
+	if len(labels) == 0 {
+		return
 	}
 	apply := func(evs []entryView) {
 		for i := range evs {
 			if n := evs[i].N; n >= 0 && n < len(tl.Entries) {
-				evs[i].Mark = label(&tl.Entries[n])
+				evs[i].Mark = labels[tl.Entries[n].ID]
 			}
 		}
 	}
@@ -143,16 +154,5 @@ func (s *Server) markChanges(c echo.Context, tr *translator, v *timelinePage, ha
 	apply(v.Today)
 	for i := range v.Upcoming {
 		apply(v.Upcoming[i].Entries)
-	}
-	var removed []aggregator.Mark
-	for _, m := range marks {
-		if m.Kind == aggregator.ChangeRemoved {
-			removed = append(removed, m)
-		}
-	}
-	slices.SortFunc(removed, func(a, b aggregator.Mark) int { return a.OldStart.Compare(b.OldStart) })
-	for _, m := range removed {
-		when := tr.shortDate(m.OldStart.In(s.loc), now) + " " + tr.clock(m.OldStart.In(s.loc))
-		v.Removed = append(v.Removed, tr.F("change.removed", m.Title, when))
 	}
 }

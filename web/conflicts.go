@@ -216,6 +216,9 @@ func (s *Server) renderClinician(c echo.Context, tl *aggregator.Timeline) error 
 	if len(v.Conflicts) == 0 {
 		v.NoConflicts = tr.T("clinician.no_conflicts")
 	}
+	if err := s.renderDays(tr.lang, &v); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
 }
 

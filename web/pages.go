@@ -186,6 +186,10 @@ type timelinePage struct {
 	Conflicts        []conflictView
 	NoConflicts      string
 	Removed          []string // entries gone since the viewer last looked
+	// Days is the rendered earlier, today and upcoming sections: the bulk of
+	// the page, rendered once per timeline build, language, view and minute
+	// when nothing in it is for one viewer only.
+	Days template.HTML
 }
 
 type dayView struct {
@@ -229,9 +233,26 @@ func (s *Server) timelinePage(c echo.Context) error {
 		return err
 	}
 	tr := s.translatorFor(c)
-	now := s.now()
-	v := s.timelineView(c, tr, tl, now, false)
-	s.markChanges(c, tr, &v, p.Handle, tl, d.Restricted || !s.secured(), now.In(s.loc))
+	now := s.now().In(s.loc)
+	restricted := d.Restricted || !s.secured()
+	marks, removed := s.changeMarks(c, tr, p.Handle, tl, restricted, now)
+	key := renderKey{handle: p.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "days",
+		lang: tr.lang, restricted: restricted, minute: now.Unix() / 60}
+	var v timelinePage
+	if b, ok := s.renders.getText(key); ok && len(marks) == 0 {
+		v = s.timelineShell(c, tr, tl, now)
+		v.Days = template.HTML(b) // rendered by html/template before it was cached
+	} else {
+		v = s.timelineView(c, tr, tl, now, false)
+		applyMarks(&v, tl, marks)
+		if err := s.renderDays(tr.lang, &v); err != nil {
+			return err
+		}
+		if len(marks) == 0 && !tl.GeneratedAt.IsZero() {
+			s.renders.putText(key, string(v.Days))
+		}
+	}
+	v.Removed = removed
 	if v.Switch, err = s.switcher(c, tr, p.Handle); err != nil {
 		return err
 	}
@@ -249,15 +270,7 @@ func (s *Server) timelinePage(c echo.Context) error {
 // that matter to the reader (all of them for a clinician) go next to their entries.
 func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool) timelinePage {
 	now = now.In(s.loc)
-	v := timelinePage{
-		page:         s.newPage(c, tr, tr.T("timeline.title")),
-		Heading:      tr.T("timeline.heading"),
-		Banners:      s.banners(tr, tl.Sources, now),
-		TodayHeading: tr.dayHeading(now),
-	}
-	if !tl.GeneratedAt.IsZero() {
-		v.Generated = tr.F("timeline.generated", tr.when(tl.GeneratedAt, now))
-	}
+	v := s.timelineShell(c, tr, tl, now)
 	conflicts, notes := s.conflictViews(tr, tl, now, clinician, audience(clinician))
 	v.Conflicts = conflicts
 	y, m, d := now.Date()
@@ -286,6 +299,34 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 		v.EarlierSummary = tr.F("timeline.earlier_show", v.EarlierCount)
 	}
 	return v
+}
+
+// timelineShell is the page around the days: heading, banners, freshness.
+func (s *Server) timelineShell(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time) timelinePage {
+	v := timelinePage{
+		page:         s.newPage(c, tr, tr.T("timeline.title")),
+		Heading:      tr.T("timeline.heading"),
+		Banners:      s.banners(tr, tl.Sources, now),
+		TodayHeading: tr.dayHeading(now),
+	}
+	if !tl.GeneratedAt.IsZero() {
+		v.Generated = tr.F("timeline.generated", tr.when(tl.GeneratedAt, now))
+	}
+	return v
+}
+
+// renderDays renders v's earlier, today and upcoming sections into v.Days.
+func (s *Server) renderDays(lang string, v *timelinePage) error {
+	t := s.pages[lang]["timeline"]
+	if t == nil {
+		return fmt.Errorf("no timeline template for %q", lang)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "days", v); err != nil {
+		return fmt.Errorf("execute days: %w", err)
+	}
+	v.Days = template.HTML(buf.String()) // rendered by html/template: escaped
+	return nil
 }
 
 // ongoing reports whether an entry that began before today still runs:

@@ -15,14 +15,19 @@ func TestRenderCache(t *testing.T) {
 	if got, ok := c.get(k("a")); !ok || !bytes.Equal(got, []byte("abcd")) {
 		t.Fatalf("get(a) = %q, %v", got, ok)
 	}
-	c.put(k("b"), []byte("efgh"))
+	c.putText(k("b"), "efgh")
 	c.get(k("a"))                 // a is now more recent than b
 	c.put(k("c"), []byte("ijkl")) // 12 bytes > 10: the least recent (b) goes
+	if _, ok := c.get(k("b")); ok {
+		t.Error("text came back as bytes")
+	}
 	for _, tc := range []struct {
 		h    string
 		want bool
 	}{{"a", true}, {"b", false}, {"c", true}} {
-		if _, ok := c.get(k(tc.h)); ok != tc.want {
+		_, isBytes := c.get(k(tc.h))
+		_, isText := c.getText(k(tc.h))
+		if ok := isBytes || isText; ok != tc.want {
 			t.Errorf("get(%s) present = %v, want %v", tc.h, ok, tc.want)
 		}
 	}
