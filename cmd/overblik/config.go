@@ -27,7 +27,7 @@ import (
 // Config is the typed configuration of `overblik serve`. Defaults fill what
 // the YAML leaves out. Problems are reported with the key named as in YAML.
 type Config struct {
-	Listen                  string                   // `listen`, default "127.0.0.1:8080" (loopback: no access control yet)
+	Listen                  string                   // `listen`, default "127.0.0.1:8080"
 	Timezone                string                   // `timezone`, default "Europe/Copenhagen"
 	Location                *time.Location           // resolved from Timezone by Validate, not from YAML
 	PatientIdentifierSystem string                   // `patient_identifier_system`, default the Danish CPR system
