@@ -75,7 +75,8 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 			return nil, err
 		}
 		a.closers = append(a.closers, rs.Close)
-		sessions = rs
+		// A Redis outage must not fail requests: sessions fall back to memory.
+		sessions = auth.NewFallbackStore(rs, auth.NewMemoryStore(time.Now), log)
 	}
 	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log,
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
