@@ -2,7 +2,10 @@ package aggregator
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
@@ -17,6 +20,29 @@ type Patients struct {
 	secret []byte
 	mu     sync.RWMutex
 	byID   map[string]Identifier
+	dir    Directory // shared with other replicas; nil for one process
+	aead   cipher.AEAD
+	shared map[string]bool // handles saved to dir
+}
+
+// Directory is where replicas share which identifier a handle stands for,
+// so a handle made on one replica resolves on all (Redis implements it).
+// It only ever sees the identifier sealed under a key derived from the
+// handle secret: a copy of the directory reveals no CPR number.
+type Directory interface {
+	SavePatient(ctx context.Context, handle string, sealed []byte) error
+	LoadPatient(ctx context.Context, handle string) (sealed []byte, ok bool, err error)
+}
+
+// WithDirectory shares the handles this directory makes with other replicas.
+func (d *Patients) WithDirectory(dir Directory) *Patients {
+	m := hmac.New(sha256.New, d.secret)
+	m.Write([]byte("overblik patient directory key"))
+	block, _ := aes.NewCipher(m.Sum(nil)) // 32 bytes: AES-256, never fails
+	d.aead, _ = cipher.NewGCM(block)
+	d.dir = dir
+	d.shared = make(map[string]bool)
+	return d
 }
 
 // NewPatients returns a directory keyed by secret, which must not be empty.
@@ -41,24 +67,75 @@ func (d *Patients) Handle(id Identifier) string {
 
 // Register returns the patient's handle, remembering the identifier so the
 // handle can be resolved later.
-func (d *Patients) Register(_ context.Context, id Identifier) (PatientRef, error) {
+func (d *Patients) Register(ctx context.Context, id Identifier) (PatientRef, error) {
 	if id.System == "" || id.Value == "" {
 		return PatientRef{}, errors.New("patients: identifier needs a system and a value")
 	}
 	h := d.Handle(id)
 	d.mu.Lock()
 	d.byID[h] = id
+	share := d.dir != nil && !d.shared[h]
 	d.mu.Unlock()
+	// Best effort: while the directory is away the handle works on this
+	// replica, and the next Register of it tries to share it again.
+	if share && d.dir.SavePatient(ctx, h, d.seal(h, id)) == nil {
+		d.mu.Lock()
+		d.shared[h] = true
+		d.mu.Unlock()
+	}
 	return PatientRef{Handle: h, Identifier: id}, nil
 }
 
 // Resolve maps a handle back to the patient; ok is false for an unknown handle.
-func (d *Patients) Resolve(_ context.Context, handle string) (PatientRef, bool, error) {
+func (d *Patients) Resolve(ctx context.Context, handle string) (PatientRef, bool, error) {
 	d.mu.RLock()
 	id, ok := d.byID[handle]
 	d.mu.RUnlock()
+	if ok {
+		return PatientRef{Handle: handle, Identifier: id}, true, nil
+	}
+	if d.dir == nil {
+		return PatientRef{}, false, nil
+	}
+	sealed, ok, err := d.dir.LoadPatient(ctx, handle)
+	if err != nil {
+		// The directory is away: a handle made on another replica is
+		// unknown here until it is back (a 404, never a failed request).
+		return PatientRef{}, false, nil
+	}
 	if !ok {
 		return PatientRef{}, false, nil
 	}
+	id, err = d.open(handle, sealed)
+	if err != nil || d.Handle(id) != handle {
+		// Sealed under another secret, or tampered with: not this patient.
+		return PatientRef{}, false, nil
+	}
+	d.mu.Lock()
+	d.byID[handle] = id
+	d.mu.Unlock()
 	return PatientRef{Handle: handle, Identifier: id}, true, nil
+}
+
+// seal encrypts the identifier, bound to its handle.
+func (d *Patients) seal(handle string, id Identifier) []byte {
+	nonce := make([]byte, d.aead.NonceSize())
+	rand.Read(nonce) // never fails since Go 1.24
+	return d.aead.Seal(nonce, nonce, []byte(id.System+"\x00"+id.Value), []byte(handle))
+}
+
+func (d *Patients) open(handle string, sealed []byte) (Identifier, error) {
+	n := d.aead.NonceSize()
+	if len(sealed) < n {
+		return Identifier{}, errors.New("sealed identifier too short")
+	}
+	plain, err := d.aead.Open(nil, sealed[:n], sealed[n:], []byte(handle))
+	if err != nil {
+		return Identifier{}, err
+	}
+	system, value, ok := strings.Cut(string(plain), "\x00")
+	if !ok {
+		return Identifier{}, errors.New("sealed identifier malformed")
+	}
+	return Identifier{System: system, Value: value}, nil
 }

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -43,5 +44,59 @@ func TestPatientHandles(t *testing.T) {
 	}
 	if _, err := NewPatients([]byte("short")); err == nil {
 		t.Error("short secret accepted")
+	}
+}
+
+// mapDirectory is a Directory two Patients share, as replicas share Redis.
+type mapDirectory struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (d *mapDirectory) SavePatient(_ context.Context, h string, sealed []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m[h] = append([]byte(nil), sealed...)
+	return nil
+}
+
+func (d *mapDirectory) LoadPatient(_ context.Context, h string) ([]byte, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, ok := d.m[h]
+	return b, ok, nil
+}
+
+func TestPatientsShareHandlesThroughADirectory(t *testing.T) {
+	ctx := context.Background()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	dir := &mapDirectory{m: map[string][]byte{}}
+	a, _ := NewPatients(secret)
+	b, _ := NewPatients(secret)
+	a.WithDirectory(dir)
+	b.WithDirectory(dir)
+	id := Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002991234"}
+	p, err := a.Register(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, sealed := range dir.m {
+		if strings.Contains(string(sealed), id.Value) || h != p.Handle {
+			t.Errorf("the directory holds the CPR in clear or under another key")
+		}
+	}
+	got, ok, err := b.Resolve(ctx, p.Handle)
+	if err != nil || !ok || got.Identifier != id {
+		t.Fatalf("another replica resolves %+v, %v, %v", got, ok, err)
+	}
+	// A record moved to another handle, or sealed under another secret, is refused.
+	dir.m["other"] = dir.m[p.Handle]
+	if _, ok, _ := b.Resolve(ctx, "other"); ok {
+		t.Error("a sealed identifier resolved under another handle")
+	}
+	c, _ := NewPatients([]byte("another secret, 32 bytes long!!!"))
+	c.WithDirectory(dir)
+	if _, ok, _ := c.Resolve(ctx, p.Handle); ok {
+		t.Error("a replica with another secret resolved the handle")
 	}
 }

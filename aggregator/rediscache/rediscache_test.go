@@ -1,6 +1,7 @@
 package rediscache
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"slices"
@@ -297,5 +298,30 @@ func TestNearCache(t *testing.T) {
 				t.Errorf("after a write without a stamp, Get = %+v, want version 3", got)
 			}
 		})
+	}
+}
+
+// TestPatientDirectory shares a handle between two replicas' directories
+// through the real Redis, and stores only the sealed identifier.
+func TestPatientDirectory(t *testing.T) {
+	c := newTestCache(t, "", Options{})
+	ctx := context.Background()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	a, _ := aggregator.NewPatients(secret)
+	b, _ := aggregator.NewPatients(secret)
+	a.WithDirectory(c)
+	b.WithDirectory(c)
+	id := aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002991234"}
+	p, err := a.Register(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok, err := c.LoadPatient(ctx, p.Handle)
+	if err != nil || !ok || bytes.Contains(raw, []byte(id.Value)) {
+		t.Fatalf("stored %q, %v, %v: want a sealed identifier", raw, ok, err)
+	}
+	got, ok, err := b.Resolve(ctx, p.Handle)
+	if err != nil || !ok || got.Identifier != id {
+		t.Errorf("the other replica resolves %+v, %v, %v", got, ok, err)
 	}
 }

@@ -163,6 +163,11 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
+	if a.rc != nil {
+		// Replicas share which patient a handle stands for (sealed), so any
+		// of them serves any handle.
+		patients.WithDirectory(a.rc)
+	}
 	demo := extras.patients
 	for i, d := range demo {
 		// The demo hands over identifiers in Handle; swap them for real handles.
