@@ -64,7 +64,7 @@ func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) 
 	s.views.mu.Unlock()
 	vctx, cancel := context.WithTimeout(ctx, viewNoteTimeout)
 	defer cancel()
-	if err := sched.Viewed(vctx, handle, now, gen.Add(dueIn(s.opts.FreshFor, DefaultJitter))); err != nil {
+	if err := sched.Viewed(vctx, handle, now, gen.Add(dueIn(s.opts.RefreshEvery, DefaultJitter))); err != nil {
 		s.views.mu.Lock()
 		s.views.last[handle] = now.Add(viewNoteRetry - viewNoteEvery) // try again in a minute, not at every view
 		s.views.mu.Unlock()
@@ -96,7 +96,7 @@ type RefresherOptions struct {
 	PerSource int
 	// Tick is how often Run looks for due patients. Default 1s.
 	Tick time.Duration
-	// Jitter is the share of the interval (the service's FreshFor) by which
+	// Jitter is the share of the interval (the service's RefreshEvery) by which
 	// a patient's next refresh comes early at random. Default 0.2.
 	Jitter float64
 	// Cursors keep the change feeds' positions; required when a
@@ -199,7 +199,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 // fresh already, or not resolvable here, does not count). A ctx that ends
 // stops the claiming; refreshes under way finish.
 func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
-	interval := r.svc.opts.FreshFor
+	interval := r.svc.opts.RefreshEvery
 	batch := 4 * r.opts.PerSource
 	var mu sync.Mutex
 	refreshed := 0
@@ -252,7 +252,7 @@ func (r *Refresher) reportQueue(ctx context.Context) {
 // Sources with a change feed that named no change are not asked.
 func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	handle := c.Handle
-	interval := r.svc.opts.FreshFor
+	interval := r.svc.opts.RefreshEvery
 	p, ok, err := r.patients.Resolve(ctx, handle)
 	if err != nil || !ok {
 		// Another replica may know the patient; the claim runs out and
@@ -283,7 +283,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 }
 
 func (r *Refresher) reschedule(ctx context.Context, handle string, gen time.Time) {
-	due := gen.Add(dueIn(r.svc.opts.FreshFor, r.opts.Jitter))
+	due := gen.Add(dueIn(r.svc.opts.RefreshEvery, r.opts.Jitter))
 	if err := r.sched.Reschedule(ctx, handle, due); err != nil {
 		// The claim runs out after an interval and brings it back anyway.
 		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", handle, "err", err)

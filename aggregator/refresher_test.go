@@ -265,3 +265,31 @@ func TestAFailingScheduleCostsNoRequest(t *testing.T) {
 		t.Errorf("a minute later the schedule was tried %d times in all, want 2", got)
 	}
 }
+
+// TestRefreshEveryIsShorterThanFreshFor keeps a viewed patient fresher than
+// on-demand refresh would: with fresh_for 2m and refresh every 1m, a minute
+// later the refresher has already asked the source again.
+func TestRefreshEveryIsShorterThanFreshFor(t *testing.T) {
+	clk := &clock{now: now}
+	sched := memcache.NewSchedule()
+	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: returning(appt("h/Appointment/1", now.Add(24*time.Hour)))}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, memcache.New(0),
+		aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Now: clk.Now, Schedule: sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	dir, ps := patients(1)
+	ref, err := aggregator.NewRefresher(svc, sched, dir, aggregator.RefresherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Timeline(context.Background(), ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	n, err := ref.RunOnce(context.Background())
+	if err != nil || n != 1 || src.calls.Load() != 2 {
+		t.Errorf("a minute after the view: refreshed %d (%v), %d fetches; want 1 and 2", n, err, src.calls.Load())
+	}
+}

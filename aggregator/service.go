@@ -42,6 +42,10 @@ type Options struct {
 	// Schedule, when set, learns which patients are viewed, so that a
 	// Refresher on the same Schedule keeps them fresh in the background.
 	Schedule Schedule
+	// RefreshEvery is how often a Refresher refreshes a viewed patient;
+	// default FreshFor. Shorter than FreshFor, changes reach a page that
+	// is reloaded sooner than an on-demand refresh would bring them.
+	RefreshEvery time.Duration
 	// Metrics receives measurements; nil for none.
 	Metrics Metrics
 }
@@ -89,6 +93,9 @@ func New(regs []Registration, cache Cache, opts Options) (*Service, error) {
 	}
 	if opts.FreshFor <= 0 {
 		opts.FreshFor = 2 * time.Minute
+	}
+	if opts.RefreshEvery <= 0 {
+		opts.RefreshEvery = opts.FreshFor
 	}
 	if opts.Past <= 0 {
 		opts.Past = 90 * 24 * time.Hour

@@ -151,8 +151,11 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		// Zero values in the configuration take the rules' defaults.
 		Conflicts:   &cfg.Conflicts,
 		KeepChanges: cfg.Cache.KeepChanges,
-		Schedule:    sched,
-		Metrics:     m,
+		// Only a running refresher refreshes every refresh.every; without
+		// one, timelines are refreshed on demand after fresh_for.
+		RefreshEvery: refreshEvery(cfg),
+		Schedule:     sched,
+		Metrics:      m,
 	})
 	if err != nil {
 		a.Close()
@@ -202,6 +205,13 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure))
 	a.handler = mux
 	return a, nil
+}
+
+func refreshEvery(cfg *Config) time.Duration {
+	if !cfg.Refresh.Enabled {
+		return 0
+	}
+	return cfg.Refresh.Every
 }
 
 // schedule returns where viewed patients and change-feed cursors are kept:

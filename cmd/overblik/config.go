@@ -65,6 +65,7 @@ type CacheConfig struct {
 // ViewedWithin is refreshed about every cache.fresh_for, once in the cluster.
 type RefreshConfig struct {
 	Enabled      bool          // `enabled`, default true
+	Every        time.Duration // `every`, default 1m: how often a viewed patient is refreshed, so a change shows within about a minute
 	ViewedWithin time.Duration // `viewed_within`, default 30d
 	PerSource    int           // `per_source`, default 4: refreshes at once per replica, so requests at once per source
 }
@@ -165,7 +166,7 @@ func Default() *Config {
 		PatientIdentifierSystem: DefaultPatientIdentifierSystem,
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
 		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
-		Refresh:                 RefreshConfig{Enabled: true, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
+		Refresh:                 RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
 	}
 }
 
@@ -441,6 +442,9 @@ func (c *Config) validate() []*FieldError {
 	if c.Cache.KeepChanges <= 0 {
 		add("cache.keep_changes", "must be positive, got %v", c.Cache.KeepChanges)
 	}
+	if c.Refresh.Every <= 0 {
+		add("refresh.every", "must be positive, got %v", c.Refresh.Every)
+	}
 	if c.Refresh.ViewedWithin <= 0 {
 		add("refresh.viewed_within", "must be positive, got %v", c.Refresh.ViewedWithin)
 	}
@@ -699,6 +703,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"refresh": func(n *yaml.Node, path string) {
 			d.mapping(n, path, map[string]field{
 				"enabled":       d.boolean(&c.Refresh.Enabled),
+				"every":         d.duration(&c.Refresh.Every),
 				"viewed_within": d.duration(&c.Refresh.ViewedWithin),
 				"per_source":    d.integer(&c.Refresh.PerSource),
 			})

@@ -183,11 +183,11 @@ func TestConflictRulesReachTheService(t *testing.T) {
 
 func TestRefreshConfig(t *testing.T) {
 	src := "sources:\n  - {name: s, display: S, sector: gp, kind: fhir, base_url: 'https://f.example', change_feed: true}\n"
-	cfg, err := Parse([]byte("refresh: {enabled: false, viewed_within: 7d, per_source: 2}\ncache: {keep_changes: 30d}\n"+src), nil)
+	cfg, err := Parse([]byte("refresh: {enabled: false, every: 30s, viewed_within: 7d, per_source: 2}\ncache: {keep_changes: 30d}\n"+src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Refresh.Enabled || cfg.Refresh.ViewedWithin != 7*24*time.Hour || cfg.Refresh.PerSource != 2 ||
+	if cfg.Refresh.Enabled || cfg.Refresh.Every != 30*time.Second || cfg.Refresh.ViewedWithin != 7*24*time.Hour || cfg.Refresh.PerSource != 2 ||
 		cfg.Cache.KeepChanges != 30*24*time.Hour || !cfg.Sources[0].ChangeFeed {
 		t.Errorf("refresh %+v, keep_changes %v, change_feed %v", cfg.Refresh, cfg.Cache.KeepChanges, cfg.Sources[0].ChangeFeed)
 	}
@@ -195,7 +195,7 @@ func TestRefreshConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !def.Refresh.Enabled || def.Refresh.ViewedWithin != 30*24*time.Hour {
+	if !def.Refresh.Enabled || def.Refresh.Every != time.Minute || def.Refresh.ViewedWithin != 30*24*time.Hour {
 		t.Errorf("default refresh = %+v, want enabled for patients viewed in 30 days", def.Refresh)
 	}
 	if _, err := Parse([]byte("refresh: {per_source: 0}\n"+src), nil); err == nil || !strings.Contains(err.Error(), "refresh.per_source") {
