@@ -193,8 +193,9 @@ func (s *Server) writeJSON(c echo.Context, status int, v any) error {
 }
 
 func (s *Server) apiPatients(c echo.Context) error {
-	// Only the demo lists patients: they are made up, and a handle alone
-	// grants nothing once access control decides who sees a timeline.
+	// Only the demo lists patients, to anyone signed in: they are made up,
+	// and a handle alone grants nothing once access control decides who
+	// sees a timeline.
 	if len(s.cfg.Demo) == 0 {
 		return &requestError{status: http.StatusNotFound, code: "not_found", msg: "error.not_demo"}
 	}

@@ -373,7 +373,7 @@ func testAuthorizationMatrix(t *testing.T, backend string) {
 		},
 		{
 			name: "demo patient list", method: http.MethodGet, path: func(string) string { return "/api/v1/patients" },
-			want: map[string]map[string]int{"": all(404), "patientA": all(404), "relative": all(404), "clinician": all(404), "admin": all(404)},
+			want: map[string]map[string]int{"": all(401), "patientA": all(404), "relative": all(404), "clinician": all(404), "admin": all(404)},
 		},
 	}
 	for _, rt := range routes {

@@ -200,7 +200,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.readyz)
 
 	api := e.Group("/api/v1")
-	api.GET("/patients", s.apiPatients)
+	api.GET("/patients", s.apiPatients, anyone)
 	api.POST("/patients/lookup", s.apiLookup, limit, rate, viewers, csrf)
 	api.GET("/patients/:handle/timeline", s.apiTimeline, viewers)
 	api.GET("/patients/:handle/changes", s.apiChanges, viewers)

@@ -66,7 +66,13 @@ func TestDemoLogsInThroughItsProvider(t *testing.T) {
 	if strings.Contains(page, "password") {
 		t.Errorf("login page asks for a password")
 	}
+	if resp, _ := body(http.Get(base + "/api/v1/patients")); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous demo patient list: %d, want 401", resp.StatusCode)
+	}
 	_, home := body(c.PostForm(idp.Issuer+"/login", url.Values{"authRequestID": {m[1]}, "user": {"relative"}}))
+	if resp, list := body(c.Get(base + "/api/v1/patients")); resp.StatusCode != http.StatusOK || !strings.Contains(list, d.patients[3].Name) {
+		t.Errorf("signed-in demo patient list: %d %s", resp.StatusCode, list)
+	}
 	delegator := patientHandle(t, a, d.patients[0].Handle)
 	if !strings.Contains(home, `href="/p/`+delegator+`"`) {
 		t.Fatalf("the relative's front page does not offer the delegator's timeline: %s", home)
