@@ -3,14 +3,11 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/access/sqlstore"
+	"github.com/overblik/overblik/access/storetest"
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -109,41 +105,7 @@ var backends = map[string]func(t *testing.T) *sqlstore.Store{
 // (or OVERBLIK_TEST_DATABASE_URL) must be there: the test fails otherwise.
 func postgresSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("OVERBLIK_TEST_DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL is needed and not reachable (%v); start it on 127.0.0.1:5432 or set OVERBLIK_TEST_DATABASE_URL", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "web_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("OVERBLIK_TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return storetest.PostgresURL(t, "web_test_")
 }
 
 func newSecEnv(t *testing.T, backend ...string) *secEnv {
