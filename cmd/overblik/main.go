@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -43,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// go-redis has one process-wide logger; main is the one place that sets it.
+	redis.SetLogger(redisLog{log})
 	switch args[0] {
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
