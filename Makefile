@@ -12,7 +12,8 @@ help: ## list the targets
 run: ## start the full product on simulated sources with demo patients (http://127.0.0.1:8080)
 	$(GO) run ./cmd/overblik demo --addr $(ADDR)
 
-test: ## build everything, then run every test with the race detector
+test: ## build everything, then run every test with the race detector (needs Redis, PostgreSQL, Node.js, Chromium: see .ci/run)
+	@test -d tools/medplum/node_modules || npm ci --prefix tools/medplum --no-audit --no-fund --loglevel=error
 	$(GO) build ./...
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
