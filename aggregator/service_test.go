@@ -3,6 +3,7 @@ package aggregator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,5 +363,15 @@ func TestSourceStatusCountsSkippedAndWarnings(t *testing.T) {
 	}
 	if st := tl.Sources[0]; st.Skipped != 2 || st.Warnings != 3 {
 		t.Errorf("status skipped %d warnings %d, want 2 and 3", st.Skipped, st.Warnings)
+	}
+}
+
+func TestBatchNotesAreBounded(t *testing.T) {
+	var b aggregator.Batch
+	for i := range aggregator.MaxNotes + 5 {
+		b.Note(fmt.Sprint("note ", i))
+	}
+	if len(b.Notes) != aggregator.MaxNotes+1 || b.Notes[aggregator.MaxNotes] != "further notes left out" {
+		t.Errorf("%d notes, last %q; want %d and a word that more were left out", len(b.Notes), b.Notes[len(b.Notes)-1], aggregator.MaxNotes+1)
 	}
 }

@@ -25,6 +25,21 @@ type Batch struct {
 	Warnings int      // resources used but only partly understood (e.g. a status code from a newer FHIR version); explained in Notes
 }
 
+// MaxNotes bounds Batch.Notes: a source that sends thousands of bad
+// resources needs a few examples, not thousands of lines in a log.
+const MaxNotes = 20
+
+// Note records why a resource was skipped or only partly understood,
+// keeping MaxNotes of them and saying once that more were left out.
+func (b *Batch) Note(note string) {
+	switch {
+	case len(b.Notes) < MaxNotes:
+		b.Notes = append(b.Notes, note)
+	case len(b.Notes) == MaxNotes:
+		b.Notes = append(b.Notes, "further notes left out")
+	}
+}
+
 // ErrorKind is the small set of ways a source can fail.
 type ErrorKind string
 

@@ -58,7 +58,8 @@ type Config struct {
 	// DefaultIdentifierSystem is used when a lookup gives a bare value without "system|".
 	DefaultIdentifierSystem string
 	Ready                   func(ctx context.Context) error // for /readyz; nil = always ready
-	// NoAccessControl shows a notice in every page footer until access control lands.
+	// NoAccessControl shows a notice in every page footer that anyone who
+	// reaches the server sees every timeline (a server without Auth).
 	NoAccessControl bool
 	// Outages, in demo mode only, offers switches to take simulated sources down.
 	Outages Outages

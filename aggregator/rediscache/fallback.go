@@ -125,11 +125,19 @@ func (f *Fallback) Put(ctx context.Context, handle string, t *aggregator.Timelin
 	if err := f.local.Put(ctx, handle, t); err != nil {
 		return fmt.Errorf("rediscache: fallback: local put: %w", err)
 	}
+	return f.writeThrough(ctx, func(ctx context.Context) error { return f.redis.Put(ctx, handle, t) })
+}
+
+// writeThrough writes to Redis while it is up. Losing Redis is no error:
+// the caller has stored locally, and Ready reports the degradation. Only
+// what Redis could never store (an encoding error) or the caller's own
+// cancellation is returned.
+func (f *Fallback) writeThrough(ctx context.Context, write func(context.Context) error) error {
 	if !f.healthy.Load() {
 		return nil
 	}
 	octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
-	err := f.redis.Put(octx, handle, t)
+	err := write(octx)
 	cancel()
 	switch {
 	case err == nil:
@@ -195,20 +203,9 @@ func (f *Fallback) AddChanges(ctx context.Context, handle string, changes []aggr
 			return fmt.Errorf("rediscache: fallback: local changes: %w", err)
 		}
 	}
-	if !f.healthy.Load() {
-		return nil
-	}
-	octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
-	err := f.redis.AddChanges(octx, handle, changes, keepAfter)
-	cancel()
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errEncode), ctx.Err() != nil:
-		return err
-	}
-	f.markDown(ctx, err)
-	return nil
+	return f.writeThrough(ctx, func(ctx context.Context) error {
+		return f.redis.AddChanges(ctx, handle, changes, keepAfter)
+	})
 }
 
 // Changes reads from Redis, or while Redis is down from the local cache:

@@ -250,8 +250,8 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 	return fb, ready, nil
 }
 
-// newWeb builds the web layer. Until access control lands it says so on
-// every page.
+// newWeb builds the web layer. Without access control (only possible
+// outside serve, which refuses to start without it) every page says so.
 func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, ready func(context.Context) error, log *slog.Logger, secure ...func(*web.Config)) http.Handler {
 	wc := web.Config{
 		Ready:                   ready,

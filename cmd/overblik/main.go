@@ -57,27 +57,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return exitStatus(stderr, runDemo(ctx, *addr, stdout, log))
 	case "serve":
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		path := fs.String("config", "overblik.yaml", "configuration file")
-		if err := fs.Parse(args[1:]); err != nil {
-			return exitUsage
-		}
-		cfg, err := Load(*path, getenv)
-		if err != nil {
-			return exitStatus(stderr, err)
+		cfg, code := loadConfig(args, stderr, getenv)
+		if cfg == nil {
+			return code
 		}
 		return exitStatus(stderr, serve(ctx, cfg, stdout, log))
 	case "check":
-		fs := flag.NewFlagSet("check", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		path := fs.String("config", "overblik.yaml", "configuration file")
-		if err := fs.Parse(args[1:]); err != nil {
-			return exitUsage
-		}
-		cfg, err := Load(*path, getenv)
-		if err != nil {
-			return exitStatus(stderr, err)
+		cfg, code := loadConfig(args, stderr, getenv)
+		if cfg == nil {
+			return code
 		}
 		ok, err := check(ctx, cfg, stdout, log)
 		if err != nil {
@@ -93,6 +81,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
 	return exitUsage
+}
+
+// loadConfig reads `<command> --config FILE`; without a configuration it
+// returns the exit status to end with.
+func loadConfig(args []string, stderr io.Writer, getenv func(string) string) (*Config, int) {
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "overblik.yaml", "configuration file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, exitUsage
+	}
+	cfg, err := Load(*path, getenv)
+	if err != nil {
+		return nil, exitStatus(stderr, err)
+	}
+	return cfg, exitOK
 }
 
 func exitStatus(stderr io.Writer, err error) int {

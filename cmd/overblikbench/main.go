@@ -124,7 +124,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	defer rdb.cleanup(context.WithoutCancel(ctx))
 	redisRows, err := redisRows(ctx, rdb, cfg, cph, log)
 	if err != nil {
-		return fmt.Errorf("Redis rows: %w", err)
+		return fmt.Errorf("redis rows: %w", err)
 	}
 	rows = append(rows, redisRows...)
 	printLoad(out, rows)

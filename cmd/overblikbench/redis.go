@@ -111,7 +111,7 @@ func redisRows(ctx context.Context, r *benchRedis, cfg config, loc *time.Locatio
 	defer stopBase()
 	base, err := load(ctx, baseURL, cfg.conns, cfg.dur)
 	if err != nil {
-		return nil, fmt.Errorf("Redis baseline: %w", err)
+		return nil, fmt.Errorf("redis baseline: %w", err)
 	}
 	prod, err := load(ctx, jsonURL, cfg.conns, cfg.dur)
 	if err != nil {

@@ -332,7 +332,7 @@ func TestNotesAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Skipped != 30 || len(b.Notes) != maxNotes+1 {
-		t.Errorf("skipped %d with %d notes; want 30 counted and %d notes", b.Skipped, len(b.Notes), maxNotes+1)
+	if b.Skipped != 30 || len(b.Notes) != aggregator.MaxNotes+1 {
+		t.Errorf("skipped %d with %d notes; want 30 counted and %d notes", b.Skipped, len(b.Notes), aggregator.MaxNotes+1)
 	}
 }

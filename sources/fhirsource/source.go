@@ -150,20 +150,6 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	return batch, nil
 }
 
-// maxNotes bounds Batch.Notes: a source that sends thousands of bad
-// resources needs a few examples, not thousands of lines in a log.
-const maxNotes = 20
-
-func addNote(notes []string, note string) []string {
-	switch {
-	case len(notes) < maxNotes:
-		return append(notes, note)
-	case len(notes) == maxNotes:
-		return append(notes, "further notes left out")
-	}
-	return notes
-}
-
 // errTruncated: a search had more pages than the client's cap.
 var errTruncated = errors.New("search truncated")
 
@@ -180,12 +166,12 @@ type item struct {
 func (it item) addTo(b aggregator.Batch, s *Source) aggregator.Batch {
 	if !it.ok {
 		b.Skipped++
-		b.Notes = addNote(b.Notes, it.note)
+		b.Note(it.note)
 		return b
 	}
 	if it.warning != "" {
 		b.Warnings++
-		b.Notes = addNote(b.Notes, it.warning)
+		b.Note(it.warning)
 	}
 	b.Entries = append(b.Entries, s.redact(it.entry))
 	return b

@@ -39,7 +39,7 @@ func (n normaliser) batch(cals []*component, w aggregator.Window) aggregator.Bat
 	var b aggregator.Batch
 	skip := func(i int, err error) {
 		b.Skipped++
-		b.Notes = addNote(b.Notes, fmt.Sprintf("VEVENT #%d skipped: %v", i, err))
+		b.Note(fmt.Sprintf("VEVENT #%d skipped: %v", i, err))
 	}
 	var events []event
 	overridden := map[string]bool{} // uid|recurrence-id of instances sent on their own
@@ -67,7 +67,7 @@ func (n normaliser) batch(cals []*component, w aggregator.Window) aggregator.Bat
 			}
 			if has(c, "RDATE") {
 				b.Warnings++
-				b.Notes = addNote(b.Notes, fmt.Sprintf("VEVENT #%d: RDATE is not supported: its extra instances are missing", i))
+				b.Note(fmt.Sprintf("VEVENT #%d: RDATE is not supported: its extra instances are missing", i))
 			}
 			events = append(events, ev)
 		}
@@ -96,28 +96,14 @@ func (n normaliser) batch(cals []*component, w aggregator.Window) aggregator.Bat
 	for _, e := range b.Entries {
 		if e.Status == aggregator.StatusUnknown {
 			b.Warnings++
-			b.Notes = addNote(b.Notes, fmt.Sprintf("an event has an unknown STATUS %q", e.FHIRStatus))
+			b.Note(fmt.Sprintf("an event has an unknown STATUS %q", e.FHIRStatus))
 		}
 	}
 	if n.zones.unknown {
 		b.Warnings++
-		b.Notes = addNote(b.Notes, fmt.Sprintf("a TZID is not a known zone: its times were read in %s", n.cfg.Location))
+		b.Note(fmt.Sprintf("a TZID is not a known zone: its times were read in %s", n.cfg.Location))
 	}
 	return b
-}
-
-// maxNotes bounds Batch.Notes: a feed with thousands of bad events needs a
-// few examples, not thousands of lines in a log.
-const maxNotes = 20
-
-func addNote(notes []string, note string) []string {
-	switch {
-	case len(notes) < maxNotes:
-		return append(notes, note)
-	case len(notes) == maxNotes:
-		return append(notes, "further notes left out")
-	}
-	return notes
 }
 
 // dedupe keeps one entry per id: a feed that repeats a UID (without
@@ -134,7 +120,7 @@ func dedupe(entries []aggregator.Entry, b *aggregator.Batch) []aggregator.Entry 
 			continue
 		}
 		b.Skipped++
-		b.Notes = addNote(b.Notes, "an event's UID is repeated: one version kept")
+		b.Note("an event's UID is repeated: one version kept")
 		if seq(e) >= seq(out[i]) {
 			out[i] = e
 		}

@@ -319,9 +319,8 @@ func (z *zones) resolve(tzid string) *time.Location {
 
 // instant is a DATE or DATE-TIME value.
 type instant struct {
-	t       time.Time
-	allDay  bool // a DATE: the day in the configured zone
-	invalid bool
+	t      time.Time
+	allDay bool // a DATE: the day in the configured zone
 }
 
 var (
