@@ -29,6 +29,21 @@ func (t *Timeline) Stale() bool {
 	return false
 }
 
+// Unknown reports whether no source knows the patient: every one answered
+// that it has nobody with the identifier. Such a patient is not kept for
+// background refresh, and a look-up can say so instead of showing nothing.
+func (t *Timeline) Unknown() bool {
+	if len(t.Sources) == 0 {
+		return false
+	}
+	for _, s := range t.Sources {
+		if s.OK || s.ErrorKind != NotFound {
+			return false
+		}
+	}
+	return true
+}
+
 // SourceStatus is how one source fared at the last refresh.
 type SourceStatus struct {
 	Name        string
