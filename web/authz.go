@@ -16,7 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/overblik/overblik/access"
-	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // Identity is who sent a request, as an Authenticator established it.
@@ -43,10 +43,10 @@ type Authenticator interface {
 // ErrBadCredentials is a presented credential that is not accepted.
 var ErrBadCredentials = errors.New("bad credentials")
 
-// AccessControl is what web asks before it sends patient data or changes
-// who may see it; *access.Service implements it.
+// AccessControl keeps who may see a patient's data, for the account pages:
+// grants, blocks and the audit log; *access.Service implements it. Reading
+// patient data goes through Views.
 type AccessControl interface {
-	Authorize(ctx context.Context, p access.Principal, patient string, a access.Action, reason string) (access.Decision, error)
 	Grant(ctx context.Context, p access.Principal, r access.GrantRequest) (access.Delegation, error)
 	Revoke(ctx context.Context, p access.Principal, id string) error
 	Grants(ctx context.Context, p access.Principal) ([]access.Delegation, error)
@@ -65,7 +65,7 @@ const (
 )
 
 // secured reports whether the server runs with access control.
-func (s *Server) secured() bool { return s.cfg.Auth != nil }
+func (s *Server) secured() bool { return s.deps.Auth != nil }
 
 // identify runs the Authenticator once per request and keeps the identity.
 // It never refuses: routes say which roles they need with require.
@@ -74,7 +74,7 @@ func (s *Server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.secured() {
 			return next(c)
 		}
-		id, ok, err := s.cfg.Auth.Identify(c.Request().Context(), c.Request())
+		id, ok, err := s.deps.Auth.Identify(c.Request().Context(), c.Request())
 		if errors.Is(err, ErrBadCredentials) {
 			return errUnauthorized(err)
 		}
@@ -192,59 +192,31 @@ func accessError(err error) error {
 	return fmt.Errorf("access: %w", err)
 }
 
-// authorize asks access whether the caller may do a on patient's data; the
-// audit row is written before it answers. Without access control it allows
-// everything, restricted entries included.
-func (s *Server) authorize(c echo.Context, patient string, a access.Action, reason string) (access.Decision, error) {
+// principal is who asks; the zero Principal without access control.
+func (s *Server) principal(c echo.Context) (access.Principal, error) {
 	if !s.secured() {
-		return access.Decision{Restricted: true}, nil
+		return access.Principal{}, nil
 	}
 	id, ok := identity(c)
 	if !ok {
-		return access.Decision{}, errUnauthorized(nil)
+		return access.Principal{}, errUnauthorized(nil)
 	}
-	d, err := s.cfg.Access.Authorize(c.Request().Context(), id.Principal, patient, a, reason)
-	if err != nil {
-		return access.Decision{}, accessError(err)
-	}
-	return d, nil
+	return id.Principal, nil
 }
 
-// authorizedTimeline resolves handle, authorizes a view and only then reads
-// and filters the timeline.
-func (s *Server) authorizedTimeline(c echo.Context, handle, reason string) (aggregator.PatientRef, *aggregator.Timeline, error) {
-	p, tl, _, err := s.authorizedDecision(c, handle, reason)
-	return p, tl, err
-}
-
-// authorizedDecision is authorizedTimeline with the access decision, for
-// what is derived from the timeline (its changes, its rendered bytes) and
-// must respect whether the viewer sees restricted entries too.
-func (s *Server) authorizedDecision(c echo.Context, handle, reason string) (aggregator.PatientRef, *aggregator.Timeline, access.Decision, error) {
-	var d access.Decision
-	ctx := c.Request().Context()
-	p, ok, err := s.pats.Resolve(ctx, handle)
+// open is the one way a handler reads a patient's data: Views decides,
+// audits and filters; its refusals become 404 or 400 here.
+func (s *Server) open(c echo.Context, r view.Request) (*view.View, error) {
+	p, err := s.principal(c)
 	if err != nil {
-		return p, nil, d, fmt.Errorf("resolve patient: %w", err)
+		return nil, err
 	}
-	if !ok {
-		return p, nil, d, errUnknownPatient()
-	}
-	d, err = s.authorize(c, p.Handle, access.ActionView, reason)
+	r.Principal = p
+	v, err := s.deps.Views.Open(c.Request().Context(), r)
 	if err != nil {
-		return p, nil, d, err
+		return nil, accessError(err)
 	}
-	tl, err := s.tl.Timeline(ctx, p)
-	if err != nil {
-		return p, nil, d, fmt.Errorf("timeline: %w", err)
-	}
-	if tl == nil {
-		tl = &aggregator.Timeline{Patient: p.Handle}
-	}
-	if s.secured() {
-		tl = access.Filter(tl, d)
-	}
-	return p, tl, d, nil
+	return v, nil
 }
 
 // rateLimiter allows each client address a number of requests per window

@@ -27,23 +27,24 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 //go:embed templates/*.html static/*
 var files embed.FS
 
-// Timelines delivers a patient's merged timeline.
-type Timelines interface {
-	Timeline(ctx context.Context, p aggregator.PatientRef) (*aggregator.Timeline, error)
+// Views is the one read of patient data web makes: every route that shows
+// any goes through it (*view.Viewer), which decides, audits and filters.
+type Views interface {
+	Open(ctx context.Context, r view.Request) (*view.View, error)
+	Lookup(ctx context.Context, p access.Principal, id aggregator.Identifier, reason string) (aggregator.PatientRef, error)
+	Worklist(ctx context.Context, p access.Principal, from, to string) ([]*view.View, error)
 }
 
-// Patients maps opaque handles to patients. Errors must not carry the
-// identifier: web logs them.
+// Patients turns an identifier into its handle without registering it: the
+// grant form names a relative by identifier. *aggregator.Patients is one.
 type Patients interface {
-	// Resolve maps an opaque handle back to the patient; ok=false if unknown.
-	Resolve(ctx context.Context, handle string) (p aggregator.PatientRef, ok bool, err error)
-	// Register returns the (stable) handle for an identifier, creating it if needed.
-	Register(ctx context.Context, id aggregator.Identifier) (aggregator.PatientRef, error)
+	Handle(id aggregator.Identifier) string
 }
 
 // DemoPatient is a made-up patient listed on the front page in demo mode.
@@ -51,41 +52,51 @@ type DemoPatient struct {
 	Handle, Name string
 }
 
-// Config is what the web layer needs from the operator.
+// Config is what the operator sets.
 type Config struct {
 	Location *time.Location // display zone; Europe/Copenhagen when nil
 	Demo     []DemoPatient  // non-empty only in demo mode: GET / lists them
 	// DefaultIdentifierSystem is used when a lookup gives a bare value without "system|".
 	DefaultIdentifierSystem string
-	Ready                   func(ctx context.Context) error // for /readyz; nil = always ready
 	// NoAccessControl shows a notice in every page footer that anyone who
 	// reaches the server sees every timeline (a server without Auth).
 	NoAccessControl bool
-	// Outages, in demo mode only, offers switches to take simulated sources down.
-	Outages Outages
-	// Cached lists the cached timelines for the clinicians' conflict
-	// worklist; nil leaves the worklist empty.
-	Cached CachedTimelines
-
-	// Auth turns access control on (Access must then be set too): every
-	// route names the roles that may use it, patient data goes out only
-	// after Access allowed and audited it, and forms carry CSRF tokens.
-	// Without it the server is the loopback-only demo of before.
-	Auth   Authenticator
-	Access AccessControl
-	// AuthRoutes serves the login, the provider's callback and the logout
-	// under /auth/; LoginPath is where a page sends someone not logged in.
-	AuthRoutes http.Handler
-	LoginPath  string
+	// LoginPath is where a page sends someone not logged in.
+	LoginPath string
 	// TLS says the server is reached over HTTPS (directly or behind a
 	// proxy): it then sends HSTS.
 	TLS bool
 	// RateLimit is how many logins and look-ups one client address may
 	// start per minute; 0 means 30.
 	RateLimit int
+}
+
+// Deps are what the web layer is built on; cmd wires them.
+type Deps struct {
+	// Views reads patient data (required).
+	Views Views
+	// Patients names a relative's handle on the grant form.
+	Patients Patients
+	// Auth turns access control on (Access must then be set too): every
+	// route names the roles that may use it, patient data goes out only
+	// through Views, and forms carry CSRF tokens. Without it the server is
+	// the loopback-only demo of before.
+	Auth Authenticator
+	// Access keeps grants, blocks and the audit log the account pages show.
+	Access AccessControl
+	// AuthRoutes serves the login, the provider's callback and the logout
+	// under /auth/.
+	AuthRoutes http.Handler
+	Ready      func(ctx context.Context) error // for /readyz; nil = always ready
+	// Outages, in demo mode only, offers switches to take simulated sources down.
+	Outages Outages
+	// Cached lists the cached timelines, for the admin page's source
+	// status (no patient data); nil leaves it empty.
+	Cached CachedTimelines
 	// Checks, when set, lets an admin run every source's configuration
 	// checks from the admin page.
 	Checks func(ctx context.Context) []SourceCheck
+	Logger *slog.Logger
 }
 
 const (
@@ -107,8 +118,7 @@ var ErrDegraded = errors.New("degraded")
 // Server is the HTTP front of overblik.
 type Server struct {
 	cfg    Config
-	tl     Timelines
-	pats   Patients
+	deps   Deps
 	log    *slog.Logger
 	loc    *time.Location
 	now    func() time.Time // replaced in tests
@@ -132,10 +142,14 @@ type staticFile struct {
 }
 
 // New builds the server and its routes. It panics if the embedded templates
-// do not parse, which the package tests rule out.
-func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
+// do not parse, which the package tests rule out, or without Views.
+func New(cfg Config, deps Deps) *Server {
+	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Views == nil {
+		panic("web: Deps.Views is required")
 	}
 	loc := cfg.Location
 	if loc == nil {
@@ -146,13 +160,12 @@ func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
 		}
 		loc = l
 	}
-	if cfg.Auth != nil && cfg.Access == nil {
-		panic("web: Config.Auth needs Config.Access")
+	if deps.Auth != nil && (deps.Access == nil || deps.Patients == nil) {
+		panic("web: Deps.Auth needs Deps.Access and Deps.Patients")
 	}
 	s := &Server{
 		cfg:     cfg,
-		tl:      tl,
-		pats:    pats,
+		deps:    deps,
 		log:     log,
 		loc:     loc,
 		now:     time.Now,
@@ -211,7 +224,7 @@ func (s *Server) routes() *echo.Echo {
 	clin.GET("/p/:handle", s.clinicianPage, clinician)
 	clin.POST("/p/:handle", s.clinicianPage, limit, clinician, csrf)
 	clin.GET("/conflicts", s.worklist, clinician)
-	if s.cfg.Outages != nil {
+	if s.deps.Outages != nil {
 		e.POST("/demo/sources/:name", s.demoOutageForm, limit, anyone, csrf)
 		api.POST("/demo/sources/:name", s.apiDemoOutage, limit, anyone, csrf)
 	}
@@ -224,8 +237,8 @@ func (s *Server) routes() *echo.Echo {
 		e.GET("/admin", s.adminPage, admin)
 		e.POST("/admin/checks", s.adminPage, limit, admin, csrf)
 	}
-	if s.cfg.AuthRoutes != nil {
-		h := echo.WrapHandler(s.cfg.AuthRoutes)
+	if s.deps.AuthRoutes != nil {
+		h := echo.WrapHandler(s.deps.AuthRoutes)
 		e.GET("/auth/*", h, rate)
 		e.POST("/auth/*", h, limit, rate)
 	}
@@ -320,8 +333,8 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	if s.cfg.Ready != nil {
-		err := s.cfg.Ready(c.Request().Context())
+	if s.deps.Ready != nil {
+		err := s.deps.Ready(c.Request().Context())
 		switch {
 		case errors.Is(err, ErrDegraded):
 			// Serving, with less: keep the replica in rotation and say so.

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/access/accessbus"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/web"
 	"github.com/overblik/overblik/web/auth"
 	"github.com/overblik/overblik/web/auth/demoidp"
@@ -51,11 +53,26 @@ type demoGrant struct {
 	patientCPR, patientName, granteeCPR, label string
 }
 
+// security is access control as wired: the access service every view asks,
+// and what it adds to the web layer.
+type security struct {
+	access    *access.Service
+	auth      *auth.Auth
+	loginPath string
+	tls       bool
+	checks    func(context.Context) []web.SourceCheck
+}
+
+func (s *security) apply(wc *web.Config, deps *web.Deps) {
+	deps.Auth, deps.Access, deps.AuthRoutes, deps.Checks = s.auth, s.access, s.auth.Handler(), s.checks
+	wc.LoginPath, wc.TLS, wc.NoAccessControl = s.loginPath, s.tls, false
+}
+
 // openAccess opens access control when the configuration (or the demo)
-// asks for it and returns what it adds to the web configuration; nil means
-// none is configured, and the server is the open loopback demo of before
-// (serve refuses that earlier, with requireAuthMethod).
-func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (func(*web.Config), error) {
+// asks for it; nil means none is configured, and the server is the open
+// loopback demo of before (serve refuses that earlier, with
+// requireAuthMethod).
+func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
 	if !cfg.loginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
 		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
 		return nil, nil
@@ -66,7 +83,28 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 	if err != nil {
 		return nil, err
 	}
-	svc := access.NewService(store, access.Options{Logger: log})
+	// Views' audit rows are group-committed: one transaction for the rows
+	// of concurrent requests, each request released after its commit.
+	auditor := access.NewGroupCommit(store, access.GroupCommitOptions{Logger: log})
+	a.closers = append([]func() error{auditor.Close}, a.closers...) // before the store closes
+	opts := access.Options{Logger: log, Auditor: auditor}
+	var bus *accessbus.Bus
+	if cfg.Cache.RedisURL != "" {
+		// Replicas cache decisions' inputs; a change on one drops them on all.
+		rdb, err := rediscache.NewClient(cfg.Cache.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("access change feed: %w", err)
+		}
+		a.closers = append(a.closers, rdb.Close)
+		if bus, err = accessbus.New(rdb, accessbus.Options{Channel: cfg.Cache.RedisPrefix + "access", Logger: log}); err != nil {
+			return nil, err
+		}
+		opts.Broadcast = bus
+	}
+	svc := access.NewService(store, opts)
+	if bus != nil {
+		a.background(func(ctx context.Context) { _ = bus.Run(ctx, svc) })
+	}
 
 	var sessions auth.Store
 	if cfg.Cache.RedisURL != "" {
@@ -117,15 +155,11 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 			return nil, err
 		}
 	}
-	return func(wc *web.Config) {
-		wc.Auth, wc.Access, wc.AuthRoutes = au, svc, au.Handler()
-		if ac.OIDC != nil {
-			wc.LoginPath = "/auth/login"
-		}
-		wc.TLS = tls
-		wc.NoAccessControl = false
-		wc.Checks = sourceChecks(cfg, log)
-	}, nil
+	sec := &security{access: svc, auth: au, tls: tls, checks: sourceChecks(cfg, log)}
+	if ac.OIDC != nil {
+		sec.loginPath = "/auth/login"
+	}
+	return sec, nil
 }
 
 // sourceChecks runs what `overblik check` runs, for the admin page.
@@ -161,7 +195,7 @@ func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.Sou
 // SQLite file; the demo, given neither, uses a file in a temporary folder
 // it removes at the end.
 func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *slog.Logger) (*sqlstore.Store, error) {
-	opts := sqlstore.Options{Logger: log}
+	opts := sqlstore.Options{Logger: log, MaxOpenConns: cfg.DatabaseMaxConns, MaxIdleConns: cfg.DatabaseMaxIdleConns}
 	if cfg.DatabaseURL != "" {
 		s, err := sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, opts)
 		if err != nil {

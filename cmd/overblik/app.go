@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
@@ -17,6 +18,7 @@ import (
 	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
+	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 )
 
@@ -71,6 +73,25 @@ type app struct {
 	refresher *aggregator.Refresher
 	rc        *rediscache.Cache // when the timelines live in Redis
 	closers   []func() error    // in the order to call them
+	// The goroutines that live as long as the app (the access change feed),
+	// stopped first by Close.
+	stopBG context.CancelFunc
+	bgCtx  context.Context
+	bg     sync.WaitGroup
+}
+
+// background runs f until Close.
+func (a *app) background(f func(ctx context.Context)) {
+	if a.stopBG == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.stopBG = cancel
+		a.bgCtx = ctx
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		f(a.bgCtx)
+	}()
 }
 
 // startBackground keeps viewed patients fresh until the returned stop is
@@ -93,6 +114,10 @@ func (a *app) startBackground(ctx context.Context, log *slog.Logger) (stop func(
 
 // Close releases what newApp opened, after the server has stopped.
 func (a *app) Close() {
+	if a.stopBG != nil {
+		a.stopBG()
+		a.bg.Wait()
+	}
 	if a.svc != nil {
 		a.svc.Close()
 	}
@@ -193,16 +218,25 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		}
 	}
 	// Access control: login, API keys, grants, blocks and the audit log (access.go).
-	secure, err := a.openAccess(cfg, extras.login, patients, log)
+	sec, err := a.openAccess(cfg, extras.login, patients, log)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
+	// Every read of patient data goes through the one authorized view.
+	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now}
+	if sec != nil {
+		vopts.Access = sec.access
+	}
+	if cfg.Worklist.ByOrganization || sec == nil {
+		vopts.Organizations = svc
+	}
+	views := view.New(svc, patients, vopts)
 	// Metrics hold no patient data (no handles in labels), so they are
 	// served next to the product for the operator's scraper.
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure))
+	mux.Handle("/", newWeb(cfg, extras, views, patients, svc, ready, log, sec))
 	a.handler = mux
 	return a, nil
 }
@@ -252,25 +286,19 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 
 // newWeb builds the web layer. Without access control (only possible
 // outside serve, which refuses to start without it) every page says so.
-func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, ready func(context.Context) error, log *slog.Logger, secure ...func(*web.Config)) http.Handler {
+func newWeb(cfg *Config, extras demoExtras, views web.Views, pats web.Patients, cached web.CachedTimelines,
+	ready func(context.Context) error, log *slog.Logger, sec *security) http.Handler {
 	wc := web.Config{
-		Ready:                   ready,
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
 		NoAccessControl:         true,
-		Outages:                 extras.outages,
 	}
-	// The service lists its cached timelines for the clinicians' worklist.
-	if c, ok := tl.(web.CachedTimelines); ok {
-		wc.Cached = c
+	deps := web.Deps{Views: views, Patients: pats, Ready: ready, Outages: extras.outages, Cached: cached, Logger: log}
+	if sec != nil {
+		sec.apply(&wc, &deps) // access.go
 	}
-	for _, f := range secure {
-		if f != nil {
-			f(&wc) // access control, when configured (access.go)
-		}
-	}
-	return web.New(wc, tl, pats, log).Handler()
+	return web.New(wc, deps).Handler()
 }
 
 func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {

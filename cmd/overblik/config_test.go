@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			data: "listn: :9000\n" + minimalConfig,
-			want: []string{"line 1: listn: unknown key", "the top level takes api_keys, auth, cache, conflicts, database_path, database_url, handle_secret_file, listen,"},
+			want: []string{"line 1: listn: unknown key", "the top level takes api_keys, auth, cache, conflicts, database_max_conns, database_max_idle_conns, database_path, database_url, handle_secret_file, listen,"},
 		},
 		{
 			name: "unknown nested key",

@@ -27,6 +27,7 @@ import (
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
+	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 )
 
@@ -247,7 +248,7 @@ func demoService(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (
 		stopAll()
 		return nil, nil, err
 	}
-	h := web.New(web.Config{Location: loc}, svc, patients, log).Handler()
+	h := web.New(web.Config{Location: loc}, web.Deps{Views: view.New(svc, patients, view.Options{}), Patients: patients, Logger: log}).Handler()
 	u, stop, err := serve(h)
 	if err != nil {
 		stopAll()

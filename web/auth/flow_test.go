@@ -21,6 +21,7 @@ import (
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 	"github.com/overblik/overblik/web/auth"
 	"github.com/overblik/overblik/web/auth/demoidp"
@@ -47,6 +48,17 @@ func (stubTimelines) Timeline(_ context.Context, p aggregator.PatientRef) (*aggr
 		Title: "Kontrol i ortopædkirurgisk ambulatorium",
 	}}}, nil
 }
+
+func (s stubTimelines) Cached(ctx context.Context, h string) (*aggregator.Timeline, bool, error) {
+	t, err := s.Timeline(ctx, aggregator.PatientRef{Handle: h})
+	return t, true, err
+}
+
+func (stubTimelines) Changes(context.Context, string, time.Time) ([]aggregator.Change, error) {
+	return nil, nil
+}
+
+func (stubTimelines) Conflicts(*aggregator.Timeline) []aggregator.Conflict { return nil }
 
 type flowEnv struct {
 	base     string
@@ -109,8 +121,8 @@ func newFlowEnv(t *testing.T) *flowEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := web.New(web.Config{DefaultIdentifierSystem: system, Auth: a, Access: svc, AuthRoutes: a.Handler(), LoginPath: "/auth/login"},
-		stubTimelines{}, pats, nil)
+	srv := web.New(web.Config{DefaultIdentifierSystem: system, LoginPath: "/auth/login"},
+		web.Deps{Views: view.New(stubTimelines{}, pats, view.Options{Access: svc}), Patients: pats, Auth: a, Access: svc, AuthRoutes: a.Handler()})
 	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	hs.Start()
 	t.Cleanup(hs.Close)
