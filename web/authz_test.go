@@ -73,6 +73,8 @@ func (f *failingStore) setFail(v bool) {
 type secEnv struct {
 	h                http.Handler
 	tl               fakeTimelines
+	pats             *aggregator.Patients
+	auth             headerAuth
 	svc              *access.Service
 	store            *failingStore
 	a, b, r          string // handles
@@ -163,7 +165,7 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	}
 	e.logs = &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.tl = fakeTimelines{tl: tl}
+	e.tl, e.pats, e.auth = fakeTimelines{tl: tl}, pats, headerAuth{ids: ids}
 	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimit: 1000},
 		Deps{
 			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock}), Patients: pats,

@@ -83,6 +83,7 @@ func accessCatalog() map[string]map[string]string {
 			"action.block":      "spærrede for opslag",
 			"action.unblock":    "ophævede spærring",
 			"action.read-audit": "læste loggen",
+			"action.worklist":   "så dine aftaler på sin liste over koordineringsproblemer",
 			"outcome.allowed":   "tilladt",
 			"outcome.blocked":   "afvist af din spærring",
 
@@ -175,6 +176,7 @@ func accessCatalog() map[string]map[string]string {
 			"action.block":      "blocked look-ups",
 			"action.unblock":    "lifted the block",
 			"action.read-audit": "read the log",
+			"action.worklist":   "saw your appointments on their list of coordination problems",
 			"outcome.allowed":   "allowed",
 			"outcome.blocked":   "refused by your block",
 
