@@ -6,8 +6,14 @@
 // trusts its cache only while its subscription is known to be up: Run calls
 // Reset(false) when the connection fails or stops answering pings, and
 // Reset(true), which also forgets everything cached, once it listens again.
-// A Broadcast returns after the publishing replica's own subscription has
-// seen the message, by which time Redis has handed it to every subscriber.
+//
+// A Broadcast returns once every replica that received the message (PUBLISH
+// says how many) has acknowledged it, having dropped what it cached: so the
+// next request on any replica is decided on the change. A replica that does
+// not answer within Echo costs the wait, and is caught by its own cache's
+// expiry. (On a Redis Cluster, PUBLISH counts the subscribers of the node
+// it reached; replicas listening on other nodes acknowledge too, but are not
+// waited for.)
 package accessbus
 
 import (
@@ -40,17 +46,23 @@ type Bus struct {
 	ping    time.Duration
 
 	mu      sync.Mutex
-	waiting map[string]chan struct{} // message token -> its publisher
+	waiting map[string]*pending // message token -> its publisher
 	seq     uint64
+}
+
+// pending is one Broadcast waiting for its acknowledgements.
+type pending struct {
+	want, got int64
+	done      chan struct{}
 }
 
 // Options tune a Bus; zero values take the defaults.
 type Options struct {
 	// Channel is the pub/sub channel; default "overblik:access".
 	Channel string
-	// Echo is how long Broadcast waits for its own message to come back;
+	// Echo is how long Broadcast waits for the replicas' acknowledgements;
 	// default 1s. Past it, Broadcast returns an error (the change is made:
-	// the other replicas follow within the cache time).
+	// a replica that did not answer follows within its cache time).
 	Echo time.Duration
 	// Ping is how often a quiet subscription is checked; default 5s.
 	Ping   time.Duration
@@ -78,36 +90,69 @@ func New(rdb redis.UniversalClient, opts Options) (*Bus, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	return &Bus{rdb: rdb, channel: opts.Channel, log: opts.Logger, id: hex.EncodeToString(b[:]),
-		echo: opts.Echo, ping: opts.Ping, waiting: map[string]chan struct{}{}}, nil
+		echo: opts.Echo, ping: opts.Ping, waiting: map[string]*pending{}}, nil
 }
 
+// Messages on the channel: "inv TOKEN PATIENT" and "ack TOKEN". The handle
+// is opaque: safe on the wire and in Redis's logs.
+const (
+	kindInvalidate = "inv"
+	kindAck        = "ack"
+)
+
 // Broadcast tells every replica that patient's access changed, and returns
-// once this replica's own subscription has received it.
+// once each replica that received it has dropped what it cached.
 func (b *Bus) Broadcast(ctx context.Context, patient string) error {
 	b.mu.Lock()
 	b.seq++
 	token := fmt.Sprintf("%s.%d", b.id, b.seq)
-	seen := make(chan struct{})
-	b.waiting[token] = seen
+	p := &pending{want: -1, done: make(chan struct{})}
+	b.waiting[token] = p
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
 		delete(b.waiting, token)
 		b.mu.Unlock()
 	}()
-	// The handle is opaque: safe on the wire and in Redis's logs.
-	if err := b.rdb.Publish(ctx, b.channel, token+" "+patient).Err(); err != nil {
+	n, err := b.rdb.Publish(ctx, b.channel, kindInvalidate+" "+token+" "+patient).Result()
+	if err != nil {
 		return fmt.Errorf("accessbus: publish: %w", err)
 	}
+	b.mu.Lock()
+	p.want = n
+	if p.got >= p.want {
+		close(p.done)
+	}
+	b.mu.Unlock()
 	t := time.NewTimer(b.echo)
 	defer t.Stop()
 	select {
-	case <-seen:
+	case <-p.done:
 		return nil
 	case <-t.C:
-		return errors.New("accessbus: the message did not come back in time")
+		return fmt.Errorf("accessbus: %d of %d replicas acknowledged in time", p.acks(&b.mu), n)
 	case <-ctx.Done():
 		return fmt.Errorf("accessbus: %w", ctx.Err())
+	}
+}
+
+func (p *pending) acks(mu *sync.Mutex) int64 {
+	mu.Lock()
+	defer mu.Unlock()
+	return p.got
+}
+
+// ack counts one acknowledgement of a Broadcast of this replica.
+func (b *Bus) ack(token string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.waiting[token]
+	if !ok {
+		return
+	}
+	p.got++
+	if p.want >= 0 && p.got == p.want {
+		close(p.done)
 	}
 }
 
@@ -136,6 +181,9 @@ func (b *Bus) Run(ctx context.Context, inv Invalidator) error {
 func (b *Bus) listen(ctx context.Context, inv Invalidator) error {
 	ps := b.rdb.Subscribe(ctx, b.channel)
 	defer ps.Close()
+	// A receive waits on the connection, not on ctx: closing it ends the wait.
+	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	defer stop()
 	up := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, b.ping)
@@ -161,17 +209,21 @@ func (b *Bus) listen(ctx context.Context, inv Invalidator) error {
 				up = true
 			}
 		case *redis.Message:
-			token, patient, ok := strings.Cut(m.Payload, " ")
-			if !ok || patient == "" {
-				continue
+			kind, rest, _ := strings.Cut(m.Payload, " ")
+			switch kind {
+			case kindInvalidate:
+				token, patient, ok := strings.Cut(rest, " ")
+				if !ok || patient == "" {
+					continue
+				}
+				inv.Invalidate(patient)
+				// Dropped: tell the replica that made the change.
+				if err := b.rdb.Publish(ctx, b.channel, kindAck+" "+token).Err(); err != nil {
+					b.log.WarnContext(ctx, "acknowledging an access change failed", "err", err)
+				}
+			case kindAck:
+				b.ack(rest)
 			}
-			inv.Invalidate(patient)
-			b.mu.Lock()
-			if seen, ok := b.waiting[token]; ok {
-				close(seen)
-				delete(b.waiting, token)
-			}
-			b.mu.Unlock()
 		case *redis.Pong:
 		}
 	}
