@@ -2,9 +2,11 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -43,18 +45,30 @@ func StartCluster(ctx context.Context, dir string) (c *Cluster, err error) {
 			_ = g.close()
 		}
 	}()
-	c = &Cluster{g: g}
+	// Started together: a node turns ok no sooner than 2 s after its start
+	// (Redis's CLUSTER_WRITABLE_DELAY), so the wait is one node's, not three.
+	c = &Cluster{g: g, nodes: make([]*server, len(slotRanges))}
+	errs := make([]error, len(slotRanges))
+	var wg sync.WaitGroup
 	for i := range slotRanges {
-		n, err := startServer(ctx, g.dir, "node"+strconv.Itoa(i+1), true, func(port, bus int, dir, log string) (string, []string) {
-			// The bus port is chosen free too, not port+10000, which may be taken.
-			return "", append(baseArgs(port, dir, log), "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
-				"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
-		})
-		if err != nil {
-			return nil, err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.nodes[i], errs[i] = startServer(ctx, g.dir, "node"+strconv.Itoa(i+1), true, func(port, bus int, dir, log string) (string, []string) {
+				// The bus port is chosen free too, not port+10000, which may be taken.
+				return "", append(baseArgs(port, dir, log), "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
+					"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+			})
+		}()
+	}
+	wg.Wait()
+	for _, n := range c.nodes {
+		if n != nil {
+			g.add(n)
 		}
-		g.add(n)
-		c.nodes = append(c.nodes, n)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	// As redis-cli --cluster create does: distinct config epochs, so no
 	// collision has to be resolved, slots, then one node meets the others.
