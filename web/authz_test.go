@@ -163,7 +163,7 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := New(Config{
 		Location: cph(t), DefaultIdentifierSystem: testSystem,
-		Auth: headerAuth{ids: ids}, Access: svc, LoginPath: "/auth/login", RateLimit: 1000,
+		Auth: headerAuth{ids: ids}, Access: svc, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000},
 		Checks: func(context.Context) []SourceCheck {
 			return []SourceCheck{{Source: "hosp", Check: "metadata", Detail: "connection refused"}}
 		},
@@ -600,9 +600,9 @@ func TestSecurityHeadersCSRFAndRateLimit(t *testing.T) {
 	// A bad bearer credential is 401 on the API.
 	assertAPIError(t, e.do(t, "bad", http.MethodGet, "/api/v1/patients/"+e.a+"/timeline", ""), http.StatusUnauthorized, "unauthorized")
 
-	// Look-ups are rate limited per client address.
+	// Look-ups are rate limited per principal (more in ratelimit_test.go).
 	s := New(Config{Location: cph(t), Auth: headerAuth{ids: map[string]Identity{"c": {Principal: e.principals["clinician"]}}},
-		Access: e.svc, RateLimit: 2}, fakeTimelines{tl: testTimeline(t)}, newFakePatients(), nil)
+		Access: e.svc, RateLimits: RateLimits{Lookup: 2}}, fakeTimelines{tl: testTimeline(t)}, newFakePatients(), nil)
 	var codes []int
 	for range 3 {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/patients/lookup", strings.NewReader(`{"identifier":"`+cprA+`","reason":"r"}`))
