@@ -70,6 +70,7 @@ type app struct {
 	handler   http.Handler
 	refresher *aggregator.Refresher
 	rc        *rediscache.Cache // when the timelines live in Redis
+	metrics   http.Handler      // /metrics: on metrics_listen (serve), and to admins on the web server
 	closers   []func() error    // in the order to call them
 }
 
@@ -198,12 +199,11 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		a.Close()
 		return nil, err
 	}
-	// Metrics hold no patient data (no handles in labels), so they are
-	// served next to the product for the operator's scraper.
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure))
-	a.handler = mux
+	// Metrics hold no patient data (no handles in labels), but they tell
+	// how the service is used: on the web server only admins get them; the
+	// operator's scraper reads them on metrics_listen (serve).
+	a.metrics = m.Handler()
+	a.handler = newWeb(cfg, extras, svc, patients, ready, log, secure, func(wc *web.Config) { wc.Metrics = a.metrics })
 	return a, nil
 }
 
@@ -296,6 +296,24 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	}
 	defer a.Close()
 	defer a.startBackground(ctx, log)()
+	if addr := cfg.metricsListener(); addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics)
+		mctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serveHTTP(mctx, mln, mux, io.Discard, log) }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				log.Warn("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -44,6 +44,10 @@ type Config struct {
 	APIKeys      []APIKeyConfig // `api_keys`
 	DatabaseURL  string         // `database_url` (or OVERBLIK_DATABASE_URL): PostgreSQL for grants, blocks and the audit log
 	DatabasePath string         // `database_path`: the SQLite file otherwise, default overblik.db
+	// Who may reach what, and how often (config_access.go).
+	MetricsListen  string           // `metrics_listen`, default 127.0.0.1:9090; "" or "off": no listener of its own
+	TrustedProxies []string         // `trusted_proxies`: CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For counts
+	RateLimits     RateLimitsConfig // `rate_limits`: requests per minute
 }
 
 // WindowConfig is how far back and ahead a timeline reaches from now.
@@ -167,6 +171,8 @@ func Default() *Config {
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
 		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
 		Refresh:                 RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
+		MetricsListen:           DefaultMetricsListen,
+		RateLimits:              defaultRateLimits(),
 	}
 }
 
@@ -322,7 +328,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		}
 		d.readSecrets(s, i, dir, getenv)
 	}
-	d.readAccessSecrets(c, dir, getenv) // config_access.go
+	d.readAccessSecrets(c, dir, getenv, renames) // config_access.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -711,10 +717,13 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
 		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
 		// Access control (config_access.go).
-		"auth":          func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
-		"api_keys":      func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },
-		"database_url":  d.str(&c.DatabaseURL),
-		"database_path": d.str(&c.DatabasePath),
+		"auth":            func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
+		"api_keys":        func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },
+		"database_url":    d.str(&c.DatabaseURL),
+		"database_path":   d.str(&c.DatabasePath),
+		"metrics_listen":  d.str(&c.MetricsListen),
+		"trusted_proxies": d.stringList(&c.TrustedProxies),
+		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
 	})
 }
 
