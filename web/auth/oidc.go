@@ -54,7 +54,6 @@ type relyingParty struct {
 	cfg        OIDCConfig
 	provider   *oidc.Provider
 	oauth      oauth2.Config
-	keys       *keySet
 	ids        *oidc.IDTokenVerifier
 	tokens     *oidc.IDTokenVerifier // nil: no bearer JWTs
 	endSession string
@@ -92,7 +91,7 @@ func newRelyingParty(ctx context.Context, a *Auth, cfg OIDCConfig) (*relyingPart
 	}
 	scopes := append([]string{oidc.ScopeOpenID}, cfg.Scopes...)
 	rp := &relyingParty{
-		a: a, cfg: cfg, provider: provider, endSession: meta.EndSession, keys: keys,
+		a: a, cfg: cfg, provider: provider, endSession: meta.EndSession,
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: provider.Endpoint(),
 			RedirectURL: cfg.RedirectURL, Scopes: scopes},
 		ids: oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.ClientID, Now: a.now, SupportedSigningAlgs: keys.names()}),
