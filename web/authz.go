@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -74,8 +71,12 @@ func (s *Server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.secured() {
 			return next(c)
 		}
+		if err := s.bearerBudget(c); err != nil { // ratelimit.go
+			return err
+		}
 		id, ok, err := s.deps.Auth.Identify(c.Request().Context(), c.Request())
 		if errors.Is(err, ErrBadCredentials) {
+			s.badBearer(c)
 			return errUnauthorized(err)
 		}
 		if err != nil {
@@ -217,62 +218,4 @@ func (s *Server) open(c echo.Context, r view.Request) (*view.View, error) {
 		return nil, accessError(err)
 	}
 	return v, nil
-}
-
-// rateLimiter allows each client address a number of requests per window
-// on the routes it guards (login, look-ups), so nobody can walk through
-// identifiers or hammer the provider. Fixed windows keep it small; the
-// clock is injected so tests need no sleeping.
-type rateLimiter struct {
-	mu     sync.Mutex
-	n      int
-	window time.Duration
-	now    func() time.Time
-	seen   map[string]*rateWindow
-}
-
-type rateWindow struct {
-	start time.Time
-	count int
-}
-
-func newRateLimiter(n int, window time.Duration, now func() time.Time) *rateLimiter {
-	return &rateLimiter{n: n, window: window, now: now, seen: map[string]*rateWindow{}}
-}
-
-func (l *rateLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.seen) > 10000 { // forget finished windows rather than grow without bound
-		for k, w := range l.seen {
-			if now.Sub(w.start) >= l.window {
-				delete(l.seen, k)
-			}
-		}
-	}
-	w, ok := l.seen[key]
-	if !ok || now.Sub(w.start) >= l.window {
-		l.seen[key] = &rateWindow{start: now, count: 1}
-		return true
-	}
-	if w.count >= l.n {
-		return false
-	}
-	w.count++
-	return true
-}
-
-func (l *rateLimiter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
-		if err != nil {
-			host = c.Request().RemoteAddr
-		}
-		if !l.allow(host) {
-			c.Response().Header().Set("Retry-After", fmt.Sprint(int(l.window.Seconds())))
-			return &requestError{status: http.StatusTooManyRequests, code: "too_many_requests", msg: "error.too_many"}
-		}
-		return next(c)
-	}
 }

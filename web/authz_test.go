@@ -166,7 +166,7 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	e.logs = &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.tl, e.pats, e.auth = fakeTimelines{tl: tl}, pats, headerAuth{ids: ids}
-	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimit: 1000},
+	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
 		Deps{
 			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock}), Patients: pats,
 			Auth: headerAuth{ids: ids}, Access: svc, Logger: log,
@@ -606,9 +606,9 @@ func TestSecurityHeadersCSRFAndRateLimit(t *testing.T) {
 	// A bad bearer credential is 401 on the API.
 	assertAPIError(t, e.do(t, "bad", http.MethodGet, "/api/v1/patients/"+e.a+"/timeline", ""), http.StatusUnauthorized, "unauthorized")
 
-	// Look-ups are rate limited per client address.
+	// Look-ups are rate limited per principal (more in ratelimit_test.go).
 	fp := newFakePatients()
-	s := New(Config{Location: cph(t), RateLimit: 2}, Deps{
+	s := New(Config{Location: cph(t), RateLimits: RateLimits{Lookup: 2}}, Deps{
 		Views: view.New(fakeTimelines{tl: testTimeline(t)}, fp, view.Options{Access: e.svc}), Patients: fp,
 		Auth: headerAuth{ids: map[string]Identity{"c": {Principal: e.principals["clinician"]}}}, Access: e.svc})
 	var codes []int

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime/debug"
 	"strconv"
@@ -66,9 +67,12 @@ type Config struct {
 	// TLS says the server is reached over HTTPS (directly or behind a
 	// proxy): it then sends HSTS.
 	TLS bool
-	// RateLimit is how many logins and look-ups one client address may
-	// start per minute; 0 means 30.
-	RateLimit int
+	// RateLimits is how many requests a minute each limited route allows
+	// one caller (ratelimit.go); zero values take the defaults.
+	RateLimits RateLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; from anywhere else the connection's address counts.
+	TrustedProxies []netip.Prefix
 }
 
 // Deps are what the web layer is built on; cmd wires them.
@@ -93,6 +97,8 @@ type Deps struct {
 	// Cached lists the cached timelines, for the admin page's source
 	// status (no patient data); nil leaves it empty.
 	Cached CachedTimelines
+	// Metrics, when set, is served at /metrics to admins.
+	Metrics http.Handler
 	// Checks, when set, lets an admin run every source's configuration
 	// checks from the admin page.
 	Checks func(ctx context.Context) []SourceCheck
@@ -132,6 +138,8 @@ type Server struct {
 	// renders keeps timeline JSON rendered per build: 64 MiB holds about
 	// two thousand 30 KB timelines.
 	renders *renderCache
+	// failedBearer counts wrong bearer credentials per client address.
+	failedBearer *rateLimiter
 }
 
 type staticFile struct {
@@ -180,6 +188,8 @@ func New(cfg Config, deps Deps) *Server {
 	s.static = loadStatic()
 	s.css = "/static/" + cssFile + "?v=" + s.static[cssFile].version
 	s.pages = parsePages(s.tr)
+	s.cfg.RateLimits = cfg.RateLimits.withDefaults()
+	s.failedBearer = newRateLimiter(s.cfg.RateLimits.FailedBearer, time.Minute, func() time.Time { return s.now() })
 	s.e = s.routes()
 	return s
 }
@@ -192,22 +202,19 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
 	e.Use(s.recoverPanic, s.headers, s.language, s.identify)
 
 	// Who may use each route is stated here, route by route (see
 	// authz.go); without Config.Auth every check lets everything through.
 	limit, csrf := limitBody, s.checkCSRF
-	perMinute := s.cfg.RateLimit
-	if perMinute <= 0 {
-		perMinute = 30
-	}
-	rate := newRateLimiter(perMinute, time.Minute, func() time.Time { return s.now() }).middleware
+	rl := s.cfg.RateLimits // each route gets a limiter of its own (ratelimit.go)
 	anyone, patient := s.require(), s.require(access.RolePatient)
 	clinician, admin := s.require(access.RoleClinician), s.require(access.RoleAdmin)
 	viewers := s.require(access.RolePatient, access.RoleRelative, access.RoleClinician)
 
 	e.GET("/", s.home)
-	e.POST("/lookup", s.lookupForm, limit, rate, clinician, csrf)
+	e.POST("/lookup", s.lookupForm, limit, clinician, s.limitByPrincipal(rl.Lookup), csrf)
 	e.GET("/p/:handle", s.timelinePage, viewers)
 	e.GET("/static/:name", s.serveStatic)
 	e.GET("/healthz", s.healthz)
@@ -215,7 +222,7 @@ func (s *Server) routes() *echo.Echo {
 
 	api := e.Group("/api/v1")
 	api.GET("/patients", s.apiPatients, anyone)
-	api.POST("/patients/lookup", s.apiLookup, limit, rate, viewers, csrf)
+	api.POST("/patients/lookup", s.apiLookup, limit, viewers, s.limitByPrincipal(rl.Lookup), csrf)
 	api.GET("/patients/:handle/timeline", s.apiTimeline, viewers)
 	api.GET("/patients/:handle/changes", s.apiChanges, viewers)
 	api.GET("/patients/:handle/conflicts", s.apiConflicts, viewers)
@@ -239,8 +246,11 @@ func (s *Server) routes() *echo.Echo {
 	}
 	if s.deps.AuthRoutes != nil {
 		h := echo.WrapHandler(s.deps.AuthRoutes)
-		e.GET("/auth/*", h, rate)
-		e.POST("/auth/*", h, limit, rate)
+		e.GET("/auth/*", h, s.limitByAddress(rl.Login))
+		e.POST("/auth/*", h, limit, s.limitByAddress(rl.Login))
+	}
+	if s.deps.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.deps.Metrics), admin)
 	}
 	return e
 }

@@ -44,9 +44,14 @@ func requireAuthMethod(cfg *Config) error {
 // wiring sees it, and the delegations the demo starts with.
 type demoLogin struct {
 	issuer, clientID, clientSecret string
+	apiAudience                    string // in the access tokens it issues for overblik's API
 	baseURL                        string // where the demo's web server is reached
 	grants                         []demoGrant
 }
+
+// demoAPIAudience is what the demo's provider names overblik's API in
+// access tokens, so apps can use the JSON API with them.
+const demoAPIAudience = "overblik-demo-api"
 
 // demoGrant is a delegation from one demo patient to another person.
 type demoGrant struct {
@@ -116,7 +121,9 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		// A Redis outage must not fail requests: sessions fall back to memory.
 		sessions = auth.NewFallbackStore(rs, auth.NewMemoryStore(time.Now), log)
 	}
-	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log,
+	// Sessions seal the person under a key of the handle secret, which
+	// replicas share: auth derives its own key from it.
+	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log, SealKey: cfg.HandleSecret,
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
 	for _, k := range cfg.APIKeys {
 		sum, _ := auth.ParseKeySHA256(k.KeySHA256) // validated
@@ -128,7 +135,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		ac.OIDC = &auth.OIDCConfig{
 			Issuer: login.issuer, ClientID: login.clientID, ClientSecret: login.clientSecret,
 			RedirectURL: login.baseURL + "/auth/callback", PostLogoutURL: login.baseURL + "/",
-			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem,
+			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem, Audience: login.apiAudience,
 		}
 	case cfg.loginConfigured():
 		l := cfg.Login
@@ -140,7 +147,10 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 			Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: string(l.ClientSecret),
 			RedirectURL: l.RedirectURL, PostLogoutURL: l.PostLogoutURL, Scopes: scopes,
 			IdentifierClaim: l.IdentifierClaim, NameClaim: l.NameClaim, RolesClaim: l.RolesClaim,
-			IdentifierSystem: cfg.PatientIdentifierSystem, Audience: l.Audience,
+			IdentifierSystem: cfg.PatientIdentifierSystem, Audience: l.Audience, RequireATJWT: l.RequireATJWT,
+		}
+		if l.Audience == "" {
+			log.Info("bearer JWTs are not accepted: auth.audience names none for access tokens")
 		}
 		// Reached over HTTPS: Secure cookies and HSTS.
 		tls = strings.HasPrefix(l.RedirectURL, "https://")
@@ -260,12 +270,12 @@ func startDemoLogin(baseURL string, patients []web.DemoPatient, log *slog.Logger
 	}
 	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{
 		ClientID: "overblik-demo", ClientSecret: secret, RedirectURI: baseURL + "/auth/callback",
-		PostLogoutURI: baseURL + "/", Users: users, Logger: log,
+		PostLogoutURI: baseURL + "/", APIAudience: demoAPIAudience, Users: users, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, baseURL: baseURL,
+	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, apiAudience: demoAPIAudience, baseURL: baseURL,
 		grants: []demoGrant{{patientCPR: cpr(patients[0]), patientName: patients[0].Name, granteeCPR: cpr(patients[2]), label: "Datter"}},
 	}, nil
 }

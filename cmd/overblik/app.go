@@ -72,6 +72,7 @@ type app struct {
 	handler   http.Handler
 	refresher *aggregator.Refresher
 	rc        *rediscache.Cache // when the timelines live in Redis
+	metrics   http.Handler      // /metrics: on metrics_listen (serve), and to admins on the web server
 	closers   []func() error    // in the order to call them
 	// The goroutines that live as long as the app (the access change feed),
 	// stopped first by Close.
@@ -232,12 +233,11 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		vopts.Organizations = svc
 	}
 	views := view.New(svc, patients, vopts)
-	// Metrics hold no patient data (no handles in labels), so they are
-	// served next to the product for the operator's scraper.
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", newWeb(cfg, extras, views, patients, svc, ready, log, sec))
-	a.handler = mux
+	// Metrics hold no patient data (no handles in labels), but they tell
+	// how the service is used: on the web server only admins get them; the
+	// operator's scraper reads them on metrics_listen (serve).
+	a.metrics = m.Handler()
+	a.handler = newWeb(cfg, extras, web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}, sec)
 	return a, nil
 }
 
@@ -284,17 +284,20 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 	return fb, ready, nil
 }
 
-// newWeb builds the web layer. Without access control (only possible
-// outside serve, which refuses to start without it) every page says so.
-func newWeb(cfg *Config, extras demoExtras, views web.Views, pats web.Patients, cached web.CachedTimelines,
-	ready func(context.Context) error, log *slog.Logger, sec *security) http.Handler {
+// newWeb builds the web layer on deps. Without access control (only
+// possible outside serve, which refuses to start without it) every page
+// says so.
+func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.Handler {
+	proxies, _ := parseTrustedProxies(cfg.TrustedProxies) // validated
 	wc := web.Config{
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
 		NoAccessControl:         true,
+		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
+		TrustedProxies:          proxies,
 	}
-	deps := web.Deps{Views: views, Patients: pats, Ready: ready, Outages: extras.outages, Cached: cached, Logger: log}
+	deps.Outages = extras.outages
 	if sec != nil {
 		sec.apply(&wc, &deps) // access.go
 	}
@@ -324,6 +327,24 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	}
 	defer a.Close()
 	defer a.startBackground(ctx, log)()
+	if addr := cfg.metricsListener(); addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics)
+		mctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serveHTTP(mctx, mln, mux, io.Discard, log) }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				log.Warn("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

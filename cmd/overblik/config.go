@@ -49,6 +49,10 @@ type Config struct {
 	// server open a new connection for most requests.
 	DatabaseMaxConns, DatabaseMaxIdleConns int
 	Worklist                               WorklistConfig // `worklist`
+	// Who may reach what, and how often (config_access.go).
+	MetricsListen  string           // `metrics_listen`, default 127.0.0.1:9090; "" or "off": no listener of its own
+	TrustedProxies []string         // `trusted_proxies`: CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For counts
+	RateLimits     RateLimitsConfig // `rate_limits`: requests per minute
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -179,6 +183,8 @@ func Default() *Config {
 		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
 		Refresh:                 RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
 		Worklist:                WorklistConfig{LookedUpWithin: 30 * 24 * time.Hour, ByOrganization: true},
+		MetricsListen:           DefaultMetricsListen,
+		RateLimits:              defaultRateLimits(),
 	}
 }
 
@@ -334,7 +340,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		}
 		d.readSecrets(s, i, dir, getenv)
 	}
-	d.readAccessSecrets(c, dir, getenv) // config_access.go
+	d.readAccessSecrets(c, dir, getenv, renames) // config_access.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -744,6 +750,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"by_organization":  d.boolean(&c.Worklist.ByOrganization),
 			})
 		},
+		"metrics_listen":  d.str(&c.MetricsListen),
+		"trusted_proxies": d.stringList(&c.TrustedProxies),
+		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
 	})
 }
 
