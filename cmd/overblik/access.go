@@ -127,7 +127,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
 	for _, k := range cfg.APIKeys {
 		sum, _ := auth.ParseKeySHA256(k.KeySHA256) // validated
-		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role)})
+		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role), Organization: k.Organization})
 	}
 	tls := false
 	switch {
@@ -136,6 +136,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 			Issuer: login.issuer, ClientID: login.clientID, ClientSecret: login.clientSecret,
 			RedirectURL: login.baseURL + "/auth/callback", PostLogoutURL: login.baseURL + "/",
 			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem, Audience: login.apiAudience,
+			OrganizationClaim: demoidp.ClaimOrganization,
 		}
 	case cfg.loginConfigured():
 		l := cfg.Login
@@ -146,7 +147,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		ac.OIDC = &auth.OIDCConfig{
 			Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: string(l.ClientSecret),
 			RedirectURL: l.RedirectURL, PostLogoutURL: l.PostLogoutURL, Scopes: scopes,
-			IdentifierClaim: l.IdentifierClaim, NameClaim: l.NameClaim, RolesClaim: l.RolesClaim,
+			IdentifierClaim: l.IdentifierClaim, NameClaim: l.NameClaim, RolesClaim: l.RolesClaim, OrganizationClaim: l.OrganizationClaim,
 			IdentifierSystem: cfg.PatientIdentifierSystem, Audience: l.Audience, RequireATJWT: l.RequireATJWT,
 		}
 		if l.Audience == "" {
@@ -265,7 +266,8 @@ func startDemoLogin(baseURL string, patients []web.DemoPatient, log *slog.Logger
 		{ID: "patient-2", Name: patients[1].Name, CPR: cpr(patients[1]), Roles: []string{"patient"}, About: "patient"},
 		{ID: "relative", Name: patients[2].Name, CPR: cpr(patients[2]), Roles: []string{"patient", "relative"},
 			About: "pårørende med fuldmagt fra / relative with a delegation from " + patients[0].Name},
-		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, About: "sundhedsperson / clinician"},
+		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, Organization: "Hjemmeplejen Midtbyen",
+			About: "sygeplejerske i Hjemmeplejen Midtbyen / home-care nurse"},
 		{ID: "admin", Name: "Adam Admin", Roles: []string{"admin"}, About: "drift / operations"},
 	}
 	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{

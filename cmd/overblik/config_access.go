@@ -25,20 +25,24 @@ import (
 
 // LoginConfig is `auth`: the OpenID provider people log in with.
 type LoginConfig struct {
-	Issuer           string        // `issuer`: the provider's issuer URL
-	ClientID         string        // `client_id`
-	ClientSecretFile string        // `client_secret_file` (or OVERBLIK_AUTH_CLIENT_SECRET)
-	ClientSecret     []byte        // read from the file or the variable
-	RedirectURL      string        // `redirect_url`: this server's https://.../auth/callback
-	PostLogoutURL    string        // `post_logout_url`: where the provider sends people after logout
-	Scopes           []string      // `scopes`, besides openid; default [profile]
-	IdentifierClaim  string        // `identifier_claim`, default "cpr"
-	NameClaim        string        // `name_claim`, default "name"
-	RolesClaim       string        // `roles_claim`, default "roles"
-	Audience         string        // `audience` of API access tokens; none: bearer JWTs are not accepted
-	RequireATJWT     bool          // `require_at_jwt`: refuse bearer JWTs not typed at+jwt (RFC 9068)
-	IdleTimeout      time.Duration // `idle_timeout`, default 15m
-	AbsoluteTimeout  time.Duration // `absolute_timeout`, default 12h
+	Issuer           string   // `issuer`: the provider's issuer URL
+	ClientID         string   // `client_id`
+	ClientSecretFile string   // `client_secret_file` (or OVERBLIK_AUTH_CLIENT_SECRET)
+	ClientSecret     []byte   // read from the file or the variable
+	RedirectURL      string   // `redirect_url`: this server's https://.../auth/callback
+	PostLogoutURL    string   // `post_logout_url`: where the provider sends people after logout
+	Scopes           []string // `scopes`, besides openid; default [profile]
+	IdentifierClaim  string   // `identifier_claim`, default "cpr"
+	NameClaim        string   // `name_claim`, default "name"
+	RolesClaim       string   // `roles_claim`, default "roles"
+	// `organization_claim`: the claim naming a clinician's workplace (their
+	// worklist then covers its patients too; patients read it in their log);
+	// none by default.
+	OrganizationClaim string
+	Audience          string        // `audience` of API access tokens; none: bearer JWTs are not accepted
+	RequireATJWT      bool          // `require_at_jwt`: refuse bearer JWTs not typed at+jwt (RFC 9068)
+	IdleTimeout       time.Duration // `idle_timeout`, default 15m
+	AbsoluteTimeout   time.Duration // `absolute_timeout`, default 12h
 }
 
 // RateLimitsConfig is `rate_limits`: requests a minute, each route its own
@@ -68,9 +72,10 @@ func (c *Config) metricsListener() string {
 // APIKeyConfig is one entry of `api_keys`: a system's key, of which only
 // the SHA-256 is configured.
 type APIKeyConfig struct {
-	Name      string // `name`
-	KeySHA256 string // `key_sha256`: 64 hex digits (sha256sum of the key)
-	Role      string // `role`: patient | relative | clinician | admin
+	Name         string // `name`
+	KeySHA256    string // `key_sha256`: 64 hex digits (sha256sum of the key)
+	Role         string // `role`: patient | relative | clinician | admin
+	Organization string // `organization`: the workplace of a clinician's system, for its worklist and the patients' logs
 }
 
 // Environment variables of the access sections.
@@ -96,6 +101,7 @@ func (d *decoder) login(n *yaml.Node, path string, l *LoginConfig) {
 		"identifier_claim":   d.str(&l.IdentifierClaim),
 		"name_claim":         d.str(&l.NameClaim),
 		"roles_claim":        d.str(&l.RolesClaim),
+		"organization_claim": d.str(&l.OrganizationClaim),
 		"audience":           d.str(&l.Audience),
 		"require_at_jwt":     d.boolean(&l.RequireATJWT),
 		"idle_timeout":       d.duration(&l.IdleTimeout),
@@ -118,9 +124,10 @@ func (d *decoder) apiKeys(n *yaml.Node, path string) []APIKeyConfig {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		d.lines[p] = item.Line
 		d.mapping(item, p, map[string]field{
-			"name":       d.str(&k.Name),
-			"key_sha256": d.str(&k.KeySHA256),
-			"role":       d.str(&k.Role),
+			"name":         d.str(&k.Name),
+			"key_sha256":   d.str(&k.KeySHA256),
+			"role":         d.str(&k.Role),
+			"organization": d.str(&k.Organization),
 		})
 		out = append(out, k)
 	}

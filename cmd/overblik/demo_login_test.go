@@ -226,3 +226,27 @@ func TestDemoRelativeLearnsNothingOfARestrictedEntry(t *testing.T) {
 		t.Errorf("the patient's log names the relative %d times, want at least %d (one per view)", n, len(reads))
 	}
 }
+
+// TestDemoWorklistFollowsTheClinicianOrganisation: the demo clinician's
+// login names her workplace, so her worklist holds the patients with a visit
+// from it whose timelines are cached, though she never looked them up, and
+// no one else; each patient listed reads it in their log.
+func TestDemoWorklistFollowsTheClinicianOrganisation(t *testing.T) {
+	s := startDemoSite(t)
+	birthe := patientHandle(t, s.a, s.d.patients[0].Handle)
+	jorgen := patientHandle(t, s.a, s.d.patients[1].Handle)
+	patient := s.login(t, "patient-1")
+	s.read(t, patient, s.base+"/p/"+birthe) // cached now
+	clinician := s.login(t, "clinician")
+	work := s.read(t, clinician, s.base+"/clinician/conflicts?from=2020-01-01&to=2030-12-31")
+	if !strings.Contains(work, "/clinician/p/"+birthe) {
+		t.Errorf("the worklist lacks Birthe, who has visits from the clinician's home-care unit")
+	}
+	if strings.Contains(work, "/clinician/p/"+jorgen) {
+		t.Errorf("the worklist lists Jørgen, whose timeline nobody opened and whom the clinician never looked up")
+	}
+	log := s.read(t, patient, s.base+"/account/log")
+	if !strings.Contains(log, "Klara Kliniker, Hjemmeplejen Midtbyen") || !strings.Contains(log, "koordineringsproblemer") {
+		t.Errorf("Birthe's log does not say the clinician and her workplace saw her on the worklist: %.2000s", log)
+	}
+}

@@ -40,9 +40,10 @@ type Registrar interface {
 // APIKey is a key a system sends as "Authorization: Bearer <key>". Only its
 // SHA-256 is configured.
 type APIKey struct {
-	Name   string // who it is in the audit log ("apikey:<name>")
-	SHA256 [32]byte
-	Role   access.Role
+	Name         string // who it is in the audit log ("apikey:<name>")
+	SHA256       [32]byte
+	Role         access.Role
+	Organization string // the workplace of a clinician's system, if any
 }
 
 // ParseKeySHA256 reads a key's SHA-256 written as 64 hex digits.
@@ -154,6 +155,7 @@ type session struct {
 	Subject  string        `json:"sub"`
 	Roles    []access.Role `json:"roles"`
 	Handle   string        `json:"handle,omitempty"`
+	Org      string        `json:"org,omitempty"` // a clinician's workplace: not personal data
 	CSRF     string        `json:"csrf"`
 	Created  time.Time     `json:"created"`
 	LastSeen time.Time     `json:"last_seen"`
@@ -265,7 +267,8 @@ func (a *Auth) bearer(ctx context.Context, cred string) (access.Principal, error
 		}
 	}
 	if match != nil {
-		return access.Principal{Subject: "apikey:" + match.Name, Roles: []access.Role{match.Role}, Name: match.Name}, nil
+		return access.Principal{Subject: "apikey:" + match.Name, Roles: []access.Role{match.Role}, Name: match.Name,
+			Organization: match.Organization}, nil
 	}
 	if a.rp != nil && strings.Count(cred, ".") == 2 {
 		return a.rp.accessToken(ctx, cred)
@@ -300,7 +303,8 @@ func (a *Auth) session(ctx context.Context, id string) (loaded, bool, error) {
 			return loaded{}, false, err
 		}
 	}
-	l := loaded{session: s, principal: access.Principal{Subject: s.Subject, Roles: s.Roles, Handle: s.Handle, Name: per.Name}}
+	l := loaded{session: s, principal: access.Principal{Subject: s.Subject, Roles: s.Roles, Handle: s.Handle, Name: per.Name,
+		Organization: s.Org}}
 	if per.Value != "" {
 		l.id = aggregator.Identifier{System: per.System, Value: per.Value}
 	}
@@ -334,7 +338,7 @@ func (a *Auth) newSession(ctx context.Context, p access.Principal, id aggregator
 		return "", err
 	}
 	now := a.now()
-	s := session{Subject: p.Subject, Roles: p.Roles, Handle: p.Handle, CSRF: csrf, Created: now, LastSeen: now, Person: sealed}
+	s := session{Subject: p.Subject, Roles: p.Roles, Handle: p.Handle, Org: p.Organization, CSRF: csrf, Created: now, LastSeen: now, Person: sealed}
 	if err := a.putSession(ctx, key, s); err != nil {
 		return "", err
 	}
@@ -358,6 +362,9 @@ func (a *Auth) principal(ctx context.Context, sub string, claims map[string]any,
 	}
 	if name, ok := claims[oc.NameClaim].(string); ok {
 		p.Name = name
+	}
+	if org, ok := claims[oc.OrganizationClaim].(string); ok && oc.OrganizationClaim != "" {
+		p.Organization = strings.TrimSpace(org)
 	}
 	if v, ok := claims[oc.IdentifierClaim].(string); ok && strings.TrimSpace(v) != "" {
 		id = aggregator.Identifier{System: oc.IdentifierSystem, Value: strings.TrimSpace(v)}

@@ -37,6 +37,9 @@ type OIDCConfig struct {
 	IdentifierClaim string
 	NameClaim       string
 	RolesClaim      string
+	// OrganizationClaim names the claim with a clinician's workplace, which
+	// widens their worklist and is shown in the patients' logs; empty: none.
+	OrganizationClaim string
 	// IdentifierSystem is the system of the identifier claim (CPR).
 	IdentifierSystem string
 	// Audience is what the provider names overblik's API in the access

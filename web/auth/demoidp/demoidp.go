@@ -32,6 +32,9 @@ type User struct {
 	CPR   string   // empty for someone without one (an admin)
 	Roles []string // access role names
 	About string   // shown on the login page, e.g. "relative of Karen"
+	// Organization is a clinician's workplace, as a regional login's
+	// claim would name it; empty for others.
+	Organization string
 }
 
 // Config is the provider's one client (overblik) and its users.
@@ -48,9 +51,10 @@ type Config struct {
 
 // Claim names the provider puts in ID and access tokens.
 const (
-	ClaimCPR   = "cpr"
-	ClaimRoles = "roles"
-	ClaimName  = "name"
+	ClaimCPR          = "cpr"
+	ClaimRoles        = "roles"
+	ClaimName         = "name"
+	ClaimOrganization = "organization"
 )
 
 // Provider is a running demo provider.
@@ -215,6 +219,9 @@ func (s *store) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID
 		if u.CPR != "" {
 			claims[ClaimCPR] = u.CPR
 		}
+		if u.Organization != "" {
+			claims[ClaimOrganization] = u.Organization
+		}
 	}
 	return claims, nil
 }
@@ -228,6 +235,9 @@ func (s *store) addClaims(ui *oidc.UserInfo, subject string) {
 	ui.AppendClaims(ClaimRoles, u.Roles)
 	if u.CPR != "" {
 		ui.AppendClaims(ClaimCPR, u.CPR)
+	}
+	if u.Organization != "" {
+		ui.AppendClaims(ClaimOrganization, u.Organization)
 	}
 }
 
