@@ -20,7 +20,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/fhir/fhirsim"
