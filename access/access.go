@@ -79,6 +79,11 @@ const (
 	// patient: a view, audited under its own name so the patient's log can
 	// say so in the patient's language.
 	ActionWorklist Action = "worklist"
+	// ActionCalendar is a calendar app fetching a person's feed of the
+	// patient's timeline; ActionNotice a notice of changes or a reminder
+	// sent to them. Both are views by the feed's or notice's owner.
+	ActionCalendar Action = "calendar"
+	ActionNotice   Action = "notice"
 )
 
 // Errors. web maps errors.Is(err, ErrNotVisible) to 404 and ErrInvalid to 400;

@@ -45,6 +45,18 @@ func Decide(p Principal, rel Relation, a Action, at time.Time, reason string) (D
 			return Decision{Role: RoleClinician, Restricted: true}, nil
 		}
 		return Decision{}, ErrNotVisible
+	case ActionCalendar, ActionNotice:
+		// Outputs a person takes home: their own timeline, or one
+		// delegated to them; never a clinician's.
+		if own && p.Has(RolePatient) {
+			return Decision{Role: RolePatient, Restricted: true}, nil
+		}
+		if p.Has(RoleRelative) && !own {
+			if d, ok := validDelegation(p, rel, at); ok {
+				return d, nil
+			}
+		}
+		return Decision{}, ErrNotVisible
 	case ActionView, ActionLookup:
 		if own && p.Has(RolePatient) {
 			return Decision{Role: RolePatient, Restricted: true}, nil

@@ -23,7 +23,8 @@ type BatchAuditor interface {
 // A batch starts with the first row queued and takes what else is queued;
 // it then waits for more only while rows keep coming (each within Gap), for
 // MaxWait at most, so a lone request pays Gap and a busy server commits many
-// rows at once.
+// rows at once. Committers batches may be committing at the same time, so a
+// row that arrives during a commit need not wait for it to end.
 type GroupCommit struct {
 	store BatchAuditor
 	opts  GroupCommitOptions
@@ -32,7 +33,7 @@ type GroupCommit struct {
 	mu     sync.RWMutex // held shared while queueing; Close takes it to refuse more
 	closed bool
 	quit   chan struct{}
-	done   chan struct{}
+	done   sync.WaitGroup
 }
 
 // GroupCommitOptions bound a GroupCommit; zero values take the defaults.
@@ -41,8 +42,10 @@ type GroupCommitOptions struct {
 	MaxWait time.Duration // the longest a batch waits for more rows; default 2ms
 	Gap     time.Duration // a batch stops waiting when no row came for this long; default 200µs
 	Queue   int           // rows queued before callers wait; default 4096
-	Timeout time.Duration // one commit; default 5s
-	Logger  *slog.Logger
+	// Committers is how many batches may commit at once; default 2.
+	Committers int
+	Timeout    time.Duration // one commit; default 5s
+	Logger     *slog.Logger
 	// Commits, when set, counts each commit with its rows and outcome
 	// (metrics).
 	Commits func(rows int, err error)
@@ -70,15 +73,20 @@ func NewGroupCommit(store BatchAuditor, opts GroupCommitOptions) *GroupCommit {
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
 	}
+	if opts.Committers <= 0 {
+		opts.Committers = 2
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &GroupCommit{store: store, opts: opts, in: make(chan auditRequest, opts.Queue),
-		quit: make(chan struct{}), done: make(chan struct{})}
-	go g.run()
+	g := &GroupCommit{store: store, opts: opts, in: make(chan auditRequest, opts.Queue), quit: make(chan struct{})}
+	for range opts.Committers {
+		g.done.Add(1)
+		go g.run()
+	}
 	return g
 }
 
@@ -144,18 +152,18 @@ func (g *GroupCommit) Close() error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		<-g.done
+		g.done.Wait()
 		return nil
 	}
 	g.closed = true
 	g.mu.Unlock()
 	close(g.quit)
-	<-g.done
+	g.done.Wait()
 	return nil
 }
 
 func (g *GroupCommit) run() {
-	defer close(g.done)
+	defer g.done.Done()
 	batch := make([]auditRequest, 0, g.opts.MaxRows)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

@@ -107,8 +107,10 @@ func (s *Service) changed(ctx context.Context, patient string) {
 // patient's block is audited here, as OutcomeBlocked, so the patient sees
 // that someone tried. A refusal is ErrNotVisible (404) or ErrInvalid (400).
 func (s *Service) Decide(ctx context.Context, p Principal, patient string, a Action, reason string) (Decision, error) {
-	if a != ActionView && a != ActionLookup && a != ActionWorklist {
-		return Decision{}, fmt.Errorf("decide %q: only view, lookup and worklist: %w", a, ErrInvalid)
+	switch a {
+	case ActionView, ActionLookup, ActionWorklist, ActionCalendar, ActionNotice:
+	default:
+		return Decision{}, fmt.Errorf("decide %q: not a read of patient data: %w", a, ErrInvalid)
 	}
 	reason = strings.TrimSpace(reason)
 	if err := checkReason(reason); err != nil {

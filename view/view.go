@@ -90,6 +90,9 @@ type Viewer struct {
 	opts Options
 	log  *slog.Logger
 	vis  visibleCache
+
+	auditMu   sync.Mutex
+	lastAudit map[string]time.Time // AuditKey -> when this replica last audited it
 }
 
 // New returns a Viewer.
@@ -119,6 +122,15 @@ type Request struct {
 	// Changes asks for the changes noticed after Since (zero: all kept).
 	Changes bool
 	Since   time.Time
+	// Action is what the read is decided and audited as: ActionView when
+	// empty; an output of its own (ActionCalendar, ActionNotice) names it.
+	Action access.Action
+	// AuditKey and AuditEvery, when both set, write the audit row of this
+	// read only when this replica wrote none for the key within AuditEvery:
+	// a calendar app polling a feed every few minutes is in the patient's
+	// log about once an hour, not hundreds of times a day.
+	AuditKey   string
+	AuditEvery time.Duration
 }
 
 // View is what one viewer may see of one patient.
@@ -148,7 +160,13 @@ var errUnknown = fmt.Errorf("view: unknown handle: %w", access.ErrNotVisible)
 // access.ErrReasonRequired and access.ErrInvalid (bad request), or are a
 // failure (the audit, the store, the cache) after which nothing is shown.
 func (v *Viewer) Open(ctx context.Context, r Request) (*View, error) {
-	d, err := v.decide(ctx, r.Principal, r.Handle, access.ActionView, r.Reason)
+	if r.Action == "" {
+		r.Action = access.ActionView
+	}
+	if r.Action == access.ActionLookup || r.Action == access.ActionWorklist {
+		return nil, fmt.Errorf("view: %s is not a read of one timeline: %w", r.Action, access.ErrInvalid)
+	}
+	d, err := v.decide(ctx, r.Principal, r.Handle, r.Action, r.Reason)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +178,16 @@ func (v *Viewer) Open(ctx context.Context, r Request) (*View, error) {
 		return nil, errUnknown
 	}
 	// The audit commit and the reads overlap; the answer waits for both.
-	audited := background(func() error { return v.audit(ctx, r.Principal, d, ref.Handle, access.ActionView, r.Reason) })
+	audited := background(func() error {
+		if !v.dueForAudit(r) {
+			return nil
+		}
+		if err := v.audit(ctx, r.Principal, d, ref.Handle, r.Action, r.Reason); err != nil {
+			return err
+		}
+		v.audited(r)
+		return nil
+	})
 	var changes <-chan []aggregator.Change
 	if r.Changes {
 		changes = v.changes(ctx, ref.Handle, r.Since)
@@ -264,6 +291,33 @@ func (v *Viewer) audit(ctx context.Context, p access.Principal, d access.Decisio
 	}
 	return nil
 }
+
+// dueForAudit tells whether r's audit row must be written now: always,
+// unless r asks for a row per key and interval and one was written.
+func (v *Viewer) dueForAudit(r Request) bool {
+	if r.AuditKey == "" || r.AuditEvery <= 0 {
+		return true
+	}
+	v.auditMu.Lock()
+	defer v.auditMu.Unlock()
+	last, ok := v.lastAudit[r.AuditKey]
+	return !ok || v.opts.Now().Sub(last) >= r.AuditEvery
+}
+
+func (v *Viewer) audited(r Request) {
+	if r.AuditKey == "" || r.AuditEvery <= 0 {
+		return
+	}
+	v.auditMu.Lock()
+	defer v.auditMu.Unlock()
+	if v.lastAudit == nil || len(v.lastAudit) >= maxAuditKeys {
+		v.lastAudit = map[string]time.Time{} // forgetting costs one row more per key
+	}
+	v.lastAudit[r.AuditKey] = v.opts.Now()
+}
+
+// maxAuditKeys bounds the keys whose last audit a replica remembers.
+const maxAuditKeys = 100_000
 
 // name is whose timeline it is, as far as this viewer knows the patient.
 func name(p access.Principal, d access.Decision, handle string) string {

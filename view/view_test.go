@@ -430,3 +430,39 @@ func handles(vs []*view.View) []string {
 	}
 	return out
 }
+
+func TestAuditOncePerKeyAndInterval(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.hosp.set(entry(e.hosp, "x", "Kontrol", at(5, 10, 0), 30, false))
+	e.kom.set()
+	feed := view.Request{Principal: e.rasmus, Handle: e.annaRef.Handle, Action: access.ActionCalendar, AuditKey: "feed-1", AuditEvery: time.Hour}
+	for range 3 {
+		if _, err := e.views.Open(ctx, feed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.now = e.now.Add(61 * time.Minute)
+	if _, err := e.views.Open(ctx, feed); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	for _, ev := range auditOf(t, e, e.anna) {
+		if ev.Action == access.ActionCalendar {
+			rows++
+			if ev.ActorRole != access.RoleRelative || ev.Actor != "sub-rasmus" {
+				t.Errorf("calendar row %+v, want the relative's", ev.LogValue())
+			}
+		}
+	}
+	if rows != 2 {
+		t.Errorf("%d calendar rows for four fetches over 61 minutes, want 2", rows)
+	}
+	// A clinician has no calendar of a patient's, and a worklist is no read of one timeline.
+	if _, err := e.views.Open(ctx, view.Request{Principal: e.klara, Handle: e.annaRef.Handle, Reason: "x", Action: access.ActionCalendar}); !errors.Is(err, access.ErrNotVisible) {
+		t.Errorf("a clinician's calendar: %v, want ErrNotVisible", err)
+	}
+	if _, err := e.views.Open(ctx, view.Request{Principal: e.klara, Handle: e.annaRef.Handle, Action: access.ActionWorklist}); !errors.Is(err, access.ErrInvalid) {
+		t.Errorf("Open as a worklist: %v, want ErrInvalid", err)
+	}
+}
