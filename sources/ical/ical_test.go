@@ -422,3 +422,36 @@ func TestNotesAreBounded(t *testing.T) {
 		t.Errorf("skipped %d with %d notes; want 30 counted and %d notes", b.Skipped, len(b.Notes), aggregator.MaxNotes+1)
 	}
 }
+
+// TestOnlySafeLinks: a hostile feed's links never become a video URL.
+func TestOnlySafeLinks(t *testing.T) {
+	tests := []struct {
+		name, props string
+		want        aggregator.Medium
+		wantURL     string
+	}{
+		{"https conference", "CONFERENCE;VALUE=URI;FEATURE=VIDEO:https://v.example/r/1", aggregator.MediumVideo, "https://v.example/r/1"},
+		{"javascript conference", "CONFERENCE;VALUE=URI;FEATURE=VIDEO:javascript:alert(document.domain)", aggregator.MediumInPerson, ""},
+		{"javascript conference, video category", "CONFERENCE;VALUE=URI:javascript:alert(1)\r\nCATEGORIES:Video", aggregator.MediumVideo, ""},
+		{"credentials in a Teams link", "X-MICROSOFT-SKYPETEAMSMEETINGURL:https://user:pw@teams.example/l/1", aggregator.MediumInPerson, ""},
+		{"data: as the URL of a video event", "CATEGORIES:Videokonsultation\r\nURL:data:text/html,<script>alert(1)</script>", aggregator.MediumVideo, ""},
+		{"https URL of a video event", "CATEGORIES:Videokonsultation\r\nURL:https://v.example/r/2", aggregator.MediumVideo, "https://v.example/r/2"},
+		{"an unsafe conference before a safe one", "CONFERENCE;VALUE=URI:http://v.example/plain\r\nCONFERENCE;VALUE=URI:https://v.example/r/3", aggregator.MediumVideo, "https://v.example/r/3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			feed := "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x@k\r\nDTSTART:20261201T100000Z\r\nSUMMARY:Samtale\r\n" + tc.props + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+			cals, err := parse([]byte(feed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := normaliser{cfg: &Config{Name: "k", Location: cph}, zones: &zones{fallback: cph}}
+			b := n.batch(cals, december)
+			if len(b.Entries) != 1 {
+				t.Fatalf("%d entries, want 1 (%q)", len(b.Entries), b.Notes)
+			}
+			check(t, "medium", b.Entries[0].Medium, tc.want)
+			check(t, "video url", b.Entries[0].VideoURL, tc.wantURL)
+		})
+	}
+}

@@ -282,8 +282,8 @@ func (n normaliser) entry(ev event, start, end time.Time, recurID string) aggreg
 		}
 	}
 	e.Medium, e.VideoURL = medium(c)
-	if u := text(c, "URL"); e.Medium == aggregator.MediumVideo && e.VideoURL == "" && strings.HasPrefix(u, "https://") {
-		e.VideoURL = u // a video event's URL is most likely its room
+	if e.Medium == aggregator.MediumVideo && e.VideoURL == "" {
+		e.VideoURL = aggregator.SafeURL(text(c, "URL")) // a video event's URL is most likely its room
 	}
 	if n.cfg.Generic {
 		e.Title, e.Description, e.Organization, e.Generic = "", "", "", true
@@ -331,6 +331,7 @@ var categoryMedium = map[string]aggregator.Medium{
 var meetingProps = []string{"X-MICROSOFT-SKYPETEAMSMEETINGURL", "X-GOOGLE-CONFERENCE"}
 
 // medium reads CONFERENCE (RFC 7986), vendor meeting links and CATEGORIES.
+// Only safe links (aggregator.SafeURL) count: a feed may send javascript:.
 func medium(c *component) (aggregator.Medium, string) {
 	for _, p := range c.Props {
 		if p.Name != "CONFERENCE" {
@@ -338,16 +339,18 @@ func medium(c *component) (aggregator.Medium, string) {
 		}
 		uri := strings.TrimSpace(p.Value)
 		features := strings.ToUpper(strings.Join(p.Params["FEATURE"], ","))
-		switch {
-		case strings.HasPrefix(strings.ToLower(uri), "tel:") && !strings.Contains(features, "VIDEO"):
+		if strings.HasPrefix(strings.ToLower(uri), "tel:") && !strings.Contains(features, "VIDEO") {
 			return aggregator.MediumPhone, ""
-		case strings.HasPrefix(uri, "https://"):
-			return aggregator.MediumVideo, uri
+		}
+		if u := aggregator.SafeURL(uri); u != "" {
+			return aggregator.MediumVideo, u
 		}
 	}
 	for _, name := range meetingProps {
-		if p, ok := c.prop(name); ok && strings.HasPrefix(strings.TrimSpace(p.Value), "https://") {
-			return aggregator.MediumVideo, strings.TrimSpace(p.Value)
+		if p, ok := c.prop(name); ok {
+			if u := aggregator.SafeURL(strings.TrimSpace(p.Value)); u != "" {
+				return aggregator.MediumVideo, u
+			}
 		}
 	}
 	for _, p := range c.Props {
