@@ -420,7 +420,7 @@ func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) t
 	defer c.sem.release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return tryResult{err: fmt.Errorf("%s: %w", op, scrub(unwrapURLError(err), secrets)), outcome: neutral}
+		return tryResult{err: fmt.Errorf("%s: %w", op, Scrub(unwrapURLError(err), secrets...)), outcome: neutral}
 	}
 	req.Header.Set("Accept", "application/fhir+json")
 	// Set by hand, so net/http leaves decoding to us and MaxBodyBytes can
@@ -438,7 +438,7 @@ func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) t
 		fe := &Error{
 			Op:         op,
 			StatusCode: resp.StatusCode,
-			Outcome:    truncateRunes(redact(outcomeText(body), secrets), maxOutcomeRunes),
+			Outcome:    truncateRunes(Redact(outcomeText(body), secrets...), maxOutcomeRunes),
 		}
 		t := tryResult{err: fe, outcome: healthy}
 		if retryableStatus(resp.StatusCode) {
@@ -558,7 +558,7 @@ func shortToken(s string) string {
 // makes a passed deadline detectable even when the transport reports it as
 // something else.
 func transportErr(ctx context.Context, op string, err error, secrets []string) error {
-	err = scrub(unwrapURLError(err), secrets)
+	err = Scrub(unwrapURLError(err), secrets...)
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%s: %w: %w", op, cerr, err)
 	}

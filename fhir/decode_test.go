@@ -297,12 +297,13 @@ func TestRedact(t *testing.T) {
 		{name: "after system bar", in: "urn:oid:1.2.208.176.1.2|0101001234", want: "urn:oid:1.2.208.176.1.2|***"},
 		{name: "other lengths kept", in: "sor 265161000016000, page 12, 123456789", want: "sor 265161000016000, page 12, 123456789"},
 		{name: "secret name", in: "no patient named Jensen", secrets: []string{"Jensen"}, want: "no patient named ***"},
+		{name: "an empty secret is no secret", in: "HTTP 404", secrets: []string{""}, want: "HTTP 404"},
 		{name: "longest secret first", in: "id sys|abc", secrets: []string{"abc", "sys|abc"}, want: "id ***"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := redact(tt.in, tt.secrets); got != tt.want {
-				t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := Redact(tt.in, tt.secrets...); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

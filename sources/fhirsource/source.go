@@ -384,16 +384,7 @@ func (s *Source) wrap(op string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = aggregator.Timeout
 	case errors.As(err, &fe):
-		switch {
-		case fe.StatusCode == http.StatusUnauthorized || fe.StatusCode == http.StatusForbidden:
-			kind = aggregator.Unauthorized
-		case fe.StatusCode == http.StatusNotFound:
-			kind = aggregator.NotFound
-		case fe.StatusCode == http.StatusTooManyRequests || fe.StatusCode >= 500:
-			kind = aggregator.Unavailable
-		default:
-			kind = aggregator.Invalid
-		}
+		kind = aggregator.KindForHTTPStatus(fe.StatusCode)
 	case errors.Is(err, fhir.ErrAuth):
 		kind = aggregator.Unauthorized // the token endpoint refused our credentials
 	case errors.Is(err, fhir.ErrInvalid), errors.Is(err, fhir.ErrTooLarge), errors.Is(err, fhir.ErrLoop):

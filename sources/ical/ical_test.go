@@ -455,3 +455,23 @@ func TestOnlySafeLinks(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportErrorsAreRedacted: a proxy or transport error that quotes a
+// CPR number (not the one asked for, so no secret names it) loses it, as
+// the FHIR connector's errors do.
+func TestTransportErrorsAreRedacted(t *testing.T) {
+	s, err := New(Config{Name: "k", URL: "https://kommune.example/ical/{identifier}.ics"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("proxy: no feed for 010101-7777 or 0202027777 at /ical/3002991234.ics")
+	got := s.transportErr(context.Background(), "GET feed", cause, []string{"/ical/3002991234.ics"}).Error()
+	for _, leak := range []string{"010101-7777", "0202027777", "3002991234"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("error %q holds %s", got, leak)
+		}
+	}
+	if !strings.Contains(got, "proxy: no feed for") {
+		t.Errorf("error %q lost its cause", got)
+	}
+}

@@ -58,6 +58,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
 )
 
 // Defaults for Config fields left at zero.
@@ -214,7 +215,7 @@ func (s *Source) get(ctx context.Context, rawURL, ident string) ([]byte, error) 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The body is not read: feeds echo the URL and the identifier.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-		return nil, s.fail(statusKind(resp.StatusCode), fmt.Sprintf("GET feed: HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)), nil)
+		return nil, s.fail(aggregator.KindForHTTPStatus(resp.StatusCode), fmt.Sprintf("GET feed: HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)), nil)
 	}
 	if resp.ContentLength > s.cfg.MaxBytes {
 		return nil, s.fail(aggregator.Invalid, fmt.Sprintf("GET feed: %d bytes, limit %d", resp.ContentLength, s.cfg.MaxBytes), nil)
@@ -229,25 +230,13 @@ func (s *Source) get(ctx context.Context, rawURL, ident string) ([]byte, error) 
 	return body, nil
 }
 
-func statusKind(code int) aggregator.ErrorKind {
-	switch {
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return aggregator.Unauthorized
-	case code == http.StatusNotFound || code == http.StatusGone:
-		return aggregator.NotFound
-	case code == http.StatusTooManyRequests || code >= 500:
-		return aggregator.Unavailable
-	}
-	return aggregator.Invalid
-}
-
 // transportErr classifies a failed request and drops the URL from it.
 func (s *Source) transportErr(ctx context.Context, op string, err error, secrets []string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	err = scrub(err, secrets)
+	err = fhir.Scrub(err, secrets...)
 	kind := aggregator.Unavailable
 	var ne net.Error
 	switch {
@@ -264,27 +253,4 @@ func (s *Source) transportErr(ctx context.Context, op string, err error, secrets
 
 func (s *Source) fail(kind aggregator.ErrorKind, msg string, err error) error {
 	return &aggregator.SourceError{Source: s.cfg.Name, Kind: kind, Msg: msg, Err: err}
-}
-
-// scrubbed hides secrets in an error's text and keeps its chain.
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (e *scrubbed) Error() string { return e.msg }
-func (e *scrubbed) Unwrap() error { return e.err }
-
-func scrub(err error, secrets []string) error {
-	msg := err.Error()
-	clean := msg
-	for _, sec := range secrets {
-		if sec != "" {
-			clean = strings.ReplaceAll(clean, sec, "***")
-		}
-	}
-	if clean == msg {
-		return err
-	}
-	return &scrubbed{msg: clean, err: err}
 }
