@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
 )
 
 // Defaults for incremental refresh.
@@ -38,7 +39,7 @@ type patientState struct {
 // of the window is noticed too. They replace the kept ones by resource id.
 // A deletion is invisible to such a search and shows at the next full read,
 // as does a resource that a server returns without meta.lastUpdated.
-func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.Window) (aggregator.Batch, error) {
+func (s *Source) fetchIncremental(ctx context.Context, budget *fhir.ByteBudget, pid string, w aggregator.Window) (aggregator.Batch, error) {
 	now := s.cfg.Now()
 	s.stateMu.Lock()
 	st := s.state[pid]
@@ -51,11 +52,13 @@ func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.
 			"patient":      {"Patient/" + pid},
 			"_lastUpdated": {"ge" + st.lastSeen.UTC().Format(time.RFC3339Nano)},
 		}
-		items, err := s.read(ctx, q)
+		items, err := s.read(ctx, budget, q)
 		switch {
 		case errors.Is(err, errTruncated):
 			// A server that ignores _lastUpdated sends everything the
-			// patient has, without a date filter: read the window instead.
+			// patient has, without a date filter: read the window instead,
+			// with a budget of its own, as what was read is dropped.
+			budget = fhir.NewByteBudget(s.cfg.MaxBytes)
 		case err != nil:
 			return aggregator.Batch{}, err
 		default:
@@ -67,7 +70,7 @@ func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.
 	}
 	if next == nil {
 		covered := aggregator.Window{From: w.From, To: w.To.Add(s.cfg.FullReread)}
-		items, err := s.read(ctx, windowQuery(pid, covered))
+		items, err := s.read(ctx, budget, windowQuery(pid, covered))
 		if err != nil {
 			return aggregator.Batch{}, err
 		}

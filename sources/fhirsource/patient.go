@@ -46,7 +46,7 @@ func sameIdentifier(want aggregator.Identifier, system, value string) bool {
 // Records replaced by another (Patient.link replaced-by) are followed to the
 // record that replaced them; two records that remain for one identifier are
 // an error of kind Invalid, never a guess.
-func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (string, error) {
+func (s *Source) patientID(ctx context.Context, budget *fhir.ByteBudget, id aggregator.Identifier) (string, error) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	known, ok := s.ids[id]
@@ -60,9 +60,12 @@ func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (strin
 		// the eCPR systems only.
 		token = id.Value
 	}
-	res, err := s.client.Search(ctx, "Patient", url.Values{"identifier": {token}})
+	res, err := s.client.SearchWithin(ctx, budget, "Patient", url.Values{"identifier": {token}})
 	if err != nil {
 		return "", s.wrap("patient look-up", err)
+	}
+	if err := s.cutOff(res); err != nil {
+		return "", err // a record cut off could be the second one for this identifier
 	}
 	found := map[string]bool{}
 	for _, raw := range res.Resources {

@@ -25,10 +25,16 @@ type Config struct {
 	Name         string // unique; part of every entry id
 	Sector       aggregator.Sector
 	BaseURL      string
-	PageSize     int            // _count; 0 lets the server choose
-	MaxBodyBytes int64          // per-response limit; 0 means the fhir client's default
-	Location     *time.Location // reads date-only values as whole days here; default UTC
-	Detail       Detail         // how much of each entry to keep; default DetailFull
+	PageSize     int   // _count; 0 lets the server choose
+	MaxBodyBytes int64 // per-response limit; 0 means the fhir client's default
+	// MaxBytes is the byte budget of one Fetch (and of one poll of the
+	// change feed): every page of its searches together, the patient
+	// look-up included; default DefaultMaxBytes. A fetch that runs over it
+	// fails as one cut off at the page cap does, rather than show part of
+	// a timeline as if it were whole.
+	MaxBytes int64
+	Location *time.Location // reads date-only values as whole days here; default UTC
+	Detail   Detail         // how much of each entry to keep; default DetailFull
 	// Include asks the server for the Locations, Practitioners,
 	// Organizations and HealthcareServices entries refer to with _include,
 	// instead of reading each one not yet cached. Servers that do not
@@ -49,6 +55,11 @@ type Config struct {
 	// MaxBodyBytes above win over its fields when set.
 	Client fhir.Options
 }
+
+// DefaultMaxBytes is Config.MaxBytes when left at zero: room for a few
+// thousand appointments with their included parties, far below what
+// MaxPages pages of MaxBodyBytes each could pile up.
+const DefaultMaxBytes = 32 << 20
 
 // Detail is how much a source lets us show of its entries.
 type Detail string
@@ -101,8 +112,11 @@ func New(cfg Config, hc *http.Client) (*Source, error) {
 		return nil, fmt.Errorf("fhirsource %s: detail must be %q or %q", cfg.Name, DetailFull, DetailGeneric)
 	}
 	cfg.Detail = detail
-	if cfg.FullReread < 0 || cfg.MaxPatients < 0 {
-		return nil, fmt.Errorf("fhirsource %s: negative full re-read period or patient count", cfg.Name)
+	if cfg.FullReread < 0 || cfg.MaxPatients < 0 || cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("fhirsource %s: negative full re-read period, patient count or byte budget", cfg.Name)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.FullReread == 0 {
 		cfg.FullReread = DefaultFullReread
@@ -132,14 +146,15 @@ func (s *Source) Sector() aggregator.Sector { return s.cfg.Sector }
 
 // Fetch returns the patient's Appointments and Encounters in w.
 func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
-	pid, err := s.patientID(ctx, p.Identifier)
+	budget := fhir.NewByteBudget(s.cfg.MaxBytes)
+	pid, err := s.patientID(ctx, budget, p.Identifier)
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
 	if s.cfg.Incremental {
-		return s.fetchIncremental(ctx, pid, w)
+		return s.fetchIncremental(ctx, budget, pid, w)
 	}
-	items, err := s.read(ctx, windowQuery(pid, w))
+	items, err := s.read(ctx, budget, windowQuery(pid, w))
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
@@ -150,8 +165,27 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	return batch, nil
 }
 
-// errTruncated: a search had more pages than the client's cap.
+// errTruncated: a search had more pages than the client's cap, or more
+// bytes than the fetch's budget.
 var errTruncated = errors.New("search truncated")
+
+// cutOff is the error for a search result that is not whole, or nil.
+func (s *Source) cutOff(results ...*fhir.SearchResult) error {
+	for _, r := range results {
+		if r.Truncated {
+			// Showing part of a timeline as if it were whole would mislead.
+			return &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: "too many pages: the search was cut off at the page cap", Err: errTruncated}
+		}
+	}
+	for _, r := range results {
+		if r.OverBudget {
+			return &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: fmt.Sprintf("too much data: the search was cut off at the byte budget of %d bytes", s.cfg.MaxBytes), Err: errTruncated}
+		}
+	}
+	return nil
+}
 
 // item is what became of one matched resource: an entry, or a note on why
 // it was skipped. warning is set for an entry only partly understood.
@@ -178,25 +212,24 @@ func (it item) addTo(b aggregator.Batch, s *Source) aggregator.Batch {
 }
 
 // read searches the patient's Appointments and Encounters with q (which
-// names the patient), reads what they reference, and normalises them.
-func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
+// names the patient) within budget, reads what they reference, and
+// normalises them.
+func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values) ([]item, error) {
 	var appts, encs *fhir.SearchResult
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		appts, err = s.client.Search(gctx, "Appointment", s.withIncludes(q, appointmentIncludes))
+		appts, err = s.client.SearchWithin(gctx, budget, "Appointment", s.withIncludes(q, appointmentIncludes))
 		return err
 	})
 	g.Go(func() (err error) {
-		encs, err = s.client.Search(gctx, "Encounter", s.withIncludes(q, encounterIncludes))
+		encs, err = s.client.SearchWithin(gctx, budget, "Encounter", s.withIncludes(q, encounterIncludes))
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, s.wrap("search", err)
 	}
-	if appts.Truncated || encs.Truncated {
-		// Showing part of a timeline as if it were whole would mislead.
-		return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
-			Msg: "too many pages: the search was cut off at the page cap", Err: errTruncated}
+	if err := s.cutOff(appts, encs); err != nil {
+		return nil, err
 	}
 
 	var items []item
