@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -53,12 +54,16 @@ func (s *Source) fetchIncremental(ctx context.Context, budget *fhir.ByteBudget, 
 			"_lastUpdated": {"ge" + st.lastSeen.UTC().Format(time.RFC3339Nano)},
 		}
 		items, err := s.read(ctx, budget, q)
+		var fe *fhir.Error
 		switch {
 		case errors.Is(err, errTruncated):
 			// A server that ignores _lastUpdated sends everything the
 			// patient has, without a date filter: read the window instead,
 			// with a budget of its own, as what was read is dropped.
 			budget = fhir.NewByteBudget(s.cfg.MaxBytes)
+		case errors.As(err, &fe) && fe.StatusCode == http.StatusBadRequest:
+			// One that does not support it refuses it (we ask for strict
+			// handling): read the window instead.
 		case err != nil:
 			return aggregator.Batch{}, err
 		default:

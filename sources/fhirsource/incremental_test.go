@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,5 +255,41 @@ func TestIncrementalOnAServerIgnoringLastUpdated(t *testing.T) {
 		if len(b.Entries) != 2 {
 			t.Errorf("fetch %d: %d entries, want 2", i, len(b.Entries))
 		}
+	}
+}
+
+// TestIncrementalOnAServerRefusingLastUpdated: asked for strict handling, a
+// server without _lastUpdated refuses the changes-only search; the connector
+// reads the window instead of failing every fetch until the next full read.
+func TestIncrementalOnAServerRefusingLastUpdated(t *testing.T) {
+	sim := simHandler(t, []string{fixture[0],
+		appt("a1", "booked", "2026-12-01T10:00:00+01:00", "2026-11-20T08:00:00Z"),
+		appt("a2", "booked", "2026-12-02T10:00:00+01:00", "2026-11-20T09:00:00Z"),
+	})
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("_lastUpdated") && r.Header.Get("Prefer") == "handling=strict" {
+			refused.Add(1)
+			status(http.StatusBadRequest)(w, r)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(Config{Name: "auh", BaseURL: srv.URL, Location: cph, Incremental: true, Client: fhir.Options{MaxAttempts: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		b, err := s.Fetch(context.Background(), anna, window)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		if len(b.Entries) != 2 {
+			t.Errorf("fetch %d: %d entries, want 2", i, len(b.Entries))
+		}
+	}
+	if refused.Load() == 0 {
+		t.Error("the second fetch did not try _lastUpdated")
 	}
 }
