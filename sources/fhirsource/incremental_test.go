@@ -293,3 +293,41 @@ func TestIncrementalOnAServerRefusingLastUpdated(t *testing.T) {
 		t.Error("the second fetch did not try _lastUpdated")
 	}
 }
+
+// TestIncludeRefused: a server without _include refuses it under strict
+// handling; the connector searches without it, reads the parties instead,
+// and does not ask for it again.
+func TestIncludeRefused(t *testing.T) {
+	sim := simHandler(t, fixture)
+	var withInclude atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("_include") && r.Header.Get("Prefer") == "handling=strict" {
+			withInclude.Add(1)
+			status(http.StatusBadRequest)(w, r)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(Config{Name: "auh", BaseURL: srv.URL, Location: cph, Include: true, Client: fhir.Options{MaxAttempts: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		b, err := s.Fetch(context.Background(), anna, window)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		if len(b.Entries) != 3 {
+			t.Errorf("fetch %d: %d entries, want 3", i, len(b.Entries))
+		}
+		for _, e := range b.Entries {
+			if e.ID == "auh/Appointment/a1" && e.Place.Name != "Øjenklinikken" {
+				t.Errorf("fetch %d: the Location was not read instead: %+v", i, e.Place)
+			}
+		}
+	}
+	if n := withInclude.Load(); n == 0 || n > 2 {
+		t.Errorf("%d searches with _include, want the first fetch's (one or two) only", n)
+	}
+}

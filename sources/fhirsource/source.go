@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -37,8 +38,9 @@ type Config struct {
 	Detail   Detail         // how much of each entry to keep; default DetailFull
 	// Include asks the server for the Locations, Practitioners,
 	// Organizations and HealthcareServices entries refer to with _include,
-	// instead of reading each one not yet cached. Servers that do not
-	// support it ignore it (FHIR's lenient default).
+	// instead of reading each one not yet cached. A server that does not
+	// support it refuses it (searches ask for strict handling); the
+	// connector then searches without it from then on.
 	Include bool
 	// Incremental: after a full read for a patient, later fetches ask only
 	// for what changed since (_lastUpdated=ge the newest meta.lastUpdated
@@ -97,6 +99,8 @@ type Source struct {
 	state   map[string]*patientState // Patient id -> last result, when Incremental
 
 	feedIDs feedIdentifiers // Patient id -> identifiers, for the change feed
+
+	includeRefused atomic.Bool // the server answered a search with _include with 400
 }
 
 // New returns a connector for cfg that talks HTTP through hc.
@@ -215,17 +219,17 @@ func (it item) addTo(b aggregator.Batch, s *Source) aggregator.Batch {
 // names the patient) within budget, reads what they reference, and
 // normalises them.
 func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values) ([]item, error) {
-	var appts, encs *fhir.SearchResult
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		appts, err = s.client.SearchWithin(gctx, budget, "Appointment", s.withIncludes(q, appointmentIncludes))
-		return err
-	})
-	g.Go(func() (err error) {
-		encs, err = s.client.SearchWithin(gctx, budget, "Encounter", s.withIncludes(q, encounterIncludes))
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	include := s.cfg.Include && !s.includeRefused.Load()
+	appts, encs, err := s.search(ctx, budget, q, include)
+	var fe *fhir.Error
+	if include && errors.As(err, &fe) && fe.StatusCode == http.StatusBadRequest {
+		// Asked for strict handling, a server without _include refuses it
+		// where it used to ignore it: search without, and from now on.
+		if appts, encs, err = s.search(ctx, budget, q, false); err == nil {
+			s.includeRefused.Store(true)
+		}
+	}
+	if err != nil {
 		return nil, s.wrap("search", err)
 	}
 	if err := s.cutOff(appts, encs); err != nil {
@@ -320,6 +324,20 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values
 	return items, nil
 }
 
+// search runs the Appointment and Encounter searches for q at once.
+func (s *Source) search(ctx context.Context, budget *fhir.ByteBudget, q url.Values, include bool) (appts, encs *fhir.SearchResult, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		appts, err = s.client.SearchWithin(gctx, budget, "Appointment", withIncludes(q, include, appointmentIncludes))
+		return err
+	})
+	g.Go(func() (err error) {
+		encs, err = s.client.SearchWithin(gctx, budget, "Encounter", withIncludes(q, include, encounterIncludes))
+		return err
+	})
+	return appts, encs, g.Wait()
+}
+
 // codeOrQ quotes a code from the server only when it looks like one: notes
 // are shown to support staff and must not carry free text.
 func codeOrQ(code string) string {
@@ -381,8 +399,8 @@ var (
 	actorTypes          = map[string]bool{"Patient": true, "RelatedPerson": true, "Device": true}
 )
 
-func (s *Source) withIncludes(q url.Values, includes []string) url.Values {
-	if !s.cfg.Include {
+func withIncludes(q url.Values, include bool, includes []string) url.Values {
+	if !include {
 		return q
 	}
 	out := make(url.Values, len(q)+1)
