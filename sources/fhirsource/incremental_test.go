@@ -188,7 +188,7 @@ func TestIncludedPartiesAreUsed(t *testing.T) {
 			  "participant":[{"actor":{"reference":"Patient/pat-1"},"status":"accepted"},{"actor":{"reference":"Location/clinic"},"status":"accepted"},{"actor":{"reference":"Practitioner/doc"},"status":"accepted"}]}`,
 				fixture[0], clinic, doctor)))
 		case "/Encounter":
-			w.Write([]byte(bundle(`{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"period":{"start":"2026-12-02T10:00:00+01:00"},
+			w.Write([]byte(bundle(`{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/pat-1"},"period":{"start":"2026-12-02T10:00:00+01:00"},
 			  "location":[{"location":{"reference":"Location/clinic"}}],"serviceProvider":{"reference":"Organization/auh"}}`, clinic, hospital)))
 		default:
 			mu.Lock()

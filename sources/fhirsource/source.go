@@ -151,22 +151,18 @@ func (s *Source) Sector() aggregator.Sector { return s.cfg.Sector }
 // Fetch returns the patient's Appointments and Encounters in w.
 func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
 	budget := fhir.NewByteBudget(s.cfg.MaxBytes)
-	pid, err := s.patientID(ctx, budget, p.Identifier)
+	pat, err := s.patientID(ctx, budget, p.Identifier)
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
 	if s.cfg.Incremental {
-		return s.fetchIncremental(ctx, budget, pid, w)
+		return s.fetchIncremental(ctx, budget, pat, w)
 	}
-	items, err := s.read(ctx, budget, windowQuery(pid, w))
+	items, err := s.read(ctx, budget, pat, windowQuery(pat.id, w))
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
-	var batch aggregator.Batch
-	for _, it := range items {
-		batch = it.addTo(batch, s)
-	}
-	return batch, nil
+	return s.batch(items), nil
 }
 
 // errTruncated: a search had more pages than the client's cap, or more
@@ -199,26 +195,47 @@ type item struct {
 	ok      bool
 	note    string
 	warning string
+	foreign bool // skipped: it is another patient's
 }
 
-func (it item) addTo(b aggregator.Batch, s *Source) aggregator.Batch {
-	if !it.ok {
-		b.Skipped++
-		b.Note(it.note)
-		return b
+// batch turns items into a Batch. Other patients' resources are counted as
+// skipped under one note, first, so the bound on notes never hides it.
+func (s *Source) batch(items []item) aggregator.Batch {
+	var b aggregator.Batch
+	foreign := 0
+	for _, it := range items {
+		if it.foreign {
+			foreign++
+		}
 	}
-	if it.warning != "" {
-		b.Warnings++
-		b.Note(it.warning)
+	if foreign > 0 {
+		b.Skipped += foreign
+		b.Note(fmt.Sprintf("%d resources dropped as belonging to another patient: the server may ignore the patient search parameter", foreign))
 	}
-	b.Entries = append(b.Entries, s.redact(it.entry))
+	for _, it := range items {
+		switch {
+		case it.foreign:
+		case !it.ok:
+			b.Skipped++
+			b.Note(it.note)
+		default:
+			if it.warning != "" {
+				b.Warnings++
+				b.Note(it.warning)
+			}
+			b.Entries = append(b.Entries, s.redact(it.entry))
+		}
+	}
 	return b
 }
 
 // read searches the patient's Appointments and Encounters with q (which
-// names the patient) within budget, reads what they reference, and
-// normalises them.
-func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values) ([]item, error) {
+// names pat) within budget, reads what they reference, and normalises them.
+// A resource that names none of pat's records as its patient is dropped
+// before anything it references is read: a server that ignores patient=
+// (FHIR's lenient default, which strict handling only asks it to give up)
+// answers with everyone's.
+func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient, q url.Values) ([]item, error) {
 	include := s.cfg.Include && !s.includeRefused.Load()
 	appts, encs, err := s.search(ctx, budget, q, include)
 	var fe *fhir.Error
@@ -252,6 +269,13 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values
 	var apptList []*fhir.Appointment
 	var encList []*fhir.Encounter
 	refs := map[string]bool{}
+	foreign := func(typ, id string, i int) {
+		key := fmt.Sprintf("%s#%d", typ, i)
+		if id != "" {
+			key = typ + "/" + id
+		}
+		items = append(items, item{key: key, foreign: true})
+	}
 	for i, raw := range appts.Resources {
 		a, err := fhir.DecodeAppointment(raw)
 		if err != nil {
@@ -259,6 +283,10 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values
 			if !s.included(raw, "Appointment") {
 				skip("Appointment", i, raw, err)
 			}
+			continue
+		}
+		if !pat.namedBy(a) {
+			foreign("Appointment", deref(a.Id), i)
 			continue
 		}
 		apptList = append(apptList, a)
@@ -276,6 +304,10 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, q url.Values
 			if !s.included(raw, "Encounter") {
 				skip("Encounter", i, raw, err)
 			}
+			continue
+		}
+		if e.Subject == nil || !pat.is(deref(e.Subject.Reference)) {
+			foreign("Encounter", deref(e.Id), i)
 			continue
 		}
 		encList = append(encList, e)
