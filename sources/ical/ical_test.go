@@ -475,3 +475,66 @@ func TestTransportErrorsAreRedacted(t *testing.T) {
 		t.Errorf("error %q lost its cause", got)
 	}
 }
+
+// TestOtherPatientsEventsAreDropped: a feed that says whose events they are
+// (X-PATIENT-ID) and names someone else loses those events, counted.
+func TestOtherPatientsEventsAreDropped(t *testing.T) {
+	key := []byte("0123456789abcdef0123")
+	event := func(summary, props string) string {
+		return "BEGIN:VEVENT\r\nUID:" + summary + "@k\r\nDTSTART:20261201T100000Z\r\nSUMMARY:" + summary + "\r\n" + props + "END:VEVENT\r\n"
+	}
+	tests := []struct {
+		name     string
+		key      []byte
+		calendar string // calendar-level properties
+		events   string
+		want     []string // titles
+		dropped  int
+	}{
+		{name: "calendar names the patient", calendar: "X-PATIENT-ID:3002991234\r\n",
+			events: event("Egen", "") + event("Andens", "X-PATIENT-ID:0101017777\r\n") + event("Også egen", "X-PATIENT-ID:300299-1234\r\n"),
+			want:   []string{"Egen", "Også egen"}, dropped: 1},
+		{name: "calendar names another", calendar: "X-PATIENT-ID:0101017777\r\n",
+			events: event("Andens", "") + event("Egen", "X-PATIENT-ID:3002991234\r\n"),
+			want:   []string{"Egen"}, dropped: 1},
+		{name: "nobody named", events: event("Egen", "") + event("Også egen", ""), want: []string{"Egen", "Også egen"}},
+		{name: "by HMAC, in capitals", key: key,
+			events: event("Egen", "X-PATIENT-ID:"+strings.ToUpper(hmacHex(key, "3002991234"))+"\r\n") + event("Andens", "X-PATIENT-ID:"+hmacHex(key, "0101017777")+"\r\n"),
+			want:   []string{"Egen"}, dropped: 1},
+		{name: "one of two named", events: event("Fælles", "X-PATIENT-ID:0101017777\r\nX-PATIENT-ID:3002991234\r\n"), want: []string{"Fælles"}},
+		{name: "a recurring event of another", events: event("Andens", "RRULE:FREQ=DAILY;COUNT=5\r\nX-PATIENT-ID:0101017777\r\n"), dropped: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			feed := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + tc.calendar + tc.events + "END:VCALENDAR\r\n"
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/calendar")
+				w.Write([]byte(feed))
+			}))
+			t.Cleanup(srv.Close)
+			s, err := New(Config{Name: "k", URL: srv.URL + "/ical/{identifier}.ics", IdentifierKey: tc.key, Location: cph}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.Fetch(context.Background(), anna, december)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range b.Entries {
+				got = append(got, e.Title)
+			}
+			if !slices.Equal(got, tc.want) || b.Skipped != tc.dropped {
+				t.Errorf("titles %q, skipped %d (%q); want %q and %d", got, b.Skipped, b.Notes, tc.want, tc.dropped)
+			}
+			if tc.dropped > 0 && (len(b.Notes) == 0 || !strings.Contains(b.Notes[0], "dropped as belonging to another patient")) {
+				t.Errorf("notes %q: the first must say events were another patient's", b.Notes)
+			}
+			for _, n := range b.Notes {
+				if strings.Contains(n, "0101017777") || strings.Contains(n, "3002991234") {
+					t.Errorf("note %q holds an identifier", n)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,13 @@
 // the expanded URL never appears in an error: as is, it is personal data.
 // A patient known only by another identifier system gets NotFound.
 //
+// A feed may say whose calendar it is with X-PATIENT-ID on the VCALENDAR or
+// on each VEVENT (the event's wins): the identifier as the feed knows it,
+// the value or its HMAC, dashes and case aside. Events that name another
+// patient are dropped, counted as skipped with a note: a feed that mixes
+// people's calendars must not show them to one another. Events that name
+// nobody are read.
+//
 // # What is read
 //
 // Every VEVENT of the feed:
@@ -169,7 +176,8 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	if err != nil {
 		return aggregator.Batch{}, s.fail(aggregator.Invalid, "feed", err)
 	}
-	n := normaliser{cfg: &s.cfg, zones: &zones{fallback: s.cfg.Location}}
+	n := normaliser{cfg: &s.cfg, zones: &zones{fallback: s.cfg.Location},
+		patient: patientForms(p.Identifier.Value, s.cfg.IdentifierKey)}
 	return n.batch(cals, w), nil
 }
 
@@ -177,11 +185,16 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 func (s *Source) feedURL(value string) string {
 	id := value
 	if s.cfg.IdentifierKey != nil {
-		m := hmac.New(sha256.New, s.cfg.IdentifierKey)
-		m.Write([]byte(value))
-		id = hex.EncodeToString(m.Sum(nil))
+		id = identifierMAC(s.cfg.IdentifierKey, value)
 	}
 	return strings.ReplaceAll(s.cfg.URL, placeholder, escape(id))
+}
+
+// identifierMAC is what the feed knows a patient by when it is given a key.
+func identifierMAC(key []byte, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // escape percent-encodes all but RFC 3986 unreserved characters, which is
