@@ -394,7 +394,7 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 		ev.MediumLabel = tr.T("medium." + string(e.Medium))
 	}
 	if e.Medium == aggregator.MediumVideo {
-		ev.VideoURL = e.VideoURL
+		ev.VideoURL = aggregator.SafeURL(e.VideoURL)
 	}
 	var with []string
 	with = append(with, e.People...)
