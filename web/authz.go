@@ -17,16 +17,7 @@ import (
 )
 
 // Identity is who sent a request, as an Authenticator established it.
-type Identity struct {
-	Principal access.Principal
-	// CSRF is the session's form token, which every state-changing form
-	// must carry; empty for a bearer token, which a browser never sends by
-	// itself.
-	CSRF string
-	// Session is true for a browser session cookie, false for a bearer
-	// token or API key.
-	Session bool
-}
+type Identity = access.Identity
 
 // Authenticator tells who sent a request: from a session cookie, a bearer
 // access token or an API key. The auth package implements it.
@@ -38,7 +29,7 @@ type Authenticator interface {
 }
 
 // ErrBadCredentials is a presented credential that is not accepted.
-var ErrBadCredentials = errors.New("bad credentials")
+var ErrBadCredentials = access.ErrBadCredentials
 
 // AccessControl keeps who may see a patient's data, for the account pages:
 // grants, blocks and the audit log; *access.Service implements it. Reading

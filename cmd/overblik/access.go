@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +15,8 @@ import (
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/rediscache"
+	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/web"
-	"github.com/overblik/overblik/web/auth"
-	"github.com/overblik/overblik/web/auth/demoidp"
 )
 
 // Access control as wired: the durable store (SQLite or PostgreSQL), the
@@ -38,24 +34,6 @@ func requireAuthMethod(cfg *Config) error {
 		return nil
 	}
 	return &ConfigError{Problems: []error{&FieldError{Key: "auth", Msg: errNoAuthMethod.Error()}}}
-}
-
-// demoLogin is the demo's in-process OpenID provider as the rest of the
-// wiring sees it, and the delegations the demo starts with.
-type demoLogin struct {
-	issuer, clientID, clientSecret string
-	apiAudience                    string // in the access tokens it issues for overblik's API
-	baseURL                        string // where the demo's web server is reached
-	grants                         []demoGrant
-}
-
-// demoAPIAudience is what the demo's provider names overblik's API in
-// access tokens, so apps can use the JSON API with them.
-const demoAPIAudience = "overblik-demo-api"
-
-// demoGrant is a delegation from one demo patient to another person.
-type demoGrant struct {
-	patientCPR, patientName, granteeCPR, label string
 }
 
 // security is access control as wired: the access service every view asks,
@@ -132,12 +110,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 	tls := false
 	switch {
 	case login != nil:
-		ac.OIDC = &auth.OIDCConfig{
-			Issuer: login.issuer, ClientID: login.clientID, ClientSecret: login.clientSecret,
-			RedirectURL: login.baseURL + "/auth/callback", PostLogoutURL: login.baseURL + "/",
-			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem, Audience: login.apiAudience,
-			OrganizationClaim: demoidp.ClaimOrganization,
-		}
+		ac.OIDC = login.oidc(cfg.PatientIdentifierSystem) // demo.go
 	case cfg.loginConfigured():
 		l := cfg.Login
 		scopes := l.Scopes
@@ -162,7 +135,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		return nil, err
 	}
 	if login != nil {
-		if err := grantDemo(ctx, svc, patients, cfg.PatientIdentifierSystem, login.grants); err != nil {
+		if err := login.grant(ctx, svc, patients, cfg.PatientIdentifierSystem); err != nil {
 			return nil, err
 		}
 	}
@@ -234,71 +207,4 @@ func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *
 	// Closed before the temporary folder is removed: closers run in order.
 	a.closers = append([]func() error{s.Close}, a.closers...)
 	return s, nil
-}
-
-func grantDemo(ctx context.Context, svc *access.Service, patients *aggregator.Patients, system string, grants []demoGrant) error {
-	for _, g := range grants {
-		grantor := access.Principal{Subject: "demo", Roles: []access.Role{access.RolePatient}, Name: g.patientName,
-			Handle: patients.Handle(aggregator.Identifier{System: system, Value: g.patientCPR})}
-		grantee := patients.Handle(aggregator.Identifier{System: system, Value: g.granteeCPR})
-		if _, err := svc.Grant(ctx, grantor, access.GrantRequest{Grantee: grantee, Label: g.label}); err != nil {
-			return fmt.Errorf("demo delegation: %w", err)
-		}
-	}
-	return nil
-}
-
-// startDemoLogin starts the demo's OpenID provider for a web server reached
-// at baseURL, with demo users made from the demo patients (CPRs from
-// testdata): the first two as patients, the third as a relative holding a
-// delegation from the first, a clinician and an admin.
-func startDemoLogin(baseURL string, patients []web.DemoPatient, log *slog.Logger) (*demoidp.Provider, *demoLogin, error) {
-	if len(patients) < 3 {
-		return nil, nil, errors.New("demo login: needs three demo patients")
-	}
-	cpr := func(p web.DemoPatient) string { _, v, _ := cutIdentifier(p.Handle, ""); return v }
-	secret, err := randomDemoSecret()
-	if err != nil {
-		return nil, nil, err
-	}
-	users := []demoidp.User{
-		{ID: "patient-1", Name: patients[0].Name, CPR: cpr(patients[0]), Roles: []string{"patient"}, About: "patient"},
-		{ID: "patient-2", Name: patients[1].Name, CPR: cpr(patients[1]), Roles: []string{"patient"}, About: "patient"},
-		{ID: "relative", Name: patients[2].Name, CPR: cpr(patients[2]), Roles: []string{"patient", "relative"},
-			About: "pårørende med fuldmagt fra / relative with a delegation from " + patients[0].Name},
-		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, Organization: "Hjemmeplejen Midtbyen",
-			About: "sygeplejerske i Hjemmeplejen Midtbyen / home-care nurse"},
-		{ID: "admin", Name: "Adam Admin", Roles: []string{"admin"}, About: "drift / operations"},
-	}
-	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{
-		ClientID: "overblik-demo", ClientSecret: secret, RedirectURI: baseURL + "/auth/callback",
-		PostLogoutURI: baseURL + "/", APIAudience: demoAPIAudience, Users: users, Logger: log,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, apiAudience: demoAPIAudience, baseURL: baseURL,
-		grants: []demoGrant{{patientCPR: cpr(patients[0]), patientName: patients[0].Name, granteeCPR: cpr(patients[2]), label: "Datter"}},
-	}, nil
-}
-
-// demoBaseURL is how a browser on this machine reaches a listener: an
-// unspecified host (":8080") becomes loopback.
-func demoBaseURL(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return "http://" + addr.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
-func randomDemoSecret() (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("demo secret: %w", err)
-	}
-	return hex.EncodeToString(b), nil
 }

@@ -15,8 +15,8 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/web"
-	"github.com/overblik/overblik/web/auth"
 )
 
 // The access-control sections of the configuration: `auth` (OpenID Connect

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/auth"
+	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/web"
@@ -188,4 +194,102 @@ func (o *demoOutages) SetDown(ctx context.Context, name string, down bool) error
 		}
 	}
 	return nil
+}
+
+// The demo's login: its own OpenID provider, its users and delegations.
+
+// demoLogin is the demo's in-process OpenID provider as the rest of the
+// wiring sees it, and the delegations the demo starts with.
+type demoLogin struct {
+	issuer, clientID, clientSecret string
+	apiAudience                    string // in the access tokens it issues for overblik's API
+	baseURL                        string // where the demo's web server is reached
+	grants                         []demoGrant
+}
+
+// demoAPIAudience is what the demo's provider names overblik's API in
+// access tokens, so apps can use the JSON API with them.
+const demoAPIAudience = "overblik-demo-api"
+
+// demoGrant is a delegation from one demo patient to another person.
+type demoGrant struct {
+	patientCPR, patientName, granteeCPR, label string
+}
+
+// oidc is how overblik logs in at the demo's provider.
+func (l *demoLogin) oidc(system string) *auth.OIDCConfig {
+	return &auth.OIDCConfig{
+		Issuer: l.issuer, ClientID: l.clientID, ClientSecret: l.clientSecret,
+		RedirectURL: l.baseURL + "/auth/callback", PostLogoutURL: l.baseURL + "/",
+		Scopes: []string{"profile"}, IdentifierSystem: system, Audience: l.apiAudience,
+		OrganizationClaim: demoidp.ClaimOrganization,
+	}
+}
+
+// grant gives the demo's delegations.
+func (l *demoLogin) grant(ctx context.Context, svc *access.Service, patients *aggregator.Patients, system string) error {
+	for _, g := range l.grants {
+		grantor := access.Principal{Subject: "demo", Roles: []access.Role{access.RolePatient}, Name: g.patientName,
+			Handle: patients.Handle(aggregator.Identifier{System: system, Value: g.patientCPR})}
+		grantee := patients.Handle(aggregator.Identifier{System: system, Value: g.granteeCPR})
+		if _, err := svc.Grant(ctx, grantor, access.GrantRequest{Grantee: grantee, Label: g.label}); err != nil {
+			return fmt.Errorf("demo delegation: %w", err)
+		}
+	}
+	return nil
+}
+
+// startDemoLogin starts the demo's OpenID provider for a web server reached
+// at baseURL, with demo users made from the demo patients (CPRs from
+// testdata): the first two as patients, the third as a relative holding a
+// delegation from the first, a clinician and an admin.
+func startDemoLogin(baseURL string, patients []web.DemoPatient, log *slog.Logger) (*demoidp.Provider, *demoLogin, error) {
+	if len(patients) < 3 {
+		return nil, nil, errors.New("demo login: needs three demo patients")
+	}
+	cpr := func(p web.DemoPatient) string { _, v, _ := cutIdentifier(p.Handle, ""); return v }
+	secret, err := randomDemoSecret()
+	if err != nil {
+		return nil, nil, err
+	}
+	users := []demoidp.User{
+		{ID: "patient-1", Name: patients[0].Name, CPR: cpr(patients[0]), Roles: []string{"patient"}, About: "patient"},
+		{ID: "patient-2", Name: patients[1].Name, CPR: cpr(patients[1]), Roles: []string{"patient"}, About: "patient"},
+		{ID: "relative", Name: patients[2].Name, CPR: cpr(patients[2]), Roles: []string{"patient", "relative"},
+			About: "pårørende med fuldmagt fra / relative with a delegation from " + patients[0].Name},
+		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, Organization: "Hjemmeplejen Midtbyen",
+			About: "sygeplejerske i Hjemmeplejen Midtbyen / home-care nurse"},
+		{ID: "admin", Name: "Adam Admin", Roles: []string{"admin"}, About: "drift / operations"},
+	}
+	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{
+		ClientID: "overblik-demo", ClientSecret: secret, RedirectURI: baseURL + "/auth/callback",
+		PostLogoutURI: baseURL + "/", APIAudience: demoAPIAudience, Users: users, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, apiAudience: demoAPIAudience, baseURL: baseURL,
+		grants: []demoGrant{{patientCPR: cpr(patients[0]), patientName: patients[0].Name, granteeCPR: cpr(patients[2]), label: "Datter"}},
+	}, nil
+}
+
+// demoBaseURL is how a browser on this machine reaches a listener: an
+// unspecified host (":8080") becomes loopback.
+func demoBaseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func randomDemoSecret() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }

@@ -28,10 +28,10 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
+	"github.com/overblik/overblik/auth"
+	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
-	"github.com/overblik/overblik/web/auth"
-	"github.com/overblik/overblik/web/auth/demoidp"
 )
 
 // The read path users take, wired as serve wires it: login or API key,

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/overblik/overblik/access"
-	"github.com/overblik/overblik/web"
 )
 
 // OIDCConfig names the provider, this client and the claims that carry the
@@ -128,22 +127,22 @@ var idTokenClaims = []string{"nonce", "at_hash", "c_hash", "s_hash"}
 // outlives the session it started).
 func (rp *relyingParty) accessToken(ctx context.Context, raw string) (access.Principal, error) {
 	if rp.tokens == nil {
-		return access.Principal{}, fmt.Errorf("bearer JWT, but no audience is configured for access tokens: %w", web.ErrBadCredentials)
+		return access.Principal{}, fmt.Errorf("bearer JWT, but no audience is configured for access tokens: %w", access.ErrBadCredentials)
 	}
 	if err := rp.checkType(raw); err != nil {
-		return access.Principal{}, fmt.Errorf("access token: %w: %w", web.ErrBadCredentials, err)
+		return access.Principal{}, fmt.Errorf("access token: %w: %w", access.ErrBadCredentials, err)
 	}
 	tok, err := rp.tokens.Verify(ctx, raw)
 	if err != nil {
-		return access.Principal{}, fmt.Errorf("access token: %w: %w", web.ErrBadCredentials, err)
+		return access.Principal{}, fmt.Errorf("access token: %w: %w", access.ErrBadCredentials, err)
 	}
 	claims := map[string]any{}
 	if err := tok.Claims(&claims); err != nil {
-		return access.Principal{}, fmt.Errorf("access token claims: %w", web.ErrBadCredentials)
+		return access.Principal{}, fmt.Errorf("access token claims: %w", access.ErrBadCredentials)
 	}
 	for _, c := range idTokenClaims {
 		if _, has := claims[c]; has {
-			return access.Principal{}, fmt.Errorf("an ID token (it has %s), not an access token: %w", c, web.ErrBadCredentials)
+			return access.Principal{}, fmt.Errorf("an ID token (it has %s), not an access token: %w", c, access.ErrBadCredentials)
 		}
 	}
 	p, _, err := rp.a.principal(ctx, tok.Subject, claims, rp.cfg)

@@ -21,10 +21,10 @@ import (
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/auth"
+	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
-	"github.com/overblik/overblik/web/auth"
-	"github.com/overblik/overblik/web/auth/demoidp"
 )
 
 // The whole login flow against a real OpenID provider (zitadel's op, on

@@ -19,8 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
+	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/web"
-	"github.com/overblik/overblik/web/auth"
 )
 
 // timelineAs reads B's timeline with authz as the Authorization header.

@@ -4,7 +4,7 @@
 // keys. Each becomes an access.Principal whose Handle is the handle of the
 // person's identifier claim, so "own" and "delegated" match the grants.
 //
-// It implements web.Authenticator and serves /auth/login, /auth/callback and
+// It implements web.Authenticator (web defines it) and serves /auth/login, /auth/callback and
 // /auth/logout.
 package auth
 
@@ -28,7 +28,6 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
-	"github.com/overblik/overblik/web"
 )
 
 // Registrar turns a person's identifier into their opaque handle;
@@ -226,34 +225,34 @@ type loaded struct {
 	id        aggregator.Identifier
 }
 
-// Identify implements web.Authenticator: a bearer credential first (an API
+// Identify implements web.Authenticator (web defines it): a bearer credential first (an API
 // key, else a JWT access token), then the session cookie.
-func (a *Auth) Identify(ctx context.Context, r *http.Request) (web.Identity, bool, error) {
+func (a *Auth) Identify(ctx context.Context, r *http.Request) (access.Identity, bool, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
-			return web.Identity{}, false, fmt.Errorf("authorization scheme not Bearer: %w", web.ErrBadCredentials)
+			return access.Identity{}, false, fmt.Errorf("authorization scheme not Bearer: %w", access.ErrBadCredentials)
 		}
 		p, err := a.bearer(ctx, strings.TrimSpace(cred))
 		if err != nil {
-			return web.Identity{}, false, err
+			return access.Identity{}, false, err
 		}
-		return web.Identity{Principal: p}, true, nil
+		return access.Identity{Principal: p}, true, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return web.Identity{}, false, nil
+		return access.Identity{}, false, nil
 	}
 	s, ok, err := a.session(ctx, c.Value)
 	if err != nil || !ok {
-		return web.Identity{}, false, err
+		return access.Identity{}, false, err
 	}
 	if s.id.Value != "" {
 		if _, err := a.cfg.Patients.Register(ctx, s.id); err != nil {
-			return web.Identity{}, false, fmt.Errorf("register session's person: %w", err)
+			return access.Identity{}, false, fmt.Errorf("register session's person: %w", err)
 		}
 	}
-	return web.Identity{Principal: s.principal, CSRF: s.CSRF, Session: true}, true, nil
+	return access.Identity{Principal: s.principal, CSRF: s.CSRF, Session: true}, true, nil
 }
 
 // bearer checks every API key in constant time (so timing tells nothing of
@@ -273,7 +272,7 @@ func (a *Auth) bearer(ctx context.Context, cred string) (access.Principal, error
 	if a.rp != nil && strings.Count(cred, ".") == 2 {
 		return a.rp.accessToken(ctx, cred)
 	}
-	return access.Principal{}, fmt.Errorf("unknown bearer credential: %w", web.ErrBadCredentials)
+	return access.Principal{}, fmt.Errorf("unknown bearer credential: %w", access.ErrBadCredentials)
 }
 
 // session loads a session, applies the idle and absolute timeouts and
