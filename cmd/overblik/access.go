@@ -55,12 +55,12 @@ func (s *security) apply(wc *web.Config, deps *web.Deps) {
 // asks for it; nil means none is configured, and the server is the open
 // loopback demo of before (serve refuses that earlier, with
 // requireAuthMethod).
-func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
+func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
 	if !cfg.loginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
 		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	store, err := a.openAccessStore(ctx, cfg, login != nil, log)
 	if err != nil {

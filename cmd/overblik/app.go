@@ -134,12 +134,19 @@ type demoExtras struct {
 	login    *demoLogin // the in-process OpenID provider and its delegations (access.go)
 }
 
-// newApp wires the product; now is the clock (nil: the real one).
-func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Time) (*app, error) {
+// newApp wires the product; now is the clock (nil: the real one). ctx
+// bounds the start (opening and migrating the database, the login
+// provider's discovery); when newApp fails, it has closed what it opened.
+func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Time) (_ *app, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &app{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
 	m := metrics.New()
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
@@ -184,7 +191,6 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		Metrics:      m,
 	})
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.svc = svc
@@ -201,7 +207,7 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 	for i, d := range demo {
 		// The demo hands over identifiers in Handle; swap them for real handles.
 		system, value, _ := cutIdentifier(d.Handle, cfg.PatientIdentifierSystem)
-		p, err := patients.Register(context.Background(), aggregator.Identifier{System: system, Value: value})
+		p, err := patients.Register(ctx, aggregator.Identifier{System: system, Value: value})
 		if err != nil {
 			return nil, err
 		}
@@ -219,9 +225,8 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		}
 	}
 	// Access control: login, API keys, grants, blocks and the audit log (access.go).
-	sec, err := a.openAccess(cfg, extras.login, patients, log)
+	sec, err := a.openAccess(ctx, cfg, extras.login, patients, log)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	// Every read of patient data goes through the one authorized view.
@@ -321,7 +326,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	if err := requireAuthMethod(cfg); err != nil { // access.go
 		return err
 	}
-	a, err := newApp(cfg, demoExtras{}, log, nil)
+	a, err := newApp(ctx, cfg, demoExtras{}, log, nil)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func TestBrowserDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd, err := openDemo(time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
+	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ sources:
 	if cfg.Cache.RedisURL == "" || cfg.Cache.TTL != 7*24*time.Hour || cfg.Cache.RedisPrefix != DefaultRedisPrefix {
 		t.Errorf("cache = %+v", cfg.Cache)
 	}
-	if _, err := newApp(cfg, demoExtras{}, slogDiscard(), nil); err == nil {
+	if _, err := newApp(t.Context(), cfg, demoExtras{}, slogDiscard(), nil); err == nil {
 		t.Error("newApp without a handle secret should fail")
 	}
 }
@@ -155,7 +155,7 @@ func TestConflictRulesReachTheService(t *testing.T) {
 		}
 		defer d.Close()
 		d.cfg.Conflicts.HeavyDay.Off = off
-		a, err := newApp(d.cfg, demoExtras{patients: d.patients}, slogDiscard(), func() time.Time { return now })
+		a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients}, slogDiscard(), func() time.Time { return now })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -108,7 +108,7 @@ func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	rd, err := openDemo(time.Now(), ln.Addr(), log)
+	rd, err := openDemo(ctx, time.Now(), ln.Addr(), log)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ type runningDemo struct {
 
 // openDemo wires everything `overblik demo` serves at addr, as of today.
 // Tests open it the same way.
-func openDemo(today time.Time, addr net.Addr, log *slog.Logger) (*runningDemo, error) {
+func openDemo(ctx context.Context, today time.Time, addr net.Addr, log *slog.Logger) (*runningDemo, error) {
 	d, err := startDemo(today, log)
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func openDemo(today time.Time, addr net.Addr, log *slog.Logger) (*runningDemo, e
 	// Programs try the JSON API with the demo's API key (see the README).
 	d.cfg.APIKeys = append(d.cfg.APIKeys, demoAPIKey)
 	outages := &demoOutages{demo: d}
-	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages, login: login}, log, nil)
+	a, err := newApp(ctx, d.cfg, demoExtras{patients: d.patients, outages: outages, login: login}, log, nil)
 	if err != nil {
 		rd.Close()
 		return nil, err

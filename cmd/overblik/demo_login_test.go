@@ -34,7 +34,7 @@ func TestDemoLogsInThroughItsProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idp.Close() })
-	a, err := newApp(d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func startDemoSite(t *testing.T) *demoSite {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idp.Close() })
-	a, err := newApp(d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

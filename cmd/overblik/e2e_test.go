@@ -74,7 +74,7 @@ func startDemoEnvAt(t *testing.T, now time.Time) *demoEnv {
 	t.Cleanup(d.Close)
 	d.cfg.HandleSecret = []byte("a fixed secret so handles are golden-stable")
 	outages := &demoOutages{demo: d}
-	a, err := newApp(d.cfg, demoExtras{patients: d.patients, outages: outages}, log, clk.Now)
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, outages: outages}, log, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

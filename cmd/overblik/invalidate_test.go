@@ -61,7 +61,7 @@ func TestABlockOnOneReplicaIsObeyedByTheOther(t *testing.T) {
 		// newApp swaps the demo's identifiers for handles in place: each
 		// replica gets a copy.
 		pats := append([]web.DemoPatient(nil), d.patients...)
-		a, err := newApp(d.cfg, demoExtras{patients: pats, login: login}, slogDiscard(), nil)
+		a, err := newApp(t.Context(), d.cfg, demoExtras{patients: pats, login: login}, slogDiscard(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,12 +161,12 @@ func TestShippedConfigsLoad(t *testing.T) {
 			if len(cfg.Sources) != 3 {
 				t.Errorf("%d sources, want 3", len(cfg.Sources))
 			}
-			if _, err := newApp(cfg, demoExtras{}, nil, nil); err == nil {
+			if _, err := newApp(t.Context(), cfg, demoExtras{}, nil, nil); err == nil {
 				t.Error("newApp without a handle secret should fail")
 			}
 			cfg.EnsureHandleSecret()
 			cfg.DatabasePath = filepath.Join(t.TempDir(), "access.db") // not in the source tree
-			if _, err := newApp(cfg, demoExtras{}, slogDiscard(), nil); err != nil {
+			if _, err := newApp(t.Context(), cfg, demoExtras{}, slogDiscard(), nil); err != nil {
 				t.Errorf("wiring %s: %v", f, err)
 			}
 		})
@@ -218,5 +219,35 @@ func TestCheckCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNewAppClosesWhatItOpenedWhenItFails: a start that fails late (the
+// login provider cannot be reached, after the cache, the database and the
+// access change feed were opened) leaves no goroutine or connection behind.
+func TestNewAppClosesWhatItOpenedWhenItFails(t *testing.T) {
+	d, err := startDemo(time.Now(), slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	cfg := d.cfg
+	cfg.Cache.RedisURL, cfg.Cache.RedisPrefix = "redis://127.0.0.1:6379/0", "overblik-test-newapp:"
+	cfg.DatabasePath = filepath.Join(t.TempDir(), "access.db")
+	cfg.APIKeys = []APIKeyConfig{demoAPIKey}
+	cfg.Login = LoginConfig{Issuer: "http://127.0.0.1:1", ClientID: "x", ClientSecret: []byte("y"),
+		RedirectURL: "http://127.0.0.1:8080/auth/callback", PostLogoutURL: "http://127.0.0.1:8080/"}
+	before := runtime.NumGoroutine()
+	for range 3 {
+		if _, err := newApp(t.Context(), cfg, demoExtras{}, slogDiscard(), nil); err == nil {
+			t.Fatal("newApp with an unreachable login provider succeeded")
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines after three failed starts, %d before: newApp leaves what it opened running", n, before)
 	}
 }

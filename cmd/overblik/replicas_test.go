@@ -39,7 +39,7 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	})
 	var urls []string
 	for range 2 {
-		a, err := newApp(d.cfg, demoExtras{}, slogDiscard(), nil)
+		a, err := newApp(t.Context(), d.cfg, demoExtras{}, slogDiscard(), nil)
 		if err != nil {
 			t.Fatalf("replica (is Redis running at 127.0.0.1:6379?): %v", err)
 		}

@@ -71,7 +71,7 @@ func newAttackEnv(t *testing.T) *attackEnv {
 	}
 	t.Cleanup(func() { idp.Close() })
 	d.cfg.APIKeys = append(d.cfg.APIKeys, demoAPIKey)
-	a, err := newApp(d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
