@@ -51,6 +51,7 @@ type Cache struct {
 	changesTTL time.Duration
 	poll       time.Duration
 	near       near
+	codec      *codec
 	log        *slog.Logger
 }
 
@@ -94,12 +95,16 @@ func New(rdb redis.UniversalClient, opts Options) (*Cache, error) {
 	if opts.NearCache == 0 {
 		opts.NearCache = 2000
 	}
+	codec, err := newCodec()
+	if err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Cache{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL, changesTTL: opts.ChangesTTL, poll: opts.PollInterval,
-		near: near{max: opts.NearCache}, log: log}, nil
+		near: near{max: opts.NearCache}, codec: codec, log: log}, nil
 }
 
 // Schemes NewClient accepts besides go-redis's own redis://, rediss:// and
@@ -220,7 +225,7 @@ func (c *Cache) Get(ctx context.Context, handle string) (*aggregator.Timeline, b
 }
 
 func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregator.Timeline, bool, error) {
-	t, err := decode(b)
+	t, err := c.codec.decodeTimeline(b)
 	switch {
 	case errors.Is(err, errNewerSchema):
 		// Expected while a newer release rolls out: not worth a warning.
@@ -236,7 +241,7 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 // Put stores t with the cache's TTL, and the stamp of its bytes (see
 // near.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
-	b, err := encode(t)
+	b, err := c.codec.encodeTimeline(t)
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}

@@ -196,6 +196,9 @@ func TestUnreadableTimelineIsAMiss(t *testing.T) {
 		{"no version", `{"patient":"p1"}`},
 		{"not JSON", "\x00\x01gob?"},
 		{"empty", ""},
+		{"a newer format", "\x04whatever a later release writes"},
+		{"compressed but damaged", "\x02(\xb5/\xfd not zstd"},
+		{"compressed JSON of a newer schema", string(compressed(t, `{"v":2,"patient":"p1"}`))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,12 +223,23 @@ func TestUnreadableTimelineIsAMiss(t *testing.T) {
 }
 
 func TestEncodingIsVersioned(t *testing.T) {
-	b, err := encode(&aggregator.Timeline{Patient: "p1"})
+	c, err := newCodec()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), `{"v":1,`) {
-		t.Errorf("encoding %s does not start with its schema version", b)
+	b, err := c.encodeTimeline(&aggregator.Timeline{Patient: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 || b[0] != formatZstd {
+		t.Fatalf("stored value %q does not start with its format byte %#x", b, formatZstd)
+	}
+	js, err := c.zdec.DecodeAll(b[1:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(js), `{"v":1,`) {
+		t.Errorf("encoding %s does not start with its schema version", js)
 	}
 }
 
@@ -277,7 +291,7 @@ func TestNearCache(t *testing.T) {
 				t.Errorf("the second read of an unchanged timeline was the first's decoded copy: %v, want %v", first == second, tc.wantSame)
 			}
 			// Another replica's Put is seen at the next read, as is a write
-			// without a stamp (an older release's).
+			// without a stamp (an older release's, in its JSON).
 			if err := writer.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 2}); err != nil {
 				t.Fatal(err)
 			}
