@@ -97,7 +97,9 @@ type RefresherOptions struct {
 	// Tick is how often Run looks for due patients. Default 1s.
 	Tick time.Duration
 	// Jitter is the share of the interval (the service's RefreshEvery) by which
-	// a patient's next refresh comes early at random. Default 0.2.
+	// a patient's refresh comes early at random when it is scheduled afresh
+	// (after a claim more than half an interval late); on time, a patient
+	// keeps its pace. Default 0.2.
 	Jitter float64
 	// Cursors keep the change feeds' positions; required when a
 	// registration sets ChangeFeed (and then the resolver given to
@@ -248,7 +250,7 @@ func (r *Refresher) reportQueue(ctx context.Context) {
 }
 
 // refreshOne refreshes one claimed patient unless its timeline is fresh
-// enough already, and schedules the next refresh from the timeline's age.
+// enough already, and schedules the next refresh (see reschedule).
 // Sources with a change feed that named no change are not asked.
 func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	handle := c.Handle
@@ -267,7 +269,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	if cached, ok, err := r.svc.cache.Get(ctx, handle); err == nil && ok {
 		now := r.svc.opts.Now()
 		if age := now.Sub(cached.GeneratedAt); age < interval/2 && (c.Changed.IsZero() || c.Changed.Before(cached.GeneratedAt)) {
-			r.reschedule(ctx, handle, cached.GeneratedAt) // a viewer refreshed it lately
+			r.reschedule(ctx, c, cached.GeneratedAt) // a viewer refreshed it lately
 			return false
 		}
 		seen = cached.GeneratedAt
@@ -278,14 +280,25 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 		r.log.WarnContext(ctx, "background refresh failed", "patient", p, "err", err)
 		return false
 	}
-	r.reschedule(ctx, handle, t.GeneratedAt)
+	r.reschedule(ctx, c, t.GeneratedAt)
 	return true
 }
 
-func (r *Refresher) reschedule(ctx context.Context, handle string, gen time.Time) {
-	due := gen.Add(dueIn(r.svc.opts.RefreshEvery, r.opts.Jitter))
-	if err := r.sched.Reschedule(ctx, handle, due); err != nil {
+// reschedule makes the claimed patient due one interval after it was due
+// this time, so its refreshes keep to the interval. (Scheduled a little
+// early after each build, as a newly viewed patient is, the early parts
+// added up: 11 or 12 refreshes in 10 intervals.) When that would be less
+// than half an interval after gen, the timeline the claim ended with (a
+// refresher that fell behind), the patient is scheduled afresh from gen,
+// so its sources are never asked twice within half an interval.
+func (r *Refresher) reschedule(ctx context.Context, c Claim, gen time.Time) {
+	interval := r.svc.opts.RefreshEvery
+	due := c.Due.Add(interval)
+	if due.Before(gen.Add(interval / 2)) {
+		due = gen.Add(dueIn(interval, r.opts.Jitter))
+	}
+	if err := r.sched.Reschedule(ctx, c.Handle, due); err != nil {
 		// The claim runs out after an interval and brings it back anyway.
-		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", handle, "err", err)
+		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", c.Handle, "err", err)
 	}
 }

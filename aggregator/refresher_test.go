@@ -293,3 +293,55 @@ func TestRefreshEveryIsShorterThanFreshFor(t *testing.T) {
 		t.Errorf("a minute after the view: refreshed %d (%v), %d fetches; want 1 and 2", n, err, src.calls.Load())
 	}
 }
+
+// TestRefresherAsksOncePerInterval runs the refresher on the clock, not by
+// jumps: each viewed patient's source is asked once per refresh.every,
+// neither more often (refreshes that each come a little early add up) nor
+// less. The service is configured as cmd/overblik's defaults are.
+func TestRefresherAsksOncePerInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, intervals = 20, 10
+		var mu sync.Mutex
+		asked := map[string]int{}
+		src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: func(_ context.Context, p aggregator.PatientRef, _ aggregator.Window) (aggregator.Batch, error) {
+			mu.Lock()
+			asked[p.Handle]++
+			mu.Unlock()
+			return aggregator.Batch{}, nil
+		}}
+		sched := memcache.NewSchedule()
+		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, memcache.New(0),
+			aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Schedule: sched})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Close()
+		dir, ps := patients(n)
+		ref, err := aggregator.NewRefresher(svc, sched, dir, aggregator.RefresherOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if _, err := svc.Timeline(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- ref.Run(ctx) }()
+		time.Sleep(intervals * time.Minute)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range ps {
+			if got, want := asked[p.Handle], 1+intervals; got != want {
+				t.Errorf("patient %s: asked %d times in %d intervals after its view, want %d (the view, then once per interval)",
+					p.Handle, got, intervals, want)
+			}
+		}
+	})
+}

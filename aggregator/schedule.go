@@ -15,9 +15,9 @@ type Schedule interface {
 	// scheduled becomes due at due; a scheduled one keeps its due time.
 	Viewed(ctx context.Context, handle string, at, due time.Time) error
 	// Claim forgets the patients last viewed before viewedBefore, then takes
-	// up to n patients due at or before now, earliest first, and makes each
-	// due at until, so that no other replica takes it meanwhile (and it
-	// comes back by itself if the claimer dies).
+	// up to n patients due at or before now, earliest first, with the time
+	// each was due, and makes each due at until, so that no other replica
+	// takes it meanwhile (and it comes back by itself if the claimer dies).
 	Claim(ctx context.Context, now time.Time, n int, until, viewedBefore time.Time) ([]Claim, error)
 	// Reschedule makes a scheduled patient due at due; a patient no longer
 	// scheduled stays out.
@@ -35,6 +35,9 @@ type Schedule interface {
 // Claim is a patient a Schedule handed to one replica to refresh.
 type Claim struct {
 	Handle string
+	// Due is when the patient was due, so the next refresh can be one
+	// interval after it, whenever this one ran.
+	Due time.Time
 	// Changed is the latest time a change feed named the patient (see
 	// Schedule.MarkChanged), zero when none did.
 	Changed time.Time

@@ -130,6 +130,25 @@ func RunSchedule(t *testing.T, newSchedule func(t *testing.T) aggregator.Schedul
 			t.Errorf("Claim = %v, want changed at %v and unchanged with no change", cs, minute(5))
 		}
 	})
+	t.Run("ClaimTellsWhenItWasDue", func(t *testing.T) {
+		s := newSchedule(t)
+		viewed(t, s, "p1", t0, minute(2))
+		viewed(t, s, "p2", t0, minute(3))
+		if err := s.MarkChanged(ctx, []string{"p2"}, minute(1)); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := s.Claim(ctx, minute(5), 10, minute(20), long)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]time.Time{}
+		for _, c := range cs {
+			got[c.Handle] = c.Due
+		}
+		if len(got) != 2 || !got["p1"].Equal(minute(2)) || !got["p2"].Equal(minute(1)) {
+			t.Errorf("Claim = %v, want p1 due at %v and p2 at %v (marked changed)", cs, minute(2), minute(1))
+		}
+	})
 	t.Run("Due", func(t *testing.T) {
 		s := newSchedule(t)
 		if n, earliest, err := s.Due(ctx, t0); err != nil || n != 0 || !earliest.IsZero() {

@@ -60,7 +60,7 @@ func (s *Schedule) Claim(_ context.Context, now time.Time, n int, until, viewedB
 	var out []aggregator.Claim
 	for _, c := range due[:min(n, len(due))] {
 		s.due[c.h] = until
-		out = append(out, aggregator.Claim{Handle: c.h, Changed: s.changed[c.h]})
+		out = append(out, aggregator.Claim{Handle: c.h, Due: c.due, Changed: s.changed[c.h]})
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package rediscache
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -44,17 +43,17 @@ func (c *Cache) AddChanges(ctx context.Context, handle string, changes []aggrega
 	if len(changes) == 0 {
 		return nil
 	}
+	key := c.changesKey(handle)
 	members := make([]redis.Z, len(changes))
 	for i, ch := range changes {
-		b, err := json.Marshal(changeV1{Version: ch.Version, Noticed: ch.Noticed, EntryID: ch.EntryID, Kind: string(ch.Kind), Title: ch.Title, Sens: string(ch.Sensitivity),
+		b, err := c.codec.encodeChange(changeV1{Version: ch.Version, Noticed: ch.Noticed, EntryID: ch.EntryID, Kind: string(ch.Kind), Title: ch.Title, Sens: string(ch.Sensitivity),
 			OldStart: ch.OldStart, OldEnd: ch.OldEnd,
-			OldPlace: placeV1{Name: ch.OldPlace.Name, Address: ch.OldPlace.Address, Lat: ch.OldPlace.Lat, Lon: ch.OldPlace.Lon}})
+			OldPlace: placeV1{Name: ch.OldPlace.Name, Address: ch.OldPlace.Address, Lat: ch.OldPlace.Lat, Lon: ch.OldPlace.Lon}}, key)
 		if err != nil {
-			return fmt.Errorf("rediscache: add changes of %s: %w: %w", handle, errEncode, err)
+			return fmt.Errorf("rediscache: add changes of %s: %w", handle, err)
 		}
 		members[i] = redis.Z{Score: float64(ch.Noticed.UnixMilli()), Member: fmt.Sprintf("%019d:%06d:%s", ch.Version, i, b)}
 	}
-	key := c.changesKey(handle)
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, key, members...)
 		if !keepAfter.IsZero() {
@@ -76,7 +75,8 @@ func (c *Cache) Changes(ctx context.Context, handle string, since time.Time) ([]
 		// Scores are milliseconds: read from since's, then drop to the nanosecond.
 		lo = strconv.FormatInt(since.UnixMilli(), 10)
 	}
-	raw, err := c.rdb.ZRangeByScore(ctx, c.changesKey(handle), &redis.ZRangeBy{Min: lo, Max: "+inf"}).Result()
+	key := c.changesKey(handle)
+	raw, err := c.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: lo, Max: "+inf"}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("rediscache: changes of %s: %w", handle, err)
 	}
@@ -86,9 +86,10 @@ func (c *Cache) Changes(ctx context.Context, handle string, since time.Time) ([]
 		if len(parts) != 3 {
 			continue
 		}
-		var d changeV1
-		if err := json.Unmarshal([]byte(parts[2]), &d); err != nil {
-			// One unreadable change (a newer release's) must not hide the others.
+		d, err := c.codec.decodeChange([]byte(parts[2]), key)
+		if err != nil {
+			// One unreadable change (a newer release's, or one that does
+			// not open under the seal key) must not hide the others.
 			c.log.DebugContext(ctx, "stored change unreadable; skipped", "patient", handle, "err", err)
 			continue
 		}

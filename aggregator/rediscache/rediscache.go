@@ -38,7 +38,14 @@ type Options struct {
 	// instead of its bytes and their decoding. Default 2000; negative
 	// turns it off.
 	NearCache int
-	Logger    *slog.Logger
+	// SealKey, when set (at least MinSealKey bytes of secret), seals every
+	// timeline and change record with AES-256-GCM, bound to its key name:
+	// they are health data, and Redis, its snapshots and its replicas then
+	// hold only ciphertext. A value that does not open under the key
+	// (another key, altered, copied from another patient, or stored in the
+	// clear) is a miss and is rebuilt.
+	SealKey []byte
+	Logger  *slog.Logger
 }
 
 // Cache stores timelines in Redis. It implements aggregator.Cache and the
@@ -51,6 +58,7 @@ type Cache struct {
 	changesTTL time.Duration
 	poll       time.Duration
 	near       near
+	codec      *codec
 	log        *slog.Logger
 }
 
@@ -94,12 +102,16 @@ func New(rdb redis.UniversalClient, opts Options) (*Cache, error) {
 	if opts.NearCache == 0 {
 		opts.NearCache = 2000
 	}
+	codec, err := newCodec(opts.SealKey)
+	if err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Cache{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL, changesTTL: opts.ChangesTTL, poll: opts.PollInterval,
-		near: near{max: opts.NearCache}, log: log}, nil
+		near: near{max: opts.NearCache}, codec: codec, log: log}, nil
 }
 
 // Schemes NewClient accepts besides go-redis's own redis://, rediss:// and
@@ -203,8 +215,8 @@ func (c *Cache) leaseKey(handle string) string    { return c.prefix + "{" + hand
 func (c *Cache) channel(handle string) string     { return c.prefix + "{" + handle + "}:updated" }
 
 // Get returns the patient's timeline. A timeline that cannot be read (a newer
-// schema during a rolling deploy, a damaged value) is a miss: the caller
-// rebuilds and overwrites it.
+// schema during a rolling deploy, a damaged value, one that does not open
+// under the seal key) is a miss: the caller rebuilds and overwrites it.
 func (c *Cache) Get(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
 	if c.near.max > 0 {
 		return c.getNear(ctx, handle)
@@ -220,11 +232,16 @@ func (c *Cache) Get(ctx context.Context, handle string) (*aggregator.Timeline, b
 }
 
 func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregator.Timeline, bool, error) {
-	t, err := decode(b)
+	t, err := c.codec.decodeTimeline(b, c.timelineKey(handle))
 	switch {
 	case errors.Is(err, errNewerSchema):
 		// Expected while a newer release rolls out: not worth a warning.
 		c.log.DebugContext(ctx, "cached timeline has a newer schema; treated as a miss", "patient", handle, "err", err)
+		return nil, false, nil
+	case errors.Is(err, errUnsealed):
+		// Expected once per patient after the seal key is set or changed;
+		// otherwise someone wrote to Redis who should not have.
+		c.log.WarnContext(ctx, "cached timeline does not open under the seal key; treated as a miss", "patient", handle, "err", err)
 		return nil, false, nil
 	case err != nil:
 		c.log.WarnContext(ctx, "cached timeline unreadable; treated as a miss", "patient", handle, "err", err)
@@ -236,7 +253,7 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 // Put stores t with the cache's TTL, and the stamp of its bytes (see
 // near.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
-	b, err := encode(t)
+	b, err := c.codec.encodeTimeline(t, c.timelineKey(handle))
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}

@@ -17,6 +17,19 @@ func TestConformance(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return newTestCache(t, "", Options{}) })
 }
 
+// testSealKey is a seal key for tests; the second is another deployment's.
+var (
+	testSealKey  = []byte("0123456789abcdef0123456789abcdef")
+	otherSealKey = []byte("fedcba9876543210fedcba9876543210")
+)
+
+func TestConformanceSealed(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return newTestCache(t, "", Options{SealKey: testSealKey}) })
+	cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog {
+		return newTestCache(t, "", Options{SealKey: testSealKey})
+	})
+}
+
 func TestParseURL(t *testing.T) {
 	type want struct {
 		mode     string // single, sentinel, cluster
@@ -196,6 +209,10 @@ func TestUnreadableTimelineIsAMiss(t *testing.T) {
 		{"no version", `{"patient":"p1"}`},
 		{"not JSON", "\x00\x01gob?"},
 		{"empty", ""},
+		{"a newer format", "\x04whatever a later release writes"},
+		{"compressed but damaged", "\x02(\xb5/\xfd not zstd"},
+		{"compressed JSON of a newer schema", string(compressed(t, `{"v":2,"patient":"p1"}`))},
+		{"sealed, and this cache has no key", string(sealedValue(t, testSealKey, "whatever"))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,12 +237,23 @@ func TestUnreadableTimelineIsAMiss(t *testing.T) {
 }
 
 func TestEncodingIsVersioned(t *testing.T) {
-	b, err := encode(&aggregator.Timeline{Patient: "p1"})
+	c, err := newCodec(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), `{"v":1,`) {
-		t.Errorf("encoding %s does not start with its schema version", b)
+	b, err := c.encodeTimeline(&aggregator.Timeline{Patient: "p1"}, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 || b[0] != formatZstd {
+		t.Fatalf("stored value %q does not start with its format byte %#x", b, formatZstd)
+	}
+	js, err := c.zdec.DecodeAll(b[1:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(js), `{"v":1,`) {
+		t.Errorf("encoding %s does not start with its schema version", js)
 	}
 }
 
@@ -256,15 +284,17 @@ func TestNearCache(t *testing.T) {
 		name     string
 		near     int
 		wantSame bool // an unchanged timeline read twice is the same decoded one
+		seal     []byte
 	}{
-		{"on by default", 0, true},
-		{"off", -1, false},
+		{"on by default", 0, true, nil},
+		{"off", -1, false, nil},
+		{"on, sealed", 0, true, testSealKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := testPrefix(t)
-			reader := newTestCache(t, prefix, Options{NearCache: tc.near})
-			writer := newTestCache(t, prefix, Options{}) // another replica
+			reader := newTestCache(t, prefix, Options{NearCache: tc.near, SealKey: tc.seal})
+			writer := newTestCache(t, prefix, Options{SealKey: tc.seal}) // another replica
 			if err := writer.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 1}); err != nil {
 				t.Fatal(err)
 			}
@@ -277,14 +307,18 @@ func TestNearCache(t *testing.T) {
 				t.Errorf("the second read of an unchanged timeline was the first's decoded copy: %v, want %v", first == second, tc.wantSame)
 			}
 			// Another replica's Put is seen at the next read, as is a write
-			// without a stamp (an older release's).
+			// without a stamp (an older release's, in its JSON when not sealed).
 			if err := writer.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 2}); err != nil {
 				t.Fatal(err)
 			}
 			if got, _, _ := reader.Get(ctx, "p1"); got == nil || got.Version != 2 {
 				t.Errorf("after another replica's Put, Get = %+v, want version 2", got)
 			}
-			b, err := encode(&aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 3})
+			v3 := &aggregator.Timeline{Patient: "p1", GeneratedAt: gen, Version: 3}
+			b, err := encode(v3)
+			if tc.seal != nil {
+				b, err = writer.codec.encodeTimeline(v3, writer.timelineKey("p1"))
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -45,7 +45,8 @@ func (s *Schedule) Viewed(ctx context.Context, handle string, at, due time.Time)
 }
 
 // claimScript: KEYS due, viewed, changed; ARGV now, n, until,
-// viewedBefore (ms). It returns handle, changed-ms pairs ("" for none).
+// viewedBefore (ms). It returns handle, due-ms, changed-ms triples
+// (changed "" for none).
 // Forgetting is bounded per call so one call never blocks Redis for long;
 // the next calls forget the rest.
 var claimScript = redis.NewScript(`
@@ -55,11 +56,13 @@ if #gone > 0 then
 	redis.call("ZREM", KEYS[1], unpack(gone))
 	redis.call("ZREM", KEYS[3], unpack(gone))
 end
-local hs = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, tonumber(ARGV[2]))
+local hs = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "WITHSCORES", "LIMIT", 0, tonumber(ARGV[2]))
 local out = {}
-for _, h in ipairs(hs) do
+for i = 1, #hs, 2 do
+	local h = hs[i]
 	redis.call("ZADD", KEYS[1], ARGV[3], h)
 	out[#out + 1] = h
+	out[#out + 1] = hs[i + 1]
 	out[#out + 1] = redis.call("ZSCORE", KEYS[3], h) or ""
 end
 return out`)
@@ -72,10 +75,13 @@ func (s *Schedule) Claim(ctx context.Context, now time.Time, n int, until, viewe
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("rediscache: claim due patients: %w", err)
 	}
-	out := make([]aggregator.Claim, 0, len(raw)/2)
-	for i := 0; i+1 < len(raw); i += 2 {
+	out := make([]aggregator.Claim, 0, len(raw)/3)
+	for i := 0; i+2 < len(raw); i += 3 {
 		c := aggregator.Claim{Handle: raw[i]}
-		if v, err := strconv.ParseInt(raw[i+1], 10, 64); err == nil {
+		if v, err := strconv.ParseFloat(raw[i+1], 64); err == nil { // a score, as Redis writes doubles
+			c.Due = time.UnixMilli(int64(v))
+		}
+		if v, err := strconv.ParseInt(raw[i+2], 10, 64); err == nil {
 			c.Changed = time.UnixMilli(v)
 		}
 		out = append(out, c)

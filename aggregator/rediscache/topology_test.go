@@ -294,12 +294,16 @@ func TestTimelinesServedThroughASentinelFailover(t *testing.T) {
 	}
 	direct := redis.NewClient(&redis.Options{Addr: newMaster})
 	defer direct.Close()
-	b, err := direct.Get(ctx, cache.timelineKey(patients[0].Handle)).Bytes()
+	key := cache.timelineKey(patients[0].Handle)
+	b, err := direct.Get(ctx, key).Bytes()
 	if err != nil {
 		t.Fatalf("the new master %s has no timeline of %s: %v", newMaster, patients[0].Handle, err)
 	}
-	got, err := decode(b)
-	if err != nil || got.Version < 2 {
+	got, err := cache.codec.decodeTimeline(b, key)
+	if err != nil {
+		t.Fatalf("the new master's timeline does not decode: %v", err)
+	}
+	if got.Version < 2 {
 		t.Errorf("the new master holds version %d (%v) of the rebuilt timeline, want 2 or more", got.Version, err)
 	}
 }

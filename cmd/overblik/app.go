@@ -269,7 +269,7 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 	if cfg.Cache.RedisURL == "" {
 		return memcache.New(0), nil, nil
 	}
-	rc, err := rediscache.Open(cfg.Cache.RedisURL, rediscache.Options{Prefix: cfg.Cache.RedisPrefix, TTL: cfg.Cache.TTL, Logger: log})
+	rc, err := rediscache.Open(cfg.Cache.RedisURL, rediscache.Options{Prefix: cfg.Cache.RedisPrefix, TTL: cfg.Cache.TTL, SealKey: cfg.Cache.SealKey, Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cache: %w", err)
 	}

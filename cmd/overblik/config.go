@@ -22,6 +22,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/rediscache"
 )
 
 // Config is the typed configuration of `overblik serve`. Defaults fill what
@@ -74,6 +75,8 @@ type CacheConfig struct {
 	RedisPrefix string        // `redis_prefix`, default "overblik:"
 	TTL         time.Duration // `ttl`, default 30d: how long Redis keeps a timeline nobody refreshes
 	KeepChanges time.Duration // `keep_changes`, default 90d: how long each patient's changes are kept
+	SealKeyFile string        // `seal_key_file`: file holding the key that seals timelines and changes in Redis
+	SealKey     []byte        // from SealKeyFile; nil: stored in the clear
 }
 
 // RefreshConfig is the background refresh: every patient viewed within
@@ -361,6 +364,16 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		renames["handle_secret"] = rename{"handle_secret_file", ""}
 		d.lines["handle_secret"] = d.lines["handle_secret_file"]
 	}
+	if path := c.Cache.SealKeyFile; path != "" {
+		if !filepath.IsAbs(path) && dir != "" {
+			path = filepath.Join(dir, path)
+		}
+		if b, err := os.ReadFile(path); err != nil {
+			d.problem(d.line("cache.seal_key_file"), "cache.seal_key_file", "%v", err)
+		} else {
+			c.Cache.SealKey = bytes.TrimRight(b, "\r\n")
+		}
+	}
 
 	probs := d.probs
 	for _, p := range c.validate() {
@@ -489,6 +502,9 @@ func (c *Config) validate() []*FieldError {
 		if c.Cache.TTL <= 0 {
 			add("cache.ttl", "must be positive, got %v", c.Cache.TTL)
 		}
+	}
+	if c.Cache.SealKey != nil && len(c.Cache.SealKey) < rediscache.MinSealKey {
+		add("cache.seal_key_file", "the key is %d bytes, want at least %d (e.g. `openssl rand -hex 32`)", len(c.Cache.SealKey), rediscache.MinSealKey)
 	}
 
 	r := c.Conflicts
@@ -721,11 +737,12 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"cache": func(n *yaml.Node, path string) {
 			d.mapping(n, path, map[string]field{
-				"fresh_for":    d.duration(&c.Cache.FreshFor),
-				"redis_url":    d.str(&c.Cache.RedisURL),
-				"redis_prefix": d.str(&c.Cache.RedisPrefix),
-				"ttl":          d.duration(&c.Cache.TTL),
-				"keep_changes": d.duration(&c.Cache.KeepChanges),
+				"fresh_for":     d.duration(&c.Cache.FreshFor),
+				"redis_url":     d.str(&c.Cache.RedisURL),
+				"redis_prefix":  d.str(&c.Cache.RedisPrefix),
+				"ttl":           d.duration(&c.Cache.TTL),
+				"keep_changes":  d.duration(&c.Cache.KeepChanges),
+				"seal_key_file": d.str(&c.Cache.SealKeyFile),
 			})
 		},
 		"refresh": func(n *yaml.Node, path string) {

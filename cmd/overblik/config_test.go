@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -185,7 +186,8 @@ func TestLoadExample(t *testing.T) {
 	// The example claims to show the defaults; keep it honest.
 	d := Default()
 	if c.Listen != d.Listen || c.Timezone != d.Timezone || c.PatientIdentifierSystem != d.PatientIdentifierSystem ||
-		c.Window != d.Window || c.Cache != d.Cache || c.MetricsListen != d.MetricsListen || c.RateLimits != d.RateLimits {
+		c.Window != d.Window || !reflect.DeepEqual(c.Cache, d.Cache) || c.MetricsListen != d.MetricsListen || c.RateLimits != d.RateLimits ||
+		c.Worklist != d.Worklist {
 		t.Errorf("example top-level values differ from the defaults:\n got %+v\nwant %+v", c, d)
 	}
 	var sectors []string
@@ -215,7 +217,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown nested key",
 			data: minimalConfig + "cache:\n  fresh_fo: 1m\n",
-			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, keep_changes, redis_prefix, redis_url, ttl)"},
+			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, keep_changes, redis_prefix, redis_url, seal_key_file, ttl)"},
 		},
 		{
 			name: "unknown key inside a source",
@@ -605,6 +607,53 @@ func TestLoadHandleSecretFile(t *testing.T) {
 			}
 			if got := string(c.HandleSecret); got != tc.wantSecret {
 				t.Errorf("got secret %q, want %q", got, tc.wantSecret)
+			}
+		})
+	}
+}
+
+// TestLoadSealKeyFile reads cache.seal_key_file as handle_secret_file is
+// read, and refuses a key too short for rediscache without showing it.
+func TestLoadSealKeyFile(t *testing.T) {
+	key := strings.Repeat("cd", 32)
+	tests := []struct {
+		name    string
+		file    string // contents of seal.key next to the config; "" for no file
+		want    string
+		wantErr string
+	}{
+		{name: "relative to the config file, newline dropped", file: key + "\n", want: key},
+		{name: "missing file", wantErr: "overblik.yaml:2: cache.seal_key_file: open "},
+		{name: "short key", file: "hunter2\n", wantErr: "cache.seal_key_file: the key is 7 bytes, want at least 32"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "overblik.yaml")
+			if err := os.WriteFile(path, []byte("cache:\n  seal_key_file: seal.key\n"+minimalConfig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.file != "" {
+				if err := os.WriteFile(filepath.Join(dir, "seal.key"), []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(path, envFunc(nil))
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("got no error, want %q", tc.wantErr)
+				}
+				assertErrContains(t, err.Error(), tc.wantErr)
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("the error shows the key: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := string(c.Cache.SealKey); got != tc.want {
+				t.Errorf("got key %q, want %q", got, tc.want)
 			}
 		})
 	}
