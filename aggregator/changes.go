@@ -42,10 +42,8 @@ type Change struct {
 	OldPlace Place
 }
 
-// ChangeLog is an optional interface of a Cache that keeps each patient's
-// changes (both backends have it, so changes live where timelines do and are
-// shared by the replicas). Service.Changes reports ErrNoChangeLog for a cache
-// without it.
+// ChangeLog keeps each patient's changes, where the timelines are, so the
+// replicas share them.
 type ChangeLog interface {
 	// AddChanges records changes for handle and forgets the patient's
 	// changes noticed before keepAfter.
@@ -56,23 +54,20 @@ type ChangeLog interface {
 	Changes(ctx context.Context, handle string, since time.Time) ([]Change, error)
 }
 
-// ErrNoChangeLog is returned by Service.Changes when the cache keeps no changes.
-var ErrNoChangeLog = errors.New("aggregator: the cache keeps no changes")
+// ErrNoChangeLog is what a Changes without a change log returns; the
+// service always has one, views built on other sources may not.
+var ErrNoChangeLog = errors.New("aggregator: no changes are kept")
 
 // Changes returns what changed on the patient's timeline after since (the
 // time the viewer last looked; zero for everything kept, at most the last
 // KeepChanges), oldest first. An entry may appear more than once: moved
 // twice, say. It builds nothing.
 func (s *Service) Changes(ctx context.Context, handle string, since time.Time) ([]Change, error) {
-	cl, ok := s.cache.(ChangeLog)
-	if !ok {
-		return nil, ErrNoChangeLog
-	}
 	horizon := s.opts.Now().Add(-s.opts.KeepChanges)
 	if since.Before(horizon) {
 		since = horizon
 	}
-	cs, err := cl.Changes(ctx, handle, since)
+	cs, err := s.backend.Changes.Changes(ctx, handle, since)
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", handle, err)
 	}
@@ -82,15 +77,14 @@ func (s *Service) Changes(ctx context.Context, handle string, since time.Time) (
 // recordChanges stores what changed from prev to t, when the cache keeps
 // changes. A failure costs the marks, never the timeline: it is logged.
 func (s *Service) recordChanges(ctx context.Context, handle string, prev, t *Timeline) {
-	cl, ok := s.cache.(ChangeLog)
-	if !ok || prev == nil {
+	if prev == nil {
 		return
 	}
 	cs := diffTimelines(prev, t)
 	if len(cs) == 0 {
 		return
 	}
-	if err := cl.AddChanges(ctx, handle, cs, t.GeneratedAt.Add(-s.opts.KeepChanges)); err != nil {
+	if err := s.backend.Changes.AddChanges(ctx, handle, cs, t.GeneratedAt.Add(-s.opts.KeepChanges)); err != nil {
 		s.log.WarnContext(ctx, "recording timeline changes failed", "patient", handle, "err", err)
 	}
 }

@@ -2,7 +2,6 @@ package aggregator_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
-	"github.com/overblik/overblik/aggregator/memcache"
 )
 
 // switchable is a source whose answer the test changes between refreshes.
@@ -152,20 +150,6 @@ func TestChangesSinceAndKept(t *testing.T) {
 	}
 	if got, want := ids(t2), []string{"c@v4", "d@v5"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("changes since the viewer's look at %v = %v, want %v", t2, got, want)
-	}
-}
-
-// noChanges is a cache without a change log.
-type noChanges struct{ aggregator.Cache }
-
-func TestChangesWithoutAChangeLog(t *testing.T) {
-	clk := &clock{now: now}
-	svc := newService(t, clk, noChanges{memcache.New(0)}, &fakeSource{name: "h", fetch: returning()})
-	if _, err := svc.Refresh(context.Background(), patient); err != nil { // builds without recording
-		t.Fatal(err)
-	}
-	if _, err := svc.Changes(context.Background(), "h1", time.Time{}); !errors.Is(err, aggregator.ErrNoChangeLog) {
-		t.Errorf("Changes = %v, want ErrNoChangeLog", err)
 	}
 }
 

@@ -106,7 +106,7 @@ func (r *Refresher) pollFeeds(ctx context.Context) {
 }
 
 func (r *Refresher) pollFeed(ctx context.Context, name string, feed ChangeFeed, now time.Time) error {
-	cur, err := r.opts.Cursors.Cursor(ctx, name)
+	cur, err := r.cursors.Cursor(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (r *Refresher) pollFeed(ctx context.Context, name string, feed ChangeFeed, 
 	if next == "" || next == cur && len(ids) == 0 {
 		return nil
 	}
-	ok, err := r.opts.Cursors.AdvanceCursor(ctx, name, cur, next)
+	ok, err := r.cursors.AdvanceCursor(ctx, name, cur, next)
 	if err != nil || !ok {
 		return err // !ok: another replica took the same changes and marks them
 	}

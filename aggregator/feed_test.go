@@ -62,7 +62,7 @@ func newFeedFixture(t *testing.T, opts aggregator.RefresherOptions) *feedFixture
 	svc, err := aggregator.New([]aggregator.Registration{
 		{Source: f.feed, ChangeFeed: true},
 		{Source: f.poll.fakeSource}, // no feed at all
-	}, memcache.New(0), aggregator.Options{FreshFor: time.Minute, Now: f.clk.Now, Schedule: sched})
+	}, backend(nil, sched), aggregator.Options{FreshFor: time.Minute, Now: f.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +73,8 @@ func newFeedFixture(t *testing.T, opts aggregator.RefresherOptions) *feedFixture
 		dir.directory[p.Handle] = p
 		f.ps = append(f.ps, p)
 	}
-	if opts.Cursors == nil {
-		opts.Cursors = memcache.NewCursors()
-	}
 	opts.FeedEvery = time.Second
-	f.ref, err = aggregator.NewRefresher(svc, sched, dir, opts)
+	f.ref, err = aggregator.NewRefresher(svc, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,16 +145,13 @@ func TestFeedsNeedCursorsAndHandles(t *testing.T) {
 	clk := &clock{now: now}
 	fs := &feedSource{fakeSource: &fakeSource{name: "feed", fetch: returning()}}
 	sched := memcache.NewSchedule()
-	svc, err := aggregator.New([]aggregator.Registration{{Source: fs, ChangeFeed: true}}, memcache.New(0),
-		aggregator.Options{Now: clk.Now, Schedule: sched})
+	svc, err := aggregator.New([]aggregator.Registration{{Source: fs, ChangeFeed: true}}, backend(nil, sched),
+		aggregator.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	if _, err := aggregator.NewRefresher(svc, sched, handleDirectory{directory{}}, aggregator.RefresherOptions{}); err == nil {
-		t.Error("NewRefresher without Cursors accepted a change feed")
-	}
-	if _, err := aggregator.NewRefresher(svc, sched, directory{}, aggregator.RefresherOptions{Cursors: memcache.NewCursors()}); err == nil {
+	if _, err := aggregator.NewRefresher(svc, directory{}, aggregator.RefresherOptions{}); err == nil {
 		t.Error("NewRefresher with a resolver that makes no handles accepted a change feed")
 	}
 }

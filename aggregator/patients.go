@@ -20,7 +20,7 @@ type Patients struct {
 	secret []byte
 	mu     sync.RWMutex
 	byID   map[string]Identifier
-	dir    Directory // shared with other replicas; nil for one process
+	dir    Directory // shared with the other replicas (Redis), or this process's
 	aead   cipher.AEAD
 	shared map[string]bool // handles saved to dir
 }
@@ -34,23 +34,21 @@ type Directory interface {
 	LoadPatient(ctx context.Context, handle string) (sealed []byte, ok bool, err error)
 }
 
-// WithDirectory shares the handles this directory makes with other replicas.
-func (d *Patients) WithDirectory(dir Directory) *Patients {
-	m := hmac.New(sha256.New, d.secret)
-	m.Write([]byte("overblik patient directory key"))
-	block, _ := aes.NewCipher(m.Sum(nil)) // 32 bytes: AES-256, never fails
-	d.aead, _ = cipher.NewGCM(block)
-	d.dir = dir
-	d.shared = make(map[string]bool)
-	return d
-}
-
-// NewPatients returns a directory keyed by secret, which must not be empty.
-func NewPatients(secret []byte) (*Patients, error) {
+// NewPatients returns the handles keyed by secret (at least 16 bytes),
+// shared through dir (a Backend's Directory) with the replicas that have
+// the same secret.
+func NewPatients(secret []byte, dir Directory) (*Patients, error) {
 	if len(secret) < 16 {
 		return nil, errors.New("patients: handle secret must be at least 16 bytes")
 	}
-	return &Patients{secret: secret, byID: make(map[string]Identifier)}, nil
+	if dir == nil {
+		return nil, errors.New("patients: no directory")
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("overblik patient directory key"))
+	block, _ := aes.NewCipher(m.Sum(nil)) // 32 bytes: AES-256, never fails
+	aead, _ := cipher.NewGCM(block)
+	return &Patients{secret: secret, byID: make(map[string]Identifier), dir: dir, aead: aead, shared: make(map[string]bool)}, nil
 }
 
 var handleEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -74,7 +72,7 @@ func (d *Patients) Register(ctx context.Context, id Identifier) (PatientRef, err
 	h := d.Handle(id)
 	d.mu.Lock()
 	d.byID[h] = id
-	share := d.dir != nil && !d.shared[h]
+	share := !d.shared[h]
 	d.mu.Unlock()
 	// Best effort: while the directory is away the handle works on this
 	// replica, and the next Register of it tries to share it again.
@@ -93,9 +91,6 @@ func (d *Patients) Resolve(ctx context.Context, handle string) (PatientRef, bool
 	d.mu.RUnlock()
 	if ok {
 		return PatientRef{Handle: handle, Identifier: id}, true, nil
-	}
-	if d.dir == nil {
-		return PatientRef{}, false, nil
 	}
 	sealed, ok, err := d.dir.LoadPatient(ctx, handle)
 	if err != nil {

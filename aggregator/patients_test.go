@@ -9,7 +9,7 @@ import (
 
 func TestPatientHandles(t *testing.T) {
 	ctx := context.Background()
-	d, err := NewPatients([]byte("0123456789abcdef0123456789abcdef"))
+	d, err := NewPatients([]byte("0123456789abcdef0123456789abcdef"), &mapDirectory{m: map[string][]byte{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestPatientHandles(t *testing.T) {
 	if again.Handle != p.Handle {
 		t.Errorf("handle not stable: %q then %q", p.Handle, again.Handle)
 	}
-	other, _ := NewPatients([]byte("another secret of at least 16 b"))
+	other, _ := NewPatients([]byte("another secret of at least 16 b"), &mapDirectory{m: map[string][]byte{}})
 	if other.Handle(id) == p.Handle {
 		t.Error("handles under different secrets are equal")
 	}
@@ -42,7 +42,7 @@ func TestPatientHandles(t *testing.T) {
 	if _, err := d.Register(ctx, Identifier{Value: "x"}); err == nil {
 		t.Error("identifier without system accepted")
 	}
-	if _, err := NewPatients([]byte("short")); err == nil {
+	if _, err := NewPatients([]byte("short"), &mapDirectory{m: map[string][]byte{}}); err == nil {
 		t.Error("short secret accepted")
 	}
 }
@@ -71,10 +71,8 @@ func TestPatientsShareHandlesThroughADirectory(t *testing.T) {
 	ctx := context.Background()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	dir := &mapDirectory{m: map[string][]byte{}}
-	a, _ := NewPatients(secret)
-	b, _ := NewPatients(secret)
-	a.WithDirectory(dir)
-	b.WithDirectory(dir)
+	a, _ := NewPatients(secret, dir)
+	b, _ := NewPatients(secret, dir)
 	id := Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002991234"}
 	p, err := a.Register(ctx, id)
 	if err != nil {
@@ -94,8 +92,7 @@ func TestPatientsShareHandlesThroughADirectory(t *testing.T) {
 	if _, ok, _ := b.Resolve(ctx, "other"); ok {
 		t.Error("a sealed identifier resolved under another handle")
 	}
-	c, _ := NewPatients([]byte("another secret, 32 bytes long!!!"))
-	c.WithDirectory(dir)
+	c, _ := NewPatients([]byte("another secret, 32 bytes long!!!"), dir)
 	if _, ok, _ := c.Resolve(ctx, p.Handle); ok {
 		t.Error("a replica with another secret resolved the handle")
 	}

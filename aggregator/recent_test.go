@@ -11,9 +11,6 @@ import (
 	"github.com/overblik/overblik/aggregator/memcache"
 )
 
-// plainCache is a Cache that cannot enumerate.
-type plainCache struct{ aggregator.Cache }
-
 func TestBuildFindsConflicts(t *testing.T) {
 	clash := func() []*fakeSource {
 		return []*fakeSource{
@@ -36,7 +33,7 @@ func TestBuildFindsConflicts(t *testing.T) {
 				regs = append(regs, aggregator.Registration{Source: s})
 			}
 			clk := &clock{now: now}
-			svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{Now: clk.Now, Conflicts: tc.rules})
+			svc, err := aggregator.New(regs, memcache.NewBackend(0), aggregator.Options{Now: clk.Now, Conflicts: tc.rules})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,12 +59,11 @@ func TestRecent(t *testing.T) {
 		wantErr error
 	}{
 		{"memory cache lists newest first", memcache.New(0), []string{"p2", "p1"}, nil},
-		{"a cache without Range", plainCache{memcache.New(0)}, nil, aggregator.ErrCannotList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &clock{now: now}
-			svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, tc.cache, aggregator.Options{Now: clk.Now})
+			svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(tc.cache, nil), aggregator.Options{Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,10 +47,7 @@ type viewNotes struct {
 // that keeps up means viewers never see a stale one. A failure costs the
 // background refresh of one patient for a while, never the request: logged.
 func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) {
-	sched := s.opts.Schedule
-	if sched == nil {
-		return
-	}
+	sched := s.backend.Schedule
 	now := s.opts.Now()
 	s.views.mu.Lock()
 	if last, ok := s.views.last[handle]; ok && now.Sub(last) < viewNoteEvery && !now.Before(last) {
@@ -101,10 +98,6 @@ type RefresherOptions struct {
 	// (after a claim more than half an interval late); on time, a patient
 	// keeps its pace. Default 0.2.
 	Jitter float64
-	// Cursors keep the change feeds' positions; required when a
-	// registration sets ChangeFeed (and then the resolver given to
-	// NewRefresher must be a HandleMaker too, as *Patients is).
-	Cursors Cursors
 	// FeedEvery is how often this replica asks the change feeds. Default 10s.
 	FeedEvery time.Duration
 	// FeedFullEvery is how often a source with a change feed is read in
@@ -122,6 +115,7 @@ type RefresherOptions struct {
 type Refresher struct {
 	svc      *Service
 	sched    Schedule
+	cursors  Cursors
 	patients PatientResolver
 	handles  HandleMaker
 	feeds    []string // sources whose change feed is used
@@ -132,11 +126,13 @@ type Refresher struct {
 	lastPoll time.Time // of the change feeds
 }
 
-// NewRefresher returns a refresher for the patients svc notes as viewed in
-// sched (Options.Schedule of svc must be the same schedule).
-func NewRefresher(svc *Service, sched Schedule, patients PatientResolver, opts RefresherOptions) (*Refresher, error) {
-	if svc == nil || sched == nil || patients == nil {
-		return nil, errors.New("aggregator: a refresher needs a service, a schedule and a patient resolver")
+// NewRefresher returns a refresher for the patients svc notes as viewed,
+// on svc's backend (its Schedule and, for change feeds, its Cursors).
+// Change feeds need a resolver that makes handles too (a HandleMaker, as
+// *Patients is).
+func NewRefresher(svc *Service, patients PatientResolver, opts RefresherOptions) (*Refresher, error) {
+	if svc == nil || patients == nil {
+		return nil, errors.New("aggregator: a refresher needs a service and a patient resolver")
 	}
 	if opts.ViewedWithin <= 0 {
 		opts.ViewedWithin = DefaultViewedWithin
@@ -160,11 +156,12 @@ func NewRefresher(svc *Service, sched Schedule, patients PatientResolver, opts R
 	if log == nil {
 		log = svc.log
 	}
-	r := &Refresher{svc: svc, sched: sched, patients: patients, feeds: svc.feedSources(), opts: opts, log: log}
+	r := &Refresher{svc: svc, sched: svc.backend.Schedule, cursors: svc.backend.Cursors, patients: patients,
+		feeds: svc.feedSources(), opts: opts, log: log}
 	if len(r.feeds) > 0 {
 		hm, ok := patients.(HandleMaker)
-		if !ok || opts.Cursors == nil {
-			return nil, errors.New("aggregator: change feeds need Cursors and a resolver that makes handles (*Patients)")
+		if !ok {
+			return nil, errors.New("aggregator: change feeds need a resolver that makes handles (*Patients)")
 		}
 		r.handles = hm
 	}
@@ -266,7 +263,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	}
 	var seen time.Time
 	var reuse map[string]bool
-	if cached, ok, err := r.svc.cache.Get(ctx, handle); err == nil && ok {
+	if cached, ok, err := r.svc.backend.Timelines.Get(ctx, handle); err == nil && ok {
 		now := r.svc.opts.Now()
 		if age := now.Sub(cached.GeneratedAt); age < interval/2 && (c.Changed.IsZero() || c.Changed.Before(cached.GeneratedAt)) {
 			r.reschedule(ctx, c, cached.GeneratedAt) // a viewer refreshed it lately

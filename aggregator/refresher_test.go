@@ -61,15 +61,15 @@ func newRefresherFixture(t *testing.T, n int, opts aggregator.RefresherOptions, 
 		fetch = returning(appt("h/Appointment/1", now.Add(24*time.Hour)))
 	}
 	f.src = &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: fetch}
-	svc, err := aggregator.New([]aggregator.Registration{{Source: f.src}}, memcache.New(0),
-		aggregator.Options{FreshFor: time.Minute, Now: f.clk.Now, Schedule: f.sched})
+	svc, err := aggregator.New([]aggregator.Registration{{Source: f.src}}, backend(nil, f.sched),
+		aggregator.Options{FreshFor: time.Minute, Now: f.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
 	f.svc = svc
 	f.dir, f.ps = patients(n)
-	f.ref, err = aggregator.NewRefresher(svc, f.sched, f.dir, opts)
+	f.ref, err = aggregator.NewRefresher(svc, f.dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +242,8 @@ func TestAFailingScheduleCostsNoRequest(t *testing.T) {
 	clk := &clock{now: now}
 	sched := &brokenSchedule{Schedule: memcache.NewSchedule()}
 	src := &fakeSource{name: "h", fetch: returning()}
-	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, memcache.New(0),
-		aggregator.Options{FreshFor: time.Minute, Now: clk.Now, Schedule: sched})
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(nil, sched),
+		aggregator.Options{FreshFor: time.Minute, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,14 +273,14 @@ func TestRefreshEveryIsShorterThanFreshFor(t *testing.T) {
 	clk := &clock{now: now}
 	sched := memcache.NewSchedule()
 	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: returning(appt("h/Appointment/1", now.Add(24*time.Hour)))}
-	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, memcache.New(0),
-		aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Now: clk.Now, Schedule: sched})
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(nil, sched),
+		aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
 	dir, ps := patients(1)
-	ref, err := aggregator.NewRefresher(svc, sched, dir, aggregator.RefresherOptions{})
+	ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,14 +310,14 @@ func TestRefresherAsksOncePerInterval(t *testing.T) {
 			return aggregator.Batch{}, nil
 		}}
 		sched := memcache.NewSchedule()
-		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, memcache.New(0),
-			aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Schedule: sched})
+		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(nil, sched),
+			aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer svc.Close()
 		dir, ps := patients(n)
-		ref, err := aggregator.NewRefresher(svc, sched, dir, aggregator.RefresherOptions{})
+		ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,12 +37,9 @@ type Options struct {
 	// Conflicts configures the coordination-conflict rules; nil = the
 	// defaults (DefaultConflictRules).
 	Conflicts *ConflictRules
-	// KeepChanges is how long each patient's changes are kept when the
-	// cache is a ChangeLog; default DefaultKeepChanges (90 days).
+	// KeepChanges is how long each patient's changes are kept; default
+	// DefaultKeepChanges (90 days).
 	KeepChanges time.Duration
-	// Schedule, when set, learns which patients are viewed, so that a
-	// Refresher on the same Schedule keeps them fresh in the background.
-	Schedule Schedule
 	// RefreshEvery is how often a Refresher refreshes a viewed patient;
 	// default FreshFor. Shorter than FreshFor, changes reach a page that
 	// is reloaded sooner than an on-demand refresh would bring them.
@@ -53,10 +50,10 @@ type Options struct {
 
 // Service builds, caches and refreshes timelines.
 type Service struct {
-	regs  []Registration
-	cache Cache
-	opts  Options
-	log   *slog.Logger
+	regs    []Registration
+	backend Backend
+	opts    Options
+	log     *slog.Logger
 
 	flight singleflight.Group
 	views  viewNotes
@@ -65,13 +62,15 @@ type Service struct {
 	closed bool
 }
 
-// New checks the registrations and returns a service.
-func New(regs []Registration, cache Cache, opts Options) (*Service, error) {
+// New checks the registrations and returns a service keeping its state in
+// backend. The Schedule learns which patients are viewed, so that a
+// Refresher on the same backend keeps them fresh in the background.
+func New(regs []Registration, backend Backend, opts Options) (*Service, error) {
 	if len(regs) == 0 {
 		return nil, errors.New("aggregator: no sources")
 	}
-	if cache == nil {
-		return nil, errors.New("aggregator: no cache")
+	if err := backend.check(); err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	regs = append([]Registration(nil), regs...)
@@ -125,14 +124,14 @@ func New(regs []Registration, cache Cache, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{regs: regs, cache: cache, opts: opts, log: log}, nil
+	return &Service{regs: regs, backend: backend, opts: opts, log: log}, nil
 }
 
 // Timeline returns the patient's timeline under the freshness policy: a fresh
 // cached one as is; an older one at once, refreshed in the background; none
 // at all built now. Concurrent callers for one patient share one refresh.
 func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error) {
-	cached, ok, err := s.cache.Get(ctx, p.Handle)
+	cached, ok, err := s.backend.Timelines.Get(ctx, p.Handle)
 	if err != nil {
 		// A broken cache must not hide the timeline: build it directly.
 		s.log.WarnContext(ctx, "cache get failed", "patient", p, "err", err)
@@ -163,7 +162,7 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 // Cached returns the patient's timeline if one is cached, without building
 // or refreshing anything: for views across patients, such as a worklist.
 func (s *Service) Cached(ctx context.Context, handle string) (*Timeline, bool, error) {
-	t, ok, err := s.cache.Get(ctx, handle)
+	t, ok, err := s.backend.Timelines.Get(ctx, handle)
 	if err != nil {
 		return nil, false, fmt.Errorf("cached timeline of %s: %w", handle, err)
 	}
@@ -240,7 +239,7 @@ func (s *Service) buildTimeout() time.Duration {
 // no deadline: the wait for another replica and the build each get
 // buildTimeout.
 func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reuse map[string]bool) (*Timeline, error) {
-	prev, ok, err := s.cache.Get(ctx, p.Handle)
+	prev, ok, err := s.backend.Timelines.Get(ctx, p.Handle)
 	if err != nil || !ok {
 		prev = nil
 	}
@@ -251,26 +250,24 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reu
 		}
 		since = prev.GeneratedAt
 	}
-	if l, ok := s.cache.(Lease); ok {
-		t, release := s.lease(ctx, l, p, since)
-		if t != nil {
-			return t, nil
-		}
-		if release != nil {
-			defer func() {
-				if err := release(ctx); err != nil {
-					s.log.WarnContext(ctx, "refresh lease release failed", "patient", p, "err", err)
-				}
-			}()
-		}
+	t, release := s.lease(ctx, s.backend.Lease, p, since)
+	if t != nil {
+		return t, nil
+	}
+	if release != nil {
+		defer func() {
+			if err := release(ctx); err != nil {
+				s.log.WarnContext(ctx, "refresh lease release failed", "patient", p, "err", err)
+			}
+		}()
 	}
 	bctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
 	defer cancel()
 	start := time.Now()
-	t := s.build(bctx, p, prev, reuse)
+	t = s.build(bctx, p, prev, reuse)
 	s.opts.Metrics.TimelineBuilt(time.Since(start))
 	t.Version = s.lastVersion(bctx, p.Handle, prev) + 1
-	if err := s.cache.Put(bctx, p.Handle, t); err != nil {
+	if err := s.backend.Timelines.Put(bctx, p.Handle, t); err != nil {
 		// Serving the fresh timeline beats failing; the next request rebuilds.
 		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
 	}
@@ -285,11 +282,7 @@ func (s *Service) lastVersion(ctx context.Context, handle string, prev *Timeline
 	if prev != nil {
 		return prev.Version
 	}
-	cl, ok := s.cache.(ChangeLog)
-	if !ok {
-		return 0
-	}
-	cs, err := cl.Changes(ctx, handle, time.Time{})
+	cs, err := s.backend.Changes.Changes(ctx, handle, time.Time{})
 	if err != nil || len(cs) == 0 {
 		return 0
 	}
@@ -303,7 +296,7 @@ func (s *Service) lastVersion(ctx context.Context, handle string, prev *Timeline
 // lease makes this replica the one in the cluster that refreshes p, or waits
 // for the replica that is. It returns that replica's timeline (one generated
 // after since), or the lease to release after building, or neither when the
-// cache cannot coordinate: then this replica builds on its own, since a
+// lease cannot coordinate: then this replica builds on its own, since a
 // refresh too many beats none.
 func (s *Service) lease(ctx context.Context, l Lease, p PatientRef, since time.Time) (*Timeline, func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
@@ -317,7 +310,7 @@ func (s *Service) lease(ctx context.Context, l Lease, p PatientRef, since time.T
 		if ok {
 			// Another replica may have stored its refresh between our read and
 			// our lease: use it rather than ask the sources again.
-			if cur, ok, err := s.cache.Get(ctx, p.Handle); err == nil && ok && cur.GeneratedAt.After(since) {
+			if cur, ok, err := s.backend.Timelines.Get(ctx, p.Handle); err == nil && ok && cur.GeneratedAt.After(since) {
 				_ = release(ctx)
 				return cur, nil
 			}
@@ -485,12 +478,8 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 // PatientsOf lists the cached patients with an entry from organization
 // (compared without regard to case), or every cached patient for "".
 func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string, error) {
-	rc, ok := s.cache.(RangeCache)
-	if !ok {
-		return nil, ErrCannotList
-	}
 	var out []string
-	err := rc.Range(ctx, func(h string, t *Timeline) bool {
+	err := s.backend.Timelines.Range(ctx, func(h string, t *Timeline) bool {
 		if organization == "" {
 			out = append(out, h)
 			return ctx.Err() == nil
@@ -509,18 +498,11 @@ func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string
 	return out, ctx.Err()
 }
 
-// ErrCannotList is returned by Recent when the cache cannot enumerate.
-var ErrCannotList = errors.New("aggregator: the cache cannot list its timelines")
-
 // Recent returns every timeline in the cache, most recently built first, for
 // views across patients such as the conflict worklist. It builds nothing.
 func (s *Service) Recent(ctx context.Context) ([]*Timeline, error) {
-	rc, ok := s.cache.(RangeCache)
-	if !ok {
-		return nil, ErrCannotList
-	}
 	var out []*Timeline
-	err := rc.Range(ctx, func(_ string, t *Timeline) bool {
+	err := s.backend.Timelines.Range(ctx, func(_ string, t *Timeline) bool {
 		out = append(out, t)
 		return ctx.Err() == nil
 	})

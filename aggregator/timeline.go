@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"context"
 	"time"
 )
 
@@ -57,38 +56,4 @@ type SourceStatus struct {
 	Skipped     int       // resources skipped as unusable at the last success
 	Warnings    int       // resources used but only partly understood at the last success
 	Duration    time.Duration
-}
-
-// Cache stores one timeline per patient handle. Implementations live in
-// sub-packages (memory, Redis) and must be safe for concurrent use.
-type Cache interface {
-	// Get returns the cached timeline, or ok=false when there is none.
-	Get(ctx context.Context, handle string) (t *Timeline, ok bool, err error)
-	Put(ctx context.Context, handle string, t *Timeline) error
-}
-
-// Lease is an optional interface of a Cache shared by several replicas
-// (Redis): one replica in the cluster refreshes a patient while the others
-// wait for its result, so sources are asked once however many replicas run.
-// Within a replica, the single-flight collapses callers first; the memory
-// cache does without.
-type Lease interface {
-	// Acquire takes the patient's refresh lease for ttl. Without ok another
-	// replica holds it. With ok, release after storing the timeline.
-	Acquire(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, ok bool, err error)
-	// Wait returns the first timeline stored with GeneratedAt after since,
-	// or an error when the holder gave up or died without storing one.
-	Wait(ctx context.Context, handle string, since time.Time) (*Timeline, error)
-}
-
-// RangeCache is a Cache that can also walk every timeline it holds, which
-// the clinicians' conflict worklist needs. It is optional: Service.Recent
-// reports ErrCannotList for a cache without it. Both caches have it; the
-// Redis one walks its key prefix with SCAN on every master, so its cost grows
-// with the number of cached patients.
-type RangeCache interface {
-	Cache
-	// Range calls fn for each cached timeline until fn returns false. fn must
-	// treat t as read-only and must not call back into the cache.
-	Range(ctx context.Context, fn func(handle string, t *Timeline) bool) error
 }

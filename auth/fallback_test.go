@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"github.com/redis/go-redis/v9"
 	"net"
 	"testing"
 	"time"
@@ -15,12 +16,9 @@ func TestFallbackStoreSurvivesADeadRedis(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	dead, err := OpenRedisStore("redis://"+addr+"/0", "test:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dead.Close()
-	f := NewFallbackStore(dead, NewMemoryStore(time.Now), nil)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	f := NewFallbackStore(NewRedisStore(rdb, "test:"), NewMemoryStore(time.Now), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := f.Set(ctx, "k", []byte("session"), time.Minute); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/view"
@@ -117,7 +118,7 @@ func newFlowEnv(t *testing.T, opts ...flowOpts) *flowEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	svc := access.NewService(st, access.Options{})
-	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"))
+	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"), memcache.NewDirectory())
 	if err != nil {
 		t.Fatal(err)
 	}

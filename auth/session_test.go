@@ -17,6 +17,7 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
 )
 
 type clock struct {
@@ -179,7 +180,7 @@ func TestSessionOutlivesTheProcess(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	id := aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002410148"}
 	newAuth := func() (*Auth, *aggregator.Patients) {
-		pats, err := aggregator.NewPatients(secret)
+		pats, err := aggregator.NewPatients(secret, memcache.NewDirectory())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +216,7 @@ func TestSessionOutlivesTheProcess(t *testing.T) {
 // session only; the session still gives both back.
 func TestSessionSealsThePerson(t *testing.T) {
 	st := NewMemoryStore(nil)
-	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"))
+	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"), memcache.NewDirectory())
 	if err != nil {
 		t.Fatal(err)
 	}

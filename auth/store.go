@@ -96,19 +96,6 @@ func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{rdb: rdb, prefix: prefix}
 }
 
-// OpenRedisStore connects to the Redis at rawURL (redis://...).
-func OpenRedisStore(rawURL, prefix string) (*RedisStore, error) {
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		// The URL may hold a password: do not repeat it.
-		return nil, errors.New("sessions: bad redis URL")
-	}
-	return NewRedisStore(redis.NewClient(opt), prefix), nil
-}
-
-// Close closes the connection.
-func (r *RedisStore) Close() error { return r.rdb.Close() }
-
 func (r *RedisStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	b, err := r.rdb.Get(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {

@@ -62,7 +62,7 @@ func TestServiceMetricsAreExposed(t *testing.T) {
 	svc, err := aggregator.New([]aggregator.Registration{
 		{Source: source{name: "hospital"}},
 		{Source: source{name: "gp", err: &aggregator.SourceError{Source: "gp", Kind: aggregator.Unauthorized}}},
-	}, memcache.New(0), aggregator.Options{FreshFor: time.Minute, Now: clk.Now, Metrics: m})
+	}, memcache.NewBackend(0), aggregator.Options{FreshFor: time.Minute, Now: clk.Now, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,12 +104,12 @@ func newEnv(t *testing.T) *env {
 	e.hosp = &source{name: "hosp", sector: aggregator.SectorHospital}
 	e.kom = &source{name: "kom", sector: aggregator.SectorMunicipality}
 	e.svc, err = aggregator.New([]aggregator.Registration{{Source: e.hosp, Display: "Aarhus Universitetshospital"}, {Source: e.kom, Display: "Aarhus Kommune"}},
-		memcache.New(0), aggregator.Options{Now: clock, Location: loc, FreshFor: time.Nanosecond})
+		memcache.NewBackend(0), aggregator.Options{Now: clock, Location: loc, FreshFor: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.svc.Close)
-	e.pats, err = aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"))
+	e.pats, err = aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"), memcache.NewDirectory())
 	if err != nil {
 		t.Fatal(err)
 	}

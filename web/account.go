@@ -298,9 +298,6 @@ func (s *Server) adminPage(c echo.Context) error {
 	if s.deps.Cached != nil {
 		var err error
 		tls, err = s.deps.Cached.Recent(ctx)
-		if errors.Is(err, aggregator.ErrCannotList) {
-			v.Note, err = tr.T("worklist.cannot_list"), nil
-		}
 		if err != nil {
 			return fmt.Errorf("list cached timelines: %w", err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/access/storetest"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/view"
 )
 
@@ -127,7 +128,7 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	svc := access.NewService(store, access.Options{Now: clock})
 
-	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"))
+	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"), memcache.NewDirectory())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,9 +254,6 @@ func (s *Server) worklist(c echo.Context) error {
 		return err
 	}
 	views, err := s.deps.Views.Worklist(c.Request().Context(), p, from, to)
-	if errors.Is(err, aggregator.ErrCannotList) {
-		v.Note, err = tr.T("worklist.cannot_list"), nil
-	}
 	if err != nil {
 		return accessError(err)
 	}

@@ -285,8 +285,6 @@ func TestWorklist(t *testing.T) {
 			[]string{"patient pb", "DA b early", `href="/clinician/p/pb#c`}, []string{"a overlap", "patient pa"}},
 		{"nothing in the period", cached, "?from=2027-01-01&to=2027-01-31", http.StatusOK,
 			[]string{"Ingen koordineringsproblemer i perioden."}, []string{"DA "}},
-		{"a cache that cannot list", fakeCached{err: aggregator.ErrCannotList}, "", http.StatusOK,
-			[]string{"Tidslinjerne kan ikke listes"}, nil},
 		{"no cache configured", nil, "", http.StatusOK, []string{"Ingen koordineringsproblemer i perioden."}, nil},
 		{"bad date", cached, "?from=1.12.2026", http.StatusBadRequest, []string{"ÅÅÅÅ-MM-DD"}, nil},
 		{"to before from", cached, "?from=2026-12-10&to=2026-12-01", http.StatusBadRequest, []string{"ÅÅÅÅ-MM-DD"}, nil},

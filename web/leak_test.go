@@ -89,7 +89,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	var err error
 	e.svc, err = aggregator.New([]aggregator.Registration{
 		{Source: e.hosp, Display: "Aarhus Universitetshospital"}, {Source: e.kom, Display: "Aarhus Kommune"},
-	}, memcache.New(0), aggregator.Options{Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return *e.now },
+	}, memcache.NewBackend(0), aggregator.Options{Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return *e.now },
 		Location: loc, FreshFor: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)

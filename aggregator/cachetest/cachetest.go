@@ -1,8 +1,10 @@
-// Package cachetest holds the conformance suites every cache back end
+// Package cachetest holds the conformance suite every back end
 // (aggregator/memcache, aggregator/rediscache) runs, in the style of
-// go-cloud's drivertest: one set of behaviours, many back ends. Run covers
-// timelines, RunChangeLog the changes, RunSchedule the background-refresh
-// schedule and RunCursors the change-feed cursors.
+// go-cloud's drivertest: one set of behaviours, many back ends. RunBackend
+// runs all of it on an aggregator.Backend: Run covers the timelines (Range
+// too), RunChangeLog the changes, RunLease the refresh lease, RunSchedule
+// the background-refresh schedule, RunCursors the change-feed cursors and
+// RunDirectory the patient directory.
 package cachetest
 
 import (
@@ -162,5 +164,36 @@ func Run(t *testing.T, newCache func(t *testing.T) aggregator.Cache) {
 			}()
 		}
 		wg.Wait()
+	})
+	t.Run("Range", func(t *testing.T) {
+		c := newCache(t)
+		want := map[string]bool{}
+		for i := range 25 {
+			h := fmt.Sprintf("r%d", i)
+			want[h] = true
+			if err := c.Put(ctx, h, sample(h)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]bool{}
+		if err := c.Range(ctx, func(h string, tl *aggregator.Timeline) bool {
+			if tl.Patient != h || len(tl.Entries) != 1 {
+				t.Errorf("Range gave %s with %+v", h, tl)
+			}
+			got[h] = true
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Range walked %d timelines, want the %d stored", len(got), len(want))
+		}
+		n := 0
+		if err := c.Range(ctx, func(string, *aggregator.Timeline) bool { n++; return n < 3 }); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 {
+			t.Errorf("Range went on for %d timelines after fn said stop at 3", n)
+		}
 	})
 }

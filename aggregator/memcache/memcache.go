@@ -1,4 +1,5 @@
-// Package memcache is the in-process timeline cache of the embedded default.
+// Package memcache is the aggregator's back end of the embedded default, in
+// one process's memory: NewBackend builds it whole.
 package memcache
 
 import (

@@ -10,7 +10,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return New(0) })
+	cachetest.RunBackend(t, func(t *testing.T) aggregator.Backend { return NewBackend(0) })
 }
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
@@ -78,16 +78,4 @@ func TestRange(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestChangeLogConformance(t *testing.T) {
-	cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return New(0) })
-}
-
-func TestScheduleConformance(t *testing.T) {
-	cachetest.RunSchedule(t, func(t *testing.T) aggregator.Schedule { return NewSchedule() })
-}
-
-func TestCursorsConformance(t *testing.T) {
-	cachetest.RunCursors(t, func(t *testing.T) aggregator.Cursors { return NewCursors() })
 }

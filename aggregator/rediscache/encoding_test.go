@@ -356,11 +356,11 @@ func TestNoPersonalDataInRedisWhenSealed(t *testing.T) {
 	}{{"sealed", testSealKey, false}, {"not sealed", nil, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCache(t, "", Options{SealKey: tc.seal})
-			pats, err := aggregator.NewPatients([]byte("handle secret of the test, 32 bytes"))
+			pats, err := aggregator.NewPatients([]byte("handle secret of the test, 32 bytes"), c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := pats.WithDirectory(c).Register(ctx, aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: cpr})
+			p, err := pats.Register(ctx, aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: cpr})
 			if err != nil {
 				t.Fatal(err)
 			}

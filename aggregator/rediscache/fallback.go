@@ -38,7 +38,7 @@ type FallbackOptions struct {
 // lease is always granted (each replica refreshes on its own).
 type Fallback struct {
 	redis *Cache
-	local aggregator.Cache
+	local Local
 	opts  FallbackOptions
 	log   *slog.Logger
 
@@ -52,9 +52,22 @@ type Fallback struct {
 	probing   sync.WaitGroup
 }
 
+// Local is what a Fallback serves from while Redis is away: timelines and
+// their changes in this process (a memcache.Cache).
+type Local interface {
+	aggregator.Cache
+	aggregator.ChangeLog
+}
+
+var (
+	_ aggregator.Cache     = (*Fallback)(nil)
+	_ aggregator.ChangeLog = (*Fallback)(nil)
+	_ aggregator.Lease     = (*Fallback)(nil)
+)
+
 // NewFallback returns a Fallback over primary that serves from local while
 // primary fails. It starts healthy: the first failed call switches over.
-func NewFallback(primary *Cache, local aggregator.Cache, opts FallbackOptions) *Fallback {
+func NewFallback(primary *Cache, local Local, opts FallbackOptions) *Fallback {
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = time.Second
 	}
@@ -194,14 +207,12 @@ func (f *Fallback) Wait(ctx context.Context, handle string, since time.Time) (*a
 	return nil, fmt.Errorf("%w: %w", ErrAbandoned, err)
 }
 
-// AddChanges records changes in Redis and in the local cache (when it keeps
-// changes), so a replica that loses Redis still marks what it saw change.
-// Losing Redis is not an error here, as for Put.
+// AddChanges records changes in Redis and in the local cache, so a replica
+// that loses Redis still marks what it saw change. Losing Redis is not an
+// error here, as for Put.
 func (f *Fallback) AddChanges(ctx context.Context, handle string, changes []aggregator.Change, keepAfter time.Time) error {
-	if l, ok := f.local.(aggregator.ChangeLog); ok {
-		if err := l.AddChanges(ctx, handle, changes, keepAfter); err != nil {
-			return fmt.Errorf("rediscache: fallback: local changes: %w", err)
-		}
+	if err := f.local.AddChanges(ctx, handle, changes, keepAfter); err != nil {
+		return fmt.Errorf("rediscache: fallback: local changes: %w", err)
 	}
 	return f.writeThrough(ctx, func(ctx context.Context) error {
 		return f.redis.AddChanges(ctx, handle, changes, keepAfter)
@@ -220,20 +231,8 @@ func (f *Fallback) Changes(ctx context.Context, handle string, since time.Time) 
 		}
 		f.markDown(ctx, err)
 	}
-	if l, ok := f.local.(aggregator.ChangeLog); ok {
-		return l.Changes(ctx, handle, since)
-	}
-	return nil, nil
+	return f.local.Changes(ctx, handle, since)
 }
-
-// ranger is a cache that can walk its timelines, as memcache.Cache can.
-type ranger interface {
-	Range(ctx context.Context, fn func(handle string, t *aggregator.Timeline) bool) error
-}
-
-// errCannotRange is returned by Range with Redis down and a local cache that
-// cannot walk its timelines.
-var errCannotRange = errors.New("rediscache: fallback: Redis is down and the local cache cannot list its timelines")
 
 // Range walks Redis (see Cache.Range), or the local cache while Redis is
 // down: then only the timelines this replica holds, which is what it can do.
@@ -248,11 +247,7 @@ func (f *Fallback) Range(ctx context.Context, fn func(handle string, t *aggregat
 		f.markDown(ctx, err)
 		return err
 	}
-	r, ok := f.local.(ranger)
-	if !ok {
-		return errCannotRange
-	}
-	return r.Range(ctx, fn)
+	return f.local.Range(ctx, fn)
 }
 
 // Close stops the background pings. It does not close the Redis cache.

@@ -164,11 +164,7 @@ func TestFallbackSurvivesKilledConnections(t *testing.T) {
 	ctx := context.Background()
 	prefix := testPrefix(t)
 	name := strings.TrimSuffix(strings.ReplaceAll(prefix, ":", "-"), "-")
-	own, err := Open(testRedisURL()+"?client_name="+name, Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Close()
+	own := openURL(t, testRedisURL()+"?client_name="+name, Options{Prefix: prefix})
 	admin := newTestClient(t)
 	f := newFallback(t, own)
 	gen := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
@@ -237,11 +233,7 @@ func TestFallbackWhenRedisHangs(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	hung, err := Open("redis://"+ln.Addr().String()+"/0", Options{Prefix: "overblik-test:hung:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hung.Close()
+	hung := openURL(t, "redis://"+ln.Addr().String()+"/0", Options{Prefix: "overblik-test:hung:"})
 	opts := fastFallback
 	opts.OpTimeout = 100 * time.Millisecond
 	f := NewFallback(hung, memcache.New(0), opts)

@@ -85,6 +85,22 @@ func newTestClient(t testing.TB) redis.UniversalClient {
 	return rdb
 }
 
+// openURL is a cache on a client of its own for url, closed when the test
+// ends.
+func openURL(t testing.TB, url string, opts Options) *Cache {
+	t.Helper()
+	rdb, err := NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := New(rdb, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // newTestCache is a cache on its own client (as a replica would have) under
 // prefix, or under a fresh prefix when prefix is empty.
 func newTestCache(t testing.TB, prefix string, opts Options) *Cache {

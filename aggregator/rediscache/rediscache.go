@@ -52,7 +52,6 @@ type Options struct {
 // lease methods Acquire and Wait. Safe for concurrent use.
 type Cache struct {
 	rdb        redis.UniversalClient
-	owned      bool // Close closes rdb
 	prefix     string
 	ttl        time.Duration
 	changesTTL time.Duration
@@ -62,24 +61,8 @@ type Cache struct {
 	log        *slog.Logger
 }
 
-// Open connects to the Redis named by rawURL (see NewClient) and returns a
-// cache that closes the client on Close. It does not wait for Redis: a
-// replica must start while Redis is down (see Fallback).
-func Open(rawURL string, opts Options) (*Cache, error) {
-	rdb, err := NewClient(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	c, err := New(rdb, opts)
-	if err != nil {
-		_ = rdb.Close()
-		return nil, err
-	}
-	c.owned = true
-	return c, nil
-}
-
-// New returns a cache on a client the caller owns.
+// New returns a cache on a client the caller owns (NewClient). It does not
+// wait for Redis: a replica must start while Redis is down (see Fallback).
 func New(rdb redis.UniversalClient, opts Options) (*Cache, error) {
 	if rdb == nil {
 		return nil, errors.New("rediscache: no client")
@@ -275,13 +258,4 @@ func (c *Cache) Ping(ctx context.Context) error {
 		return fmt.Errorf("rediscache: ping: %w", err)
 	}
 	return nil
-}
-
-// Close closes the client when the cache opened it (Open), and does nothing
-// for a client passed to New.
-func (c *Cache) Close() error {
-	if !c.owned {
-		return nil
-	}
-	return c.rdb.Close()
 }

@@ -13,8 +13,22 @@ import (
 	"github.com/overblik/overblik/aggregator/cachetest"
 )
 
+// TestConformance runs the whole suite on the back end as serve builds it
+// (behind the fallback) and on the bare Redis one.
 func TestConformance(t *testing.T) {
-	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return newTestCache(t, "", Options{}) })
+	t.Run("product", func(t *testing.T) {
+		cachetest.RunBackend(t, func(t *testing.T) aggregator.Backend {
+			b, err := NewBackend(newTestClient(t), Options{Prefix: testPrefix(t)}, fastFallback)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.Close)
+			return b.Backend
+		})
+	})
+	t.Run("bare", func(t *testing.T) {
+		cachetest.RunBackend(t, func(t *testing.T) aggregator.Backend { return newTestCache(t, "", Options{}).Backend() })
+	})
 }
 
 // testSealKey is a seal key for tests; the second is another deployment's.
@@ -24,9 +38,8 @@ var (
 )
 
 func TestConformanceSealed(t *testing.T) {
-	cachetest.Run(t, func(t *testing.T) aggregator.Cache { return newTestCache(t, "", Options{SealKey: testSealKey}) })
-	cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog {
-		return newTestCache(t, "", Options{SealKey: testSealKey})
+	cachetest.RunBackend(t, func(t *testing.T) aggregator.Backend {
+		return newTestCache(t, "", Options{SealKey: testSealKey}).Backend()
 	})
 }
 
@@ -134,24 +147,6 @@ func TestParseURLErrorsKeepThePasswordOut(t *testing.T) {
 func TestNewRejectsBadPrefix(t *testing.T) {
 	if _, err := New(newTestClient(t), Options{Prefix: "a{b}:"}); err == nil {
 		t.Error("New accepted a prefix with a hash tag")
-	}
-}
-
-func TestOpenAndClose(t *testing.T) {
-	prefix := testPrefix(t)
-	c, err := Open(testRedisURL(), Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Ping(ctx); err == nil {
-		t.Error("Ping after Close succeeded: Open's client was not closed")
 	}
 }
 
@@ -265,18 +260,6 @@ func TestPutOfAnUnencodableTimelineSaysSo(t *testing.T) {
 	}
 }
 
-func TestChangeLogConformance(t *testing.T) {
-	cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return newTestCache(t, "", Options{}) })
-}
-
-func TestScheduleConformance(t *testing.T) {
-	cachetest.RunSchedule(t, func(t *testing.T) aggregator.Schedule { return newTestCache(t, "", Options{}).Schedule() })
-}
-
-func TestCursorsConformance(t *testing.T) {
-	cachetest.RunCursors(t, func(t *testing.T) aggregator.Cursors { return newTestCache(t, "", Options{}).Cursors() })
-}
-
 func TestNearCache(t *testing.T) {
 	ctx := context.Background()
 	gen := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -341,10 +324,8 @@ func TestPatientDirectory(t *testing.T) {
 	c := newTestCache(t, "", Options{})
 	ctx := context.Background()
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	a, _ := aggregator.NewPatients(secret)
-	b, _ := aggregator.NewPatients(secret)
-	a.WithDirectory(c)
-	b.WithDirectory(c)
+	a, _ := aggregator.NewPatients(secret, c)
+	b, _ := aggregator.NewPatients(secret, c)
 	id := aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002991234"}
 	p, err := a.Register(ctx, id)
 	if err != nil {

@@ -69,14 +69,13 @@ func TestReplicasRefreshInTheBackgroundOncePerInterval(t *testing.T) {
 	var refs []*aggregator.Refresher
 	for range replicas {
 		c := newTestCache(t, prefix, Options{PollInterval: 20 * time.Millisecond})
-		sched := c.Schedule()
-		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c,
-			aggregator.Options{FreshFor: time.Minute, Now: clk.Now, Schedule: sched})
+		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c.Backend(),
+			aggregator.Options{FreshFor: time.Minute, Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(svc.Close)
-		ref, err := aggregator.NewRefresher(svc, sched, dir, aggregator.RefresherOptions{PerSource: 4})
+		ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{PerSource: 4})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,7 +50,9 @@ func TestReplicasAskTheSourcesOnce(t *testing.T) {
 	services := make([]*aggregator.Service, replicas)
 	for i := range services {
 		c := waitCounting{Cache: newTestCache(t, prefix, Options{PollInterval: 20 * time.Millisecond}), waits: &waits}
-		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c, aggregator.Options{})
+		b := c.Cache.Backend()
+		b.Lease = c
+		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, b, aggregator.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +103,7 @@ func TestReplicasRefreshAnOldTimelineOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c,
+		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c.Backend(),
 			aggregator.Options{Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)

@@ -77,37 +77,14 @@ func TestOnCluster(t *testing.T) {
 func runOnTopology(t *testing.T, url string) {
 	t.Helper()
 	t.Run("Conformance", func(t *testing.T) {
-		cachetest.Run(t, func(t *testing.T) aggregator.Cache { return openAt(t, url) })
-	})
-	t.Run("ChangeLog", func(t *testing.T) {
-		cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return openAt(t, url) })
-	})
-	t.Run("Schedule", func(t *testing.T) {
-		cachetest.RunSchedule(t, func(t *testing.T) aggregator.Schedule { return openAt(t, url).Schedule() })
-	})
-	t.Run("Cursors", func(t *testing.T) {
-		cachetest.RunCursors(t, func(t *testing.T) aggregator.Cursors { return openAt(t, url).Cursors() })
-	})
-	t.Run("Directory", func(t *testing.T) {
-		ctx := context.Background()
-		c := openAt(t, url)
-		if err := c.SavePatient(ctx, "p1", []byte("sealed")); err != nil {
-			t.Fatal(err)
-		}
-		if got, ok, err := c.LoadPatient(ctx, "p1"); err != nil || !ok || string(got) != "sealed" {
-			t.Errorf("LoadPatient = %q, %v, %v; want sealed", got, ok, err)
-		}
+		cachetest.RunBackend(t, func(t *testing.T) aggregator.Backend { return openAt(t, url).Backend() })
 	})
 	t.Run("WaitIsWokenByTheHolder", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		holder := openAt(t, url)
 		// Only the holder's notification can wake this waiter in time.
-		waiter, err := Open(url, Options{Prefix: holder.prefix, PollInterval: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = waiter.Close() })
+		waiter := openURL(t, url, Options{Prefix: holder.prefix, PollInterval: time.Hour})
 		gen := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 		if err := holder.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: gen}); err != nil {
 			t.Fatal(err)
@@ -177,12 +154,7 @@ func openAt(t *testing.T, url string) *Cache {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	c, err := Open(url, Options{Prefix: "overblik-test:" + hex.EncodeToString(b[:]) + ":"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return openURL(t, url, Options{Prefix: "overblik-test:" + hex.EncodeToString(b[:]) + ":"})
 }
 
 // countingErrors counts the cache calls that fail.
@@ -214,7 +186,9 @@ func TestTimelinesServedThroughASentinelFailover(t *testing.T) {
 	cache := &countingErrors{Cache: openAt(t, set.URL())}
 	src := &countingSource{release: make(chan struct{})}
 	close(src.release) // answer at once
-	svc, err := aggregator.New([]aggregator.Registration{{Source: src, Timeout: 5 * time.Second}}, cache,
+	backend := cache.Cache.Backend()
+	backend.Timelines = cache
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src, Timeout: 5 * time.Second}}, backend,
 		aggregator.Options{FreshFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/overblik/overblik/access/accessbus"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
-	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/web"
 )
@@ -72,14 +71,10 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, pat
 	a.closers = append([]func() error{auditor.Close}, a.closers...) // before the store closes
 	opts := access.Options{Logger: log, Auditor: auditor}
 	var bus *accessbus.Bus
-	if cfg.Cache.RedisURL != "" {
+	if a.rdb != nil {
 		// Replicas cache decisions' inputs; a change on one drops them on all.
-		rdb, err := rediscache.NewClient(cfg.Cache.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("access change feed: %w", err)
-		}
-		a.closers = append(a.closers, rdb.Close)
-		if bus, err = accessbus.New(rdb, accessbus.Options{Channel: cfg.Cache.RedisPrefix + "access", Logger: log}); err != nil {
+		var err error
+		if bus, err = accessbus.New(a.rdb, accessbus.Options{Channel: cfg.Cache.RedisPrefix + "access", Logger: log}); err != nil {
 			return nil, err
 		}
 		opts.Broadcast = bus
@@ -90,14 +85,9 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, pat
 	}
 
 	var sessions auth.Store
-	if cfg.Cache.RedisURL != "" {
-		rs, err := auth.OpenRedisStore(cfg.Cache.RedisURL, cfg.Cache.RedisPrefix+"session:")
-		if err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, rs.Close)
+	if a.rdb != nil {
 		// A Redis outage must not fail requests: sessions fall back to memory.
-		sessions = auth.NewFallbackStore(rs, auth.NewMemoryStore(time.Now), log)
+		sessions = auth.NewFallbackStore(auth.NewRedisStore(a.rdb, cfg.Cache.RedisPrefix+"session:"), auth.NewMemoryStore(time.Now), log)
 	}
 	// Sessions seal the person under a key of the handle secret, which
 	// replicas share: auth derives its own key from it.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
@@ -71,9 +73,9 @@ type app struct {
 	patients  *aggregator.Patients
 	handler   http.Handler
 	refresher *aggregator.Refresher
-	rc        *rediscache.Cache // when the timelines live in Redis
-	metrics   http.Handler      // /metrics: on metrics_listen (serve), and to admins on the web server
-	closers   []func() error    // in the order to call them
+	rdb       redis.UniversalClient // the process's one Redis client, when redis_url is set
+	metrics   http.Handler          // /metrics: on metrics_listen (serve), and to admins on the web server
+	closers   []func() error        // in the order to call them
 	// The goroutines that live as long as the app (the access change feed),
 	// stopped first by Close.
 	stopBG context.CancelFunc
@@ -169,12 +171,11 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 			}
 		}
 	}
-	cache, ready, err := a.openCache(cfg, log)
+	backend, ready, err := a.openBackend(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	sched, cursors := a.schedule()
-	svc, err := aggregator.New(regs, cache, aggregator.Options{
+	svc, err := aggregator.New(regs, backend, aggregator.Options{
 		FreshFor: cfg.Cache.FreshFor,
 		Past:     cfg.Window.Past,
 		Future:   cfg.Window.Future,
@@ -187,21 +188,17 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		// Only a running refresher refreshes every refresh.every; without
 		// one, timelines are refreshed on demand after fresh_for.
 		RefreshEvery: refreshEvery(cfg),
-		Schedule:     sched,
 		Metrics:      m,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.svc = svc
-	patients, err := aggregator.NewPatients(cfg.HandleSecret)
+	// With Redis, replicas share which patient a handle stands for
+	// (sealed), so any of them serves any handle.
+	patients, err := aggregator.NewPatients(cfg.HandleSecret, backend.Directory)
 	if err != nil {
 		return nil, err
-	}
-	if a.rc != nil {
-		// Replicas share which patient a handle stands for (sealed), so any
-		// of them serves any handle.
-		patients.WithDirectory(a.rc)
 	}
 	demo := extras.patients
 	for i, d := range demo {
@@ -216,11 +213,10 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 	extras.patients = demo
 	a.patients = patients
 	if cfg.Refresh.Enabled {
-		a.refresher, err = aggregator.NewRefresher(svc, sched, patients, aggregator.RefresherOptions{
-			Cursors: cursors, ViewedWithin: cfg.Refresh.ViewedWithin, PerSource: cfg.Refresh.PerSource, Logger: log,
+		a.refresher, err = aggregator.NewRefresher(svc, patients, aggregator.RefresherOptions{
+			ViewedWithin: cfg.Refresh.ViewedWithin, PerSource: cfg.Refresh.PerSource, Logger: log,
 		})
 		if err != nil {
-			a.Close()
 			return nil, err
 		}
 	}
@@ -253,31 +249,28 @@ func refreshEvery(cfg *Config) time.Duration {
 	return cfg.Refresh.Every
 }
 
-// schedule returns where viewed patients and change-feed cursors are kept:
-// in Redis with the timelines, so replicas share the work, or in memory.
-func (a *app) schedule() (aggregator.Schedule, aggregator.Cursors) {
-	if a.rc != nil {
-		return a.rc.Schedule(), a.rc.Cursors()
-	}
-	return memcache.NewSchedule(), memcache.NewCursors()
-}
-
-// openCache returns the timeline cache: Redis behind an in-process fallback
-// when redis_url is set (so a Redis outage degrades instead of failing), the
-// memory cache otherwise; and the readiness check that reports which.
-func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(context.Context) error, error) {
+// openBackend returns where the aggregator keeps its state: in Redis when
+// redis_url is set, on the process's one Redis client (a.rdb, which the
+// sessions and the access change feed share), with timelines served from
+// memory while Redis is away; in memory otherwise. ready reports which.
+func (a *app) openBackend(cfg *Config, log *slog.Logger) (aggregator.Backend, func(context.Context) error, error) {
 	if cfg.Cache.RedisURL == "" {
-		return memcache.New(0), nil, nil
+		return memcache.NewBackend(0), nil, nil
 	}
-	rc, err := rediscache.Open(cfg.Cache.RedisURL, rediscache.Options{Prefix: cfg.Cache.RedisPrefix, TTL: cfg.Cache.TTL, SealKey: cfg.Cache.SealKey, Logger: log})
+	rdb, err := rediscache.NewClient(cfg.Cache.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cache: %w", err)
+		return aggregator.Backend{}, nil, fmt.Errorf("cache: %w", err)
 	}
-	fb := rediscache.NewFallback(rc, memcache.New(0), rediscache.FallbackOptions{Logger: log})
-	a.closers = append(a.closers, func() error { fb.Close(); return nil }, rc.Close)
-	a.rc = rc
+	a.rdb = rdb
+	a.closers = append(a.closers, rdb.Close)
+	b, err := rediscache.NewBackend(rdb, rediscache.Options{Prefix: cfg.Cache.RedisPrefix, TTL: cfg.Cache.TTL,
+		SealKey: cfg.Cache.SealKey, Logger: log}, rediscache.FallbackOptions{Logger: log})
+	if err != nil {
+		return aggregator.Backend{}, nil, fmt.Errorf("cache: %w", err)
+	}
+	a.closers = append([]func() error{func() error { b.Close(); return nil }}, a.closers...) // before the client
 	ready := func(ctx context.Context) error {
-		if err := fb.Ready(ctx); err != nil {
+		if err := b.Fallback.Ready(ctx); err != nil {
 			// Still serving from memory and the sources: stay in rotation.
 			return fmt.Errorf("%w: %v", web.ErrDegraded, err)
 		}
@@ -286,7 +279,7 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 	if err := ready(context.Background()); err != nil {
 		log.Warn("Redis is not answering; serving from memory until it does", "err", err)
 	}
-	return fb, ready, nil
+	return b.Backend, ready, nil
 }
 
 // newWeb builds the web layer on deps. Without access control (only

@@ -56,7 +56,7 @@ var benchPatient = aggregator.PatientRef{Handle: "bench", Identifier: aggregator
 // 100 appointments each: fan-out, HTTP, decoding, normalising, merging.
 func BenchmarkColdBuild3x100(b *testing.B) {
 	now := func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
-	svc, err := aggregator.New(benchSources(b, 3, 100), memcache.New(0), aggregator.Options{Now: now})
+	svc, err := aggregator.New(benchSources(b, 3, 100), memcache.NewBackend(0), aggregator.Options{Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,12 +78,12 @@ func BenchmarkCachedRead(b *testing.B) {
 	cfg.Location, _ = time.LoadLocation(cfg.Timezone)
 	cfg.HandleSecret = []byte("benchmark secret of at least 32 bytes!")
 	regs := benchSources(b, 3, 100)
-	svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{FreshFor: time.Hour, Location: cfg.Location})
+	svc, err := aggregator.New(regs, memcache.NewBackend(0), aggregator.Options{FreshFor: time.Hour, Location: cfg.Location})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer svc.Close()
-	patients, _ := aggregator.NewPatients(cfg.HandleSecret)
+	patients, _ := aggregator.NewPatients(cfg.HandleSecret, memcache.NewDirectory())
 	p, _ := patients.Register(context.Background(), benchPatient.Identifier)
 	if _, err := svc.Refresh(context.Background(), p); err != nil {
 		b.Fatal(err)

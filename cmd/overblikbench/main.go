@@ -163,7 +163,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 // control, against a bare Echo handler writing the same bytes.
 func cachedReads(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis, cph *time.Location, log *slog.Logger) error {
 	// The product on the demo data, one demo patient's timeline cached.
-	d, stop, err := demoService(cph, log, memcache.New(0))
+	d, stop, err := demoService(cph, log, memcache.NewBackend(0))
 	if err != nil {
 		return err
 	}
@@ -259,8 +259,8 @@ type demoProduct struct {
 // demoService serves the demo data from three simulators through the
 // product without access control (the rows that measure the web server
 // itself), with timelines in cache.
-func demoService(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (*demoProduct, func(), error) {
-	d, stopAll, err := demoSources(loc, log, cache)
+func demoService(loc *time.Location, log *slog.Logger, backend aggregator.Backend) (*demoProduct, func(), error) {
+	d, stopAll, err := demoSources(loc, log, backend)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -276,7 +276,7 @@ func demoService(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (
 
 // demoSources is the aggregator service on the demo data from three
 // simulators, timelines in cache; the caller serves it.
-func demoSources(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (*demoProduct, func(), error) {
+func demoSources(loc *time.Location, log *slog.Logger, backend aggregator.Backend) (*demoProduct, func(), error) {
 	data := testdata.Demo(time.Now(), loc)
 	var regs []aggregator.Registration
 	var stops []func()
@@ -306,12 +306,12 @@ func demoSources(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (
 		}
 		regs = append(regs, aggregator.Registration{Source: src})
 	}
-	svc, err := aggregator.New(regs, cache, aggregator.Options{FreshFor: time.Hour, Location: loc, Logger: log})
+	svc, err := aggregator.New(regs, backend, aggregator.Options{FreshFor: time.Hour, Location: loc, Logger: log})
 	if err != nil {
 		stopAll()
 		return nil, nil, err
 	}
-	patients, err := aggregator.NewPatients([]byte("overblikbench handle secret, 32+ bytes"))
+	patients, err := aggregator.NewPatients([]byte("overblikbench handle secret, 32+ bytes"), backend.Directory)
 	if err != nil {
 		stopAll()
 		return nil, nil, err
@@ -372,7 +372,7 @@ func coldBuilds(ctx context.Context, n int, latency time.Duration) (p50, p99 tim
 		}
 		regs = append(regs, aggregator.Registration{Source: src})
 	}
-	svc, err := aggregator.New(regs, memcache.New(0), aggregator.Options{})
+	svc, err := aggregator.New(regs, memcache.NewBackend(0), aggregator.Options{})
 	if err != nil {
 		return 0, 0, err
 	}

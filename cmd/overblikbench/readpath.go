@@ -26,7 +26,6 @@ import (
 	"github.com/overblik/overblik/access/accessbus"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
-	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/auth/demoidp"
@@ -267,14 +266,15 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 	fail := func(err error) (*readPath, func(), error) { stopAll(); return nil, nil, err }
 
 	// Timelines in Redis behind the fallback, as serve has them.
-	rc, err := r.cache(log)
+	// One Redis client, as serve has: the back end, the sessions and the
+	// access change feed share it.
+	b, rdb, closeBackend, err := r.backend(log)
 	if err != nil {
 		return fail(err)
 	}
-	stops = append(stops, func() { rc.Close() })
-	fb := rediscache.NewFallback(rc, memcache.New(0), rediscache.FallbackOptions{Logger: log})
-	stops = append(stops, fb.Close)
-	d, stopSources, err := demoSources(loc, log, fb)
+	stops = append(stops, closeBackend)
+	fb := b.Fallback
+	d, stopSources, err := demoSources(loc, log, b.Backend)
 	if err != nil {
 		return fail(err)
 	}
@@ -289,12 +289,7 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 	stops = append(stops, func() { store.Close() })
 	auditor := access.NewGroupCommit(store, access.GroupCommitOptions{Logger: log})
 	stops = append(stops, func() { auditor.Close() })
-	busClient, err := rediscache.NewClient(r.url)
-	if err != nil {
-		return fail(err)
-	}
-	stops = append(stops, func() { busClient.Close() })
-	bus, err := accessbus.New(busClient, accessbus.Options{Channel: r.prefix + "access", Logger: log})
+	bus, err := accessbus.New(rdb, accessbus.Options{Channel: r.prefix + "access", Logger: log})
 	if err != nil {
 		return fail(err)
 	}
@@ -319,12 +314,7 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 		return fail(err)
 	}
 	stops = append(stops, func() { idp.Close() })
-	rs, err := auth.OpenRedisStore(r.url, r.prefix+"session:")
-	if err != nil {
-		ln.Close()
-		return fail(err)
-	}
-	stops = append(stops, func() { rs.Close() })
+	rs := auth.NewRedisStore(rdb, r.prefix+"session:")
 	secret := []byte("overblikbench handle secret, 32+ bytes")
 	au, err := auth.New(ctx, auth.Config{
 		Sessions: auth.NewFallbackStore(rs, auth.NewMemoryStore(time.Now), log), Patients: d.patients, Logger: log, SealKey: secret,

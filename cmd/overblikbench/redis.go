@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
 )
 
@@ -43,9 +42,34 @@ func openRedis(ctx context.Context, url string) (*benchRedis, error) {
 }
 
 // cache opens a cache under the run's prefix on a client of its own, as a
-// replica would have.
-func (r *benchRedis) cache(log *slog.Logger) (*rediscache.Cache, error) {
-	return rediscache.Open(r.url, rediscache.Options{Prefix: r.prefix, PollInterval: 20 * time.Millisecond, Logger: log})
+// replica has; closing closes both.
+func (r *benchRedis) cache(log *slog.Logger) (*rediscache.Cache, func(), error) {
+	rdb, err := rediscache.NewClient(r.url)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := rediscache.New(rdb, rediscache.Options{Prefix: r.prefix, PollInterval: 20 * time.Millisecond, Logger: log})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return c, func() { rdb.Close() }, nil
+}
+
+// backend opens the product's back end (Redis behind the fallback) under the
+// run's prefix on a client of its own, as serve does; close closes both.
+func (r *benchRedis) backend(log *slog.Logger) (*rediscache.Backend, redis.UniversalClient, func(), error) {
+	rdb, err := rediscache.NewClient(r.url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b, err := rediscache.NewBackend(rdb, rediscache.Options{Prefix: r.prefix, PollInterval: 20 * time.Millisecond, Logger: log},
+		rediscache.FallbackOptions{Logger: log})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, nil, err
+	}
+	return b, rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
 func (r *benchRedis) cleanup(ctx context.Context) {
@@ -66,14 +90,13 @@ func (r *benchRedis) cleanup(ctx context.Context) {
 // product as deployed: a Fallback over Redis) next to a bare Echo handler
 // that does one go-redis GET of the same bytes and writes them.
 func redisRows(ctx context.Context, r *benchRedis, cfg config, loc *time.Location, log *slog.Logger) ([]row, error) {
-	rc, err := r.cache(log)
+	b, _, closeBackend, err := r.backend(log)
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	fb := rediscache.NewFallback(rc, memcache.New(0), rediscache.FallbackOptions{Logger: log})
-	defer fb.Close()
-	d, stop, err := demoService(loc, log, fb)
+	defer closeBackend()
+	fb := b.Fallback
+	d, stop, err := demoService(loc, log, b.Backend)
 	if err != nil {
 		return nil, err
 	}

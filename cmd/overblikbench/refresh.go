@@ -96,7 +96,7 @@ type replica struct {
 	dir *aggregator.Patients
 }
 
-func newReplica(urls []string, cache aggregator.Cache, sched aggregator.Schedule, clk *benchClock, log *slog.Logger) (*replica, error) {
+func newReplica(urls []string, backend aggregator.Backend, clk *benchClock, log *slog.Logger) (*replica, error) {
 	var regs []aggregator.Registration
 	for i, u := range urls {
 		src, err := fhirsource.New(fhirsource.Config{Name: fmt.Sprintf("s%d", i), Sector: aggregator.SectorHospital, BaseURL: u, PageSize: 100}, nil)
@@ -107,16 +107,16 @@ func newReplica(urls []string, cache aggregator.Cache, sched aggregator.Schedule
 	}
 	// As cmd/overblik's defaults (refresh.every 1m, fresh_for 2m): a refresher
 	// that keeps up leaves viewers no stale timeline to refresh on demand.
-	svc, err := aggregator.New(regs, cache, aggregator.Options{FreshFor: 2 * refreshInterval, RefreshEvery: refreshInterval,
-		Now: clk.Now, Logger: log, Schedule: sched})
+	svc, err := aggregator.New(regs, backend, aggregator.Options{FreshFor: 2 * refreshInterval, RefreshEvery: refreshInterval,
+		Now: clk.Now, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	dir, err := aggregator.NewPatients([]byte("overblikbench handle secret, 32+ bytes"))
+	dir, err := aggregator.NewPatients([]byte("overblikbench handle secret, 32+ bytes"), backend.Directory)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := aggregator.NewRefresher(svc, sched, dir, aggregator.RefresherOptions{PerSource: refreshConcurrency, Logger: log})
+	ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{PerSource: refreshConcurrency, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func refreshThroughput(ctx context.Context, n int, log *slog.Logger) (float64, e
 	}
 	defer stop()
 	clk := &benchClock{}
-	r, err := newReplica(urls, memcache.New(0), memcache.NewSchedule(), clk, log)
+	r, err := newReplica(urls, memcache.NewBackend(0), clk, log)
 	if err != nil {
 		return 0, err
 	}
@@ -206,12 +206,12 @@ func replicasAskOnce(ctx context.Context, r *benchRedis, n, intervals int, log *
 	var reps []*replica
 	var ps []aggregator.PatientRef
 	for range replicas {
-		c, err := r.cache(log)
+		c, closeCache, err := r.cache(log)
 		if err != nil {
 			return 0, err
 		}
-		defer c.Close()
-		rep, err := newReplica(urls, c, c.Schedule(), clk, log)
+		defer closeCache()
+		rep, err := newReplica(urls, c.Backend(), clk, log)
 		if err != nil {
 			return 0, err
 		}
