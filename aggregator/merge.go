@@ -252,12 +252,24 @@ func within(a, b time.Time, d time.Duration) bool {
 }
 
 func shareIdentifier(a, b *Entry) bool {
-	for _, id := range a.Identifiers {
-		if slices.Contains(b.Identifiers, id) {
-			return true
+	for _, x := range a.Identifiers {
+		for _, y := range b.Identifiers {
+			if identifierKey(x) == identifierKey(y) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// identifierKey reads a UUID value with or without its urn:uuid: prefix,
+// which systems add or drop, as one.
+func identifierKey(id string) string {
+	system, value, _ := strings.Cut(id, "|")
+	if v, ok := strings.CutPrefix(value, "urn:uuid:"); ok {
+		value = v
+	}
+	return system + "|" + value
 }
 
 // videoLink compares links without the case of scheme and host and
