@@ -295,20 +295,15 @@ type stay struct {
 }
 
 // admissions returns the stays that can clash with visits: inpatient entries
-// booked, in progress or on leave. An on-leave entry inside another stay is
-// that stay's leave of absence, not a stay of its own.
+// booked, in progress or on leave. An on-leave entry inside another stay
+// (of any status: a finished stay had its leaves too) is that stay's leave
+// of absence, not a stay of its own.
 func (f *finder) admissions() []stay {
-	var cand []*Entry
-	for _, e := range f.live {
-		if e.Kind == KindAdmission {
-			switch e.Status {
-			case StatusBooked, StatusInProgress, StatusOnLeave:
-				cand = append(cand, e)
-			}
-		}
-	}
 	var stays []stay
-	for _, e := range cand {
+	for _, e := range f.live {
+		if e.Kind != KindAdmission {
+			continue
+		}
 		s := stay{e: e, start: e.Start, end: e.End}
 		if e.End.IsZero() {
 			s.open, s.end = true, f.ongoingUntil(e)
@@ -340,8 +335,11 @@ func (f *finder) admissions() []stay {
 	}
 	out := stays[:0]
 	for _, s := range stays {
-		if !isLeave[s.e] {
-			out = append(out, s)
+		switch s.e.Status {
+		case StatusBooked, StatusInProgress, StatusOnLeave:
+			if !isLeave[s.e] {
+				out = append(out, s)
+			}
 		}
 	}
 	return out

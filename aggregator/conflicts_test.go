@@ -177,6 +177,9 @@ func TestDuringAdmission(t *testing.T) {
 				ent("auh2/Encounter/adm", mar(23, 9, 40), time.Time{}, admission, status(aggregator.StatusOnLeave), openEnded)},
 			want: []string{"2026-03-24 during-admission: auh/Encounter/adm kommune/Appointment/24",
 				"2026-03-24 during-admission: auh2/Encounter/adm kommune/Appointment/24"}},
+		{name: "the leave of a finished stay is no stay of its own",
+			entries: []aggregator.Entry{adm(status(aggregator.StatusCompleted)), care(24),
+				ent("auh/Encounter/leave", mar(24, 7, 0), mar(24, 20, 0), admission, status(aggregator.StatusOnLeave))}},
 		{name: "a meeting the hospital booked too",
 			entries: []aggregator.Entry{adm(), care(24, func(e *aggregator.Entry) {
 				e.Parts = []aggregator.Part{{Source: "kommune", Sector: aggregator.SectorMunicipality}, {Source: "auh", Sector: aggregator.SectorHospital}}
