@@ -86,6 +86,13 @@ type Config struct {
 	// Checks, when set, lets an admin run every source's configuration
 	// checks from the admin page.
 	Checks func(ctx context.Context) []SourceCheck
+
+	// Messages, when set, takes FHIR messages pushed to POST
+	// /fhir/$process-message (MedCom HospitalNotifications), see inbound.go;
+	// SenderCerts maps a client certificate's subject to the source it
+	// sends as.
+	Messages    MessageReceiver
+	SenderCerts map[string]string
 }
 
 const (
@@ -223,6 +230,9 @@ func (s *Server) routes() *echo.Echo {
 		e.GET("/account/log", s.auditLogPage, patient)
 		e.GET("/admin", s.adminPage, admin)
 		e.POST("/admin/checks", s.adminPage, limit, admin, csrf)
+	}
+	if s.cfg.Messages != nil {
+		e.POST("/fhir/$process-message", s.processMessage)
 	}
 	if s.cfg.AuthRoutes != nil {
 		h := echo.WrapHandler(s.cfg.AuthRoutes)
