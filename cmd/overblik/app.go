@@ -17,14 +17,16 @@ import (
 	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
+	"github.com/overblik/overblik/sources/medcom"
 	"github.com/overblik/overblik/web"
 )
 
 // sourceDeps is what every connector constructor gets besides its config.
 type sourceDeps struct {
-	hc  *http.Client // authenticated as the source's auth section says
-	log *slog.Logger
-	now func() time.Time
+	hc    *http.Client // authenticated as the source's auth section says
+	log   *slog.Logger
+	now   func() time.Time
+	inbox *medcom.Store // where pushed messages are kept; nil in `overblik check`
 }
 
 // connectors maps a source's `kind` to its constructor: the one place a new
@@ -50,6 +52,9 @@ var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.
 			Name: sc.Name, Sector: sector, URL: sc.URL, IdentifierSystem: system, IdentifierKey: sc.IdentifierKey,
 			Location: cfg.Location, Generic: sc.Detail == "generic",
 		}, d.hc)
+	},
+	KindMedCom: func(sc SourceConfig, _ *Config, d sourceDeps) (aggregator.Source, error) {
+		return medcom.NewSource(sc.Name, d.inbox)
 	},
 }
 
@@ -115,6 +120,10 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 	}
 	a := &app{}
 	m := metrics.New()
+	inbox, err := a.openInbox(cfg) // app_medcom.go
+	if err != nil {
+		return nil, err
+	}
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
 		newSource, ok := connectors[sc.Kind]
@@ -125,7 +134,7 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
-		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now})
+		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now, inbox: inbox})
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
@@ -198,11 +207,16 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		a.Close()
 		return nil, err
 	}
+	inbound, err := a.receiveMessages(cfg, inbox, patients, svc, log) // app_medcom.go
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	// Metrics hold no patient data (no handles in labels), so they are
 	// served next to the product for the operator's scraper.
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure))
+	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure, inbound))
 	a.handler = mux
 	return a, nil
 }

@@ -182,9 +182,10 @@ func (c *Config) validateAccess(add func(key, format string, args ...any)) {
 			add(key("key_sha256"), "%v", err) // never quote it
 		}
 		if _, ok := access.ParseRole(k.Role); !ok {
-			add(key("role"), "unknown role %q (want patient, relative, clinician or admin)", k.Role)
+			add(key("role"), "unknown role %q (want patient, relative, clinician, admin or source)", k.Role)
 		}
 	}
+	c.validateSenders(add) // config_medcom.go
 	if c.DatabaseURL != "" {
 		// It may hold a password: the error never quotes it.
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
