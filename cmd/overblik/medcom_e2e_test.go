@@ -384,3 +384,82 @@ sources:
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestHospitalNotificationJoinsTheHospitalsStay: the hospital's own FHIR
+// server holds the stay the messages tell of (its own Encounter, the same
+// department, a minute apart): the timeline has it once, with both parts.
+func TestHospitalNotificationJoinsTheHospitalsStay(t *testing.T) {
+	fx := newMedcomFixture(t)
+	admitted := mustTime(t, "2022-12-07T12:00:00+02:00").Add(fx.delta)
+	sim, err := fhirsim.New([]json.RawMessage{
+		json.RawMessage(`{"resourceType":"Patient","id":"hp1","identifier":[{"system":"urn:oid:1.2.208.176.1.2","value":"` + fx.cpr + `"}]}`),
+		json.RawMessage(`{"resourceType":"Organization","id":"hj","name":"Hjerteafdelingen på Herlev og Gentofte hospital"}`),
+		json.RawMessage(`{"resourceType":"Encounter","id":"stay","meta":{"lastUpdated":"` + admitted.Add(time.Hour).Format(time.RFC3339) + `"},
+			"status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},
+			"subject":{"reference":"Patient/hp1"},"period":{"start":"` + admitted.Add(time.Minute).Format(time.RFC3339) + `"},
+			"serviceProvider":{"reference":"Organization/hj"}}`),
+	}, fhirsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hospital := httptest.NewServer(sim)
+	t.Cleanup(hospital.Close)
+	cfg := mustParseConfig(t, `api_keys:
+  - {name: journal, key_sha256: `+keySum("clinician-key")+`, role: clinician}
+  - {name: herlev, key_sha256: `+keySum("hospital-key")+`, role: source}
+database_path: `+filepath.Join(t.TempDir(), "overblik.db")+`
+refresh: {enabled: false}
+sources:
+  - {name: herlev-fhir, display: Herlev og Gentofte Hospital, sector: hospital, kind: fhir, base_url: `+hospital.URL+`}
+  - {name: kommune, display: Herlev Kommune, sector: municipality, kind: fhir, base_url: `+fx.municipal+`}
+  - {name: herlev, display: Herlev og Gentofte Hospital (advis), sector: hospital, kind: medcom-hospitalnotification}
+`, func(k string) string {
+		if k == EnvHandleSecret {
+			return "a handle secret of at least thirty-two bytes"
+		}
+		return ""
+	})
+	a, err := newApp(cfg, demoExtras{}, slogDiscard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	for i, m := range fx.messages {
+		if code, body := apiDo(t, "hospital-key", http.MethodPost, srv.URL+"/fhir/$process-message", "application/fhir+json", m); code != http.StatusOK {
+			t.Fatalf("message %d: %d %s", i, code, body)
+		}
+	}
+	_, body := apiDo(t, "clinician-key", http.MethodPost, srv.URL+"/api/v1/patients/lookup", "application/json",
+		[]byte(`{"identifier":"`+fx.cpr+`","reason":"plan"}`))
+	var h struct{ Handle string }
+	json.Unmarshal(body, &h)
+	code, body := apiDo(t, "clinician-key", http.MethodGet, srv.URL+"/api/v1/patients/"+h.Handle+"/timeline", "", nil)
+	var tl struct {
+		Entries []struct {
+			ID, Kind, Status string
+			Parts            []struct{ Source, Status string }
+		}
+		Conflicts []struct{ Rule string }
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &tl) != nil {
+		t.Fatalf("timeline: %d %s", code, body)
+	}
+	var stays []string
+	for _, e := range tl.Entries {
+		if e.Kind == "admission" && e.Status != "on-leave" {
+			var parts []string
+			for _, p := range e.Parts {
+				parts = append(parts, p.Source+" "+p.Status)
+			}
+			stays = append(stays, e.ID+": "+strings.Join(parts, ", "))
+		}
+	}
+	want := []string{"herlev-fhir/Encounter/stay: herlev-fhir in-progress, herlev in-progress"}
+	if !slices.Equal(stays, want) {
+		t.Errorf("stays %q, want %q", stays, want)
+	}
+	if len(tl.Conflicts) != 1 || tl.Conflicts[0].Rule != "during-admission" {
+		t.Errorf("conflicts %+v, want the one visit during the stay, once", tl.Conflicts)
+	}
+}
