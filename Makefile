@@ -4,7 +4,7 @@ ADDR    ?= 127.0.0.1:8080
 # Go ignores folders named testdata in ./...; the demo data generator lives in one.
 PKGS    := ./... ./testdata/
 
-.PHONY: help run test bench build vet fmt sims
+.PHONY: help run test test-env bench build vet fmt sims
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -12,11 +12,13 @@ help: ## list the targets
 run: ## start the full product on simulated sources with demo patients (http://127.0.0.1:8080)
 	$(GO) run ./cmd/overblik demo --addr $(ADDR)
 
-test: ## build everything, then run every test with the race detector (needs Redis, PostgreSQL, Node.js, Chromium: see .ci/run)
-	@test -d tools/medplum/node_modules || npm ci --prefix tools/medplum --no-audit --no-fund --loglevel=error
+test: test-env ## set up what the tests need, build everything, then run every test with the race detector
 	$(GO) build ./...
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
+
+test-env: ## install Chromium, redis-server, Node.js and the npm packages, start Redis and PostgreSQL: only what is missing
+	@bash tools/setup-test-env.sh
 
 bench: ## measure against baselines side by side (ratios and targets), then the Go benchmarks
 	$(GO) run ./cmd/overblikbench

@@ -45,6 +45,10 @@ type Principal struct {
 	// Name is shown to the patients whose audit log this principal appears
 	// in. Personal data: never log it.
 	Name string
+	// Organization is the clinician's workplace when the login says so
+	// (a claim, or an API key's configuration): it widens the worklist to
+	// patients with an entry from it, and the patient reads it in their log.
+	Organization string
 }
 
 // Has reports whether the principal holds role r.
@@ -75,6 +79,15 @@ const (
 	ActionBlock     Action = "block"      // refuse clinician look-ups
 	ActionUnblock   Action = "unblock"    // lift that
 	ActionReadAudit Action = "read-audit" // read who looked
+	// ActionWorklist is a clinician's conflict worklist showing the
+	// patient: a view, audited under its own name so the patient's log can
+	// say so in the patient's language.
+	ActionWorklist Action = "worklist"
+	// ActionCalendar is a calendar app fetching a person's feed of the
+	// patient's timeline; ActionNotice a notice of changes or a reminder
+	// sent to them. Both are views by the feed's or notice's owner.
+	ActionCalendar Action = "calendar"
+	ActionNotice   Action = "notice"
 )
 
 // Errors. web maps errors.Is(err, ErrNotVisible) to 404 and ErrInvalid to 400;

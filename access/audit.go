@@ -53,6 +53,13 @@ type AuditPage struct {
 type Store interface {
 	// Audit writes ev durably; it returns only once the row is committed.
 	Audit(ctx context.Context, ev Event) error
+	// AuditBatch writes every event in one transaction: all are committed
+	// when it returns nil, none when it fails. See GroupCommit.
+	AuditBatch(ctx context.Context, evs []Event) error
+	// LookedUp lists the patients actor looked up or viewed (allowed, not
+	// through the worklist) at or after since, most recent first, at most
+	// limit: a clinician's own recent patients.
+	LookedUp(ctx context.Context, actor string, since time.Time, limit int) ([]string, error)
 	// AuditLog pages through a patient's events newest first; cursor is ""
 	// or a previous page's Next, limit at least 1.
 	AuditLog(ctx context.Context, patient, cursor string, limit int) (AuditPage, error)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/overblik/overblik/aggregator"
 )
 
 // Relation is what the store knows about one principal and one patient,
@@ -21,6 +19,10 @@ type Relation struct {
 type Decision struct {
 	Role       Role
 	Restricted bool
+	// PatientName is the patient's name as the delegation a relative was
+	// let in by gives it, so a page can say whose timeline it is; empty for
+	// the other roles. Personal data: never log it.
+	PatientName string
 }
 
 // Decide says whether p may do a on rel.Patient's data at time at, giving
@@ -36,6 +38,25 @@ func Decide(p Principal, rel Relation, a Action, at time.Time, reason string) (D
 	}
 	own := p.Handle != "" && p.Handle == rel.Patient
 	switch a {
+	case ActionWorklist:
+		// The worklist is the reason: a clinician's list of the patients in
+		// their care with coordination conflicts.
+		if p.Has(RoleClinician) && !rel.Blocked {
+			return Decision{Role: RoleClinician, Restricted: true}, nil
+		}
+		return Decision{}, ErrNotVisible
+	case ActionCalendar, ActionNotice:
+		// Outputs a person takes home: their own timeline, or one
+		// delegated to them; never a clinician's.
+		if own && p.Has(RolePatient) {
+			return Decision{Role: RolePatient, Restricted: true}, nil
+		}
+		if p.Has(RoleRelative) && !own {
+			if d, ok := validDelegation(p, rel, at); ok {
+				return d, nil
+			}
+		}
+		return Decision{}, ErrNotVisible
 	case ActionView, ActionLookup:
 		if own && p.Has(RolePatient) {
 			return Decision{Role: RolePatient, Restricted: true}, nil
@@ -75,6 +96,9 @@ func validDelegation(p Principal, rel Relation, at time.Time) (Decision, bool) {
 		}
 		found = true
 		d.Restricted = d.Restricted || g.IncludeRestricted
+		if d.PatientName == "" {
+			d.PatientName = g.PatientName
+		}
 	}
 	return d, found
 }
@@ -84,29 +108,4 @@ func checkReason(reason string) error {
 		return fmt.Errorf("reason longer than %d bytes: %w", MaxReasonLen, ErrInvalid)
 	}
 	return nil
-}
-
-// Filter returns a copy of t for a viewer allowed d: without restricted
-// entries unless d allows them, and with each source's entry count recounted
-// so the copy does not tell how many were hidden. t is not changed; the copy
-// shares the entries' own slices (people, provenance), which are read-only.
-func Filter(t *aggregator.Timeline, d Decision) *aggregator.Timeline {
-	if t == nil {
-		return nil
-	}
-	out := *t
-	out.Sources = append([]aggregator.SourceStatus(nil), t.Sources...)
-	out.Entries = make([]aggregator.Entry, 0, len(t.Entries))
-	hidden := map[string]int{}
-	for _, e := range t.Entries {
-		if e.Sensitivity == aggregator.SensitivityRestricted && !d.Restricted {
-			hidden[e.Source]++
-			continue
-		}
-		out.Entries = append(out.Entries, e)
-	}
-	for i := range out.Sources {
-		out.Sources[i].Entries -= hidden[out.Sources[i].Name]
-	}
-	return &out
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/overblik/overblik/aggregator"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -187,54 +185,5 @@ func TestDelegationValid(t *testing.T) {
 		if got := tt.d.Valid(tt.at); got != tt.want {
 			t.Errorf("%s: Valid = %v, want %v", tt.name, got, tt.want)
 		}
-	}
-}
-
-func TestFilter(t *testing.T) {
-	entry := func(id, source string, s aggregator.Sensitivity) aggregator.Entry {
-		return aggregator.Entry{ID: id, Source: source, Sensitivity: s, People: []string{"Dr. A"}}
-	}
-	orig := &aggregator.Timeline{
-		Patient: other,
-		Entries: []aggregator.Entry{
-			entry("h/1", "h", aggregator.SensitivityNormal),
-			entry("h/2", "h", aggregator.SensitivityRestricted),
-			entry("gp/1", "gp", aggregator.SensitivityRestricted),
-			entry("gp/2", "gp", ""),
-		},
-		Sources: []aggregator.SourceStatus{{Name: "h", OK: true, Entries: 2}, {Name: "gp", OK: true, Entries: 2}},
-	}
-	tests := []struct {
-		name       string
-		d          Decision
-		wantIDs    string
-		wantCounts [2]int
-	}{
-		{"without restricted", Decision{Role: RoleRelative}, "h/1 gp/2", [2]int{1, 1}},
-		{"with restricted", Decision{Role: RolePatient, Restricted: true}, "h/1 h/2 gp/1 gp/2", [2]int{2, 2}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := Filter(orig, tt.d)
-			var ids []string
-			for _, e := range got.Entries {
-				ids = append(ids, e.ID)
-			}
-			if strings.Join(ids, " ") != tt.wantIDs {
-				t.Errorf("entries %v, want %s", ids, tt.wantIDs)
-			}
-			if c := [2]int{got.Sources[0].Entries, got.Sources[1].Entries}; c != tt.wantCounts {
-				t.Errorf("source counts %v, want %v", c, tt.wantCounts)
-			}
-			// The cached original stays as it was.
-			got.Entries[0].Title = "changed"
-			got.Sources[0].Entries = 99
-			if orig.Entries[0].Title != "" || orig.Sources[0].Entries != 2 || len(orig.Entries) != 4 {
-				t.Error("Filter changed its input")
-			}
-		})
-	}
-	if Filter(nil, Decision{}) != nil {
-		t.Error("Filter(nil) != nil")
 	}
 }

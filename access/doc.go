@@ -1,7 +1,7 @@
 // Package access decides who may see whose timeline, keeps the delegations and
 // blocks those decisions rest on, and writes the audit log a patient reads to
-// see who looked. It depends inward on aggregator and on nothing else of ours;
-// web asks it before it sends any patient data.
+// see who looked. It imports nothing of ours; package view asks it before any
+// patient data is read.
 //
 // # Roles
 //
@@ -27,9 +27,8 @@
 // exist; [ErrInvalid] (and [ErrReasonRequired], which wraps it) is a bad
 // request. A clinician without a reason gets ErrReasonRequired before the
 // block is looked at, so the answer never tells whether a patient blocked.
-// [Filter] copies a timeline without the restricted entries a decision does
-// not allow, and recounts the per-source entry counts so the copy does not
-// betray how many were hidden.
+// What a decision lets a viewer see of a timeline is worked out by package
+// view, the one authorized read.
 //
 // # Identifiers are stored as handles
 //
@@ -48,12 +47,23 @@
 //
 // # Audit
 //
-// [Service.Authorize] writes the audit row of a view or look-up before it
-// answers allowed; when the write fails it returns an error and the caller
-// must not send data. Grant, revoke, block and unblock write their audit row
-// in the same transaction as the change. Refusals are audited only when a
-// block stopped a clinician: the patient should know someone tried, while
+// The caller of [Service.Decide] writes the audit row of a view or look-up
+// with [Service.Audit] before it sends anything ([Service.Authorize] does
+// both); when the write fails the caller must not send data. In production
+// the rows go through a [GroupCommit], which commits the rows of concurrent
+// requests together and releases each request only after the commit that
+// holds its row. Grant, revoke, block and unblock write their audit row in
+// the same transaction as the change. Refusals are audited only when a block
+// stopped a clinician: the patient should know someone tried, while
 // recording every 404 would let anyone fill the log with made-up handles.
+//
+// # Decisions without a database round trip
+//
+// A Service keeps each patient's block and delegations in memory for a
+// while, so a view costs no query. Every change made through it drops them
+// at once; with several replicas a [Broadcaster] (access/accessbus, Redis
+// pub/sub) drops them on every replica, and a replica trusts its cache only
+// while that feed is up.
 //
 // # Stores
 //
@@ -61,18 +71,11 @@
 // SQLite (the embedded default) and PostgreSQL with versioned, embedded
 // migrations; access/storetest is the conformance suite both pass.
 //
-// # Use from web
+// # Use
 //
-// Build the [Principal] from the session (Handle = Patients.Handle of the
-// identifier claim), then for a timeline:
-//
-//	d, err := svc.Authorize(ctx, p, handle, access.ActionView, reason)
-//	// ErrNotVisible: 404; ErrInvalid: 400; any other error: 5xx, send nothing
-//	t, err := timelines.Timeline(ctx, ref)
-//	t = access.Filter(t, d)
-//
-// A look-up computes the handle from the identifier and calls Authorize with
-// ActionLookup before answering. Grants, revocations, blocks and the audit
-// log page go through the Service methods of the same names; a grantee is
-// named by the handle of the relative's identifier.
+// Patient data is read only through package view, which calls Decide and
+// Audit. web builds the [Principal] from the session (Handle =
+// Patients.Handle of the identifier claim); grants, revocations, blocks and
+// the audit log page go through the Service methods of the same names; a
+// grantee is named by the handle of the relative's identifier.
 package access

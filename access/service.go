@@ -12,50 +12,122 @@ import (
 )
 
 // Service gathers what a decision needs from the store, decides, and writes
-// the audit row before it answers. It is what web calls.
+// the audit rows. The authorized view (package view) and web's account pages
+// call it.
 type Service struct {
-	store Store
-	now   func() time.Time
-	log   *slog.Logger
+	store   Store
+	auditor Auditor
+	cache   *relationCache
+	bcast   Broadcaster
+	now     func() time.Time
+	log     *slog.Logger
 }
 
-// Options configure a Service; the zero value uses the wall clock and no logging.
+// Auditor writes audit rows durably; a GroupCommit batches them, a Store
+// writes each in its own commit.
+type Auditor interface {
+	Audit(ctx context.Context, ev Event) error
+	AuditBatch(ctx context.Context, evs []Event) error
+}
+
+// Options configure a Service; the zero value uses the wall clock, writes
+// each audit row through the store, caches decisions' inputs in process
+// and logs nothing.
 type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Auditor writes the audit rows of views and look-ups; nil writes them
+	// through the store one commit each (GroupCommit in production).
+	Auditor Auditor
+	// CacheFor is how long a replica keeps a patient's block and
+	// delegations; DefaultCacheFor when zero, no cache when negative. Any
+	// change made through this Service drops them at once.
+	CacheFor time.Duration
+	// Broadcast, with several replicas, carries those drops to the others;
+	// the Service then uses its cache only between Reset(true) and
+	// Reset(false), which the broadcaster's feed calls. Nil for one process.
+	Broadcast Broadcaster
 }
+
+// DefaultCacheFor bounds how long a cached block or delegation is trusted
+// even when no invalidation arrives (a lost broadcast).
+const DefaultCacheFor = time.Minute
+
+// maxCached bounds the patients whose relations a replica caches.
+const maxCached = 100_000
 
 // NewService returns a Service on store.
 func NewService(store Store, opts Options) *Service {
-	s := &Service{store: store, now: opts.Now, log: opts.Logger}
+	s := &Service{store: store, auditor: opts.Auditor, bcast: opts.Broadcast, now: opts.Now, log: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.auditor == nil {
+		s.auditor = store
+	}
+	if opts.CacheFor == 0 {
+		opts.CacheFor = DefaultCacheFor
+	}
+	if opts.CacheFor > 0 {
+		s.cache = newRelationCache(opts.CacheFor, maxCached, s.now, opts.Broadcast == nil)
+	}
 	return s
 }
 
-// Authorize decides whether p may do a (ActionView or ActionLookup) on the
-// patient's data. When allowed, the audit row is committed before it returns;
-// a failed write is an error and the caller must not send data. A refusal is
-// ErrNotVisible (404) or ErrInvalid (400).
-func (s *Service) Authorize(ctx context.Context, p Principal, patient string, a Action, reason string) (Decision, error) {
-	if a != ActionView && a != ActionLookup {
-		return Decision{}, fmt.Errorf("authorize %q: only view and lookup: %w", a, ErrInvalid)
+// Invalidate drops what this replica cached about patient; a broadcaster's
+// feed calls it for changes made on any replica.
+func (s *Service) Invalidate(patient string) { s.cache.invalidate(patient) }
+
+// Reset drops everything cached and says whether the cache may be used:
+// a broadcaster's feed calls Reset(true) once it listens and Reset(false)
+// when it may have missed a message.
+func (s *Service) Reset(usable bool) { s.cache.reset(usable) }
+
+// changed drops patient's cached relations here at once and tells the other
+// replicas. A failed broadcast leaves them on their entries until those
+// expire (CacheFor): logged, since the change itself is committed.
+func (s *Service) changed(ctx context.Context, patient string) {
+	s.cache.invalidate(patient)
+	if s.bcast == nil {
+		return
+	}
+	if err := s.bcast.Broadcast(ctx, patient); err != nil {
+		s.log.WarnContext(ctx, "telling the other replicas about an access change failed; they follow within the cache time",
+			"patient", patient, "err", err)
+	}
+}
+
+// Decide says whether p may do a on the patient's data, from the store's
+// delegations and block (cached per replica). It writes no audit row for
+// an allowed action: the caller audits with Audit once it knows what it
+// shows (NewEvent), before it sends anything. A clinician stopped by the
+// patient's block is audited here, as OutcomeBlocked, so the patient sees
+// that someone tried. A refusal is ErrNotVisible (404) or ErrInvalid (400).
+func (s *Service) Decide(ctx context.Context, p Principal, patient string, a Action, reason string) (Decision, error) {
+	switch a {
+	case ActionView, ActionLookup, ActionWorklist, ActionCalendar, ActionNotice:
+	default:
+		return Decision{}, fmt.Errorf("decide %q: not a read of patient data: %w", a, ErrInvalid)
 	}
 	reason = strings.TrimSpace(reason)
+	if err := checkReason(reason); err != nil {
+		return Decision{}, err // before anything about the patient is read
+	}
 	rel, err := s.relation(ctx, p, patient)
 	if err != nil {
 		return Decision{}, err
 	}
 	now := s.now()
 	d, err := Decide(p, rel, a, now, reason)
-	if errors.Is(err, ErrNotVisible) && rel.Blocked && p.Has(RoleClinician) {
-		// The patient should see that a clinician tried and was stopped.
-		ev := s.event(p, RoleClinician, patient, a, reason, OutcomeBlocked, "", now)
-		if aerr := s.store.Audit(ctx, ev); aerr != nil {
+	if errors.Is(err, ErrNotVisible) && rel.Blocked && p.Has(RoleClinician) && a != ActionWorklist {
+		// The patient should see that a clinician tried and was stopped (a
+		// worklist merely leaves them out).
+		ev := NewEvent(p, Decision{Role: RoleClinician}, patient, a, reason, now)
+		ev.Outcome = OutcomeBlocked
+		if aerr := s.auditor.Audit(ctx, ev); aerr != nil {
 			return Decision{}, fmt.Errorf("audit refused %s: %w", a, aerr)
 		}
 		s.log.InfoContext(ctx, "access refused by block", "principal", p, "patient", patient, "action", a)
@@ -63,10 +135,52 @@ func (s *Service) Authorize(ctx context.Context, p Principal, patient string, a 
 	if err != nil {
 		return Decision{}, err
 	}
-	if err := s.store.Audit(ctx, s.event(p, d.Role, patient, a, reason, OutcomeAllowed, "", now)); err != nil {
-		return Decision{}, fmt.Errorf("audit %s: %w", a, err)
+	return d, nil
+}
+
+// Authorize is Decide and, when allowed, the audit row of the action,
+// committed before it returns; a failed write is an error and the caller
+// must not send data.
+func (s *Service) Authorize(ctx context.Context, p Principal, patient string, a Action, reason string) (Decision, error) {
+	d, err := s.Decide(ctx, p, patient, a, reason)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := s.Audit(ctx, NewEvent(p, d, patient, a, reason, s.now())); err != nil {
+		return Decision{}, err
 	}
 	return d, nil
+}
+
+// NewEvent is the audit row of an allowed action: who, under which role,
+// did a to patient's data, why, at at.
+func NewEvent(p Principal, d Decision, patient string, a Action, reason string, at time.Time) Event {
+	return Event{
+		At: at, Actor: p.Subject, ActorRole: d.Role, ActorName: actorName(p), ActorHandle: p.Handle,
+		Patient: patient, Action: a, Reason: strings.TrimSpace(reason), Outcome: OutcomeAllowed,
+	}
+}
+
+// actorName is who the patient reads in their log: a clinician with their
+// workplace, when the login says it.
+func actorName(p Principal) string {
+	if p.Organization != "" && p.Has(RoleClinician) && p.Name != "" {
+		return p.Name + ", " + p.Organization
+	}
+	return p.Name
+}
+
+// LookedUp lists the patients clinician p looked up or viewed since,
+// newest first, at most limit: the default scope of their worklist.
+func (s *Service) LookedUp(ctx context.Context, p Principal, since time.Time, limit int) ([]string, error) {
+	if !p.Has(RoleClinician) || p.Subject == "" {
+		return nil, nil
+	}
+	hs, err := s.store.LookedUp(ctx, p.Subject, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("patients looked up: %w", err)
+	}
+	return hs, nil
 }
 
 // relation reads only what the principal's roles could use, so a patient
@@ -76,31 +190,56 @@ func (s *Service) relation(ctx context.Context, p Principal, patient string) (Re
 	if patient == "" || (p.Handle == patient && p.Has(RolePatient)) {
 		return rel, nil
 	}
+	gen, _ := s.cache.generation()
 	if p.Has(RoleRelative) && p.Handle != "" {
-		ds, err := s.store.Delegations(ctx, patient, p.Handle)
-		if err != nil {
-			return Relation{}, fmt.Errorf("read delegations: %w", err)
+		ds, ok := s.cache.delegations(patient, p.Handle)
+		if !ok {
+			var err error
+			if ds, err = s.store.Delegations(ctx, patient, p.Handle); err != nil {
+				return Relation{}, fmt.Errorf("read delegations: %w", err)
+			}
+			s.cache.putDelegations(gen, patient, p.Handle, ds)
 		}
 		rel.Delegations = ds
 	}
 	if p.Has(RoleClinician) {
-		b, err := s.store.Block(ctx, patient)
-		if err != nil {
-			return Relation{}, fmt.Errorf("read block: %w", err)
+		blocked, ok := s.cache.block(patient)
+		if !ok {
+			b, err := s.store.Block(ctx, patient)
+			if err != nil {
+				return Relation{}, fmt.Errorf("read block: %w", err)
+			}
+			blocked = b.Blocked
+			s.cache.putBlock(gen, patient, blocked)
 		}
-		rel.Blocked = b.Blocked
+		rel.Blocked = blocked
 	}
 	return rel, nil
 }
 
-// Audit writes ev, stamping its time when zero. web calls it for audited
-// actions that do not go through Authorize.
+// Audit writes ev durably, stamping its time when zero; it returns once the
+// row is committed.
 func (s *Service) Audit(ctx context.Context, ev Event) error {
 	if ev.At.IsZero() {
 		ev.At = s.now()
 	}
-	if err := s.store.Audit(ctx, ev); err != nil {
+	if err := s.auditor.Audit(ctx, ev); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+// AuditAll writes every event durably (the worklist's rows): it returns
+// once all are committed.
+func (s *Service) AuditAll(ctx context.Context, evs []Event) error {
+	now := s.now()
+	for i := range evs {
+		if evs[i].At.IsZero() {
+			evs[i].At = now
+		}
+	}
+	if err := s.auditor.AuditBatch(ctx, evs); err != nil {
+		return fmt.Errorf("audit %d rows: %w", len(evs), err)
 	}
 	return nil
 }
@@ -143,6 +282,7 @@ func (s *Service) Grant(ctx context.Context, p Principal, r GrantRequest) (Deleg
 	if err := s.store.CreateDelegation(ctx, g, ev); err != nil {
 		return Delegation{}, fmt.Errorf("grant: %w", err)
 	}
+	s.changed(ctx, p.Handle)
 	return g, nil
 }
 
@@ -157,6 +297,7 @@ func (s *Service) Revoke(ctx context.Context, p Principal, id string) error {
 	if err := s.store.RevokeDelegation(ctx, p.Handle, id, now, ev); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
+	s.changed(ctx, p.Handle)
 	return nil
 }
 
@@ -208,6 +349,7 @@ func (s *Service) SetBlock(ctx context.Context, p Principal, blocked bool) error
 	if err := s.store.SetBlock(ctx, p.Handle, blocked, now, s.event(p, d.Role, p.Handle, a, "", OutcomeAllowed, "", now)); err != nil {
 		return fmt.Errorf("%s: %w", a, err)
 	}
+	s.changed(ctx, p.Handle)
 	return nil
 }
 

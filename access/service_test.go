@@ -63,7 +63,7 @@ func TestRelativeSeesWhileTheDelegationIsValid(t *testing.T) {
 	wantErr(t, "grant", err, nil)
 	d, err := s.Authorize(ctx, bo, anna.Handle, access.ActionView, "")
 	wantErr(t, "after the grant", err, nil)
-	if d != (access.Decision{Role: access.RoleRelative}) {
+	if d != (access.Decision{Role: access.RoleRelative, PatientName: "Anna"}) {
 		t.Errorf("decision %+v, want relative without restricted entries", d)
 	}
 	recv, err := s.Received(ctx, bo)

@@ -31,6 +31,10 @@ type Change struct {
 	// Title is the entry's title when the change was noticed (its last one
 	// for ChangeRemoved), so a removed entry can still be named.
 	Title string
+	// Sensitivity is the entry's when the change was noticed, so a removed
+	// restricted entry stays hidden from those who may not see it. Records
+	// from before it was kept have none: treat that as restricted.
+	Sensitivity Sensitivity
 	// Where and when the entry was before, for ChangeMoved ("moved from
 	// Tuesday 10:00") and ChangeRemoved; zero for the other kinds.
 	OldStart time.Time
@@ -97,7 +101,11 @@ func (s *Service) recordChanges(ctx context.Context, handle string, prev, t *Tim
 // not a change; neither is a first build (there is nothing to compare with).
 func diffTimelines(prev, next *Timeline) []Change {
 	mk := func(e Entry, k ChangeKind) Change {
-		return Change{Version: next.Version, Noticed: next.GeneratedAt, EntryID: e.ID, Kind: k, Title: e.Title}
+		sens := e.Sensitivity
+		if sens == "" {
+			sens = SensitivityNormal
+		}
+		return Change{Version: next.Version, Noticed: next.GeneratedAt, EntryID: e.ID, Kind: k, Title: e.Title, Sensitivity: sens}
 	}
 	old := make(map[string]*Entry, len(prev.Entries))
 	for i := range prev.Entries {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,15 +153,37 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 		} else {
 			s.opts.Metrics.CacheRead(CacheHit)
 		}
-		s.noteViewed(ctx, p.Handle, cached.GeneratedAt)
+		if !cached.Unknown() {
+			s.noteViewed(ctx, p.Handle, cached.GeneratedAt)
+		}
 		return cached, nil
 	}
 	s.opts.Metrics.CacheRead(CacheMiss)
 	t, err := s.Refresh(ctx, p)
-	if err == nil {
+	if err == nil && !t.Unknown() {
+		// A patient no source knows (a mistyped identifier) is not worth
+		// asking every source about again and again.
 		s.noteViewed(ctx, p.Handle, t.GeneratedAt)
 	}
 	return t, err
+}
+
+// Cached returns the patient's timeline if one is cached, without building
+// or refreshing anything: for views across patients, such as a worklist.
+func (s *Service) Cached(ctx context.Context, handle string) (*Timeline, bool, error) {
+	t, ok, err := s.cache.Get(ctx, handle)
+	if err != nil {
+		return nil, false, fmt.Errorf("cached timeline of %s: %w", handle, err)
+	}
+	return t, ok, nil
+}
+
+// Conflicts finds the coordination conflicts among t's entries under the
+// configured rules, as a build at t.GeneratedAt would: for a copy of a
+// timeline some entries were taken out of, whose stored conflicts may
+// involve them.
+func (s *Service) Conflicts(t *Timeline) []Conflict {
+	return s.opts.Conflicts.Find(t, s.opts.Location, t.GeneratedAt)
 }
 
 // Refresh builds the patient's timeline now (sharing a build already running
@@ -463,6 +486,33 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 		return fetchResult{err: err}
 	}
 	return fetchResult{batch: b}
+}
+
+// PatientsOf lists the cached patients with an entry from organization
+// (compared without regard to case), or every cached patient for "".
+func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string, error) {
+	rc, ok := s.cache.(RangeCache)
+	if !ok {
+		return nil, ErrCannotList
+	}
+	var out []string
+	err := rc.Range(ctx, func(h string, t *Timeline) bool {
+		if organization == "" {
+			out = append(out, h)
+			return ctx.Err() == nil
+		}
+		for i := range t.Entries {
+			if strings.EqualFold(t.Entries[i].Organization, organization) {
+				out = append(out, h)
+				break
+			}
+		}
+		return ctx.Err() == nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("patients of an organisation: %w", err)
+	}
+	return out, ctx.Err()
 }
 
 // ErrCannotList is returned by Recent when the cache cannot enumerate.

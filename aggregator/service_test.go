@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
@@ -244,7 +245,7 @@ func TestFreshnessPolicy(t *testing.T) {
 	}
 }
 
-// countingCache lets the single-flight test know when every caller has looked.
+// countingCache counts the single-flight test's cache reads.
 type countingCache struct {
 	aggregator.Cache
 	gets atomic.Int64
@@ -256,44 +257,46 @@ func (c *countingCache) Get(ctx context.Context, h string) (*aggregator.Timeline
 }
 
 func TestConcurrentRequestsShareOneRefresh(t *testing.T) {
-	clk := &clock{now: now}
-	release := make(chan struct{})
-	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: func(context.Context, aggregator.PatientRef, aggregator.Window) (aggregator.Batch, error) {
-		<-release
-		return aggregator.Batch{Entries: []aggregator.Entry{appt("h/Appointment/1", now)}}, nil
-	}}
-	cache := &countingCache{Cache: memcache.New(0)}
-	svc := newService(t, clk, cache, src)
-	const callers = 10
-	var wg sync.WaitGroup
-	results := make([]*aggregator.Timeline, callers)
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tl, err := svc.Timeline(context.Background(), patient)
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = tl
-		}()
-	}
-	// Every caller has missed the cache (plus the one read inside the build)
-	// before the source answers.
-	for cache.gets.Load() < callers+1 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // let the last callers reach the shared flight
-	close(release)
-	wg.Wait()
-	if got := src.calls.Load(); got != 1 {
-		t.Errorf("source fetched %d times for %d concurrent requests, want 1", got, callers)
-	}
-	for i, r := range results {
-		if r != results[0] {
-			t.Errorf("caller %d got a different timeline", i)
+	synctest.Test(t, func(t *testing.T) {
+		clk := &clock{now: now}
+		release := make(chan struct{})
+		src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: func(context.Context, aggregator.PatientRef, aggregator.Window) (aggregator.Batch, error) {
+			<-release
+			return aggregator.Batch{Entries: []aggregator.Entry{appt("h/Appointment/1", now)}}, nil
+		}}
+		cache := &countingCache{Cache: memcache.New(0)}
+		svc := newService(t, clk, cache, src)
+		const callers = 10
+		var wg sync.WaitGroup
+		results := make([]*aggregator.Timeline, callers)
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tl, err := svc.Timeline(context.Background(), patient)
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = tl
+			}()
 		}
-	}
+		// Every caller waits in the shared flight, and its one build waits for
+		// the source.
+		synctest.Wait()
+		if got := cache.gets.Load(); got != callers+1 {
+			t.Errorf("%d cache reads before the source answered, want %d: one per caller and the build's own", got, callers+1)
+		}
+		close(release)
+		wg.Wait()
+		if got := src.calls.Load(); got != 1 {
+			t.Errorf("source fetched %d times for %d concurrent requests, want 1", got, callers)
+		}
+		for i, r := range results {
+			if r != results[0] {
+				t.Errorf("caller %d got a different timeline", i)
+			}
+		}
+	})
 }
 
 func TestCallerCancellationDoesNotAbortSharedBuild(t *testing.T) {

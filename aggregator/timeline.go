@@ -29,6 +29,21 @@ func (t *Timeline) Stale() bool {
 	return false
 }
 
+// Unknown reports whether no source knows the patient: every one answered
+// that it has nobody with the identifier. Such a patient is not kept for
+// background refresh, and a look-up can say so instead of showing nothing.
+func (t *Timeline) Unknown() bool {
+	if len(t.Sources) == 0 {
+		return false
+	}
+	for _, s := range t.Sources {
+		if s.OK || s.ErrorKind != NotFound {
+			return false
+		}
+	}
+	return true
+}
+
 // SourceStatus is how one source fared at the last refresh.
 type SourceStatus struct {
 	Name        string
@@ -68,9 +83,9 @@ type Lease interface {
 
 // RangeCache is a Cache that can also walk every timeline it holds, which
 // the clinicians' conflict worklist needs. It is optional: Service.Recent
-// reports ErrCannotList for a cache without it. The memory cache has it; a
-// Redis cache would add it with SCAN over its key prefix (MGET in batches)
-// and must store Timeline.Conflicts with the rest of the timeline.
+// reports ErrCannotList for a cache without it. Both caches have it; the
+// Redis one walks its key prefix with SCAN on every master, so its cost grows
+// with the number of cached patients.
 type RangeCache interface {
 	Cache
 	// Range calls fn for each cached timeline until fn returns false. fn must

@@ -53,6 +53,23 @@ func plantConflicts(c clock, b builtPatient, h *hospital, m *municipality, g *gp
 	}
 }
 
+// plantRestrictedConflict gives the first patient, whose delegation to her
+// daughter leaves restricted entries out, a restricted entry in a conflict:
+// a talk at the psychiatric outpatient clinic overlaps her rehabilitation.
+// She sees both and the overlap; her daughter sees neither the talk nor the
+// conflict. It runs after every other plant, so the resource ids the others
+// get do not move.
+func plantRestrictedConflict(c clock, b builtPatient, h *hospital, m *municipality) {
+	d := c.weekday(34)
+	h.appointment(b.hp, visit{title: "Samtale i psykiatrisk ambulatorium", service: "Psykiatri",
+		start: c.at(d, 13, 0), end: c.at(d, 14, 0),
+		security: []coding{{System: confidentiality, Code: "R", Display: "restricted"}},
+		actors:   []reference{ref("Practitioner", h.psychologist), ref("Location", h.psych)}})
+	m.appointment(b.mp, visit{title: "Genoptræning af skulder", service: "Genoptræning",
+		start: c.at(d, 13, 30), end: c.at(d, 14, 15),
+		actors: []reference{ref("HealthcareService", m.rehab), ref("Location", m.center)}})
+}
+
 // buildCalm gives the control patient one appointment a week, rotating
 // through the three sources, each source with its own services: nothing
 // overlaps, nothing is booked twice, no day is heavy, and there is no

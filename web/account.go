@@ -11,6 +11,7 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // The pages of access control: what each role finds on the front page, a
@@ -31,7 +32,7 @@ func (s *Server) roleHome(c echo.Context, data *homePage) error {
 	if p.Has(access.RolePatient) && p.Handle != "" {
 		data.Own = patientPath(p.Handle)
 	}
-	ds, err := s.cfg.Access.Received(c.Request().Context(), p)
+	ds, err := s.deps.Access.Received(c.Request().Context(), p)
 	if err != nil {
 		return fmt.Errorf("list delegations received: %w", err)
 	}
@@ -41,8 +42,8 @@ func (s *Server) roleHome(c echo.Context, data *homePage) error {
 	}
 	data.Lookup = p.Has(access.RoleClinician)
 	data.Admin = p.Has(access.RoleAdmin)
-	if s.cfg.Outages != nil {
-		data.Outages = s.cfg.Outages.Sources()
+	if s.deps.Outages != nil {
+		data.Outages = s.deps.Outages.Sources()
 	}
 	return nil
 }
@@ -65,7 +66,7 @@ func (s *Server) switcher(c echo.Context, tr *translator, current string) ([]swi
 	if !s.secured() || !ok || !id.Principal.Has(access.RoleRelative) {
 		return nil, nil
 	}
-	ds, err := s.cfg.Access.Received(c.Request().Context(), id.Principal)
+	ds, err := s.deps.Access.Received(c.Request().Context(), id.Principal)
 	if err != nil {
 		return nil, fmt.Errorf("list delegations received: %w", err)
 	}
@@ -102,16 +103,14 @@ func (s *Server) reasonPage(c echo.Context, handle string) error {
 	})
 }
 
-// clinicianLookup audits the look-up and the view, then shows the timeline.
+// clinicianLookup shows the timeline a clinician looked up: the look-up is
+// audited (Views.Lookup), then the view, with the same reason.
 func (s *Server) clinicianLookup(c echo.Context, handle, reason string) error {
-	if _, err := s.authorize(c, handle, access.ActionLookup, reason); err != nil {
-		return err
-	}
-	_, tl, err := s.authorizedTimeline(c, handle, reason)
+	v, err := s.open(c, view.Request{Handle: handle, Reason: reason})
 	if err != nil {
 		return err
 	}
-	return s.renderClinician(c, tl)
+	return s.renderClinician(c, v)
 }
 
 type accountPage struct {
@@ -132,11 +131,11 @@ func (s *Server) renderAccount(c echo.Context, status int, errMsg string) error 
 	tr := s.translatorFor(c)
 	id, _ := identity(c)
 	ctx := c.Request().Context()
-	gs, err := s.cfg.Access.Grants(ctx, id.Principal)
+	gs, err := s.deps.Access.Grants(ctx, id.Principal)
 	if err != nil {
 		return accessError(err)
 	}
-	b, err := s.cfg.Access.Block(ctx, id.Principal)
+	b, err := s.deps.Access.Block(ctx, id.Principal)
 	if err != nil {
 		return accessError(err)
 	}
@@ -173,11 +172,9 @@ func (s *Server) grantForm(c echo.Context) error {
 	if !ok {
 		return s.renderAccount(c, http.StatusBadRequest, tr.T("lookup.empty"))
 	}
-	ref, err := s.pats.Register(c.Request().Context(), grantee)
-	if err != nil {
-		return fmt.Errorf("register relative: %w", err)
-	}
-	req := access.GrantRequest{Grantee: ref.Handle, Label: f.Get("label"), IncludeRestricted: f.Get("restricted") == "1"}
+	// The relative is matched by the handle their own login gives them:
+	// nothing about them is registered here.
+	req := access.GrantRequest{Grantee: s.deps.Patients.Handle(grantee), Label: f.Get("label"), IncludeRestricted: f.Get("restricted") == "1"}
 	if u := f.Get("until"); u != "" {
 		day, err := time.ParseInLocation(time.DateOnly, u, s.loc)
 		if err != nil {
@@ -185,7 +182,7 @@ func (s *Server) grantForm(c echo.Context) error {
 		}
 		req.Until = day.AddDate(0, 0, 1) // the last day given is included
 	}
-	if _, err := s.cfg.Access.Grant(c.Request().Context(), id.Principal, req); err != nil {
+	if _, err := s.deps.Access.Grant(c.Request().Context(), id.Principal, req); err != nil {
 		if errors.Is(err, access.ErrInvalid) {
 			return s.renderAccount(c, http.StatusBadRequest, tr.T("account.bad_grant"))
 		}
@@ -197,7 +194,7 @@ func (s *Server) grantForm(c echo.Context) error {
 
 func (s *Server) revokeForm(c echo.Context) error {
 	id, _ := identity(c)
-	if err := s.cfg.Access.Revoke(c.Request().Context(), id.Principal, c.Param("id")); err != nil {
+	if err := s.deps.Access.Revoke(c.Request().Context(), id.Principal, c.Param("id")); err != nil {
 		return accessError(err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/account")
@@ -206,7 +203,7 @@ func (s *Server) revokeForm(c echo.Context) error {
 func (s *Server) blockForm(c echo.Context) error {
 	id, _ := identity(c)
 	blocked := c.Request().PostForm.Get("blocked") == "1"
-	if err := s.cfg.Access.SetBlock(c.Request().Context(), id.Principal, blocked); err != nil {
+	if err := s.deps.Access.SetBlock(c.Request().Context(), id.Principal, blocked); err != nil {
 		return accessError(err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/account")
@@ -229,7 +226,7 @@ type eventView struct {
 func (s *Server) auditLogPage(c echo.Context) error {
 	tr := s.translatorFor(c)
 	id, _ := identity(c)
-	pg, err := s.cfg.Access.AuditLog(c.Request().Context(), id.Principal, c.QueryParam("cursor"), auditPageSize)
+	pg, err := s.deps.Access.AuditLog(c.Request().Context(), id.Principal, c.QueryParam("cursor"), auditPageSize)
 	if err != nil {
 		return accessError(err)
 	}
@@ -287,20 +284,20 @@ type adminSource struct {
 func (s *Server) adminPage(c echo.Context) error {
 	tr := s.translatorFor(c)
 	ctx := c.Request().Context()
-	v := adminPage{page: s.newPage(c, tr, tr.T("admin.title")), Ready: tr.T("admin.ready"), CanCheck: s.cfg.Checks != nil}
-	if c.Request().Method == http.MethodPost && s.cfg.Checks != nil {
-		v.Checks = s.cfg.Checks(ctx)
+	v := adminPage{page: s.newPage(c, tr, tr.T("admin.title")), Ready: tr.T("admin.ready"), CanCheck: s.deps.Checks != nil}
+	if c.Request().Method == http.MethodPost && s.deps.Checks != nil {
+		v.Checks = s.deps.Checks(ctx)
 	}
-	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(ctx); err != nil {
+	if s.deps.Ready != nil {
+		if err := s.deps.Ready(ctx); err != nil {
 			s.log.Warn("not ready", "err", err)
 			v.Ready = tr.T("admin.not_ready")
 		}
 	}
 	var tls []*aggregator.Timeline
-	if s.cfg.Cached != nil {
+	if s.deps.Cached != nil {
 		var err error
-		tls, err = s.cfg.Cached.Recent(ctx)
+		tls, err = s.deps.Cached.Recent(ctx)
 		if errors.Is(err, aggregator.ErrCannotList) {
 			v.Note, err = tr.T("worklist.cannot_list"), nil
 		}

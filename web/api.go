@@ -10,8 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // The JSON DTOs of API v1. The domain types carry no json tags; these are
@@ -228,28 +228,30 @@ func (s *Server) apiLookup(c echo.Context) error {
 	if err := readJSON(c, &req); err != nil {
 		return err
 	}
-	p, err := s.register(c, req.Identifier)
+	p, err := s.lookup(c, req.Identifier, req.Reason)
 	if err != nil {
-		return err
-	}
-	if _, err := s.authorize(c, p.Handle, access.ActionLookup, req.Reason); err != nil {
 		return err
 	}
 	return s.writeJSON(c, http.StatusOK, lookupResponse{Handle: p.Handle})
 }
 
-// register parses "system|value" (a bare value takes the default system) and
-// asks Patients for the handle.
-func (s *Server) register(c echo.Context, raw string) (aggregator.PatientRef, error) {
+// lookup parses "system|value" (a bare value takes the default system) and
+// asks Views for the patient's handle, which decides and audits the look-up
+// before the identifier is kept anywhere.
+func (s *Server) lookup(c echo.Context, raw, reason string) (aggregator.PatientRef, error) {
 	id, ok := s.parseIdentifier(raw)
 	if !ok {
 		return aggregator.PatientRef{}, errBadRequest("error.empty_identifier", nil)
 	}
-	p, err := s.pats.Register(c.Request().Context(), id)
+	p, err := s.principal(c)
 	if err != nil {
-		return aggregator.PatientRef{}, fmt.Errorf("register patient: %w", err)
+		return aggregator.PatientRef{}, err
 	}
-	return p, nil
+	ref, err := s.deps.Views.Lookup(c.Request().Context(), p, id, reason)
+	if err != nil {
+		return aggregator.PatientRef{}, accessError(err)
+	}
+	return ref, nil
 }
 
 func (s *Server) parseIdentifier(raw string) (aggregator.Identifier, bool) {
@@ -272,32 +274,26 @@ func (s *Server) parseIdentifier(raw string) (aggregator.Identifier, bool) {
 // every request; the bytes are rendered once per timeline build, language
 // and restricted view, since a cached read should cost a lookup and a write.
 func (s *Server) apiTimeline(c echo.Context) error {
-	p, tl, d, err := s.authorizedDecision(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
+	v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().Header.Get(ReasonHeader)})
 	if err != nil {
 		return err
 	}
+	tl := v.Timeline
 	lang := s.translatorFor(c).lang
-	key := renderKey{handle: p.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "json", lang: lang, restricted: d.Restricted || !s.secured()}
+	key := renderKey{handle: v.Patient.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "json", lang: lang, restricted: v.Decision.Restricted}
 	if tl.GeneratedAt.IsZero() {
-		return s.writeJSON(c, http.StatusOK, toTimelineJSON(p, tl, s.loc, lang))
+		return s.writeJSON(c, http.StatusOK, toTimelineJSON(v.Patient, tl, s.loc, lang))
 	}
 	if b, ok := s.renders.get(key); ok {
 		return writeBytes(c, http.StatusOK, echo.MIMEApplicationJSON, b)
 	}
-	b, err := json.Marshal(toTimelineJSON(p, tl, s.loc, lang))
+	b, err := json.Marshal(toTimelineJSON(v.Patient, tl, s.loc, lang))
 	if err != nil {
 		return fmt.Errorf("encode json: %w", err)
 	}
 	b = append(b, '\n')
 	s.renders.put(key, b)
 	return writeBytes(c, http.StatusOK, echo.MIMEApplicationJSON, b)
-}
-
-// timelineFor resolves the path's handle and, once access allowed and
-// audited the view, fetches its timeline. A clinician's reason comes in a
-// header, never in the URL.
-func (s *Server) timelineFor(c echo.Context) (aggregator.PatientRef, *aggregator.Timeline, error) {
-	return s.authorizedTimeline(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
 }
 
 // readJSON decodes one JSON value from the (size-limited) request body.

@@ -6,17 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/overblik/overblik/access"
-	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // Identity is who sent a request, as an Authenticator established it.
@@ -43,10 +40,10 @@ type Authenticator interface {
 // ErrBadCredentials is a presented credential that is not accepted.
 var ErrBadCredentials = errors.New("bad credentials")
 
-// AccessControl is what web asks before it sends patient data or changes
-// who may see it; *access.Service implements it.
+// AccessControl keeps who may see a patient's data, for the account pages:
+// grants, blocks and the audit log; *access.Service implements it. Reading
+// patient data goes through Views.
 type AccessControl interface {
-	Authorize(ctx context.Context, p access.Principal, patient string, a access.Action, reason string) (access.Decision, error)
 	Grant(ctx context.Context, p access.Principal, r access.GrantRequest) (access.Delegation, error)
 	Revoke(ctx context.Context, p access.Principal, id string) error
 	Grants(ctx context.Context, p access.Principal) ([]access.Delegation, error)
@@ -65,7 +62,7 @@ const (
 )
 
 // secured reports whether the server runs with access control.
-func (s *Server) secured() bool { return s.cfg.Auth != nil }
+func (s *Server) secured() bool { return s.deps.Auth != nil }
 
 // identify runs the Authenticator once per request and keeps the identity.
 // It never refuses: routes say which roles they need with require.
@@ -74,8 +71,12 @@ func (s *Server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.secured() {
 			return next(c)
 		}
-		id, ok, err := s.cfg.Auth.Identify(c.Request().Context(), c.Request())
+		if err := s.bearerBudget(c); err != nil { // ratelimit.go
+			return err
+		}
+		id, ok, err := s.deps.Auth.Identify(c.Request().Context(), c.Request())
 		if errors.Is(err, ErrBadCredentials) {
+			s.badBearer(c)
 			return errUnauthorized(err)
 		}
 		if err != nil {
@@ -196,115 +197,29 @@ func accessError(err error) error {
 	return fmt.Errorf("access: %w", err)
 }
 
-// authorize asks access whether the caller may do a on patient's data; the
-// audit row is written before it answers. Without access control it allows
-// everything, restricted entries included.
-func (s *Server) authorize(c echo.Context, patient string, a access.Action, reason string) (access.Decision, error) {
+// principal is who asks; the zero Principal without access control.
+func (s *Server) principal(c echo.Context) (access.Principal, error) {
 	if !s.secured() {
-		return access.Decision{Restricted: true}, nil
+		return access.Principal{}, nil
 	}
 	id, ok := identity(c)
 	if !ok {
-		return access.Decision{}, errUnauthorized(nil)
+		return access.Principal{}, errUnauthorized(nil)
 	}
-	d, err := s.cfg.Access.Authorize(c.Request().Context(), id.Principal, patient, a, reason)
+	return id.Principal, nil
+}
+
+// open is the one way a handler reads a patient's data: Views decides,
+// audits and filters; its refusals become 404 or 400 here.
+func (s *Server) open(c echo.Context, r view.Request) (*view.View, error) {
+	p, err := s.principal(c)
 	if err != nil {
-		return access.Decision{}, accessError(err)
+		return nil, err
 	}
-	return d, nil
-}
-
-// authorizedTimeline resolves handle, authorizes a view and only then reads
-// and filters the timeline.
-func (s *Server) authorizedTimeline(c echo.Context, handle, reason string) (aggregator.PatientRef, *aggregator.Timeline, error) {
-	p, tl, _, err := s.authorizedDecision(c, handle, reason)
-	return p, tl, err
-}
-
-// authorizedDecision is authorizedTimeline with the access decision, for
-// what is derived from the timeline (its changes, its rendered bytes) and
-// must respect whether the viewer sees restricted entries too.
-func (s *Server) authorizedDecision(c echo.Context, handle, reason string) (aggregator.PatientRef, *aggregator.Timeline, access.Decision, error) {
-	var d access.Decision
-	ctx := c.Request().Context()
-	p, ok, err := s.pats.Resolve(ctx, handle)
+	r.Principal = p
+	v, err := s.deps.Views.Open(c.Request().Context(), r)
 	if err != nil {
-		return p, nil, d, fmt.Errorf("resolve patient: %w", err)
+		return nil, accessError(err)
 	}
-	if !ok {
-		return p, nil, d, errUnknownPatient()
-	}
-	d, err = s.authorize(c, p.Handle, access.ActionView, reason)
-	if err != nil {
-		return p, nil, d, err
-	}
-	tl, err := s.tl.Timeline(ctx, p)
-	if err != nil {
-		return p, nil, d, fmt.Errorf("timeline: %w", err)
-	}
-	if tl == nil {
-		tl = &aggregator.Timeline{Patient: p.Handle}
-	}
-	if s.secured() {
-		tl = access.Filter(tl, d)
-	}
-	return p, tl, d, nil
-}
-
-// rateLimiter allows each client address a number of requests per window
-// on the routes it guards (login, look-ups), so nobody can walk through
-// identifiers or hammer the provider. Fixed windows keep it small; the
-// clock is injected so tests need no sleeping.
-type rateLimiter struct {
-	mu     sync.Mutex
-	n      int
-	window time.Duration
-	now    func() time.Time
-	seen   map[string]*rateWindow
-}
-
-type rateWindow struct {
-	start time.Time
-	count int
-}
-
-func newRateLimiter(n int, window time.Duration, now func() time.Time) *rateLimiter {
-	return &rateLimiter{n: n, window: window, now: now, seen: map[string]*rateWindow{}}
-}
-
-func (l *rateLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.seen) > 10000 { // forget finished windows rather than grow without bound
-		for k, w := range l.seen {
-			if now.Sub(w.start) >= l.window {
-				delete(l.seen, k)
-			}
-		}
-	}
-	w, ok := l.seen[key]
-	if !ok || now.Sub(w.start) >= l.window {
-		l.seen[key] = &rateWindow{start: now, count: 1}
-		return true
-	}
-	if w.count >= l.n {
-		return false
-	}
-	w.count++
-	return true
-}
-
-func (l *rateLimiter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
-		if err != nil {
-			host = c.Request().RemoteAddr
-		}
-		if !l.allow(host) {
-			c.Response().Header().Set("Retry-After", fmt.Sprint(int(l.window.Seconds())))
-			return &requestError{status: http.StatusTooManyRequests, code: "too_many_requests", msg: "error.too_many"}
-		}
-		return next(c)
-	}
+	return v, nil
 }

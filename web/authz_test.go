@@ -19,6 +19,7 @@ import (
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/access/storetest"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // The web side of access control, on the real access.Service over a real
@@ -71,6 +72,9 @@ func (f *failingStore) setFail(v bool) {
 
 type secEnv struct {
 	h                http.Handler
+	tl               fakeTimelines
+	pats             *aggregator.Patients
+	auth             headerAuth
 	svc              *access.Service
 	store            *failingStore
 	a, b, r          string // handles
@@ -161,13 +165,15 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	}
 	e.logs = &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := New(Config{
-		Location: cph(t), DefaultIdentifierSystem: testSystem,
-		Auth: headerAuth{ids: ids}, Access: svc, LoginPath: "/auth/login", RateLimit: 1000,
-		Checks: func(context.Context) []SourceCheck {
-			return []SourceCheck{{Source: "hosp", Check: "metadata", Detail: "connection refused"}}
-		},
-	}, fakeTimelines{tl: tl}, pats, log)
+	e.tl, e.pats, e.auth = fakeTimelines{tl: tl}, pats, headerAuth{ids: ids}
+	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
+		Deps{
+			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock}), Patients: pats,
+			Auth: headerAuth{ids: ids}, Access: svc, Logger: log,
+			Checks: func(context.Context) []SourceCheck {
+				return []SourceCheck{{Source: "hosp", Check: "metadata", Detail: "connection refused"}}
+			},
+		})
 	s.now = clock
 	e.h = s.Handler()
 	return e
@@ -600,9 +606,11 @@ func TestSecurityHeadersCSRFAndRateLimit(t *testing.T) {
 	// A bad bearer credential is 401 on the API.
 	assertAPIError(t, e.do(t, "bad", http.MethodGet, "/api/v1/patients/"+e.a+"/timeline", ""), http.StatusUnauthorized, "unauthorized")
 
-	// Look-ups are rate limited per client address.
-	s := New(Config{Location: cph(t), Auth: headerAuth{ids: map[string]Identity{"c": {Principal: e.principals["clinician"]}}},
-		Access: e.svc, RateLimit: 2}, fakeTimelines{tl: testTimeline(t)}, newFakePatients(), nil)
+	// Look-ups are rate limited per principal (more in ratelimit_test.go).
+	fp := newFakePatients()
+	s := New(Config{Location: cph(t), RateLimits: RateLimits{Lookup: 2}}, Deps{
+		Views: view.New(fakeTimelines{tl: testTimeline(t)}, fp, view.Options{Access: e.svc}), Patients: fp,
+		Auth: headerAuth{ids: map[string]Identity{"c": {Principal: e.principals["clinician"]}}}, Access: e.svc})
 	var codes []int
 	for range 3 {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/patients/lookup", strings.NewReader(`{"identifier":"`+cprA+`","reason":"r"}`))

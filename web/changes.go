@@ -1,8 +1,6 @@
 package web
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,13 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
-
-// ChangeLister is what the web needs to say what changed since a viewer
-// last looked. The aggregator's service provides it; it is optional.
-type ChangeLister interface {
-	Changes(ctx context.Context, handle string, since time.Time) ([]aggregator.Change, error)
-}
 
 type changeJSON struct {
 	Entry    string    `json:"entry"`
@@ -31,31 +24,10 @@ type changeJSON struct {
 	OldPlace placeJSON `json:"old_place"`
 }
 
-// visibleChanges keeps the changes of entries the viewer sees: those in
-// their (filtered) timeline, and removed ones only for a viewer who sees
-// restricted entries, since a removed entry's sensitivity is gone with it.
-func visibleChanges(changes []aggregator.Change, tl *aggregator.Timeline, restricted bool) []aggregator.Change {
-	shown := make(map[string]bool, len(tl.Entries))
-	for _, e := range tl.Entries {
-		shown[e.ID] = true
-	}
-	out := changes[:0:0]
-	for _, c := range changes {
-		if shown[c.EntryID] || (c.Kind == aggregator.ChangeRemoved && restricted) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // apiChanges is GET /api/v1/patients/{handle}/changes?since=RFC3339: what
 // changed per entry, oldest first. Reading changes is reading the timeline,
 // so it is authorized and audited the same way.
 func (s *Server) apiChanges(c echo.Context) error {
-	lister, ok := s.tl.(ChangeLister)
-	if !ok {
-		return errNotFound(errors.New("changes are not kept"))
-	}
 	var since time.Time
 	if v := c.QueryParam("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
@@ -64,16 +36,12 @@ func (s *Server) apiChanges(c echo.Context) error {
 		}
 		since = t
 	}
-	p, tl, d, err := s.authorizedDecision(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
+	v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().Header.Get(ReasonHeader), Changes: true, Since: since})
 	if err != nil {
 		return err
 	}
-	changes, err := lister.Changes(c.Request().Context(), p.Handle, since)
-	if err != nil {
-		return fmt.Errorf("changes: %w", err)
-	}
 	out := []changeJSON{}
-	for _, ch := range visibleChanges(changes, tl, d.Restricted || !s.secured()) {
+	for _, ch := range v.Changes {
 		out = append(out, changeJSON{
 			Entry: ch.EntryID, Kind: string(ch.Kind), Version: ch.Version, Noticed: jsonTime(ch.Noticed, s.loc), Title: ch.Title,
 			OldStart: jsonTime(ch.OldStart, s.loc), OldEnd: jsonTime(ch.OldEnd, s.loc),
@@ -90,33 +58,40 @@ func (s *Server) apiChanges(c echo.Context) error {
 // to that page's path, it goes nowhere else.
 const seenCookie = "seen"
 
-// changeMarks finds what changed since the viewer last looked at this
-// page: a label per entry ID ("Ny", "Flyttet fra tirsdag 10.00", "Aflyst
-// siden sidst") and the removed entries, and remembers this look.
-func (s *Server) changeMarks(c echo.Context, tr *translator, handle string, tl *aggregator.Timeline, restricted bool, now time.Time) (map[string]string, []string) {
-	lister, ok := s.tl.(ChangeLister)
-	if !ok || tl.GeneratedAt.IsZero() {
-		return nil, nil
-	}
-	defer c.SetCookie(&http.Cookie{Name: seenCookie, Value: strconv.FormatInt(tl.GeneratedAt.UnixNano(), 10), Path: patientPath(handle),
-		MaxAge: 90 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.cfg.TLS || c.IsTLS()})
+// lastSeen is the build time of the timeline the viewer last saw on this
+// patient's page, from its cookie; ok=false on a first look.
+func lastSeen(c echo.Context) (time.Time, bool) {
 	ck, err := c.Cookie(seenCookie)
 	if err != nil {
-		return nil, nil // first look: nothing is new to this viewer yet
+		return time.Time{}, false
 	}
 	ns, err := strconv.ParseInt(ck.Value, 10, 64)
-	if err != nil || ns >= tl.GeneratedAt.UnixNano() {
-		return nil, nil // seen this build already
-	}
-	changes, err := lister.Changes(c.Request().Context(), handle, time.Unix(0, ns))
 	if err != nil {
-		s.log.Warn("changes unavailable", "patient", handle, "err", err)
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+// remember sets the cookie that says which build this viewer has now seen.
+func (s *Server) remember(c echo.Context, handle string, tl *aggregator.Timeline) {
+	if tl.GeneratedAt.IsZero() {
+		return
+	}
+	c.SetCookie(&http.Cookie{Name: seenCookie, Value: strconv.FormatInt(tl.GeneratedAt.UnixNano(), 10), Path: patientPath(handle),
+		MaxAge: 90 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.cfg.TLS || c.IsTLS()})
+}
+
+// changeMarks turns the changes since the viewer last looked (the view's,
+// visible ones only) into a label per entry ID ("Ny", "Flyttet fra tirsdag
+// 10.00", "Aflyst siden sidst") and lines for the removed entries.
+func (s *Server) changeMarks(tr *translator, changes []aggregator.Change, now time.Time) (map[string]string, []string) {
+	if len(changes) == 0 {
 		return nil, nil
 	}
 	at := func(t time.Time) string { return tr.shortDate(t.In(s.loc), now) + " " + tr.clock(t.In(s.loc)) }
 	labels := map[string]string{}
 	var removed []aggregator.Mark
-	for id, m := range aggregator.Marks(visibleChanges(changes, tl, restricted)) {
+	for id, m := range aggregator.Marks(changes) {
 		switch m.Kind {
 		case aggregator.ChangeAdded:
 			labels[id] = tr.T("change.added")

@@ -12,13 +12,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
-// CachedTimelines lists the timelines already built, for views across
-// patients such as the clinicians' conflict worklist. It never builds one.
-// *aggregator.Service implements it when its cache can enumerate.
+// CachedTimelines lists the timelines already built, for the admin page's
+// source status. It never builds one. *aggregator.Service implements it
+// when its cache can enumerate.
 type CachedTimelines interface {
 	Recent(ctx context.Context) ([]*aggregator.Timeline, error)
 }
@@ -26,10 +26,6 @@ type CachedTimelines interface {
 // The clinician routes live under /clinician so access control (another
 // issue) can protect them with one group middleware.
 const clinicianPrefix = "/clinician"
-
-// worklistReason is the reason audited for each patient a clinician sees on
-// the conflict worklist.
-const worklistReason = "conflict worklist"
 
 // worklistDays is the default period of the worklist: today and the next two weeks.
 const worklistDays = 14
@@ -58,11 +54,11 @@ func toConflictsJSON(cs []aggregator.Conflict, lang string) []conflictJSON {
 }
 
 func (s *Server) apiConflicts(c echo.Context) error {
-	_, tl, err := s.timelineFor(c)
+	v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().Header.Get(ReasonHeader)})
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(c, http.StatusOK, conflictsJSON{Conflicts: toConflictsJSON(tl.Conflicts, s.translatorFor(c).lang)})
+	return s.writeJSON(c, http.StatusOK, conflictsJSON{Conflicts: toConflictsJSON(v.Timeline.Conflicts, s.translatorFor(c).lang)})
 }
 
 // patientRules are the conflicts a patient can act on themselves; the rest
@@ -194,22 +190,22 @@ func (s *Server) clinicianPage(c echo.Context) error {
 		if c.Request().Method == http.MethodGet {
 			return s.reasonPage(c, c.Param("handle"))
 		}
-		_, tl, err := s.authorizedTimeline(c, c.Param("handle"), c.Request().PostForm.Get("reason"))
+		v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().PostForm.Get("reason")})
 		if err != nil {
 			return err
 		}
-		return s.renderClinician(c, tl)
+		return s.renderClinician(c, v)
 	}
-	_, tl, err := s.timelineFor(c)
+	v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().Header.Get(ReasonHeader)})
 	if err != nil {
 		return err
 	}
-	return s.renderClinician(c, tl)
+	return s.renderClinician(c, v)
 }
 
-func (s *Server) renderClinician(c echo.Context, tl *aggregator.Timeline) error {
+func (s *Server) renderClinician(c echo.Context, pv *view.View) error {
 	tr := s.translatorFor(c)
-	v := s.timelineView(c, tr, tl, s.now(), true)
+	v := s.timelineView(c, tr, pv.Timeline, s.now(), true)
 	v.Clinician = true
 	v.Title, v.Heading = tr.T("clinician.title"), tr.T("clinician.heading")
 	v.ConflictsHeading = tr.T("clinician.conflicts")
@@ -253,43 +249,29 @@ func (s *Server) worklist(c echo.Context) error {
 	toT, _ := time.ParseInLocation(time.DateOnly, to, s.loc)
 	v.Period = tr.F("fmt.period", tr.dayHeading(fromT), tr.dayHeading(toT))
 
-	var tls []*aggregator.Timeline
-	if s.cfg.Cached != nil {
-		tls, err = s.cfg.Cached.Recent(c.Request().Context())
-		if errors.Is(err, aggregator.ErrCannotList) {
-			v.Note, err = tr.T("worklist.cannot_list"), nil
-		}
-		if err != nil {
-			return fmt.Errorf("list cached timelines: %w", err)
-		}
+	p, err := s.principal(c)
+	if err != nil {
+		return err
+	}
+	views, err := s.deps.Views.Worklist(c.Request().Context(), p, from, to)
+	if errors.Is(err, aggregator.ErrCannotList) {
+		v.Note, err = tr.T("worklist.cannot_list"), nil
+	}
+	if err != nil {
+		return accessError(err)
 	}
 	type item struct {
 		c aggregator.Conflict
 		v conflictView
 	}
 	var items []item
-	for _, tl := range tls {
-		if s.secured() {
-			// Each patient on the list is a view: audited, and left out
-			// when the patient blocks clinicians.
-			_, err := s.authorize(c, tl.Patient, access.ActionView, worklistReason)
-			if errors.Is(err, access.ErrNotVisible) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		all, _ := s.conflictViews(tr, tl, now, true, func(cf aggregator.Conflict) bool { return cf.Day >= from && cf.Day <= to })
-		k := 0
-		for _, cf := range tl.Conflicts {
-			if cf.Day < from || cf.Day > to {
-				continue
-			}
+	for _, pv := range views {
+		tl := pv.Timeline // its conflicts are those in the period
+		all, _ := s.conflictViews(tr, tl, now, true, forClinician)
+		for k, cf := range tl.Conflicts {
 			cv := all[k]
-			k++
-			cv.PatientHref = clinicianPrefix + "/p/" + url.PathEscape(tl.Patient) + "#" + cv.Anchor
-			cv.Patient = tr.F("worklist.patient", shortHandle(tl.Patient))
+			cv.PatientHref = clinicianPrefix + "/p/" + url.PathEscape(pv.Patient.Handle) + "#" + cv.Anchor
+			cv.Patient = tr.F("worklist.patient", shortHandle(pv.Patient.Handle))
 			cv.Entries = nil // their anchors belong to the patient's page
 			items = append(items, item{c: cf, v: cv})
 		}

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 func conflict(rule aggregator.Rule, sev aggregator.Severity, day, msg string, entries ...string) aggregator.Conflict {
@@ -214,12 +216,43 @@ func TestClinicianPage(t *testing.T) {
 	}
 }
 
+// fakeCached holds a cached timeline per patient: view.Timelines, and the
+// listing the worklist (view.Organizations) and the admin page
+// (CachedTimelines) need.
 type fakeCached struct {
 	tls []*aggregator.Timeline
 	err error
 }
 
 func (f fakeCached) Recent(context.Context) ([]*aggregator.Timeline, error) { return f.tls, f.err }
+
+func (f fakeCached) PatientsOf(context.Context, string) ([]string, error) {
+	var hs []string
+	for _, t := range f.tls {
+		hs = append(hs, t.Patient)
+	}
+	return hs, f.err
+}
+
+func (f fakeCached) Cached(_ context.Context, h string) (*aggregator.Timeline, bool, error) {
+	for _, t := range f.tls {
+		if t.Patient == h {
+			return t, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+func (f fakeCached) Timeline(ctx context.Context, p aggregator.PatientRef) (*aggregator.Timeline, error) {
+	t, _, err := f.Cached(ctx, p.Handle)
+	return t, err
+}
+
+func (f fakeCached) Changes(context.Context, string, time.Time) ([]aggregator.Change, error) {
+	return nil, aggregator.ErrNoChangeLog
+}
+
+func (f fakeCached) Conflicts(t *aggregator.Timeline) []aggregator.Conflict { return t.Conflicts }
 
 func TestWorklist(t *testing.T) {
 	a := testTimeline(t)
@@ -238,7 +271,7 @@ func TestWorklist(t *testing.T) {
 	cached := fakeCached{tls: []*aggregator.Timeline{b, a}}
 	tests := []struct {
 		name   string
-		cached CachedTimelines
+		cached view.Timelines
 		query  string
 		status int
 		want   []string // in this order
@@ -260,7 +293,7 @@ func TestWorklist(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newTestEnv(t, Config{Cached: tc.cached}, nil)
+			env := newTestEnv(t, Config{}, tc.cached)
 			rec := env.do(t, http.MethodGet, "/clinician/conflicts"+tc.query, "")
 			if rec.Code != tc.status {
 				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
@@ -288,7 +321,9 @@ func TestWorklist(t *testing.T) {
 }
 
 func TestConflictPagesKeepTheRules(t *testing.T) {
-	env := newTestEnv(t, Config{Cached: fakeCached{tls: []*aggregator.Timeline{conflictTimeline(t)}}}, fakeTimelines{tl: conflictTimeline(t)})
+	ct := conflictTimeline(t)
+	ct.Patient = testHandle
+	env := newTestEnv(t, Config{}, fakeCached{tls: []*aggregator.Timeline{ct}})
 	inline := regexp.MustCompile(`(?i)<script|<style|\sstyle=|\son[a-z]+=|javascript:`)
 	for _, p := range []string{"/p/" + testHandle, "/clinician/p/" + testHandle, "/clinician/conflicts?from=2026-12-01&to=2026-12-31"} {
 		rec := env.do(t, http.MethodGet, p, "")

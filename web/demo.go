@@ -59,14 +59,14 @@ func (s *Server) apiDemoOutage(c echo.Context) error {
 		return err
 	}
 	var out []outageJSON
-	for _, src := range s.cfg.Outages.Sources() {
+	for _, src := range s.deps.Outages.Sources() {
 		out = append(out, outageJSON{Name: src.Name, Display: src.Display, Down: src.Down})
 	}
 	return s.writeJSON(c, http.StatusOK, out)
 }
 
 func (s *Server) setDown(c echo.Context, name string, down bool) error {
-	err := s.cfg.Outages.SetDown(c.Request().Context(), name, down)
+	err := s.deps.Outages.SetDown(c.Request().Context(), name, down)
 	if errors.Is(err, ErrUnknownSource) {
 		return errNotFound(err)
 	}

@@ -32,7 +32,7 @@ func (s *switchboard) SetDown(_ context.Context, name string, down bool) error {
 
 func TestDemoOutageSwitches(t *testing.T) {
 	sw := &switchboard{down: map[string]bool{}}
-	env := newTestEnv(t, Config{Demo: []DemoPatient{{Handle: testHandle, Name: "Demo"}}, Outages: sw}, nil)
+	env := newTestEnv(t, Config{Demo: []DemoPatient{{Handle: testHandle, Name: "Demo"}}}, nil, func(d *Deps) { d.Outages = sw })
 
 	home := env.do(t, http.MethodGet, "/", "")
 	if !strings.Contains(home.Body.String(), `action="/demo/sources/gp"`) || !strings.Contains(home.Body.String(), "Tag ned") {

@@ -89,7 +89,7 @@ func TestPanicBecomes500(t *testing.T) {
 	assertAPIError(t, rec, http.StatusInternalServerError, "internal")
 }
 
-type panickingTimelines struct{}
+type panickingTimelines struct{ fakeTimelines }
 
 func (panickingTimelines) Timeline(context.Context, aggregator.PatientRef) (*aggregator.Timeline, error) {
 	panic("bug")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 const (
@@ -25,8 +26,8 @@ const (
 	failedSourceGP = "gp-fhir"
 )
 
-// fakePatients is an in-memory Patients: handles are counters, so they never
-// echo the identifier.
+// fakePatients is an in-memory view.Patients: handles are counters, so they
+// never echo the identifier.
 type fakePatients struct {
 	mu       sync.Mutex
 	byHandle map[string]aggregator.PatientRef
@@ -52,6 +53,16 @@ func (f *fakePatients) Resolve(_ context.Context, handle string) (aggregator.Pat
 	}
 	p, ok := f.byHandle[handle]
 	return p, ok, nil
+}
+
+// Handle is the handle Register gives id, "p?" for one not registered yet.
+func (f *fakePatients) Handle(id aggregator.Identifier) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h, ok := f.byID[id]; ok {
+		return h
+	}
+	return fmt.Sprintf("p%d", len(f.byHandle)+1)
 }
 
 func (f *fakePatients) Register(_ context.Context, id aggregator.Identifier) (aggregator.PatientRef, error) {
@@ -89,6 +100,20 @@ func (f fakeTimelines) Timeline(_ context.Context, p aggregator.PatientRef) (*ag
 	tl := *f.tl
 	tl.Patient = p.Handle
 	return &tl, nil
+}
+
+func (f fakeTimelines) Cached(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
+	tl, err := f.Timeline(ctx, aggregator.PatientRef{Handle: handle})
+	return tl, err == nil, err
+}
+
+func (f fakeTimelines) Changes(context.Context, string, time.Time) ([]aggregator.Change, error) {
+	return nil, aggregator.ErrNoChangeLog
+}
+
+// Conflicts finds them with the default rules, as the service does.
+func (f fakeTimelines) Conflicts(t *aggregator.Timeline) []aggregator.Conflict {
+	return aggregator.ConflictRules{}.Find(t, t.Window.From.Location(), t.GeneratedAt)
 }
 
 func cph(t testing.TB) *time.Location {
@@ -186,8 +211,11 @@ type testEnv struct {
 	logs *bytes.Buffer
 }
 
-// newTestEnv serves testTimeline for testHandle with the clock at testNow.
-func newTestEnv(t testing.TB, cfg Config, tl Timelines) *testEnv {
+// newTestEnv serves testTimeline for testHandle with the clock at testNow,
+// without access control; deps adjust the dependencies. A tl that can list
+// its patients (view.Organizations) fills the worklist, one that lists its
+// timelines (CachedTimelines) the admin page.
+func newTestEnv(t testing.TB, cfg Config, tl view.Timelines, deps ...func(*Deps)) *testEnv {
 	t.Helper()
 	if cfg.Location == nil {
 		cfg.Location = cph(t)
@@ -198,7 +226,18 @@ func newTestEnv(t testing.TB, cfg Config, tl Timelines) *testEnv {
 	pats := newFakePatients(aggregator.PatientRef{Handle: testHandle, Identifier: aggregator.Identifier{System: testSystem, Value: "1111111118"}})
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := New(cfg, tl, pats, log)
+	vopts := view.Options{Now: func() time.Time { return testNow(t) }}
+	if o, ok := tl.(view.Organizations); ok {
+		vopts.Organizations = o
+	}
+	d := Deps{Views: view.New(tl, pats, vopts), Patients: pats, Logger: log}
+	if c, ok := tl.(CachedTimelines); ok {
+		d.Cached = c
+	}
+	for _, f := range deps {
+		f(&d)
+	}
+	s := New(cfg, d)
 	now := testNow(t)
 	s.now = func() time.Time { return now }
 	return &testEnv{srv: s, h: s.Handler(), pats: pats, logs: logs}
@@ -264,4 +303,38 @@ func assertAPIError(t testing.TB, rec *httptest.ResponseRecorder, status int, co
 	if got.Error.Message == "" {
 		t.Errorf("error.message is empty")
 	}
+}
+
+// swapTimelines lets a test change what the server reads mid-test.
+type swapTimelines struct {
+	mu sync.Mutex
+	view.Timelines
+}
+
+func (s *swapTimelines) swap(tl view.Timelines) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Timelines = tl
+}
+
+func (s *swapTimelines) get() view.Timelines {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Timelines
+}
+
+func (s *swapTimelines) Timeline(ctx context.Context, p aggregator.PatientRef) (*aggregator.Timeline, error) {
+	return s.get().Timeline(ctx, p)
+}
+
+func (s *swapTimelines) Cached(ctx context.Context, h string) (*aggregator.Timeline, bool, error) {
+	return s.get().Cached(ctx, h)
+}
+
+func (s *swapTimelines) Changes(ctx context.Context, h string, since time.Time) ([]aggregator.Change, error) {
+	return s.get().Changes(ctx, h, since)
+}
+
+func (s *swapTimelines) Conflicts(t *aggregator.Timeline) []aggregator.Conflict {
+	return s.get().Conflicts(t)
 }

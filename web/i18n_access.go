@@ -83,6 +83,9 @@ func accessCatalog() map[string]map[string]string {
 			"action.block":      "spærrede for opslag",
 			"action.unblock":    "ophævede spærring",
 			"action.read-audit": "læste loggen",
+			"action.worklist":   "så dine aftaler på sin liste over koordineringsproblemer",
+			"action.calendar":   "hentede dine aftaler i sin kalender (kalenderabonnement)",
+			"action.notice":     "fik en besked om dine aftaler",
 			"outcome.allowed":   "tilladt",
 			"outcome.blocked":   "afvist af din spærring",
 
@@ -175,6 +178,9 @@ func accessCatalog() map[string]map[string]string {
 			"action.block":      "blocked look-ups",
 			"action.unblock":    "lifted the block",
 			"action.read-audit": "read the log",
+			"action.worklist":   "saw your appointments on their list of coordination problems",
+			"action.calendar":   "fetched your appointments into their calendar (calendar subscription)",
+			"action.notice":     "was sent a notice about your appointments",
 			"outcome.allowed":   "allowed",
 			"outcome.blocked":   "refused by your block",
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -133,6 +134,11 @@ func TestCatalogHasEveryUsedKey(t *testing.T) {
 	}
 	for _, st := range []int{400, 404, 405, 413, 418, 500, 502, 503, 504} {
 		used[problemForStatus(st).msg] = fmt.Sprintf("status %d", st)
+	}
+	// Every audited action, as the patient's log names it.
+	for _, a := range []access.Action{access.ActionView, access.ActionLookup, access.ActionGrant, access.ActionRevoke,
+		access.ActionBlock, access.ActionUnblock, access.ActionReadAudit, access.ActionWorklist, access.ActionCalendar, access.ActionNotice} {
+		used["action."+string(a)] = "action " + string(a)
 	}
 
 	for lang, msgs := range cat {

@@ -25,7 +25,7 @@ func (s *Server) processMessage(c echo.Context) error {
 	if !ok {
 		return errUnauthorized(nil)
 	}
-	s.cfg.Messages.ServeMessage(c.Response(), c.Request(), sender)
+	s.deps.Messages.ServeMessage(c.Response(), c.Request(), sender)
 	return nil
 }
 

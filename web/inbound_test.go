@@ -19,6 +19,7 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // recordingReceiver answers every message with 200 and remembers who sent it.
@@ -65,12 +66,11 @@ func inboundServer(t *testing.T) (*Server, *recordingReceiver, string) {
 		"person-source": {Principal: access.Principal{Subject: "sub-x", Roles: []access.Role{access.RoleSource}, Handle: p.Handle}, Session: true, CSRF: testCSRF},
 	}
 	rec := &recordingReceiver{}
-	s := New(Config{
-		Location: cph(t), DefaultIdentifierSystem: testSystem, Auth: headerAuth{ids: ids},
-		Access: access.NewService(st, access.Options{}), RateLimit: 1000,
-		Messages: rec, SenderCerts: map[string]string{senderSubject: "herlev"},
-		Demo: []DemoPatient{{Handle: p.Handle, Name: "Demo"}}, Outages: fakeOutages{},
-	}, fakeTimelines{tl: testTimeline(t)}, pats, nil)
+	svc := access.NewService(st, access.Options{})
+	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, SenderCerts: map[string]string{senderSubject: "herlev"},
+		Demo: []DemoPatient{{Handle: p.Handle, Name: "Demo"}}, RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
+		Deps{Views: view.New(fakeTimelines{tl: testTimeline(t)}, pats, view.Options{Access: svc}), Patients: pats,
+			Auth: headerAuth{ids: ids}, Access: svc, Messages: rec, Outages: fakeOutages{}})
 	return s, rec, p.Handle
 }
 

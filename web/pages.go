@@ -16,6 +16,7 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 // parsePages parses every page once per language, with a "t" function bound
@@ -132,8 +133,8 @@ func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 	for _, d := range s.cfg.Demo {
 		data.Demo = append(data.Demo, demoLink{Name: d.Name, Href: patientPath(d.Handle)})
 	}
-	if s.cfg.Outages != nil {
-		data.Outages = s.cfg.Outages.Sources()
+	if s.deps.Outages != nil {
+		data.Outages = s.deps.Outages.Sources()
 	}
 	data.Lookup = true
 	return s.render(c, status, tr.lang, "home", data)
@@ -149,10 +150,11 @@ func (s *Server) lookupForm(c echo.Context) error {
 		}
 		return errBadRequest("error.bad_request", fmt.Errorf("parse lookup form: %w", err))
 	}
-	p, err := s.register(c, c.Request().PostForm.Get("identifier"))
+	f := c.Request().PostForm
+	p, err := s.lookup(c, f.Get("identifier"), f.Get("reason"))
 	if err != nil {
 		var re *requestError
-		if errors.As(err, &re) && re.status == http.StatusBadRequest {
+		if errors.As(err, &re) && re.status == http.StatusBadRequest && re.msg == "error.empty_identifier" {
 			return s.renderHome(c, http.StatusBadRequest, s.translatorFor(c).T("lookup.empty"))
 		}
 		return err
@@ -160,7 +162,7 @@ func (s *Server) lookupForm(c echo.Context) error {
 	if s.secured() {
 		// A clinician's look-up answers with the timeline itself, so the
 		// reason travels in the form and never in a URL.
-		return s.clinicianLookup(c, p.Handle, c.Request().PostForm.Get("reason"))
+		return s.clinicianLookup(c, p.Handle, f.Get("reason"))
 	}
 	return c.Redirect(http.StatusSeeOther, patientPath(p.Handle))
 }
@@ -227,7 +229,9 @@ type entryView struct {
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
-	p, tl, d, err := s.authorizedDecision(c, c.Param("handle"), c.Request().Header.Get(ReasonHeader))
+	since, seen := lastSeen(c)
+	pv, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().Header.Get(ReasonHeader),
+		Changes: seen, Since: since})
 	if errors.Is(err, access.ErrReasonRequired) {
 		// A clinician opens a timeline with a reason, on their own page.
 		return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(c.Param("handle")))
@@ -235,11 +239,13 @@ func (s *Server) timelinePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	tl, handle := pv.Timeline, pv.Patient.Handle
+	s.remember(c, handle, tl)
 	tr := s.translatorFor(c)
 	now := s.now().In(s.loc)
-	restricted := d.Restricted || !s.secured()
-	marks, removed := s.changeMarks(c, tr, p.Handle, tl, restricted, now)
-	key := renderKey{handle: p.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "days",
+	restricted := pv.Decision.Restricted
+	marks, removed := s.changeMarks(tr, pv.Changes, now)
+	key := renderKey{handle: handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "days",
 		lang: tr.lang, restricted: restricted, minute: now.Unix() / 60}
 	var v timelinePage
 	if b, ok := s.renders.getText(key); ok && len(marks) == 0 {
@@ -256,13 +262,11 @@ func (s *Server) timelinePage(c echo.Context) error {
 		}
 	}
 	v.Removed = removed
-	if v.Switch, err = s.switcher(c, tr, p.Handle); err != nil {
+	if v.Switch, err = s.switcher(c, tr, handle); err != nil {
 		return err
 	}
-	for _, l := range v.Switch {
-		if l.Current && l.Href != "" && !l.Own {
-			v.Heading = tr.F("relative.timeline_heading", l.Name) // whose timeline the relative is reading
-		}
+	if pv.Decision.Role == access.RoleRelative && pv.Name != "" {
+		v.Heading = tr.F("relative.timeline_heading", pv.Name) // whose timeline the relative is reading
 	}
 	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
 }

@@ -337,7 +337,8 @@ func TestLookupForm(t *testing.T) {
 }
 
 func TestNoCPRInPageOrLogs(t *testing.T) {
-	env := newTestEnv(t, Config{DefaultIdentifierSystem: testSystem, NoAccessControl: true}, nil)
+	tl := &swapTimelines{Timelines: fakeTimelines{tl: testTimeline(t)}}
+	env := newTestEnv(t, Config{DefaultIdentifierSystem: testSystem, NoAccessControl: true}, tl)
 	rec := env.do(t, http.MethodPost, "/lookup", "identifier="+fakeCPR, "Content-Type: application/x-www-form-urlencoded")
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("status = %d, want 303", rec.Code)
@@ -349,7 +350,7 @@ func TestNoCPRInPageOrLogs(t *testing.T) {
 	}
 	apiRec := env.do(t, http.MethodPost, "/api/v1/patients/lookup", `{"identifier":"`+fakeCPR+`"}`)
 	// A failing timeline goes through the error handler and its log line.
-	env.srv.tl = fakeTimelines{err: errors.New("cache down")}
+	tl.swap(fakeTimelines{err: errors.New("cache down")})
 	failed := env.do(t, http.MethodGet, loc, "")
 
 	for name, s := range map[string]string{
@@ -388,22 +389,22 @@ func TestHealthAndReady(t *testing.T) {
 	tests := []struct {
 		name   string
 		path   string
-		cfg    Config
+		ready  func(context.Context) error
 		status int
 		body   string
 	}{
 		{name: "healthz", path: "/healthz", status: http.StatusOK},
-		{name: "healthz while not ready", path: "/healthz", cfg: Config{Ready: notReady}, status: http.StatusOK},
+		{name: "healthz while not ready", path: "/healthz", ready: notReady, status: http.StatusOK},
 		{name: "readyz without check", path: "/readyz", status: http.StatusOK},
-		{name: "readyz ready", path: "/readyz", cfg: Config{Ready: ready}, status: http.StatusOK},
-		{name: "readyz not ready", path: "/readyz", cfg: Config{Ready: notReady}, status: http.StatusServiceUnavailable},
-		{name: "readyz degraded stays in rotation", path: "/readyz", cfg: Config{Ready: func(context.Context) error {
+		{name: "readyz ready", path: "/readyz", ready: ready, status: http.StatusOK},
+		{name: "readyz not ready", path: "/readyz", ready: notReady, status: http.StatusServiceUnavailable},
+		{name: "readyz degraded stays in rotation", path: "/readyz", ready: func(context.Context) error {
 			return fmt.Errorf("%w: redis is down", ErrDegraded)
-		}}, status: http.StatusOK, body: "degraded\n"},
+		}, status: http.StatusOK, body: "degraded\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newTestEnv(t, tt.cfg, nil)
+			env := newTestEnv(t, Config{}, nil, func(d *Deps) { d.Ready = tt.ready })
 			rec := env.do(t, http.MethodGet, tt.path, "")
 			if rec.Code != tt.status {
 				t.Errorf("status = %d, want %d", rec.Code, tt.status)

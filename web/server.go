@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime/debug"
 	"strconv"
@@ -27,23 +28,24 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 )
 
 //go:embed templates/*.html static/*
 var files embed.FS
 
-// Timelines delivers a patient's merged timeline.
-type Timelines interface {
-	Timeline(ctx context.Context, p aggregator.PatientRef) (*aggregator.Timeline, error)
+// Views is the one read of patient data web makes: every route that shows
+// any goes through it (*view.Viewer), which decides, audits and filters.
+type Views interface {
+	Open(ctx context.Context, r view.Request) (*view.View, error)
+	Lookup(ctx context.Context, p access.Principal, id aggregator.Identifier, reason string) (aggregator.PatientRef, error)
+	Worklist(ctx context.Context, p access.Principal, from, to string) ([]*view.View, error)
 }
 
-// Patients maps opaque handles to patients. Errors must not carry the
-// identifier: web logs them.
+// Patients turns an identifier into its handle without registering it: the
+// grant form names a relative by identifier. *aggregator.Patients is one.
 type Patients interface {
-	// Resolve maps an opaque handle back to the patient; ok=false if unknown.
-	Resolve(ctx context.Context, handle string) (p aggregator.PatientRef, ok bool, err error)
-	// Register returns the (stable) handle for an identifier, creating it if needed.
-	Register(ctx context.Context, id aggregator.Identifier) (aggregator.PatientRef, error)
+	Handle(id aggregator.Identifier) string
 }
 
 // DemoPatient is a made-up patient listed on the front page in demo mode.
@@ -51,48 +53,62 @@ type DemoPatient struct {
 	Handle, Name string
 }
 
-// Config is what the web layer needs from the operator.
+// Config is what the operator sets.
 type Config struct {
 	Location *time.Location // display zone; Europe/Copenhagen when nil
 	Demo     []DemoPatient  // non-empty only in demo mode: GET / lists them
 	// DefaultIdentifierSystem is used when a lookup gives a bare value without "system|".
 	DefaultIdentifierSystem string
-	Ready                   func(ctx context.Context) error // for /readyz; nil = always ready
 	// NoAccessControl shows a notice in every page footer that anyone who
 	// reaches the server sees every timeline (a server without Auth).
 	NoAccessControl bool
-	// Outages, in demo mode only, offers switches to take simulated sources down.
-	Outages Outages
-	// Cached lists the cached timelines for the clinicians' conflict
-	// worklist; nil leaves the worklist empty.
-	Cached CachedTimelines
-
-	// Auth turns access control on (Access must then be set too): every
-	// route names the roles that may use it, patient data goes out only
-	// after Access allowed and audited it, and forms carry CSRF tokens.
-	// Without it the server is the loopback-only demo of before.
-	Auth   Authenticator
-	Access AccessControl
-	// AuthRoutes serves the login, the provider's callback and the logout
-	// under /auth/; LoginPath is where a page sends someone not logged in.
-	AuthRoutes http.Handler
-	LoginPath  string
+	// LoginPath is where a page sends someone not logged in.
+	LoginPath string
 	// TLS says the server is reached over HTTPS (directly or behind a
 	// proxy): it then sends HSTS.
 	TLS bool
-	// RateLimit is how many logins and look-ups one client address may
-	// start per minute; 0 means 30.
-	RateLimit int
+	// RateLimits is how many requests a minute each limited route allows
+	// one caller (ratelimit.go); zero values take the defaults.
+	RateLimits RateLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; from anywhere else the connection's address counts.
+	TrustedProxies []netip.Prefix
+	// SenderCerts maps a client certificate's subject to the source it
+	// posts messages as (inbound.go).
+	SenderCerts map[string]string
+}
+
+// Deps are what the web layer is built on; cmd wires them.
+type Deps struct {
+	// Views reads patient data (required).
+	Views Views
+	// Patients names a relative's handle on the grant form.
+	Patients Patients
+	// Auth turns access control on (Access must then be set too): every
+	// route names the roles that may use it, patient data goes out only
+	// through Views, and forms carry CSRF tokens. Without it the server is
+	// the loopback-only demo of before.
+	Auth Authenticator
+	// Access keeps grants, blocks and the audit log the account pages show.
+	Access AccessControl
+	// AuthRoutes serves the login, the provider's callback and the logout
+	// under /auth/.
+	AuthRoutes http.Handler
+	Ready      func(ctx context.Context) error // for /readyz; nil = always ready
+	// Outages, in demo mode only, offers switches to take simulated sources down.
+	Outages Outages
+	// Cached lists the cached timelines, for the admin page's source
+	// status (no patient data); nil leaves it empty.
+	Cached CachedTimelines
+	// Metrics, when set, is served at /metrics to admins.
+	Metrics http.Handler
 	// Checks, when set, lets an admin run every source's configuration
 	// checks from the admin page.
 	Checks func(ctx context.Context) []SourceCheck
-
+	Logger *slog.Logger
 	// Messages, when set, takes FHIR messages pushed to POST
-	// /fhir/$process-message (MedCom HospitalNotifications), see inbound.go;
-	// SenderCerts maps a client certificate's subject to the source it
-	// sends as.
-	Messages    MessageReceiver
-	SenderCerts map[string]string
+	// /fhir/$process-message (MedCom HospitalNotifications), see inbound.go.
+	Messages MessageReceiver
 }
 
 const (
@@ -114,8 +130,7 @@ var ErrDegraded = errors.New("degraded")
 // Server is the HTTP front of overblik.
 type Server struct {
 	cfg    Config
-	tl     Timelines
-	pats   Patients
+	deps   Deps
 	log    *slog.Logger
 	loc    *time.Location
 	now    func() time.Time // replaced in tests
@@ -129,6 +144,8 @@ type Server struct {
 	// renders keeps timeline JSON rendered per build: 64 MiB holds about
 	// two thousand 30 KB timelines.
 	renders *renderCache
+	// failedBearer counts wrong bearer credentials per client address.
+	failedBearer *rateLimiter
 }
 
 type staticFile struct {
@@ -139,10 +156,14 @@ type staticFile struct {
 }
 
 // New builds the server and its routes. It panics if the embedded templates
-// do not parse, which the package tests rule out.
-func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
+// do not parse, which the package tests rule out, or without Views.
+func New(cfg Config, deps Deps) *Server {
+	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Views == nil {
+		panic("web: Deps.Views is required")
 	}
 	loc := cfg.Location
 	if loc == nil {
@@ -153,13 +174,12 @@ func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
 		}
 		loc = l
 	}
-	if cfg.Auth != nil && cfg.Access == nil {
-		panic("web: Config.Auth needs Config.Access")
+	if deps.Auth != nil && (deps.Access == nil || deps.Patients == nil) {
+		panic("web: Deps.Auth needs Deps.Access and Deps.Patients")
 	}
 	s := &Server{
 		cfg:     cfg,
-		tl:      tl,
-		pats:    pats,
+		deps:    deps,
 		log:     log,
 		loc:     loc,
 		now:     time.Now,
@@ -174,6 +194,8 @@ func New(cfg Config, tl Timelines, pats Patients, log *slog.Logger) *Server {
 	s.static = loadStatic()
 	s.css = "/static/" + cssFile + "?v=" + s.static[cssFile].version
 	s.pages = parsePages(s.tr)
+	s.cfg.RateLimits = cfg.RateLimits.withDefaults()
+	s.failedBearer = newRateLimiter(s.cfg.RateLimits.FailedBearer, time.Minute, func() time.Time { return s.now() })
 	s.e = s.routes()
 	return s
 }
@@ -186,22 +208,19 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
 	e.Use(s.recoverPanic, s.headers, s.language, s.identify)
 
 	// Who may use each route is stated here, route by route (see
 	// authz.go); without Config.Auth every check lets everything through.
 	limit, csrf := limitBody, s.checkCSRF
-	perMinute := s.cfg.RateLimit
-	if perMinute <= 0 {
-		perMinute = 30
-	}
-	rate := newRateLimiter(perMinute, time.Minute, func() time.Time { return s.now() }).middleware
+	rl := s.cfg.RateLimits // each route gets a limiter of its own (ratelimit.go)
 	anyone, patient := s.require(), s.require(access.RolePatient)
 	clinician, admin := s.require(access.RoleClinician), s.require(access.RoleAdmin)
 	viewers := s.require(access.RolePatient, access.RoleRelative, access.RoleClinician)
 
 	e.GET("/", s.home)
-	e.POST("/lookup", s.lookupForm, limit, rate, clinician, csrf)
+	e.POST("/lookup", s.lookupForm, limit, clinician, s.limitByPrincipal(rl.Lookup), csrf)
 	e.GET("/p/:handle", s.timelinePage, viewers)
 	e.GET("/static/:name", s.serveStatic)
 	e.GET("/healthz", s.healthz)
@@ -209,7 +228,7 @@ func (s *Server) routes() *echo.Echo {
 
 	api := e.Group("/api/v1")
 	api.GET("/patients", s.apiPatients, anyone)
-	api.POST("/patients/lookup", s.apiLookup, limit, rate, viewers, csrf)
+	api.POST("/patients/lookup", s.apiLookup, limit, viewers, s.limitByPrincipal(rl.Lookup), csrf)
 	api.GET("/patients/:handle/timeline", s.apiTimeline, viewers)
 	api.GET("/patients/:handle/changes", s.apiChanges, viewers)
 	api.GET("/patients/:handle/conflicts", s.apiConflicts, viewers)
@@ -218,7 +237,7 @@ func (s *Server) routes() *echo.Echo {
 	clin.GET("/p/:handle", s.clinicianPage, clinician)
 	clin.POST("/p/:handle", s.clinicianPage, limit, clinician, csrf)
 	clin.GET("/conflicts", s.worklist, clinician)
-	if s.cfg.Outages != nil {
+	if s.deps.Outages != nil {
 		e.POST("/demo/sources/:name", s.demoOutageForm, limit, anyone, csrf)
 		api.POST("/demo/sources/:name", s.apiDemoOutage, limit, anyone, csrf)
 	}
@@ -231,13 +250,16 @@ func (s *Server) routes() *echo.Echo {
 		e.GET("/admin", s.adminPage, admin)
 		e.POST("/admin/checks", s.adminPage, limit, admin, csrf)
 	}
-	if s.cfg.Messages != nil {
-		e.POST("/fhir/$process-message", s.processMessage)
+	if s.deps.AuthRoutes != nil {
+		h := echo.WrapHandler(s.deps.AuthRoutes)
+		e.GET("/auth/*", h, s.limitByAddress(rl.Login))
+		e.POST("/auth/*", h, limit, s.limitByAddress(rl.Login))
 	}
-	if s.cfg.AuthRoutes != nil {
-		h := echo.WrapHandler(s.cfg.AuthRoutes)
-		e.GET("/auth/*", h, rate)
-		e.POST("/auth/*", h, limit, rate)
+	if s.deps.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.deps.Metrics), admin)
+	}
+	if s.deps.Messages != nil {
+		e.POST("/fhir/$process-message", s.processMessage)
 	}
 	return e
 }
@@ -330,8 +352,8 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	if s.cfg.Ready != nil {
-		err := s.cfg.Ready(c.Request().Context())
+	if s.deps.Ready != nil {
+		err := s.deps.Ready(c.Request().Context())
 		switch {
 		case errors.Is(err, ErrDegraded):
 			// Serving, with less: keep the replica in rotation and say so.

@@ -74,7 +74,17 @@ var (
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// MaxOpenConns and MaxIdleConns size the connection pool; default
+	// DefaultMaxConns each. database/sql keeps only 2 idle connections
+	// unless told otherwise, so under load most requests would open a new
+	// PostgreSQL connection; idle should equal open.
+	MaxOpenConns, MaxIdleConns int
 }
+
+// DefaultMaxConns is the pool size when Options leave it zero: enough for
+// the group-committed audit, the decisions that miss their cache and the
+// pages that list grants, on one replica.
+const DefaultMaxConns = 16
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path and
 // migrates it.
@@ -119,6 +129,14 @@ func OpenPostgres(ctx context.Context, databaseURL string, opts Options) (*Store
 }
 
 func open(ctx context.Context, db *sql.DB, d dialect, opts Options) (*Store, error) {
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = DefaultMaxConns
+	}
+	if opts.MaxIdleConns <= 0 {
+		opts.MaxIdleConns = opts.MaxOpenConns
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	db.SetMaxIdleConns(min(opts.MaxIdleConns, opts.MaxOpenConns))
 	s := &Store{db: db, d: d, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -172,6 +190,64 @@ func (s *Store) insertEvent(ctx context.Context, x execer, ev access.Event) erro
 // Audit implements access.Store.
 func (s *Store) Audit(ctx context.Context, ev access.Event) error {
 	return s.insertEvent(ctx, s.db, ev)
+}
+
+// maxBatch bounds the rows of one AuditBatch statement: 10 parameters a row
+// stay far below both backends' limits (SQLite 32766, PostgreSQL 65535).
+const maxBatch = 1000
+
+// AuditBatch implements access.Store: one multi-row INSERT, so one commit,
+// for every row; all or none are written.
+func (s *Store) AuditBatch(ctx context.Context, evs []access.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if len(evs) > maxBatch {
+		return fmt.Errorf("write audit events: %d rows in one batch, at most %d: %w", len(evs), maxBatch, access.ErrInvalid)
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO audit_events
+	(at_us, actor, actor_role, actor_name, actor_handle, patient, action, reason, outcome, ref) VALUES `)
+	args := make([]any, 0, 10*len(evs))
+	for i, ev := range evs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole), ev.ActorName, ev.ActorHandle,
+			ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref)
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.bind(q.String()), args...); err != nil {
+		return fmt.Errorf("write %d audit events: %w", len(evs), err)
+	}
+	return nil
+}
+
+// LookedUp implements access.Store.
+func (s *Store) LookedUp(ctx context.Context, actor string, since time.Time, limit int) ([]string, error) {
+	if actor == "" || limit < 1 {
+		return nil, fmt.Errorf("looked up: actor %q, limit %d: %w", actor, limit, access.ErrInvalid)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT patient FROM audit_events
+		WHERE actor = ? AND at_us >= ? AND action IN (?, ?) AND outcome = ?
+		GROUP BY patient ORDER BY MAX(at_us) DESC LIMIT ?`),
+		actor, since.UnixMicro(), string(access.ActionLookup), string(access.ActionView), string(access.OutcomeAllowed), limit)
+	if err != nil {
+		return nil, fmt.Errorf("looked up: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("looked up: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("looked up: %w", err)
+	}
+	return out, nil
 }
 
 // inTx runs f in a transaction and commits it; the audit row and the change

@@ -174,13 +174,14 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 
 func TestMigrationFailureRollsBack(t *testing.T) {
 	ms := []migration{
-		{version: 1, name: "0001_ok.sql", sql: "CREATE TABLE a (x INTEGER)"},
-		{version: 2, name: "0002_bad.sql", sql: "CREATE TABLE nonsense ("},
+		// Versions after the real ones, so both are new to the store.
+		{version: 101, name: "0101_ok.sql", sql: "CREATE TABLE a (x INTEGER)"},
+		{version: 102, name: "0102_bad.sql", sql: "CREATE TABLE nonsense ("},
 	}
 	s := openSQLite(t, filepath.Join(t.TempDir(), "access.db"))
 	_, err := migrate(context.Background(), s.db, sqlite, ms, fixedNow())
-	if err == nil || !strings.Contains(err.Error(), "0002_bad.sql") {
-		t.Fatalf("migrate: %v, want an error naming 0002_bad.sql", err)
+	if err == nil || !strings.Contains(err.Error(), "0102_bad.sql") {
+		t.Fatalf("migrate: %v, want an error naming 0102_bad.sql", err)
 	}
 	var n int
 	if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'a'`).Scan(&n); err != nil || n != 0 {

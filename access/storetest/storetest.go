@@ -35,6 +35,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ChangeAndAuditRowAreOneTransaction", func(t *testing.T) { testAtomic(t, h) })
 	t.Run("Block", func(t *testing.T) { testBlock(t, h) })
 	t.Run("ConcurrentAudit", func(t *testing.T) { testConcurrentAudit(t, h) })
+	t.Run("AuditBatch", func(t *testing.T) { testAuditBatch(t, h) })
+	t.Run("LookedUp", func(t *testing.T) { testLookedUp(t, h) })
 	t.Run("BrokenStoreFails", func(t *testing.T) { testBroken(t, h) })
 }
 
@@ -309,6 +311,74 @@ func testConcurrentAudit(t *testing.T, h Harness) {
 	}
 }
 
+func testAuditBatch(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	var evs []access.Event
+	for i := range 300 {
+		evs = append(evs, event(fmt.Sprintf("p%d", i%3), base.Add(time.Duration(i)*time.Microsecond), access.ActionView, i))
+	}
+	if err := s.AuditBatch(ctx, evs); err != nil {
+		t.Fatalf("AuditBatch: %v", err)
+	}
+	if err := s.AuditBatch(ctx, nil); err != nil {
+		t.Errorf("AuditBatch of nothing: %v", err)
+	}
+	got := allEvents(t, s, "p1", 500)
+	if len(got) != 100 {
+		t.Fatalf("p1 has %d events, want 100", len(got))
+	}
+	// Newest first, every field as written.
+	want := evs[298]
+	if g := got[0]; g.Reason != want.Reason || !g.At.Equal(want.At) || g.Actor != want.Actor || g.ActorRole != want.ActorRole ||
+		g.ActorName != want.ActorName || g.ActorHandle != want.ActorHandle || g.Action != want.Action || g.Outcome != want.Outcome {
+		t.Errorf("newest p1 event = %+v, want %+v", g.LogValue(), want.LogValue())
+	}
+	// All or nothing: a batch with an event the store cannot take (a NUL
+	// byte, which PostgreSQL refuses in text) writes none of it; SQLite takes
+	// it, and then all are written.
+	bad := []access.Event{event("px", base, access.ActionView, 1), event("px", base, access.ActionView, 2)}
+	bad[1].Reason = "nul\x00byte"
+	if err := s.AuditBatch(ctx, bad); err != nil {
+		if n := len(allEvents(t, s, "px", 10)); n != 0 {
+			t.Errorf("a failed batch left %d of its rows", n)
+		}
+	} else if n := len(allEvents(t, s, "px", 10)); n != 2 {
+		t.Errorf("a batch that succeeded wrote %d of its 2 rows", n)
+	}
+}
+
+func testLookedUp(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	ev := func(actor, patient string, at time.Time, a access.Action, o access.Outcome) access.Event {
+		return access.Event{At: at, Actor: actor, ActorRole: access.RoleClinician, Patient: patient, Action: a, Outcome: o}
+	}
+	for _, e := range []access.Event{
+		ev("klara", "old", base.Add(-40*24*time.Hour), access.ActionLookup, access.OutcomeAllowed),
+		ev("klara", "pa", base.Add(time.Hour), access.ActionLookup, access.OutcomeAllowed),
+		ev("klara", "pb", base.Add(2*time.Hour), access.ActionView, access.OutcomeAllowed),
+		ev("klara", "pa", base.Add(3*time.Hour), access.ActionView, access.OutcomeAllowed), // pa again, newest
+		ev("klara", "blocked", base.Add(time.Hour), access.ActionView, access.OutcomeBlocked),
+		ev("klara", "listed", base.Add(time.Hour), access.ActionWorklist, access.OutcomeAllowed),
+		ev("karl", "pc", base.Add(time.Hour), access.ActionView, access.OutcomeAllowed),
+	} {
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.LookedUp(ctx, "klara", base.Add(-30*24*time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[pa pb]" {
+		t.Errorf("LookedUp = %v, want [pa pb]: klara's own allowed look-ups and views since, newest first, each once", got)
+	}
+	if got, _ := s.LookedUp(ctx, "klara", base.Add(-30*24*time.Hour), 1); fmt.Sprint(got) != "[pa]" {
+		t.Errorf("LookedUp with limit 1 = %v, want [pa]", got)
+	}
+}
+
 func testBroken(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s := h.Open(t)
@@ -316,6 +386,13 @@ func testBroken(t *testing.T, h Harness) {
 	d := access.Delegation{ID: "d1", Patient: "pa", Grantee: "r1", Created: base}
 	calls := map[string]func() error{
 		"Audit": func() error { return s.Audit(ctx, event("pa", base, access.ActionView, 1)) },
+		"AuditBatch": func() error {
+			return s.AuditBatch(ctx, []access.Event{event("pa", base, access.ActionView, 1)})
+		},
+		"LookedUp": func() error {
+			_, err := s.LookedUp(ctx, "sub-1", base, 10)
+			return err
+		},
 		"AuditLog": func() error {
 			_, err := s.AuditLog(ctx, "pa", "", 10)
 			return err

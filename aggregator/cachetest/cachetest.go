@@ -1,6 +1,8 @@
-// Package cachetest is the conformance suite every aggregator.Cache
-// implementation runs (memory now, Redis later), in the style of go-cloud's
-// drivertest: one set of behaviours, many backends.
+// Package cachetest holds the conformance suites every cache back end
+// (aggregator/memcache, aggregator/rediscache) runs, in the style of
+// go-cloud's drivertest: one set of behaviours, many back ends. Run covers
+// timelines, RunChangeLog the changes, RunSchedule the background-refresh
+// schedule and RunCursors the change-feed cursors.
 package cachetest
 
 import (

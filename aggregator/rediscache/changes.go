@@ -31,6 +31,7 @@ type changeV1 struct {
 	EntryID  string    `json:"entry"`
 	Kind     string    `json:"kind"`
 	Title    string    `json:"title,omitempty"`
+	Sens     string    `json:"sens,omitempty"` // absent in records written before it was kept
 	OldStart time.Time `json:"old_start,omitzero"`
 	OldEnd   time.Time `json:"old_end,omitzero"`
 	OldPlace placeV1   `json:"old_place,omitzero"`
@@ -45,7 +46,7 @@ func (c *Cache) AddChanges(ctx context.Context, handle string, changes []aggrega
 	}
 	members := make([]redis.Z, len(changes))
 	for i, ch := range changes {
-		b, err := json.Marshal(changeV1{Version: ch.Version, Noticed: ch.Noticed, EntryID: ch.EntryID, Kind: string(ch.Kind), Title: ch.Title,
+		b, err := json.Marshal(changeV1{Version: ch.Version, Noticed: ch.Noticed, EntryID: ch.EntryID, Kind: string(ch.Kind), Title: ch.Title, Sens: string(ch.Sensitivity),
 			OldStart: ch.OldStart, OldEnd: ch.OldEnd,
 			OldPlace: placeV1{Name: ch.OldPlace.Name, Address: ch.OldPlace.Address, Lat: ch.OldPlace.Lat, Lon: ch.OldPlace.Lon}})
 		if err != nil {
@@ -94,7 +95,7 @@ func (c *Cache) Changes(ctx context.Context, handle string, since time.Time) ([]
 		if !d.Noticed.After(since) {
 			continue
 		}
-		out = append(out, aggregator.Change{Version: d.Version, Noticed: d.Noticed, EntryID: d.EntryID, Kind: aggregator.ChangeKind(d.Kind), Title: d.Title,
+		out = append(out, aggregator.Change{Version: d.Version, Noticed: d.Noticed, EntryID: d.EntryID, Kind: aggregator.ChangeKind(d.Kind), Title: d.Title, Sensitivity: aggregator.Sensitivity(d.Sens),
 			OldStart: d.OldStart, OldEnd: d.OldEnd,
 			OldPlace: aggregator.Place{Name: d.OldPlace.Name, Address: d.OldPlace.Address, Lat: d.OldPlace.Lat, Lon: d.OldPlace.Lon}})
 	}

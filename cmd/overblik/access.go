@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/access/accessbus"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/web"
 	"github.com/overblik/overblik/web/auth"
 	"github.com/overblik/overblik/web/auth/demoidp"
@@ -42,20 +44,40 @@ func requireAuthMethod(cfg *Config) error {
 // wiring sees it, and the delegations the demo starts with.
 type demoLogin struct {
 	issuer, clientID, clientSecret string
+	apiAudience                    string // in the access tokens it issues for overblik's API
 	baseURL                        string // where the demo's web server is reached
 	grants                         []demoGrant
 }
+
+// demoAPIAudience is what the demo's provider names overblik's API in
+// access tokens, so apps can use the JSON API with them.
+const demoAPIAudience = "overblik-demo-api"
 
 // demoGrant is a delegation from one demo patient to another person.
 type demoGrant struct {
 	patientCPR, patientName, granteeCPR, label string
 }
 
+// security is access control as wired: the access service every view asks,
+// and what it adds to the web layer.
+type security struct {
+	access    *access.Service
+	auth      *auth.Auth
+	loginPath string
+	tls       bool
+	checks    func(context.Context) []web.SourceCheck
+}
+
+func (s *security) apply(wc *web.Config, deps *web.Deps) {
+	deps.Auth, deps.Access, deps.AuthRoutes, deps.Checks = s.auth, s.access, s.auth.Handler(), s.checks
+	wc.LoginPath, wc.TLS, wc.NoAccessControl = s.loginPath, s.tls, false
+}
+
 // openAccess opens access control when the configuration (or the demo)
-// asks for it and returns what it adds to the web configuration; nil means
-// none is configured, and the server is the open loopback demo of before
-// (serve refuses that earlier, with requireAuthMethod).
-func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (func(*web.Config), error) {
+// asks for it; nil means none is configured, and the server is the open
+// loopback demo of before (serve refuses that earlier, with
+// requireAuthMethod).
+func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
 	if !cfg.loginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
 		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
 		return nil, nil
@@ -66,7 +88,28 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 	if err != nil {
 		return nil, err
 	}
-	svc := access.NewService(store, access.Options{Logger: log})
+	// Views' audit rows are group-committed: one transaction for the rows
+	// of concurrent requests, each request released after its commit.
+	auditor := access.NewGroupCommit(store, access.GroupCommitOptions{Logger: log})
+	a.closers = append([]func() error{auditor.Close}, a.closers...) // before the store closes
+	opts := access.Options{Logger: log, Auditor: auditor}
+	var bus *accessbus.Bus
+	if cfg.Cache.RedisURL != "" {
+		// Replicas cache decisions' inputs; a change on one drops them on all.
+		rdb, err := rediscache.NewClient(cfg.Cache.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("access change feed: %w", err)
+		}
+		a.closers = append(a.closers, rdb.Close)
+		if bus, err = accessbus.New(rdb, accessbus.Options{Channel: cfg.Cache.RedisPrefix + "access", Logger: log}); err != nil {
+			return nil, err
+		}
+		opts.Broadcast = bus
+	}
+	svc := access.NewService(store, opts)
+	if bus != nil {
+		a.background(func(ctx context.Context) { _ = bus.Run(ctx, svc) })
+	}
 
 	var sessions auth.Store
 	if cfg.Cache.RedisURL != "" {
@@ -78,11 +121,13 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		// A Redis outage must not fail requests: sessions fall back to memory.
 		sessions = auth.NewFallbackStore(rs, auth.NewMemoryStore(time.Now), log)
 	}
-	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log,
+	// Sessions seal the person under a key of the handle secret, which
+	// replicas share: auth derives its own key from it.
+	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log, SealKey: cfg.HandleSecret,
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
 	for _, k := range cfg.APIKeys {
 		sum, _ := auth.ParseKeySHA256(k.KeySHA256) // validated
-		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role)})
+		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role), Organization: k.Organization})
 	}
 	tls := false
 	switch {
@@ -90,7 +135,8 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		ac.OIDC = &auth.OIDCConfig{
 			Issuer: login.issuer, ClientID: login.clientID, ClientSecret: login.clientSecret,
 			RedirectURL: login.baseURL + "/auth/callback", PostLogoutURL: login.baseURL + "/",
-			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem,
+			Scopes: []string{"profile"}, IdentifierSystem: cfg.PatientIdentifierSystem, Audience: login.apiAudience,
+			OrganizationClaim: demoidp.ClaimOrganization,
 		}
 	case cfg.loginConfigured():
 		l := cfg.Login
@@ -101,8 +147,11 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 		ac.OIDC = &auth.OIDCConfig{
 			Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: string(l.ClientSecret),
 			RedirectURL: l.RedirectURL, PostLogoutURL: l.PostLogoutURL, Scopes: scopes,
-			IdentifierClaim: l.IdentifierClaim, NameClaim: l.NameClaim, RolesClaim: l.RolesClaim,
-			IdentifierSystem: cfg.PatientIdentifierSystem, Audience: l.Audience,
+			IdentifierClaim: l.IdentifierClaim, NameClaim: l.NameClaim, RolesClaim: l.RolesClaim, OrganizationClaim: l.OrganizationClaim,
+			IdentifierSystem: cfg.PatientIdentifierSystem, Audience: l.Audience, RequireATJWT: l.RequireATJWT,
+		}
+		if l.Audience == "" {
+			log.Info("bearer JWTs are not accepted: auth.audience names none for access tokens")
 		}
 		// Reached over HTTPS: Secure cookies and HSTS.
 		tls = strings.HasPrefix(l.RedirectURL, "https://")
@@ -117,15 +166,11 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 			return nil, err
 		}
 	}
-	return func(wc *web.Config) {
-		wc.Auth, wc.Access, wc.AuthRoutes = au, svc, au.Handler()
-		if ac.OIDC != nil {
-			wc.LoginPath = "/auth/login"
-		}
-		wc.TLS = tls
-		wc.NoAccessControl = false
-		wc.Checks = sourceChecks(cfg, log)
-	}, nil
+	sec := &security{access: svc, auth: au, tls: tls, checks: sourceChecks(cfg, log)}
+	if ac.OIDC != nil {
+		sec.loginPath = "/auth/login"
+	}
+	return sec, nil
 }
 
 // sourceChecks runs what `overblik check` runs, for the admin page.
@@ -161,7 +206,7 @@ func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.Sou
 // SQLite file; the demo, given neither, uses a file in a temporary folder
 // it removes at the end.
 func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *slog.Logger) (*sqlstore.Store, error) {
-	opts := sqlstore.Options{Logger: log}
+	opts := sqlstore.Options{Logger: log, MaxOpenConns: cfg.DatabaseMaxConns, MaxIdleConns: cfg.DatabaseMaxIdleConns}
 	if cfg.DatabaseURL != "" {
 		s, err := sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, opts)
 		if err != nil {
@@ -221,17 +266,18 @@ func startDemoLogin(baseURL string, patients []web.DemoPatient, log *slog.Logger
 		{ID: "patient-2", Name: patients[1].Name, CPR: cpr(patients[1]), Roles: []string{"patient"}, About: "patient"},
 		{ID: "relative", Name: patients[2].Name, CPR: cpr(patients[2]), Roles: []string{"patient", "relative"},
 			About: "pårørende med fuldmagt fra / relative with a delegation from " + patients[0].Name},
-		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, About: "sundhedsperson / clinician"},
+		{ID: "clinician", Name: "Klara Kliniker", Roles: []string{"clinician"}, Organization: "Hjemmeplejen Midtbyen",
+			About: "sygeplejerske i Hjemmeplejen Midtbyen / home-care nurse"},
 		{ID: "admin", Name: "Adam Admin", Roles: []string{"admin"}, About: "drift / operations"},
 	}
 	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{
 		ClientID: "overblik-demo", ClientSecret: secret, RedirectURI: baseURL + "/auth/callback",
-		PostLogoutURI: baseURL + "/", Users: users, Logger: log,
+		PostLogoutURI: baseURL + "/", APIAudience: demoAPIAudience, Users: users, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, baseURL: baseURL,
+	return idp, &demoLogin{issuer: idp.Issuer, clientID: "overblik-demo", clientSecret: secret, apiAudience: demoAPIAudience, baseURL: baseURL,
 		grants: []demoGrant{{patientCPR: cpr(patients[0]), patientName: patients[0].Name, granteeCPR: cpr(patients[2]), label: "Datter"}},
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
@@ -18,6 +19,7 @@ import (
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
 	"github.com/overblik/overblik/sources/medcom"
+	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 )
 
@@ -75,7 +77,27 @@ type app struct {
 	handler   http.Handler
 	refresher *aggregator.Refresher
 	rc        *rediscache.Cache // when the timelines live in Redis
+	metrics   http.Handler      // /metrics: on metrics_listen (serve), and to admins on the web server
 	closers   []func() error    // in the order to call them
+	// The goroutines that live as long as the app (the access change feed),
+	// stopped first by Close.
+	stopBG context.CancelFunc
+	bgCtx  context.Context
+	bg     sync.WaitGroup
+}
+
+// background runs f until Close.
+func (a *app) background(f func(ctx context.Context)) {
+	if a.stopBG == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.stopBG = cancel
+		a.bgCtx = ctx
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		f(a.bgCtx)
+	}()
 }
 
 // startBackground keeps viewed patients fresh until the returned stop is
@@ -98,6 +120,10 @@ func (a *app) startBackground(ctx context.Context, log *slog.Logger) (stop func(
 
 // Close releases what newApp opened, after the server has stopped.
 func (a *app) Close() {
+	if a.stopBG != nil {
+		a.stopBG()
+		a.bg.Wait()
+	}
 	if a.svc != nil {
 		a.svc.Close()
 	}
@@ -202,22 +228,30 @@ func newApp(cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Ti
 		}
 	}
 	// Access control: login, API keys, grants, blocks and the audit log (access.go).
-	secure, err := a.openAccess(cfg, extras.login, patients, log)
+	sec, err := a.openAccess(cfg, extras.login, patients, log)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	inbound, err := a.receiveMessages(cfg, inbox, patients, svc, log) // app_medcom.go
-	if err != nil {
+	// Every read of patient data goes through the one authorized view.
+	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now}
+	if sec != nil {
+		vopts.Access = sec.access
+	}
+	if cfg.Worklist.ByOrganization || sec == nil {
+		vopts.Organizations = svc
+	}
+	views := view.New(svc, patients, vopts)
+	// Metrics hold no patient data (no handles in labels), but they tell
+	// how the service is used: on the web server only admins get them; the
+	// operator's scraper reads them on metrics_listen (serve).
+	a.metrics = m.Handler()
+	deps := web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}
+	if deps.Messages, err = a.receiveMessages(cfg, inbox, patients, svc, log); err != nil { // app_medcom.go
 		a.Close()
 		return nil, err
 	}
-	// Metrics hold no patient data (no handles in labels), so they are
-	// served next to the product for the operator's scraper.
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", newWeb(cfg, extras, svc, patients, ready, log, secure, inbound))
-	a.handler = mux
+	a.handler = newWeb(cfg, extras, deps, sec)
 	return a, nil
 }
 
@@ -264,27 +298,25 @@ func (a *app) openCache(cfg *Config, log *slog.Logger) (aggregator.Cache, func(c
 	return fb, ready, nil
 }
 
-// newWeb builds the web layer. Without access control (only possible
-// outside serve, which refuses to start without it) every page says so.
-func newWeb(cfg *Config, extras demoExtras, tl web.Timelines, pats web.Patients, ready func(context.Context) error, log *slog.Logger, secure ...func(*web.Config)) http.Handler {
+// newWeb builds the web layer on deps. Without access control (only
+// possible outside serve, which refuses to start without it) every page
+// says so.
+func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.Handler {
+	proxies, _ := parseTrustedProxies(cfg.TrustedProxies) // validated
 	wc := web.Config{
-		Ready:                   ready,
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
 		DefaultIdentifierSystem: cfg.PatientIdentifierSystem,
 		NoAccessControl:         true,
-		Outages:                 extras.outages,
+		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
+		TrustedProxies:          proxies,
+		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
 	}
-	// The service lists its cached timelines for the clinicians' worklist.
-	if c, ok := tl.(web.CachedTimelines); ok {
-		wc.Cached = c
+	deps.Outages = extras.outages
+	if sec != nil {
+		sec.apply(&wc, &deps) // access.go
 	}
-	for _, f := range secure {
-		if f != nil {
-			f(&wc) // access control, when configured (access.go)
-		}
-	}
-	return web.New(wc, tl, pats, log).Handler()
+	return web.New(wc, deps).Handler()
 }
 
 func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {
@@ -310,6 +342,24 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	}
 	defer a.Close()
 	defer a.startBackground(ctx, log)()
+	if addr := cfg.metricsListener(); addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics)
+		mctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serveHTTP(mctx, mln, mux, io.Discard, log) }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				log.Warn("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -38,8 +38,9 @@ func (a *app) openInbox(cfg *Config) (*medcom.Store, error) {
 }
 
 // receiveMessages takes the medcom sources' messages at POST
-// /fhir/$process-message and rebuilds the patient's timeline after each.
-func (a *app) receiveMessages(cfg *Config, inbox *medcom.Store, patients *aggregator.Patients, svc *aggregator.Service, log *slog.Logger) (func(*web.Config), error) {
+// /fhir/$process-message and rebuilds the patient's timeline after each;
+// nil when no such source is configured.
+func (a *app) receiveMessages(cfg *Config, inbox *medcom.Store, patients *aggregator.Patients, svc *aggregator.Service, log *slog.Logger) (web.MessageReceiver, error) {
 	if inbox == nil {
 		return nil, nil
 	}
@@ -55,6 +56,5 @@ func (a *app) receiveMessages(cfg *Config, inbox *medcom.Store, patients *aggreg
 	}
 	// Before the store closes: the rebuilds under way finish first.
 	a.closers = append([]func() error{func() error { rc.Close(); return nil }}, a.closers...)
-	certs := cfg.medcomSenders()
-	return func(wc *web.Config) { wc.Messages, wc.SenderCerts = rc, certs }, nil
+	return rc, nil
 }

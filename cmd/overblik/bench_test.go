@@ -14,6 +14,8 @@ import (
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/sources/fhirsource"
+	"github.com/overblik/overblik/view"
+	"github.com/overblik/overblik/web"
 )
 
 // benchSources starts n loopback FHIR servers holding one patient with
@@ -86,7 +88,8 @@ func BenchmarkCachedRead(b *testing.B) {
 	if _, err := svc.Refresh(context.Background(), p); err != nil {
 		b.Fatal(err)
 	}
-	h := newWeb(cfg, demoExtras{}, svc, patients, nil, slog.New(slog.DiscardHandler))
+	views := view.New(svc, patients, view.Options{})
+	h := newWeb(cfg, demoExtras{}, web.Deps{Views: views, Patients: patients, Cached: svc, Logger: slog.New(slog.DiscardHandler)}, nil)
 	for _, tc := range []struct{ name, path string }{
 		{"JSON", "/api/v1/patients/" + p.Handle + "/timeline"},
 		{"HTML", "/p/" + p.Handle},

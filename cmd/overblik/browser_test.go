@@ -16,14 +16,14 @@ import (
 )
 
 // browser starts Debian's headless Chromium for one test. It fails, never
-// skips, when Chromium is missing: .ci/run installs it.
+// skips, when Chromium is missing: make test installs it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	path := os.Getenv("CHROMIUM")
 	if path == "" {
 		var err error
 		if path, err = exec.LookPath("chromium"); err != nil {
-			t.Fatalf("Chromium is needed for the browser tests (apt-get install chromium; .ci/run does): %v", err)
+			t.Fatalf("Chromium is needed for the browser tests (apt-get install chromium; make test does): %v", err)
 		}
 	}
 	// Not t.TempDir: Chromium's helper processes may still be writing there

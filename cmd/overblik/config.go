@@ -44,6 +44,21 @@ type Config struct {
 	APIKeys      []APIKeyConfig // `api_keys`
 	DatabaseURL  string         // `database_url` (or OVERBLIK_DATABASE_URL): PostgreSQL for grants, blocks and the audit log
 	DatabasePath string         // `database_path`: the SQLite file otherwise, default overblik.db
+	// `database_max_conns` (default 16) and `database_max_idle_conns`
+	// (default the same): the connection pool; idle below open makes a busy
+	// server open a new connection for most requests.
+	DatabaseMaxConns, DatabaseMaxIdleConns int
+	Worklist                               WorklistConfig // `worklist`
+	// Who may reach what, and how often (config_access.go).
+	MetricsListen  string           // `metrics_listen`, default 127.0.0.1:9090; "" or "off": no listener of its own
+	TrustedProxies []string         // `trusted_proxies`: CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For counts
+	RateLimits     RateLimitsConfig // `rate_limits`: requests per minute
+}
+
+// WorklistConfig is whom a clinician's conflict worklist covers.
+type WorklistConfig struct {
+	LookedUpWithin time.Duration // `looked_up_within`, default 30d: the patients the clinician looked up this recently
+	ByOrganization bool          // `by_organization`, default true: and, when the login names the clinician's organisation, the patients with an entry from it
 }
 
 // WindowConfig is how far back and ahead a timeline reaches from now.
@@ -173,6 +188,9 @@ func Default() *Config {
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
 		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
 		Refresh:                 RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
+		Worklist:                WorklistConfig{LookedUpWithin: 30 * 24 * time.Hour, ByOrganization: true},
+		MetricsListen:           DefaultMetricsListen,
+		RateLimits:              defaultRateLimits(),
 	}
 }
 
@@ -328,7 +346,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		}
 		d.readSecrets(s, i, dir, getenv)
 	}
-	d.readAccessSecrets(c, dir, getenv) // config_access.go
+	d.readAccessSecrets(c, dir, getenv, renames) // config_access.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -456,6 +474,15 @@ func (c *Config) validate() []*FieldError {
 	}
 	if c.Refresh.PerSource < 1 {
 		add("refresh.per_source", "must be at least 1, got %d", c.Refresh.PerSource)
+	}
+	if c.DatabaseMaxConns < 0 {
+		add("database_max_conns", "must be at least 1 (or left out for the default), got %d", c.DatabaseMaxConns)
+	}
+	if c.DatabaseMaxIdleConns < 0 || (c.DatabaseMaxConns > 0 && c.DatabaseMaxIdleConns > c.DatabaseMaxConns) {
+		add("database_max_idle_conns", "must be between 1 and database_max_conns, got %d", c.DatabaseMaxIdleConns)
+	}
+	if c.Worklist.LookedUpWithin <= 0 {
+		add("worklist.looked_up_within", "must be positive, got %v", c.Worklist.LookedUpWithin)
 	}
 	if c.Cache.RedisURL != "" {
 		if err := checkRedisURL(c.Cache.RedisURL); err != nil {
@@ -722,10 +749,21 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
 		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
 		// Access control (config_access.go).
-		"auth":          func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
-		"api_keys":      func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },
-		"database_url":  d.str(&c.DatabaseURL),
-		"database_path": d.str(&c.DatabasePath),
+		"auth":                    func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
+		"api_keys":                func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },
+		"database_url":            d.str(&c.DatabaseURL),
+		"database_path":           d.str(&c.DatabasePath),
+		"database_max_conns":      d.integer(&c.DatabaseMaxConns),
+		"database_max_idle_conns": d.integer(&c.DatabaseMaxIdleConns),
+		"worklist": func(n *yaml.Node, path string) {
+			d.mapping(n, path, map[string]field{
+				"looked_up_within": d.duration(&c.Worklist.LookedUpWithin),
+				"by_organization":  d.boolean(&c.Worklist.ByOrganization),
+			})
+		},
+		"metrics_listen":  d.str(&c.MetricsListen),
+		"trusted_proxies": d.stringList(&c.TrustedProxies),
+		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
 	})
 }
 

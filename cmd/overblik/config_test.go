@@ -169,14 +169,16 @@ func TestParseDuration(t *testing.T) {
 }
 
 func TestLoadExample(t *testing.T) {
-	c, err := Load("../../overblik.example.yaml", envFunc(nil))
+	// The example's API key is a placeholder (TestServeRefusesPublishedKeys):
+	// an operator gives the hash of their own.
+	c, err := Load("../../overblik.example.yaml", envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": keyHash}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	// The example claims to show the defaults; keep it honest.
 	d := Default()
 	if c.Listen != d.Listen || c.Timezone != d.Timezone || c.PatientIdentifierSystem != d.PatientIdentifierSystem ||
-		c.Window != d.Window || c.Cache != d.Cache {
+		c.Window != d.Window || c.Cache != d.Cache || c.MetricsListen != d.MetricsListen || c.RateLimits != d.RateLimits {
 		t.Errorf("example top-level values differ from the defaults:\n got %+v\nwant %+v", c, d)
 	}
 	var sectors []string
@@ -201,7 +203,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			data: "listn: :9000\n" + minimalConfig,
-			want: []string{"line 1: listn: unknown key", "the top level takes api_keys, auth, cache, conflicts, database_path, database_url, handle_secret_file, listen,"},
+			want: []string{"line 1: listn: unknown key", "the top level takes api_keys, auth, cache, conflicts, database_max_conns, database_max_idle_conns, database_path, database_url, handle_secret_file, listen,"},
 		},
 		{
 			name: "unknown nested key",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -111,4 +112,141 @@ func patientHandle(t *testing.T, a *app, h string) string {
 		t.Fatalf("%q is not a registered handle", h)
 	}
 	return h
+}
+
+// demoSite is the demo as `overblik demo` wires it, on a loopback port.
+type demoSite struct {
+	d    *demo
+	a    *app
+	base string
+	idp  string // the demo provider's issuer
+}
+
+func startDemoSite(t *testing.T) *demoSite {
+	t.Helper()
+	d, err := startDemo(time.Now(), slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := demoBaseURL(ln.Addr())
+	idp, login, err := startDemoLogin(base, d.patients, slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	a, err := newApp(d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: a.handler}}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &demoSite{d: d, a: a, base: base, idp: idp.Issuer}
+}
+
+// login signs the demo user in through the provider's page and returns a
+// browser holding the session.
+func (s *demoSite) login(t *testing.T, user string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	page := s.read(t, c, s.base+"/auth/login?next=/")
+	m := regexp.MustCompile(`name="authRequestID" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no demo login page: %.300s", page)
+	}
+	resp, err := c.PostForm(s.idp+"/login", url.Values{"authRequestID": {m[1]}, "user": {user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login as %s: %d", user, resp.StatusCode)
+	}
+	return c
+}
+
+func (s *demoSite) read(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %.300s", u, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestDemoRelativeLearnsNothingOfARestrictedEntry: the demo's first patient
+// has a restricted appointment that overlaps a visible one, and delegated to
+// the demo relative without restricted entries. The relative reads the
+// timeline, its conflicts, its changes and its page: nothing names the
+// entry or its conflict, while the patient sees both, and her log shows
+// every view the relative made.
+func TestDemoRelativeLearnsNothingOfARestrictedEntry(t *testing.T) {
+	s := startDemoSite(t)
+	birthe := patientHandle(t, s.a, s.d.patients[0].Handle)
+	relative, patient := s.login(t, "relative"), s.login(t, "patient-1")
+	api := s.base + "/api/v1/patients/" + birthe
+	secret := regexp.MustCompile(`(?i)psykiatri`)
+	reads := []string{api + "/timeline", api + "/conflicts", api + "/changes", api + "/timeline?lang=en", s.base + "/p/" + birthe}
+	for _, u := range reads {
+		if b := s.read(t, relative, u); secret.MatchString(b) {
+			t.Errorf("%s shows the relative the restricted entry: %s", u, secret.FindString(b))
+		}
+	}
+	own := s.read(t, patient, api+"/conflicts")
+	var cs struct {
+		Conflicts []struct{ Rule, Message string }
+	}
+	if err := json.Unmarshal([]byte(own), &cs); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cs.Conflicts {
+		found = found || (c.Rule == "overlap" && strings.Contains(c.Message, "psykiatrisk ambulatorium"))
+	}
+	if !found {
+		t.Errorf("the patient does not see the overlap of her restricted appointment: %s", own)
+	}
+	if page := s.read(t, patient, s.base+"/p/"+birthe); !secret.MatchString(page) {
+		t.Error("the patient's page does not show her restricted appointment")
+	}
+	log := s.read(t, patient, s.base+"/account/log")
+	if n := strings.Count(log, s.d.patients[2].Name); n < len(reads) {
+		t.Errorf("the patient's log names the relative %d times, want at least %d (one per view)", n, len(reads))
+	}
+}
+
+// TestDemoWorklistFollowsTheClinicianOrganisation: the demo clinician's
+// login names her workplace, so her worklist holds the patients with a visit
+// from it whose timelines are cached, though she never looked them up, and
+// no one else; each patient listed reads it in their log.
+func TestDemoWorklistFollowsTheClinicianOrganisation(t *testing.T) {
+	s := startDemoSite(t)
+	birthe := patientHandle(t, s.a, s.d.patients[0].Handle)
+	jorgen := patientHandle(t, s.a, s.d.patients[1].Handle)
+	patient := s.login(t, "patient-1")
+	s.read(t, patient, s.base+"/p/"+birthe) // cached now
+	clinician := s.login(t, "clinician")
+	work := s.read(t, clinician, s.base+"/clinician/conflicts?from=2020-01-01&to=2030-12-31")
+	if !strings.Contains(work, "/clinician/p/"+birthe) {
+		t.Errorf("the worklist lacks Birthe, who has visits from the clinician's home-care unit")
+	}
+	if strings.Contains(work, "/clinician/p/"+jorgen) {
+		t.Errorf("the worklist lists Jørgen, whose timeline nobody opened and whom the clinician never looked up")
+	}
+	log := s.read(t, patient, s.base+"/account/log")
+	if !strings.Contains(log, "Klara Kliniker, Hjemmeplejen Midtbyen") || !strings.Contains(log, "koordineringsproblemer") {
+		t.Errorf("Birthe's log does not say the clinician and her workplace saw her on the worklist: %.2000s", log)
+	}
 }

@@ -26,6 +26,11 @@ func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds()
 // request (closed loop), so the figure is the server's throughput at that
 // concurrency, not a queue.
 func load(ctx context.Context, url string, conns int, d time.Duration) (result, error) {
+	return loadWith(ctx, url, nil, conns, d)
+}
+
+// loadWith is load with headers on every request (credentials, a reason).
+func loadWith(ctx context.Context, url string, h http.Header, conns int, d time.Duration) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -43,11 +48,20 @@ func load(ctx context.Context, url string, conns int, d time.Duration) (result, 
 			tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true,
 				DialContext: (&net.Dialer{Timeout: time.Second}).DialContext}
 			defer tr.CloseIdleConnections()
-			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			// A redirect (to the login, say) is not the answer measured.
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			var local []time.Duration
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				resp, err := client.Get(url)
+				req, err := http.NewRequest(http.MethodGet, url, nil)
+				if err != nil {
+					return
+				}
+				for k, v := range h {
+					req.Header[k] = v
+				}
+				resp, err := client.Do(req)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()

@@ -15,18 +15,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
-	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
+	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 )
 
@@ -36,9 +36,36 @@ func main() {
 	patients := flag.Int("patients", 300, "patients in the background refresh runs")
 	dur := flag.Duration("duration", 3*time.Second, "length of each load run")
 	builds := flag.Int("builds", 40, "cold builds to time")
+	pgURL := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+		"PostgreSQL for the read path rows (a database of the run's own is created in it and dropped at the end)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator alike) to this file")
+	only := flag.String("only", "", "run only these sections, comma-separated: "+strings.Join(sections, ","))
 	flag.Parse()
-	cfg := config{conns: *conns, dur: *dur, builds: *builds, redisURL: *redisURL, patients: *patients}
+	cfg := config{conns: *conns, dur: *dur, builds: *builds, redisURL: *redisURL, patients: *patients, pgURL: *pgURL,
+		only: map[string]bool{}}
+	for _, s := range strings.Split(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if !slices.Contains(sections, s) {
+				fmt.Fprintf(os.Stderr, "overblikbench: no section %q (there are %s)\n", s, strings.Join(sections, ", "))
+				os.Exit(2)
+			}
+			cfg.only[s] = true
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "overblikbench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "overblikbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background(), os.Stdout, cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "overblikbench:", err)
 		os.Exit(1)
 	}
@@ -57,17 +84,84 @@ type config struct {
 	dur      time.Duration
 	builds   int
 	redisURL string
+	pgURL    string
 	patients int
+	only     map[string]bool // sections to run; empty: all
 }
 
+// sections of the run, in order.
+var sections = []string{"cached", "readpath", "cold", "refresh", "replicas"}
+
+func (c config) runs(section string) bool { return len(c.only) == 0 || c.only[section] }
+
 func run(ctx context.Context, out io.Writer, cfg config) error {
-	conns, dur, builds := cfg.conns, cfg.dur, cfg.builds
 	log := slog.New(slog.DiscardHandler)
 	cph, err := time.LoadLocation("Europe/Copenhagen")
 	if err != nil {
 		return err
 	}
+	rdb, err := openRedis(ctx, cfg.redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.cleanup(context.WithoutCancel(ctx))
+	fmt.Fprintf(out, "overblikbench: %s per load run\n", cfg.dur)
 
+	if cfg.runs("cached") {
+		if err := cachedReads(ctx, out, cfg, rdb, cph, log); err != nil {
+			return err
+		}
+	}
+
+	if cfg.runs("readpath") {
+		rows, err := readPathRows(ctx, rdb, cfg.pgURL, cph, log, cfg.dur)
+		if err != nil {
+			return fmt.Errorf("read path: %w", err)
+		}
+		fmt.Fprintf(out, "\nthe read path users take: login or API key, decision, audit row group-committed to PostgreSQL, timeline in Redis; ratio to a bare Echo handler writing as many bytes at the same concurrency:\n")
+		printReadPath(out, rows)
+	}
+
+	if cfg.runs("cold") {
+		// Cold builds: three sources of 100 appointments, each answering after 20 ms.
+		const latency = 20 * time.Millisecond
+		p50, p99, err := coldBuilds(ctx, cfg.builds, latency)
+		if err != nil {
+			return fmt.Errorf("cold build: %w", err)
+		}
+		limit := latency + 10*time.Millisecond
+		fmt.Fprintf(out, "\ncold build, 3 sources x 100 appointments, %s latency each (%d builds):\n", latency, cfg.builds)
+		fmt.Fprintf(out, "  p50 %s  p99 %s  target p50 <= %s: %s\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), limit, verdict(p50 <= limit))
+	}
+
+	if cfg.runs("refresh") {
+		// Background refresh: every viewed patient comes due at once.
+		const minRate = 150.0
+		rate, err := refreshThroughput(ctx, cfg.patients, log)
+		if err != nil {
+			return fmt.Errorf("background refresh: %w", err)
+		}
+		fmt.Fprintf(out, "\nbackground refresh, %d patients, %d zero-latency sources x %d entries, %d at once (memory):\n",
+			cfg.patients, refreshSources, entriesPerSource, refreshConcurrency)
+		fmt.Fprintf(out, "  %.0f patients/s  target >= %.0f: %s\n", rate, minRate, verdict(rate >= minRate))
+	}
+
+	if cfg.runs("replicas") {
+		// Three replicas on one Redis, refreshers and viewers all at once.
+		const intervals = 3
+		perInterval, err := replicasAskOnce(ctx, rdb, cfg.patients, intervals, log)
+		if err != nil {
+			return fmt.Errorf("replicas: %w", err)
+		}
+		fmt.Fprintf(out, "\n3 replicas sharing Redis, %d patients, %d refresh intervals, every replica refreshing and viewing every patient:\n", cfg.patients, intervals)
+		fmt.Fprintf(out, "  Appointment searches per patient, source and interval: %.2f  target 1.00: %s\n", perInterval, verdict(perInterval == 1))
+	}
+	return nil
+}
+
+// cachedReads measures the web server's cached reads without access
+// control, against a bare Echo handler writing the same bytes.
+func cachedReads(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis, cph *time.Location, log *slog.Logger) error {
 	// The product on the demo data, one demo patient's timeline cached.
 	d, stop, err := demoService(cph, log, memcache.New(0))
 	if err != nil {
@@ -81,24 +175,15 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 
 	// Baseline: a bare Echo handler writing bytes of the same size, with a
 	// Content-Length, which is the floor for any cached read.
-	payload := make([]byte, size)
-	for i := range payload {
-		payload[i] = 'x'
-	}
-	e := echo.New()
-	e.GET("/", func(c echo.Context) error {
-		c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(payload)))
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, payload)
-	})
-	baseURL, stopBase, err := serve(e)
+	baseURL, stopBase, err := bareHandler(size)
 	if err != nil {
 		return err
 	}
 	defer stopBase()
 
-	fmt.Fprintf(out, "overblikbench: %d connections, %s per run, payload %d bytes (a demo timeline)\n\n", conns, dur, size)
+	fmt.Fprintf(out, "\nthe web server's cached reads (no access control), %d connections, payload %d bytes (a demo timeline):\n", cfg.conns, size)
 	var rows []row
-	base, err := load(ctx, baseURL, conns, dur)
+	base, err := load(ctx, baseURL, cfg.conns, cfg.dur)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
@@ -111,52 +196,18 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		{"cached timeline JSON (memory)", jsonURL, 0.70},
 		{"cached timeline HTML (memory)", htmlURL, 0.50},
 	} {
-		r, err := load(ctx, sc.url, conns, dur)
+		r, err := load(ctx, sc.url, cfg.conns, cfg.dur)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
 		rows = append(rows, row{name: sc.name, res: r, baseline: &base, target: sc.target})
 	}
-	rdb, err := openRedis(ctx, cfg.redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.cleanup(context.WithoutCancel(ctx))
 	redisRows, err := redisRows(ctx, rdb, cfg, cph, log)
 	if err != nil {
 		return fmt.Errorf("redis rows: %w", err)
 	}
 	rows = append(rows, redisRows...)
 	printLoad(out, rows)
-
-	// Cold builds: three sources of 100 appointments, each answering after 20 ms.
-	const latency = 20 * time.Millisecond
-	p50, p99, err := coldBuilds(ctx, builds, latency)
-	if err != nil {
-		return fmt.Errorf("cold build: %w", err)
-	}
-	limit := latency + 10*time.Millisecond
-	fmt.Fprintf(out, "\ncold build, 3 sources x 100 appointments, %s latency each (%d builds):\n", latency, builds)
-	fmt.Fprintf(out, "  p50 %s  p99 %s  target p50 <= %s: %s\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), limit, verdict(p50 <= limit))
-
-	// Background refresh: every viewed patient comes due at once.
-	const minRate = 150.0
-	rate, err := refreshThroughput(ctx, cfg.patients, log)
-	if err != nil {
-		return fmt.Errorf("background refresh: %w", err)
-	}
-	fmt.Fprintf(out, "\nbackground refresh, %d patients, %d zero-latency sources x %d entries, %d at once (memory):\n",
-		cfg.patients, refreshSources, entriesPerSource, refreshConcurrency)
-	fmt.Fprintf(out, "  %.0f patients/s  target >= %.0f: %s\n", rate, minRate, verdict(rate >= minRate))
-
-	// Three replicas on one Redis, refreshers and viewers all at once.
-	const intervals = 3
-	perInterval, err := replicasAskOnce(ctx, rdb, cfg.patients, intervals, log)
-	if err != nil {
-		return fmt.Errorf("replicas: %w", err)
-	}
-	fmt.Fprintf(out, "\n3 replicas sharing Redis, %d patients, %d refresh intervals, every replica refreshing and viewing every patient:\n", cfg.patients, intervals)
-	fmt.Fprintf(out, "  Appointment searches per patient, source and interval: %.2f  target 1.00: %s\n", perInterval, verdict(perInterval == 1))
 	return nil
 }
 
@@ -206,8 +257,26 @@ type demoProduct struct {
 }
 
 // demoService serves the demo data from three simulators through the
-// product, with timelines in cache.
+// product without access control (the rows that measure the web server
+// itself), with timelines in cache.
 func demoService(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (*demoProduct, func(), error) {
+	d, stopAll, err := demoSources(loc, log, cache)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := web.New(web.Config{Location: loc}, web.Deps{Views: view.New(d.svc, d.patients, view.Options{}), Patients: d.patients, Logger: log}).Handler()
+	u, stop, err := serve(h)
+	if err != nil {
+		stopAll()
+		return nil, nil, err
+	}
+	d.url = u
+	return d, func() { stop(); stopAll() }, nil
+}
+
+// demoSources is the aggregator service on the demo data from three
+// simulators, timelines in cache; the caller serves it.
+func demoSources(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (*demoProduct, func(), error) {
 	data := testdata.Demo(time.Now(), loc)
 	var regs []aggregator.Registration
 	var stops []func()
@@ -247,14 +316,8 @@ func demoService(loc *time.Location, log *slog.Logger, cache aggregator.Cache) (
 		stopAll()
 		return nil, nil, err
 	}
-	h := web.New(web.Config{Location: loc}, svc, patients, log).Handler()
-	u, stop, err := serve(h)
-	if err != nil {
-		stopAll()
-		return nil, nil, err
-	}
-	stops = append(stops, stop, svc.Close)
-	return &demoProduct{svc: svc, patients: patients, url: u, patient: data.Patients[0]}, stopAll, nil
+	stops = append(stops, svc.Close)
+	return &demoProduct{svc: svc, patients: patients, patient: data.Patients[0]}, stopAll, nil
 }
 
 // warm builds and caches the demo patient's timeline and returns the URLs of

@@ -785,7 +785,7 @@ func startMedplum(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@medplum", "fhir-router", "package.json")); err != nil {
-		t.Fatalf("Medplum's FHIR router is not installed: run `npm ci --prefix tools/medplum` from the repository root (.ci/run does): %v", err)
+		t.Fatalf("Medplum's FHIR router is not installed: run `npm ci --prefix tools/medplum` from the repository root (make test does): %v", err)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -10,6 +10,9 @@ package auth
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -37,9 +40,10 @@ type Registrar interface {
 // APIKey is a key a system sends as "Authorization: Bearer <key>". Only its
 // SHA-256 is configured.
 type APIKey struct {
-	Name   string // who it is in the audit log ("apikey:<name>")
-	SHA256 [32]byte
-	Role   access.Role
+	Name         string // who it is in the audit log ("apikey:<name>")
+	SHA256       [32]byte
+	Role         access.Role
+	Organization string // the workplace of a clinician's system, if any
 }
 
 // ParseKeySHA256 reads a key's SHA-256 written as 64 hex digits.
@@ -64,7 +68,12 @@ type Config struct {
 	AbsoluteTimeout time.Duration
 	// Secure marks the cookies Secure: set it whenever users reach the
 	// server over HTTPS.
-	Secure     bool
+	Secure bool
+	// SealKey (at least 32 bytes) seals what a session holds of the person
+	// (their identifier and name) before it reaches the store, so a copy
+	// of Redis reveals no CPR number; replicas that share sessions need the
+	// same key. Nil: a random one, and sessions end with the process.
+	SealKey    []byte
 	Sessions   Store
 	Patients   Registrar
 	HTTPClient *http.Client     // for the provider; nil: http.DefaultClient
@@ -88,6 +97,7 @@ type Auth struct {
 	cfg  Config
 	rp   *relyingParty // nil without OIDC
 	keys []APIKey
+	seal cipher.AEAD // of the sessions' personal data
 	now  func() time.Time
 	log  *slog.Logger
 }
@@ -119,7 +129,11 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	a := &Auth{cfg: cfg, keys: cfg.APIKeys, now: cfg.Now, log: cfg.Logger}
+	seal, err := sessionSeal(cfg.SealKey)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{cfg: cfg, keys: cfg.APIKeys, seal: seal, now: cfg.Now, log: cfg.Logger}
 	for _, k := range a.keys {
 		if _, ok := access.ParseRole(string(k.Role)); !ok || k.Name == "" {
 			return nil, fmt.Errorf("auth: API key %q: needs a name and a known role", k.Name)
@@ -135,17 +149,81 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	return a, nil
 }
 
-// session is what the store keeps for a logged-in person.
+// session is what the store keeps for a logged-in person: the handle and
+// roles in clear (what every request needs), the rest sealed.
 type session struct {
-	Principal access.Principal
-	CSRF      string
-	Created   time.Time
-	LastSeen  time.Time
-	IDToken   string // the hint for ending the session at the provider
-	// Identifier is the person's own, kept server-side so their handle
-	// resolves again after a restart of this process (the handle map is
-	// in memory, the session may be in Redis). Personal data: never log.
-	Identifier aggregator.Identifier
+	Subject  string        `json:"sub"`
+	Roles    []access.Role `json:"roles"`
+	Handle   string        `json:"handle,omitempty"`
+	Org      string        `json:"org,omitempty"` // a clinician's workplace: not personal data
+	CSRF     string        `json:"csrf"`
+	Created  time.Time     `json:"created"`
+	LastSeen time.Time     `json:"last_seen"`
+	// Person is a sealed person: AES-GCM under the seal key, bound to the
+	// session's store key, so it opens in this session only.
+	Person []byte `json:"person,omitempty"`
+}
+
+// person is the personal data of a session. The identifier lets the
+// person's handle resolve again after a restart of this process (the
+// handle map is in memory, the session may be in Redis); the name is shown
+// in the pages' header and in the audit logs of the patients they view.
+type person struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// sessionSeal is the AEAD of the sessions' personal data, under a key
+// derived from key (random when nil).
+func sessionSeal(key []byte) (cipher.AEAD, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key) // never fails since Go 1.24
+	}
+	if len(key) < 32 {
+		return nil, errors.New("auth: the session seal key needs at least 32 bytes")
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("overblik session seal"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+func (a *Auth) sealPerson(storeKey string, p person) ([]byte, error) {
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	nonce := make([]byte, a.seal.NonceSize())
+	rand.Read(nonce)
+	return a.seal.Seal(nonce, nonce, plain, []byte(storeKey)), nil
+}
+
+func (a *Auth) openPerson(storeKey string, sealed []byte) (person, error) {
+	var p person
+	if len(sealed) == 0 {
+		return p, nil
+	}
+	n := a.seal.NonceSize()
+	if len(sealed) < n {
+		return p, errors.New("sealed person too short")
+	}
+	plain, err := a.seal.Open(nil, sealed[:n], sealed[n:], []byte(storeKey))
+	if err != nil {
+		return p, err
+	}
+	return p, json.Unmarshal(plain, &p)
+}
+
+// loaded is a session as a request sees it: opened.
+type loaded struct {
+	session
+	principal access.Principal
+	id        aggregator.Identifier
 }
 
 // Identify implements web.Authenticator: a bearer credential first (an API
@@ -170,12 +248,12 @@ func (a *Auth) Identify(ctx context.Context, r *http.Request) (web.Identity, boo
 	if err != nil || !ok {
 		return web.Identity{}, false, err
 	}
-	if s.Identifier.Value != "" {
-		if _, err := a.cfg.Patients.Register(ctx, s.Identifier); err != nil {
+	if s.id.Value != "" {
+		if _, err := a.cfg.Patients.Register(ctx, s.id); err != nil {
 			return web.Identity{}, false, fmt.Errorf("register session's person: %w", err)
 		}
 	}
-	return web.Identity{Principal: s.Principal, CSRF: s.CSRF, Session: true}, true, nil
+	return web.Identity{Principal: s.principal, CSRF: s.CSRF, Session: true}, true, nil
 }
 
 // bearer checks every API key in constant time (so timing tells nothing of
@@ -189,7 +267,8 @@ func (a *Auth) bearer(ctx context.Context, cred string) (access.Principal, error
 		}
 	}
 	if match != nil {
-		return access.Principal{Subject: "apikey:" + match.Name, Roles: []access.Role{match.Role}, Name: match.Name}, nil
+		return access.Principal{Subject: "apikey:" + match.Name, Roles: []access.Role{match.Role}, Name: match.Name,
+			Organization: match.Organization}, nil
 	}
 	if a.rp != nil && strings.Count(cred, ".") == 2 {
 		return a.rp.accessToken(ctx, cred)
@@ -197,46 +276,54 @@ func (a *Auth) bearer(ctx context.Context, cred string) (access.Principal, error
 	return access.Principal{}, fmt.Errorf("unknown bearer credential: %w", web.ErrBadCredentials)
 }
 
-// session loads a session and applies the idle and absolute timeouts.
-func (a *Auth) session(ctx context.Context, id string) (session, bool, error) {
+// session loads a session, applies the idle and absolute timeouts and
+// opens what is sealed. One that does not open (sealed under another key,
+// or stored by an older version in clear) is ended.
+func (a *Auth) session(ctx context.Context, id string) (loaded, bool, error) {
 	key := storeKey("session", id)
 	b, ok, err := a.cfg.Sessions.Get(ctx, key)
 	if err != nil || !ok {
-		return session{}, false, err
+		return loaded{}, false, err
 	}
 	var s session
 	if err := json.Unmarshal(b, &s); err != nil {
-		return session{}, false, fmt.Errorf("decode session: %w", err)
+		return loaded{}, false, fmt.Errorf("decode session: %w", err)
 	}
 	now := a.now()
-	if now.Sub(s.LastSeen) >= a.cfg.IdleTimeout || now.Sub(s.Created) >= a.cfg.AbsoluteTimeout {
+	per, perr := a.openPerson(key, s.Person)
+	if s.Subject == "" || perr != nil || now.Sub(s.LastSeen) >= a.cfg.IdleTimeout || now.Sub(s.Created) >= a.cfg.AbsoluteTimeout {
 		if err := a.cfg.Sessions.Delete(ctx, key); err != nil {
-			return session{}, false, err
+			return loaded{}, false, err
 		}
-		return session{}, false, nil
+		return loaded{}, false, nil
 	}
 	if now.Sub(s.LastSeen) >= touchEvery {
 		s.LastSeen = now
-		if err := a.putSession(ctx, id, s); err != nil {
-			return session{}, false, err
+		if err := a.putSession(ctx, key, s); err != nil {
+			return loaded{}, false, err
 		}
 	}
-	return s, true, nil
+	l := loaded{session: s, principal: access.Principal{Subject: s.Subject, Roles: s.Roles, Handle: s.Handle, Name: per.Name,
+		Organization: s.Org}}
+	if per.Value != "" {
+		l.id = aggregator.Identifier{System: per.System, Value: per.Value}
+	}
+	return l, true, nil
 }
 
-func (a *Auth) putSession(ctx context.Context, id string, s session) error {
+func (a *Auth) putSession(ctx context.Context, key string, s session) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
 	// The store forgets it when neither timeout could still let it in.
 	ttl := min(a.cfg.IdleTimeout, s.Created.Add(a.cfg.AbsoluteTimeout).Sub(s.LastSeen))
-	return a.cfg.Sessions.Set(ctx, storeKey("session", id), b, ttl)
+	return a.cfg.Sessions.Set(ctx, key, b, ttl)
 }
 
 // newSession stores a session for p (whose identifier is id, if any) and
 // returns its cookie value.
-func (a *Auth) newSession(ctx context.Context, p access.Principal, id aggregator.Identifier, idToken string) (string, error) {
+func (a *Auth) newSession(ctx context.Context, p access.Principal, id aggregator.Identifier) (string, error) {
 	sid, err := randomToken()
 	if err != nil {
 		return "", err
@@ -245,8 +332,14 @@ func (a *Auth) newSession(ctx context.Context, p access.Principal, id aggregator
 	if err != nil {
 		return "", err
 	}
+	key := storeKey("session", sid)
+	sealed, err := a.sealPerson(key, person{System: id.System, Value: id.Value, Name: p.Name})
+	if err != nil {
+		return "", err
+	}
 	now := a.now()
-	if err := a.putSession(ctx, sid, session{Principal: p, CSRF: csrf, Created: now, LastSeen: now, IDToken: idToken, Identifier: id}); err != nil {
+	s := session{Subject: p.Subject, Roles: p.Roles, Handle: p.Handle, Org: p.Organization, CSRF: csrf, Created: now, LastSeen: now, Person: sealed}
+	if err := a.putSession(ctx, key, s); err != nil {
 		return "", err
 	}
 	return sid, nil
@@ -269,6 +362,9 @@ func (a *Auth) principal(ctx context.Context, sub string, claims map[string]any,
 	}
 	if name, ok := claims[oc.NameClaim].(string); ok {
 		p.Name = name
+	}
+	if org, ok := claims[oc.OrganizationClaim].(string); ok && oc.OrganizationClaim != "" {
+		p.Organization = strings.TrimSpace(org)
 	}
 	if v, ok := claims[oc.IdentifierClaim].(string); ok && strings.TrimSpace(v) != "" {
 		id = aggregator.Identifier{System: oc.IdentifierSystem, Value: strings.TrimSpace(v)}

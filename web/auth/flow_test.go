@@ -21,6 +21,7 @@ import (
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 	"github.com/overblik/overblik/web/auth"
 	"github.com/overblik/overblik/web/auth/demoidp"
@@ -36,6 +37,8 @@ const (
 	cprR     = "3002500246"
 	clientID = "overblik"
 	apiKey   = "a-long-random-key-for-the-journal-system"
+	// apiAudience is what the provider names overblik's API in access tokens.
+	apiAudience = "overblik-api"
 )
 
 type stubTimelines struct{}
@@ -48,7 +51,19 @@ func (stubTimelines) Timeline(_ context.Context, p aggregator.PatientRef) (*aggr
 	}}}, nil
 }
 
+func (s stubTimelines) Cached(ctx context.Context, h string) (*aggregator.Timeline, bool, error) {
+	t, err := s.Timeline(ctx, aggregator.PatientRef{Handle: h})
+	return t, true, err
+}
+
+func (stubTimelines) Changes(context.Context, string, time.Time) ([]aggregator.Change, error) {
+	return nil, nil
+}
+
+func (stubTimelines) Conflicts(*aggregator.Timeline) []aggregator.Conflict { return nil }
+
 type flowEnv struct {
+	auth     *auth.Auth
 	base     string
 	idp      *demoidp.Provider
 	svc      *access.Service
@@ -56,8 +71,25 @@ type flowEnv struct {
 	handle   map[string]string // cpr -> handle
 }
 
-func newFlowEnv(t *testing.T) *flowEnv {
+// flowOpts change what newFlowEnv wires; the zero value is the usual.
+type flowOpts struct {
+	sessions   auth.Store
+	noAudience bool // accept no bearer JWTs
+	client     *http.Client
+	now        func() time.Time
+	requireAT  bool
+}
+
+func newFlowEnv(t *testing.T, opts ...flowOpts) *flowEnv {
 	t.Helper()
+	var o flowOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	audience := apiAudience
+	if o.noAudience {
+		audience = ""
+	}
 	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,6 +98,7 @@ func newFlowEnv(t *testing.T) *flowEnv {
 	base := "http://" + ln.Addr().String()
 	idp, err := demoidp.Start("127.0.0.1:0", demoidp.Config{
 		ClientID: clientID, ClientSecret: "demo-secret", RedirectURI: base + "/auth/callback", PostLogoutURI: base + "/",
+		APIAudience: apiAudience,
 		Users: []demoidp.User{
 			{ID: "anna", Name: "Birthe Østergaard Madsen", CPR: cprA, Roles: []string{"patient"}},
 			{ID: "bo", Name: "Jørgen Bækgaard Nielsen", CPR: cprB, Roles: []string{"patient"}},
@@ -101,16 +134,17 @@ func newFlowEnv(t *testing.T) *flowEnv {
 		OIDC: &auth.OIDCConfig{
 			Issuer: idp.Issuer, ClientID: clientID, ClientSecret: "demo-secret",
 			RedirectURL: base + "/auth/callback", PostLogoutURL: base + "/", Scopes: []string{"profile"},
-			IdentifierSystem: system,
+			IdentifierSystem: system, Audience: audience, RequireATJWT: o.requireAT,
 		},
 		APIKeys:  []auth.APIKey{{Name: "journal", SHA256: sha256.Sum256([]byte(apiKey)), Role: access.RoleClinician}},
-		Patients: pats,
+		Patients: pats, Sessions: o.sessions, HTTPClient: o.client, Now: o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := web.New(web.Config{DefaultIdentifierSystem: system, Auth: a, Access: svc, AuthRoutes: a.Handler(), LoginPath: "/auth/login"},
-		stubTimelines{}, pats, nil)
+	e.auth = a
+	srv := web.New(web.Config{DefaultIdentifierSystem: system, LoginPath: "/auth/login"},
+		web.Deps{Views: view.New(stubTimelines{}, pats, view.Options{Access: svc}), Patients: pats, Auth: a, Access: svc, AuthRoutes: a.Handler()})
 	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	hs.Start()
 	t.Cleanup(hs.Close)
@@ -234,6 +268,15 @@ func TestLoginFlow(t *testing.T) {
 	if end == nil || !strings.HasPrefix(strings.ReplaceAll(end[1], "&amp;", "&"), e.idp.Issuer) {
 		t.Fatalf("logout page does not go on to the provider's end_session_endpoint: %s", b)
 	}
+	// The page (and so the browser's history and the provider's log) holds
+	// no token: the ID token's payload names the person and their CPR.
+	if strings.Contains(string(b), "eyJ") || strings.Contains(string(b), "id_token_hint") {
+		t.Errorf("logout page carries a token: %s", b)
+	}
+	endURL, _ := url.Parse(strings.ReplaceAll(end[1], "&amp;", "&"))
+	if q := endURL.Query(); q.Get("client_id") != clientID || q.Get("post_logout_redirect_uri") != e.base+"/" {
+		t.Errorf("end_session request %s lacks client_id or post_logout_redirect_uri", endURL)
+	}
 	resp, _ = get(t, anna, strings.ReplaceAll(end[1], "&amp;", "&"))
 	if resp.Request.URL.String() != e.base+"/" {
 		t.Errorf("after the provider's logout the browser is at %s, want overblik's front page", resp.Request.URL)
@@ -244,9 +287,10 @@ func TestLoginFlow(t *testing.T) {
 	}
 }
 
-func TestBearerAccessTokenFromTheSameIssuer(t *testing.T) {
-	e := newFlowEnv(t)
-	// An app does the code flow with PKCE itself and keeps the access token.
+// appTokens does the code flow with PKCE as an app does for itself, as
+// user, and returns the tokens it gets (an ID token among their extras).
+func appTokens(t *testing.T, e *flowEnv, user string, opts ...oauth2.AuthCodeOption) *oauth2.Token {
+	t.Helper()
 	ctx := context.Background()
 	conf := oauth2.Config{ClientID: clientID, ClientSecret: "demo-secret", RedirectURL: e.base + "/auth/callback",
 		Scopes:   []string{"openid", "profile"},
@@ -259,12 +303,12 @@ func TestBearerAccessTokenFromTheSameIssuer(t *testing.T) {
 		}
 		return nil
 	}
-	_, body := get(t, app, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+	_, body := get(t, app, conf.AuthCodeURL("st", append(opts, oauth2.S256ChallengeOption(verifier))...))
 	m := hiddenAuthRequest.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no login page: %s", body)
 	}
-	resp, err := app.PostForm(e.idp.Issuer+"/login", url.Values{"authRequestID": {m[1]}, "user": {"clara"}})
+	resp, err := app.PostForm(e.idp.Issuer+"/login", url.Values{"authRequestID": {m[1]}, "user": {user}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +324,12 @@ func TestBearerAccessTokenFromTheSameIssuer(t *testing.T) {
 	if strings.Count(tok.AccessToken, ".") != 2 {
 		t.Fatalf("access token is not a JWT")
 	}
+	return tok
+}
+
+func TestBearerAccessTokenFromTheSameIssuer(t *testing.T) {
+	e := newFlowEnv(t)
+	tok := appTokens(t, e, "clara")
 
 	call := func(token, reason string) int {
 		req, _ := http.NewRequest(http.MethodGet, e.base+"/api/v1/patients/"+e.handle[cprB]+"/timeline", nil)
@@ -367,5 +417,48 @@ func TestNoAuthenticationMethodIsRefused(t *testing.T) {
 	}
 	if errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// TestLoginRedirectStaysHere: /auth/login?next=/%09/evil.example/phish
+// used to end in "303 Location: /<TAB>/evil.example/phish", which browsers
+// read as http://evil.example/phish. Now the callback sends the browser to
+// a path on this site.
+func TestLoginRedirectStaysHere(t *testing.T) {
+	e := newFlowEnv(t)
+	for _, tc := range []struct{ next, want string }{
+		{"/%09/evil.example/phish", "/"},
+		{"/%5C/evil.example", "/"},
+		{"%2F%2Fevil.example", "/"},
+		{"https://evil.example/", "/"},
+		{"/p/" + e.handle[cprA] + "%3Flang%3Den", "/p/" + e.handle[cprA] + "?lang=en"},
+	} {
+		t.Run(tc.next, func(t *testing.T) {
+			c := newBrowser(t)
+			var callback *http.Response
+			c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+				if req.Response != nil && req.Response.Request.URL.Path == "/auth/callback" {
+					callback = req.Response
+					return http.ErrUseLastResponse
+				}
+				return nil
+			}
+			_, page := get(t, c, e.base+"/auth/login?next="+tc.next)
+			m := hiddenAuthRequest.FindStringSubmatch(page)
+			if m == nil {
+				t.Fatal("no login page")
+			}
+			resp, err := c.PostForm(e.idp.Issuer+"/login", url.Values{"authRequestID": {m[1]}, "user": {"anna"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if callback == nil {
+				t.Fatalf("the login did not come back through /auth/callback (ended at %s)", resp.Request.URL)
+			}
+			if got := callback.Header.Get("Location"); callback.StatusCode != http.StatusSeeOther || got != tc.want {
+				t.Errorf("callback: %d Location %q, want 303 %q", callback.StatusCode, got, tc.want)
+			}
+		})
 	}
 }

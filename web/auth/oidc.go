@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -35,10 +37,19 @@ type OIDCConfig struct {
 	IdentifierClaim string
 	NameClaim       string
 	RolesClaim      string
+	// OrganizationClaim names the claim with a clinician's workplace, which
+	// widens their worklist and is shown in the patients' logs; empty: none.
+	OrganizationClaim string
 	// IdentifierSystem is the system of the identifier claim (CPR).
 	IdentifierSystem string
-	// Audience an access token must carry; default ClientID.
+	// Audience is what the provider names overblik's API in the access
+	// tokens it issues for it. Bearer JWTs are accepted only with it set,
+	// and it must not be ClientID: ID tokens carry that.
 	Audience string
+	// RequireATJWT refuses bearer JWTs without the header typ "at+jwt",
+	// for a provider that types its access tokens (RFC 9068). Without it a
+	// token typed as any other kind of JWT is still refused.
+	RequireATJWT bool
 }
 
 type relyingParty struct {
@@ -47,7 +58,7 @@ type relyingParty struct {
 	provider   *oidc.Provider
 	oauth      oauth2.Config
 	ids        *oidc.IDTokenVerifier
-	tokens     *oidc.IDTokenVerifier
+	tokens     *oidc.IDTokenVerifier // nil: no bearer JWTs
 	endSession string
 }
 
@@ -61,8 +72,8 @@ func newRelyingParty(ctx context.Context, a *Auth, cfg OIDCConfig) (*relyingPart
 	if cfg.RolesClaim == "" {
 		cfg.RolesClaim = "roles"
 	}
-	if cfg.Audience == "" {
-		cfg.Audience = cfg.ClientID
+	if cfg.Audience != "" && cfg.Audience == cfg.ClientID {
+		return nil, errors.New("auth: the access tokens' audience must not be the client ID, which ID tokens carry too")
 	}
 	ctx = oidc.ClientContext(ctx, a.cfg.HTTPClient)
 	provider, err := oidc.NewProvider(ctx, cfg.Issuer)
@@ -70,25 +81,58 @@ func newRelyingParty(ctx context.Context, a *Auth, cfg OIDCConfig) (*relyingPart
 		return nil, fmt.Errorf("auth: discover %s: %w", cfg.Issuer, err)
 	}
 	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
+		EndSession string   `json:"end_session_endpoint"`
+		JWKS       string   `json:"jwks_uri"`
+		Algs       []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := provider.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("auth: read discovery document: %w", err)
 	}
+	keys, err := newKeySet(ctx, meta.JWKS, a.cfg.HTTPClient, supportedAlgs(meta.Algs), a.now)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	scopes := append([]string{oidc.ScopeOpenID}, cfg.Scopes...)
-	return &relyingParty{
+	rp := &relyingParty{
 		a: a, cfg: cfg, provider: provider, endSession: meta.EndSession,
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: provider.Endpoint(),
 			RedirectURL: cfg.RedirectURL, Scopes: scopes},
-		// The verifiers keep fetching the provider's keys with the client
-		// of ctx, which must outlive this call: it carries no deadline.
-		ids:    provider.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), a.cfg.HTTPClient), &oidc.Config{ClientID: cfg.ClientID, Now: a.now}),
-		tokens: provider.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), a.cfg.HTTPClient), &oidc.Config{ClientID: cfg.Audience, Now: a.now}),
-	}, nil
+		ids: oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.ClientID, Now: a.now, SupportedSigningAlgs: keys.names()}),
+	}
+	if cfg.Audience != "" {
+		rp.tokens = oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.Audience, Now: a.now, SupportedSigningAlgs: keys.names()})
+	}
+	return rp, nil
 }
 
-// accessToken verifies a JWT access token against the provider's keys.
+// supportedAlgs keeps the asymmetric algorithms among a provider's: a
+// shared-secret one would let anyone with the client secret sign tokens.
+func supportedAlgs(algs []string) []string {
+	var out []string
+	for _, a := range algs {
+		switch a {
+		case oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// idTokenClaims are in ID tokens and never in access tokens (RFC 9068
+// lets access tokens carry auth_time, acr and amr, so those tell nothing).
+var idTokenClaims = []string{"nonce", "at_hash", "c_hash", "s_hash"}
+
+// accessToken verifies a JWT access token meant for overblik: signed by
+// the provider, for the configured audience, not typed as another kind of
+// JWT, and not an ID token (which an app holds too, names the person, and
+// outlives the session it started).
 func (rp *relyingParty) accessToken(ctx context.Context, raw string) (access.Principal, error) {
+	if rp.tokens == nil {
+		return access.Principal{}, fmt.Errorf("bearer JWT, but no audience is configured for access tokens: %w", web.ErrBadCredentials)
+	}
+	if err := rp.checkType(raw); err != nil {
+		return access.Principal{}, fmt.Errorf("access token: %w: %w", web.ErrBadCredentials, err)
+	}
 	tok, err := rp.tokens.Verify(ctx, raw)
 	if err != nil {
 		return access.Principal{}, fmt.Errorf("access token: %w: %w", web.ErrBadCredentials, err)
@@ -97,8 +141,41 @@ func (rp *relyingParty) accessToken(ctx context.Context, raw string) (access.Pri
 	if err := tok.Claims(&claims); err != nil {
 		return access.Principal{}, fmt.Errorf("access token claims: %w", web.ErrBadCredentials)
 	}
+	for _, c := range idTokenClaims {
+		if _, has := claims[c]; has {
+			return access.Principal{}, fmt.Errorf("an ID token (it has %s), not an access token: %w", c, web.ErrBadCredentials)
+		}
+	}
 	p, _, err := rp.a.principal(ctx, tok.Subject, claims, rp.cfg)
 	return p, err
+}
+
+// checkType reads the token's header typ: "at+jwt" is an access token
+// (RFC 9068); another "+jwt" type is some other kind of token; "JWT" or
+// none is what providers that do not type their tokens send, accepted
+// unless RequireATJWT.
+func (rp *relyingParty) checkType(raw string) error {
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return errors.New("malformed header")
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return errors.New("malformed header")
+	}
+	typ := strings.TrimPrefix(strings.ToLower(h.Typ), "application/")
+	switch {
+	case typ == "at+jwt":
+		return nil
+	case rp.cfg.RequireATJWT:
+		return fmt.Errorf("typ %q, want at+jwt", h.Typ)
+	case strings.HasSuffix(typ, "+jwt"):
+		return fmt.Errorf("typ %q is not an access token", h.Typ)
+	}
+	return nil
 }
 
 // pending is a login on its way through the provider.
@@ -210,14 +287,18 @@ func (rp *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 		rp.a.fail(w, r, http.StatusForbidden, errors.New("no known role in the claims"))
 		return
 	}
-	id, err := rp.a.newSession(ctx, pr, ident, rawID)
+	// The ID token is not kept: it names the person, and the logout needs
+	// no hint of it.
+	id, err := rp.a.newSession(ctx, pr, ident)
 	if err != nil {
 		rp.a.fail(w, r, http.StatusServiceUnavailable, err)
 		return
 	}
 	http.SetCookie(w, rp.a.cookie(sessionCookie, id, 0))
 	rp.a.log.InfoContext(ctx, "logged in", "principal", pr)
-	http.Redirect(w, r, p.Next, http.StatusSeeOther)
+	// Not http.Redirect, which would path.Clean what safeNext serialised.
+	w.Header().Set("Location", safeNext(p.Next))
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 // logout ends the session here and, when the provider has an
@@ -248,17 +329,17 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	a.log.InfoContext(ctx, "logged out", "principal", s.Principal)
+	a.log.InfoContext(ctx, "logged out", "principal", s.principal)
 	u, err := url.Parse(a.rp.endSession)
 	if err != nil {
 		a.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
+	// RP-Initiated Logout without id_token_hint: the client_id says whose
+	// post_logout_redirect_uri it is, and the URL (in the browser's history
+	// and the provider's logs) carries nothing of the person.
 	v := u.Query()
 	v.Set("client_id", a.rp.cfg.ClientID)
-	if s.IDToken != "" {
-		v.Set("id_token_hint", s.IDToken)
-	}
 	if a.rp.cfg.PostLogoutURL != "" {
 		v.Set("post_logout_redirect_uri", a.rp.cfg.PostLogoutURL)
 	}
@@ -283,10 +364,30 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, err erro
 	http.Error(w, http.StatusText(status), status)
 }
 
-// safeNext keeps a post-login destination on this site.
+// safeNext keeps a post-login destination on this site: a path (with its
+// query) and nothing else, re-serialised. Browsers drop tabs and newlines
+// from a Location and read a backslash as a slash, so "/\t/evil.example"
+// or "/\\evil.example" would lead to another host: anything with a control
+// character or a backslash, raw or escaped, a scheme, a host or a path
+// that starts with two slashes goes to the front page instead.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
+	const home = "/"
+	if !strings.HasPrefix(next, "/") || unsafeInPath(next) {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || unsafeInPath(u.Path) {
+		return home
+	}
+	out := url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.Query().Encode()}
+	s := out.RequestURI()
+	if strings.HasPrefix(s, "//") || unsafeInPath(s) { // cannot happen; cheap to be sure
+		return home
+	}
+	return s
+}
+
+func unsafeInPath(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || unicode.IsControl(r) })
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func TestSessionTimeouts(t *testing.T) {
 						t.Fatal(err)
 					}
 					p := access.Principal{Subject: "sub", Roles: []access.Role{access.RolePatient}, Handle: "h"}
-					id, err := a.newSession(context.Background(), p, aggregator.Identifier{}, "")
+					id, err := a.newSession(context.Background(), p, aggregator.Identifier{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -184,7 +185,7 @@ func TestSessionOutlivesTheProcess(t *testing.T) {
 		}
 		a, err := New(context.Background(), Config{
 			APIKeys:  []APIKey{{Name: "k", SHA256: sha256.Sum256([]byte("k")), Role: access.RoleAdmin}},
-			Patients: pats, Sessions: st,
+			Patients: pats, Sessions: st, SealKey: secret, // replicas share the key
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -193,7 +194,7 @@ func TestSessionOutlivesTheProcess(t *testing.T) {
 	}
 	first, pats := newAuth()
 	handle := pats.Handle(id)
-	sid, err := first.newSession(context.Background(), access.Principal{Subject: "s", Roles: []access.Role{access.RolePatient}, Handle: handle}, id, "")
+	sid, err := first.newSession(context.Background(), access.Principal{Subject: "s", Roles: []access.Role{access.RolePatient}, Handle: handle}, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,5 +207,60 @@ func TestSessionOutlivesTheProcess(t *testing.T) {
 	}
 	if _, ok, _ := fresh.Resolve(context.Background(), handle); !ok {
 		t.Error("the person's handle does not resolve in the new process")
+	}
+}
+
+// TestSessionSealsThePerson: what the store holds of a session names
+// neither the person's identifier nor their name, and opens in that
+// session only; the session still gives both back.
+func TestSessionSealsThePerson(t *testing.T) {
+	st := NewMemoryStore(nil)
+	pats, err := aggregator.NewPatients([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), Config{
+		APIKeys:  []APIKey{{Name: "k", SHA256: sha256.Sum256([]byte("k")), Role: access.RoleAdmin}},
+		Patients: pats, Sessions: st,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aggregator.Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002410148"}
+	p := access.Principal{Subject: "s", Roles: []access.Role{access.RolePatient}, Handle: pats.Handle(id), Name: "Birthe Østergaard Madsen"}
+	sid, err := a.newSession(context.Background(), p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := a.newSession(context.Background(), p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	for k, v := range st.vals {
+		for _, secret := range []string{id.Value, "Birthe", sid} {
+			if strings.Contains(k, secret) || strings.Contains(string(v.val), secret) {
+				t.Errorf("store key %s holds %q: %s", k, secret, v.val)
+			}
+		}
+	}
+	// Another session's sealed person does not open in this one.
+	a1, a2 := storeKey("session", sid), storeKey("session", other)
+	st.vals[a1], st.vals[a2] = st.vals[a2], st.vals[a1]
+	st.mu.Unlock()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: sid})
+	if _, ok, err := a.Identify(context.Background(), req); err != nil || ok {
+		t.Errorf("a session with another's sealed person: ok %v, err %v; want ended", ok, err)
+	}
+	third, err := a.newSession(context.Background(), p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: third})
+	got, ok, err := a.Identify(context.Background(), req)
+	if err != nil || !ok || got.Principal.Name != p.Name || got.Principal.Handle != p.Handle {
+		t.Fatalf("Identify = %+v, %v, %v", got.Principal.LogValue(), ok, err)
 	}
 }

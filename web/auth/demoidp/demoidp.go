@@ -32,6 +32,9 @@ type User struct {
 	CPR   string   // empty for someone without one (an admin)
 	Roles []string // access role names
 	About string   // shown on the login page, e.g. "relative of Karen"
+	// Organization is a clinician's workplace, as a regional login's
+	// claim would name it; empty for others.
+	Organization string
 }
 
 // Config is the provider's one client (overblik) and its users.
@@ -39,15 +42,19 @@ type Config struct {
 	ClientID, ClientSecret string
 	RedirectURI            string // overblik's /auth/callback
 	PostLogoutURI          string // overblik's front page
-	Users                  []User
-	Logger                 *slog.Logger
+	// APIAudience, when set, is put in the tokens' audience besides the
+	// client ID: what overblik's API wants in a bearer access token.
+	APIAudience string
+	Users       []User
+	Logger      *slog.Logger
 }
 
 // Claim names the provider puts in ID and access tokens.
 const (
-	ClaimCPR   = "cpr"
-	ClaimRoles = "roles"
-	ClaimName  = "name"
+	ClaimCPR          = "cpr"
+	ClaimRoles        = "roles"
+	ClaimName         = "name"
+	ClaimOrganization = "organization"
 )
 
 // Provider is a running demo provider.
@@ -96,9 +103,10 @@ func newHandler(issuer string, cfg Config) (http.Handler, error) {
 	}
 	web := storage.WebClient(cfg.ClientID, cfg.ClientSecret, cfg.RedirectURI)
 	st := &store{
-		Storage: storage.NewStorageWithClients(users, map[string]*storage.Client{cfg.ClientID: web}),
-		users:   users,
-		client:  client{Client: web, postLogout: []string{cfg.PostLogoutURI}},
+		Storage:  storage.NewStorageWithClients(users, map[string]*storage.Client{cfg.ClientID: web}),
+		users:    users,
+		client:   client{Client: web, postLogout: []string{cfg.PostLogoutURI}},
+		audience: cfg.APIAudience,
 	}
 	var key [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
@@ -131,8 +139,47 @@ func newHandler(issuer string, cfg Config) (http.Handler, error) {
 // API verifies) and to carry the claims in the ID token.
 type store struct {
 	*storage.Storage
-	users  userStore
-	client client
+	users    userStore
+	client   client
+	audience string // of overblik's API
+}
+
+// AuthRequestByCode hands the token endpoint a request whose audience
+// names overblik's API. The op module takes one audience for the access
+// and the ID token alike, so the ID token names the API too, as with a
+// provider whose audience mapper adds to both; overblik refuses an ID token
+// as a bearer by its nonce and at_hash.
+func (s *store) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.Storage.AuthRequestByCode(ctx, code)
+	if err != nil || s.audience == "" {
+		return r, err
+	}
+	return apiRequest{AuthRequest: r, audience: s.audience}, nil
+}
+
+// The module's storage knows its own request type only.
+func unwrap(r op.TokenRequest) op.TokenRequest {
+	if a, ok := r.(apiRequest); ok {
+		return a.AuthRequest
+	}
+	return r
+}
+
+func (s *store) CreateAccessToken(ctx context.Context, r op.TokenRequest) (string, time.Time, error) {
+	return s.Storage.CreateAccessToken(ctx, unwrap(r))
+}
+
+func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRequest, refresh string) (string, string, time.Time, error) {
+	return s.Storage.CreateAccessAndRefreshTokens(ctx, unwrap(r), refresh)
+}
+
+type apiRequest struct {
+	op.AuthRequest
+	audience string
+}
+
+func (r apiRequest) GetAudience() []string {
+	return append(r.AuthRequest.GetAudience(), r.audience)
 }
 
 func (s *store) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
@@ -172,6 +219,9 @@ func (s *store) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID
 		if u.CPR != "" {
 			claims[ClaimCPR] = u.CPR
 		}
+		if u.Organization != "" {
+			claims[ClaimOrganization] = u.Organization
+		}
 	}
 	return claims, nil
 }
@@ -185,6 +235,9 @@ func (s *store) addClaims(ui *oidc.UserInfo, subject string) {
 	ui.AppendClaims(ClaimRoles, u.Roles)
 	if u.CPR != "" {
 		ui.AppendClaims(ClaimCPR, u.CPR)
+	}
+	if u.Organization != "" {
+		ui.AppendClaims(ClaimOrganization, u.Organization)
 	}
 }
 
