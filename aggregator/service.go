@@ -401,6 +401,8 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse
 			st.Skipped, st.Warnings = res.batch.Skipped, res.batch.Warnings
 			for _, e := range res.batch.Entries {
 				e.Source, e.Sector, e.Stale, e.FetchedAt = name, st.Sector, false, now
+				// Whatever a connector let through, only an https link leaves.
+				e.VideoURL = SafeURL(e.VideoURL)
 				all = append(all, e)
 			}
 			if res.batch.Skipped > 0 || res.batch.Warnings > 0 {

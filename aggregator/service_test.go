@@ -378,3 +378,22 @@ func TestBatchNotesAreBounded(t *testing.T) {
 		t.Errorf("%d notes, last %q; want %d and a word that more were left out", len(b.Notes), b.Notes[len(b.Notes)-1], aggregator.MaxNotes+1)
 	}
 }
+
+// Whatever link a connector lets through, only https reaches a timeline.
+func TestBuildKeepsOnlyHTTPSLinks(t *testing.T) {
+	clk := &clock{now: now}
+	hostile, fine := appt("h/Appointment/1", now.Add(time.Hour)), appt("h/Appointment/2", now.Add(3*time.Hour))
+	hostile.Medium, hostile.VideoURL = aggregator.MediumVideo, "javascript:alert(document.domain)"
+	fine.Medium, fine.VideoURL = aggregator.MediumVideo, "https://video.example.test/room/1"
+	h := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: returning(hostile, fine)}
+	tl, err := newService(t, clk, nil, h).Timeline(context.Background(), patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tl.Entries[0].VideoURL; got != "" {
+		t.Errorf("a javascript: link became %q, want none", got)
+	}
+	if got := tl.Entries[1].VideoURL; got != fine.VideoURL {
+		t.Errorf("an https link became %q", got)
+	}
+}

@@ -387,7 +387,7 @@ func (c *tokenClient) fetch(ctx context.Context) (string, time.Duration, error) 
 	if err != nil {
 		// Not ErrAuth: the endpoint may be back in a moment, so the FHIR
 		// client retries and counts it against the breaker.
-		return "", 0, fmt.Errorf("token endpoint: %w", scrub(unwrapURLError(err), secrets))
+		return "", 0, fmt.Errorf("token endpoint: %w", Scrub(unwrapURLError(err), secrets...))
 	}
 	defer resp.Body.Close()
 	body, err := readAll(&limitReader{r: resp.Body, n: tokenBodyLimit}, 1024)
@@ -395,7 +395,7 @@ func (c *tokenClient) fetch(ctx context.Context) (string, time.Duration, error) 
 		if errors.Is(err, ErrTooLarge) {
 			return "", 0, fmt.Errorf("token endpoint: answer over %d bytes: %w", tokenBodyLimit, ErrAuth)
 		}
-		return "", 0, fmt.Errorf("token endpoint: %w", scrub(err, secrets))
+		return "", 0, fmt.Errorf("token endpoint: %w", Scrub(err, secrets...))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, tokenError(resp.StatusCode, body, secrets)
@@ -445,7 +445,7 @@ func tokenError(status int, body []byte, secrets []string) error {
 		}
 		return r
 	}, strings.TrimSpace(oe.Description)); d != "" {
-		msg += ": " + truncateRunes(redact(d, secrets), 200)
+		msg += ": " + truncateRunes(Redact(d, secrets...), 200)
 	}
 	if status == http.StatusTooManyRequests || status >= 500 {
 		return errors.New(msg)

@@ -39,6 +39,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -207,6 +208,46 @@ type SearchResult struct {
 	Resources []json.RawMessage // every entry[].resource in page order (match and include)
 	Pages     int               // pages fetched
 	Truncated bool              // MaxPages was reached while a next link remained
+	// OverBudget: the ByteBudget of SearchWithin ran out; the page that
+	// overran it and any after it are missing.
+	OverBudget bool
+}
+
+// ByteBudget bounds the bytes several searches may read together, e.g.
+// every page of the searches of one fetch, concurrent ones included, so a
+// source cannot pile up MaxPages × MaxBodyBytes in memory. Bytes count
+// after gzip decoding: what is held. Safe for concurrent use.
+type ByteBudget struct {
+	limit int64
+	left  atomic.Int64
+}
+
+// NewByteBudget returns a budget of limit bytes.
+func NewByteBudget(limit int64) *ByteBudget {
+	b := &ByteBudget{limit: limit}
+	b.left.Store(limit)
+	return b
+}
+
+// Limit is the budget's size, for messages.
+func (b *ByteBudget) Limit() int64 { return b.limit }
+
+// errOverBudget ends a search whose ByteBudget ran out; SearchWithin turns
+// it into SearchResult.OverBudget.
+var errOverBudget = errors.New("byte budget spent")
+
+// budgetReader charges what passes through to a ByteBudget.
+type budgetReader struct {
+	r io.Reader
+	b *ByteBudget
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if r.b.left.Add(-int64(n)) < 0 {
+		return n, errOverBudget
+	}
+	return n, err
 }
 
 // bundlePage is the part of a search Bundle the client needs; entries stay
@@ -228,7 +269,19 @@ type bundlePage struct {
 // link to another scheme or host is ErrInvalid (it would receive the
 // caller's credentials). After MaxPages pages the result so far is returned
 // with Truncated set.
+//
+// Every page is asked for with Prefer: handling=strict, so a server that
+// does not support a parameter says so (HTTP 400, an *Error) instead of
+// ignoring it: FHIR's default lenient handling turns patient= unknown to a
+// server into everyone's appointments.
 func (c *Client) Search(ctx context.Context, resourceType string, params url.Values) (*SearchResult, error) {
+	return c.SearchWithin(ctx, nil, resourceType, params)
+}
+
+// SearchWithin is Search with the pages' bytes charged to b (nil: no
+// budget). When b runs out the search stops: the pages read in full so far
+// come back with OverBudget set.
+func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType string, params url.Values) (*SearchResult, error) {
 	if !validType(resourceType) {
 		return nil, errors.New("fhir: search: invalid resource type")
 	}
@@ -249,7 +302,15 @@ func (c *Client) Search(ctx context.Context, resourceType string, params url.Val
 	res := &SearchResult{}
 	for {
 		visited[next] = true
-		body, err := c.get(ctx, op, next, secrets...)
+		if b != nil && b.left.Load() <= 0 {
+			res.OverBudget = true
+			return res, nil
+		}
+		body, err := c.get(ctx, request{op: op, url: next, search: true, budget: b, secrets: secrets})
+		if errors.Is(err, errOverBudget) {
+			res.OverBudget = true
+			return res, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +362,7 @@ func (c *Client) Read(ctx context.Context, resourceType, id string) (json.RawMes
 		return nil, fmt.Errorf("%s: invalid id", op)
 	}
 	u := c.base.JoinPath(resourceType, id)
-	body, err := c.get(ctx, op, u.String(), id) // an id may be anything the caller had
+	body, err := c.get(ctx, request{op: op, url: u.String(), secrets: []string{id}}) // an id may be anything the caller had
 	if err != nil {
 		return nil, err
 	}
@@ -335,15 +396,25 @@ func (c *Client) resolve(link string) (string, error) {
 	return abs, nil
 }
 
+// request is one GET.
+type request struct {
+	op      string // names the request in errors, e.g. "GET Appointment"
+	url     string
+	search  bool        // sends Prefer: handling=strict
+	budget  *ByteBudget // charged with the body; nil for none
+	secrets []string    // to hide in errors beyond the URL's query values
+}
+
 // get fetches one URL and returns its body, retrying as Options say. Every
-// error names op, never the URL, and is scrubbed of the query's values.
-// extra lists strings to hide beyond the URL's query values.
-func (c *Client) get(ctx context.Context, op, rawURL string, extra ...string) ([]byte, error) {
-	u, err := url.Parse(rawURL)
+// error names op, never the URL, and is scrubbed of the query's values and
+// rq.secrets. A spent budget ends it with errOverBudget, not retried.
+func (c *Client) get(ctx context.Context, rq request) ([]byte, error) {
+	op := rq.op
+	u, err := url.Parse(rq.url)
 	if err != nil {
 		return nil, fmt.Errorf("%s: URL does not parse: %w", op, ErrInvalid)
 	}
-	secrets := append(secretsOf(u.Query()), extra...)
+	secrets := append(secretsOf(u.Query()), rq.secrets...)
 	start := c.now()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
@@ -354,7 +425,7 @@ func (c *Client) get(ctx context.Context, op, rawURL string, extra ...string) ([
 			}
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		t := c.try(ctx, op, rawURL, secrets)
+		t := c.try(ctx, rq, secrets)
 		// The breaker counts calls, not tries: a call failing after its
 		// retries is one failure. A trial is one try and decides at once.
 		if t.outcome != unhealthy || trial {
@@ -413,16 +484,20 @@ type tryResult struct {
 
 // try sends the request once, holding a concurrency slot until the body is
 // read.
-func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) tryResult {
+func (c *Client) try(ctx context.Context, rq request, secrets []string) tryResult {
+	op := rq.op
 	if err := c.sem.acquire(ctx); err != nil {
 		return tryResult{err: transportErr(ctx, op, err, secrets), outcome: neutral}
 	}
 	defer c.sem.release()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rq.url, nil)
 	if err != nil {
-		return tryResult{err: fmt.Errorf("%s: %w", op, scrub(unwrapURLError(err), secrets)), outcome: neutral}
+		return tryResult{err: fmt.Errorf("%s: %w", op, Scrub(unwrapURLError(err), secrets...)), outcome: neutral}
 	}
 	req.Header.Set("Accept", "application/fhir+json")
+	if rq.search {
+		req.Header.Set("Prefer", "handling=strict")
+	}
 	// Set by hand, so net/http leaves decoding to us and MaxBodyBytes can
 	// bound the decoded size too.
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -434,11 +509,11 @@ func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) t
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := c.readBody(resp, min(c.maxBody, errorBodyLimit))
+		body, _ := c.readBody(resp, min(c.maxBody, errorBodyLimit), nil)
 		fe := &Error{
 			Op:         op,
 			StatusCode: resp.StatusCode,
-			Outcome:    truncateRunes(redact(outcomeText(body), secrets), maxOutcomeRunes),
+			Outcome:    truncateRunes(Redact(outcomeText(body), secrets...), maxOutcomeRunes),
 		}
 		t := tryResult{err: fe, outcome: healthy}
 		if retryableStatus(resp.StatusCode) {
@@ -448,10 +523,12 @@ func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) t
 		}
 		return t
 	}
-	body, err := c.readBody(resp, c.maxBody)
+	body, err := c.readBody(resp, c.maxBody, rq.budget)
 	switch {
 	case err == nil:
 		return tryResult{body: body, outcome: healthy}
+	case errors.Is(err, errOverBudget):
+		return tryResult{err: fmt.Errorf("%s: %w", op, err), outcome: healthy}
 	case errors.Is(err, ErrTooLarge):
 		return tryResult{err: fmt.Errorf("%s: over %d bytes: %w", op, c.maxBody, err), outcome: healthy}
 	case errors.Is(err, ErrInvalid):
@@ -462,26 +539,36 @@ func (c *Client) try(ctx context.Context, op, rawURL string, secrets []string) t
 }
 
 // readBody reads the body, gzip-decoded if so encoded, and fails with
-// ErrTooLarge past limit bytes on the wire or decoded, and with ErrInvalid
-// on an unknown encoding or a corrupt gzip stream.
-func (c *Client) readBody(resp *http.Response, limit int64) ([]byte, error) {
+// ErrTooLarge past limit bytes on the wire or decoded, with errOverBudget
+// once budget (if not nil) is spent by the decoded bytes, and with
+// ErrInvalid on an unknown encoding or a corrupt gzip stream.
+func (c *Client) readBody(resp *http.Response, limit int64, budget *ByteBudget) ([]byte, error) {
 	wire := &limitReader{r: resp.Body, n: limit}
+	charged := func(r io.Reader) io.Reader {
+		if budget == nil {
+			return r
+		}
+		return &budgetReader{r: r, b: budget}
+	}
 	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 		hint := int64(512)
 		if resp.ContentLength > limit {
 			return nil, ErrTooLarge // don't wait for the bytes to know
 		}
+		if budget != nil && resp.ContentLength > budget.left.Load() {
+			return nil, errOverBudget
+		}
 		if resp.ContentLength > 0 {
 			hint = resp.ContentLength + 1 // room to see EOF without growing
 		}
-		return readAll(wire, hint)
+		return readAll(charged(wire), hint)
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(wire)
 		if err != nil {
 			return nil, gzipErr(err)
 		}
-		b, err := readAll(&limitReader{r: zr, n: limit}, 4096)
+		b, err := readAll(charged(&limitReader{r: zr, n: limit}), 4096)
 		if err != nil {
 			return nil, gzipErr(err)
 		}
@@ -558,7 +645,7 @@ func shortToken(s string) string {
 // makes a passed deadline detectable even when the transport reports it as
 // something else.
 func transportErr(ctx context.Context, op string, err error, secrets []string) error {
-	err = scrub(unwrapURLError(err), secrets)
+	err = Scrub(unwrapURLError(err), secrets...)
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%s: %w: %w", op, cerr, err)
 	}

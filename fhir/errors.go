@@ -107,12 +107,15 @@ func secretsOf(values map[string][]string) []string {
 	return out
 }
 
-// redact removes the given secrets and anything shaped like a CPR number
-// (ten digits, or six-dash-four) from text that came from outside.
-func redact(s string, secrets []string) string {
+// Redact removes the given secrets and anything shaped like a CPR number
+// (ten digits, or six-dash-four) from text that came from outside: a
+// server's diagnostics, a transport's error. It is the one scrubber every
+// connector uses, so what counts as personal data in error text is decided
+// once.
+func Redact(s string, secrets ...string) string {
 	// Longest first, so a whole "system|value" goes before its parts.
 	for _, sec := range sortedByLen(secrets) {
-		if strings.Contains(s, sec) {
+		if sec != "" && strings.Contains(s, sec) {
 			s = strings.ReplaceAll(s, sec, "***")
 		}
 	}
@@ -165,8 +168,7 @@ func allDigits(s string) bool {
 	return true
 }
 
-// scrubbed hides personal data in an error's text but keeps the chain, so
-// errors.Is(err, context.DeadlineExceeded) and errors.As still work.
+// scrubbed is an error whose text was redacted; Unwrap gives the original.
 type scrubbed struct {
 	msg string
 	err error
@@ -175,12 +177,15 @@ type scrubbed struct {
 func (e *scrubbed) Error() string { return e.msg }
 func (e *scrubbed) Unwrap() error { return e.err }
 
-func scrub(err error, secrets []string) error {
+// Scrub is Redact for an error: its text hides the secrets and anything
+// shaped like a CPR number, and its chain stays, so errors.Is(err,
+// context.DeadlineExceeded) and errors.As still work. nil stays nil.
+func Scrub(err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	if clean := redact(msg, secrets); clean != msg {
+	if clean := Redact(msg, secrets...); clean != msg {
 		return &scrubbed{msg: clean, err: err}
 	}
 	return err
@@ -192,5 +197,5 @@ func invalid(what string, err error) error {
 	if err == nil {
 		return fmt.Errorf("%s: %w", what, ErrInvalid)
 	}
-	return fmt.Errorf("%s: %w: %w", what, ErrInvalid, scrub(err, nil))
+	return fmt.Errorf("%s: %w: %w", what, ErrInvalid, Scrub(err))
 }

@@ -26,7 +26,7 @@ type exampleFile struct {
 	resources []json.RawMessage
 }
 
-func loadExamples(t *testing.T) []exampleFile {
+func loadExamples(t testing.TB) []exampleFile {
 	t.Helper()
 	var files []exampleFile
 	for _, dir := range []string{"medcom-dk", "synthea"} {

@@ -186,7 +186,7 @@ func toEntryJSON(e *aggregator.Entry, loc *time.Location) entryJSON {
 		Instruction:  e.Instruction,
 		Place:        placeJSON{Name: e.Place.Name, Address: e.Place.Address, Lat: e.Place.Lat, Lon: e.Place.Lon},
 		Medium:       string(e.Medium),
-		VideoURL:     e.VideoURL,
+		VideoURL:     aggregator.SafeURL(e.VideoURL), // a cached timeline from before the rule, or a hand-built one
 		People:       people,
 		Organization: e.Organization,
 		Contact:      e.Contact,

@@ -302,3 +302,20 @@ func between(s, from, to string) string {
 	before, _, _ := strings.Cut(after, to)
 	return before
 }
+
+// A timeline cached before links were checked, or built by hand, still
+// sends no script link: the JSON keeps only https video links.
+func TestTimelineJSONKeepsOnlyHTTPSLinks(t *testing.T) {
+	tl := testTimeline(t)
+	for i := range tl.Entries {
+		if tl.Entries[i].Medium == aggregator.MediumVideo {
+			tl.Entries[i].VideoURL = "javascript:alert(document.domain)"
+		}
+	}
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: tl})
+	for _, path := range []string{"/api/v1/patients/" + testHandle + "/timeline", "/p/" + testHandle} {
+		if body := env.do(t, http.MethodGet, path, "").Body.String(); strings.Contains(body, "javascript:") {
+			t.Errorf("%s carries the javascript: link", path)
+		}
+	}
+}

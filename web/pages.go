@@ -27,8 +27,9 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 		out[l] = map[string]*template.Template{}
 		funcs := template.FuncMap{"t": tr.T}
 		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin"} {
+			// templates/parts holds blocks several pages include.
 			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
-				"templates/layout.html", "templates/"+name+".html"))
+				"templates/layout.html", "templates/parts/*.html", "templates/"+name+".html"))
 			out[l][name] = t
 		}
 	}
@@ -397,7 +398,7 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 		ev.MediumLabel = tr.T("medium." + string(e.Medium))
 	}
 	if e.Medium == aggregator.MediumVideo {
-		ev.VideoURL = e.VideoURL
+		ev.VideoURL = aggregator.SafeURL(e.VideoURL)
 	}
 	var with []string
 	with = append(with, e.People...)

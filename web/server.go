@@ -31,7 +31,7 @@ import (
 	"github.com/overblik/overblik/view"
 )
 
-//go:embed templates/*.html static/*
+//go:embed templates/*.html templates/parts/*.html static/*
 var files embed.FS
 
 // Views is the one read of patient data web makes: every route that shows

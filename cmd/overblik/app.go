@@ -40,7 +40,7 @@ var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.
 		detail, _ := fhirsource.ParseDetail(sc.Detail)
 		return fhirsource.New(fhirsource.Config{
 			Name: sc.Name, Sector: sector, BaseURL: sc.BaseURL, PageSize: sc.PageSize, Location: cfg.Location,
-			Detail: detail, Include: sc.Include, Incremental: sc.Incremental, FullReread: sc.FullReread,
+			Detail: detail, Include: sc.Include, Incremental: sc.Incremental, FullReread: sc.FullReread, MaxBytes: sc.MaxBytes,
 			Now: d.now, Client: fhir.Options{Logger: d.log, Now: d.now},
 		}, d.hc)
 	},
@@ -52,7 +52,7 @@ var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.
 		}
 		return ical.New(ical.Config{
 			Name: sc.Name, Sector: sector, URL: sc.URL, IdentifierSystem: system, IdentifierKey: sc.IdentifierKey,
-			Location: cfg.Location, Generic: sc.Detail == "generic",
+			Location: cfg.Location, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
 		}, d.hc)
 	},
 	KindMedCom: func(sc SourceConfig, _ *Config, d sourceDeps) (aggregator.Source, error) {

@@ -17,8 +17,9 @@ type checker interface {
 }
 
 // check asks every configured source whether it answers, speaks FHIR R4,
-// accepts our credentials and supports the searches we need, and prints a
-// table. It reports false when any check failed.
+// accepts our credentials and answers the searches we need (each is tried,
+// for a patient nobody is: a server's declarations only inform), and prints
+// a table. It reports false when any check failed.
 func check(ctx context.Context, cfg *Config, out io.Writer, log *slog.Logger) (bool, error) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tCHECK\tRESULT\tDETAIL")

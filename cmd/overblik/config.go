@@ -95,6 +95,7 @@ type SourceConfig struct {
 	PageSize   int           // `page_size`, default 50, 1..1000
 	Timeout    time.Duration // `timeout`, default 10s: the most one fetch from this source may take
 	ChangeFeed bool          // `change_feed`: the background refresh asks this source which patients changed (system-level _lastUpdated)
+	MaxBytes   int64         // `max_bytes`: the most one fetch may read from this source, all pages together, e.g. 32MiB; default 32 MiB (fhir), 4 MiB (ical)
 
 	Detail      string        // `detail`: full (default) | generic: only time, place and a generic title
 	Include     bool          // `include`, default true: ask for referenced names with _include
@@ -791,6 +792,7 @@ func (d *decoder) sources(n *yaml.Node, path string) []SourceConfig {
 			"timeout":             d.duration(&s.Timeout),
 			"detail":              d.str(&s.Detail),
 			"change_feed":         d.boolean(&s.ChangeFeed),
+			"max_bytes":           d.size(&s.MaxBytes),
 			"include":             d.boolean(&s.Include),
 			"incremental":         d.boolean(&s.Incremental),
 			"full_reread":         d.duration(&s.FullReread),
@@ -890,6 +892,42 @@ func (d *decoder) integer(dst *int) field {
 			d.fail(n, path, "expected an integer, got %q", n.Value)
 		}
 	}
+}
+
+// size reads a number of bytes: a whole number, optionally with a unit
+// (KiB, MiB, GiB; kB, MB, GB).
+func (d *decoder) size(dst *int64) field {
+	return func(n *yaml.Node, path string) {
+		n, ok := d.scalar(n, path, "a size")
+		if !ok {
+			return
+		}
+		v, err := parseSize(n.Value)
+		if err != nil {
+			d.fail(n, path, "expected a size such as 32MiB, got %q", n.Value)
+			return
+		}
+		*dst = v
+	}
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
 }
 
 func (d *decoder) boolean(dst *bool) field {

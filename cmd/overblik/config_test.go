@@ -106,6 +106,9 @@ sources:
     base_url: http://127.0.0.1:8081/fhir
     page_size: 1000
     timeout: 1d
+    max_bytes: 8MiB
+worklist: {looked_up_within: 7d, by_organization: false}
+database_max_conns: 32
 `, nil)
 
 	checks := []struct {
@@ -120,6 +123,10 @@ sources:
 		{"cache.fresh_for", c.Cache.FreshFor, 90 * time.Minute},
 		{"page_size", c.Sources[0].PageSize, 1000},
 		{"timeout in days", c.Sources[0].Timeout, cfgTestDay},
+		{"max_bytes with a unit", c.Sources[0].MaxBytes, int64(8 << 20)},
+		{"worklist.looked_up_within", c.Worklist.LookedUpWithin, 7 * cfgTestDay},
+		{"worklist.by_organization", c.Worklist.ByOrganization, false},
+		{"database_max_conns", c.DatabaseMaxConns, 32},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,6 +276,16 @@ func TestParseErrors(t *testing.T) {
 			name: "zero timeout",
 			data: minimalConfig + "    timeout: 0s\n",
 			want: []string{"sources[0].timeout: must be positive, got 0s"},
+		},
+		{
+			name: "max_bytes not a size",
+			data: minimalConfig + "    max_bytes: lots\n",
+			want: []string{"sources[0].max_bytes: expected a size such as 32MiB, got \"lots\""},
+		},
+		{
+			name: "idle connections above open ones",
+			data: minimalConfig + "database_max_conns: 4\ndatabase_max_idle_conns: 8\n",
+			want: []string{"database_max_idle_conns: must be between 1 and database_max_conns, got 8"},
 		},
 		{
 			name: "page_size zero",

@@ -10,7 +10,9 @@
 // bring it back.
 //
 // Supported interactions: GET /metadata, GET /{type}/{id}, GET /{type}?params.
-// Search parameters (others are ignored, FHIR's lenient default):
+// Search parameters (others are ignored, FHIR's lenient default, also under
+// Prefer: handling=strict; Options.IgnorePatient ignores patient and subject
+// too):
 //
 //   - _id, identifier (token: system|value, |value, system| or value), on every type
 //   - patient, subject (Patient/123, 123 or an absolute URL; :Patient allowed):
@@ -76,6 +78,13 @@ type Options struct {
 	// Sleep waits d or until ctx ends (then returns its error); nil means a
 	// real timer. Tests inject it to see the delays without waiting.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// IgnorePatient ignores the patient and subject search parameters, as
+	// a server that does not support them does (FHIR's lenient default,
+	// and this simulator's: it does not honour Prefer: handling=strict), so
+	// a search for one patient's appointments answers with everyone's. For
+	// testing what a connector makes of such a server.
+	IgnorePatient bool
 
 	// BaseURL is used in fullUrl and links; empty derives it from the
 	// request's Host. Set it when the server is mounted under a path.
@@ -228,7 +237,14 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, resourceType, id s
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType string) {
-	q, err := parseQuery(resourceType, r.URL.Query(), s.opts.TimeZone)
+	values := r.URL.Query()
+	if s.opts.IgnorePatient {
+		values.Del("patient")
+		values.Del("subject")
+		values.Del("patient:Patient")
+		values.Del("subject:Patient")
+	}
+	q, err := parseQuery(resourceType, values, s.opts.TimeZone)
 	if err != nil {
 		writeOutcome(w, http.StatusBadRequest, err.Error())
 		return

@@ -272,6 +272,28 @@ func TestSearch(t *testing.T) {
 	}
 }
 
+// TestIgnorePatient: a server that does not support patient= (or subject=)
+// answers a search for one patient's appointments with everyone's.
+func TestIgnorePatient(t *testing.T) {
+	_, ts := newTestServer(t, fixture(), Options{IgnorePatient: true})
+	tests := []struct {
+		name, query string
+		want        []string
+	}{
+		{"patient", "/Appointment?patient=Patient/p2", []string{"a-nine", "a-ten", "b-other", "a-late", "a-next"}},
+		{"subject with modifier", "/Encounter?subject:Patient=p2", []string{"e-day", "e-stay", "e-open"}},
+		{"other parameters still count", "/Appointment?patient=p2&_id=a-ten", []string{"a-ten"}},
+		{"identifier still counts", "/Patient?identifier=" + url.QueryEscape(cpr+"|3102380127"), []string{"p2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := search(t, ts.URL+tt.query).ids(); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSearchDate(t *testing.T) {
 	_, ts := newTestServer(t, fixture(), Options{TimeZone: mustZone(t, "Europe/Copenhagen")})
 	// Appointments of p1 start 2026-03-01 09:00, 10:00, 11:00 and 03-02 09:00 (+01:00).

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
 )
 
 // feedStartBack is how far before our clock a new feed starts, so a server
@@ -82,6 +83,7 @@ func (s *Source) Changed(ctx context.Context, cursor string) ([]aggregator.Ident
 		return nil, "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid, Msg: "change feed cursor is not an instant", Err: err}
 	}
 	newest := since
+	budget := fhir.NewByteBudget(s.cfg.MaxBytes)
 	pids := map[string]bool{}
 	included := map[string][]aggregator.Identifier{}
 	for _, typ := range []string{"Appointment", "Encounter"} {
@@ -89,13 +91,13 @@ func (s *Source) Changed(ctx context.Context, cursor string) ([]aggregator.Ident
 		if typ == "Encounter" {
 			include = "Encounter:subject"
 		}
-		res, err := s.client.Search(ctx, typ, url.Values{"_lastUpdated": {"gt" + cursor}, "_include": {include}})
+		res, err := s.client.SearchWithin(ctx, budget, typ, url.Values{"_lastUpdated": {"gt" + cursor}, "_include": {include}})
 		if err != nil {
 			return nil, "", s.wrap("change feed", err)
 		}
-		if res.Truncated {
+		if res.Truncated || res.OverBudget {
 			return nil, "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
-				Msg: "change feed: more changes than the page cap; the server may ignore _lastUpdated", Err: errTruncated}
+				Msg: "change feed: more changes than the page cap or the byte budget; the server may ignore _lastUpdated", Err: errTruncated}
 		}
 		for _, raw := range res.Resources {
 			var h feedHead

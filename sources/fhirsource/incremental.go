@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
 )
 
 // Defaults for incremental refresh.
@@ -38,7 +40,8 @@ type patientState struct {
 // of the window is noticed too. They replace the kept ones by resource id.
 // A deletion is invisible to such a search and shows at the next full read,
 // as does a resource that a server returns without meta.lastUpdated.
-func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.Window) (aggregator.Batch, error) {
+func (s *Source) fetchIncremental(ctx context.Context, budget *fhir.ByteBudget, pat patient, w aggregator.Window) (aggregator.Batch, error) {
+	pid := pat.id
 	now := s.cfg.Now()
 	s.stateMu.Lock()
 	st := s.state[pid]
@@ -51,11 +54,17 @@ func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.
 			"patient":      {"Patient/" + pid},
 			"_lastUpdated": {"ge" + st.lastSeen.UTC().Format(time.RFC3339Nano)},
 		}
-		items, err := s.read(ctx, q)
+		items, err := s.read(ctx, budget, pat, q)
+		var fe *fhir.Error
 		switch {
 		case errors.Is(err, errTruncated):
 			// A server that ignores _lastUpdated sends everything the
-			// patient has, without a date filter: read the window instead.
+			// patient has, without a date filter: read the window instead,
+			// with a budget of its own, as what was read is dropped.
+			budget = fhir.NewByteBudget(s.cfg.MaxBytes)
+		case errors.As(err, &fe) && fe.StatusCode == http.StatusBadRequest:
+			// One that does not support it refuses it (we ask for strict
+			// handling): read the window instead.
 		case err != nil:
 			return aggregator.Batch{}, err
 		default:
@@ -67,7 +76,7 @@ func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.
 	}
 	if next == nil {
 		covered := aggregator.Window{From: w.From, To: w.To.Add(s.cfg.FullReread)}
-		items, err := s.read(ctx, windowQuery(pid, covered))
+		items, err := s.read(ctx, budget, pat, windowQuery(pid, covered))
 		if err != nil {
 			return aggregator.Batch{}, err
 		}
@@ -83,14 +92,15 @@ func (s *Source) fetchIncremental(ctx context.Context, pid string, w aggregator.
 	}
 	s.keep(pid, next)
 
-	var batch aggregator.Batch
+	var kept []item
 	for _, key := range slices.Sorted(maps.Keys(next.items)) {
 		it := next.items[key]
 		if it.ok && !touches(it.entry, w) {
 			continue
 		}
-		batch = it.addTo(batch, s)
+		kept = append(kept, it)
 	}
+	batch := s.batch(kept)
 	slices.SortStableFunc(batch.Entries, func(a, b aggregator.Entry) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.ID, b.ID))
 	})

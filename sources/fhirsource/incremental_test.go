@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,7 +188,7 @@ func TestIncludedPartiesAreUsed(t *testing.T) {
 			  "participant":[{"actor":{"reference":"Patient/pat-1"},"status":"accepted"},{"actor":{"reference":"Location/clinic"},"status":"accepted"},{"actor":{"reference":"Practitioner/doc"},"status":"accepted"}]}`,
 				fixture[0], clinic, doctor)))
 		case "/Encounter":
-			w.Write([]byte(bundle(`{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"period":{"start":"2026-12-02T10:00:00+01:00"},
+			w.Write([]byte(bundle(`{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/pat-1"},"period":{"start":"2026-12-02T10:00:00+01:00"},
 			  "location":[{"location":{"reference":"Location/clinic"}}],"serviceProvider":{"reference":"Organization/auh"}}`, clinic, hospital)))
 		default:
 			mu.Lock()
@@ -254,5 +255,79 @@ func TestIncrementalOnAServerIgnoringLastUpdated(t *testing.T) {
 		if len(b.Entries) != 2 {
 			t.Errorf("fetch %d: %d entries, want 2", i, len(b.Entries))
 		}
+	}
+}
+
+// TestIncrementalOnAServerRefusingLastUpdated: asked for strict handling, a
+// server without _lastUpdated refuses the changes-only search; the connector
+// reads the window instead of failing every fetch until the next full read.
+func TestIncrementalOnAServerRefusingLastUpdated(t *testing.T) {
+	sim := simHandler(t, []string{fixture[0],
+		appt("a1", "booked", "2026-12-01T10:00:00+01:00", "2026-11-20T08:00:00Z"),
+		appt("a2", "booked", "2026-12-02T10:00:00+01:00", "2026-11-20T09:00:00Z"),
+	})
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("_lastUpdated") && r.Header.Get("Prefer") == "handling=strict" {
+			refused.Add(1)
+			status(http.StatusBadRequest)(w, r)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(Config{Name: "auh", BaseURL: srv.URL, Location: cph, Incremental: true, Client: fhir.Options{MaxAttempts: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		b, err := s.Fetch(context.Background(), anna, window)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		if len(b.Entries) != 2 {
+			t.Errorf("fetch %d: %d entries, want 2", i, len(b.Entries))
+		}
+	}
+	if refused.Load() == 0 {
+		t.Error("the second fetch did not try _lastUpdated")
+	}
+}
+
+// TestIncludeRefused: a server without _include refuses it under strict
+// handling; the connector searches without it, reads the parties instead,
+// and does not ask for it again.
+func TestIncludeRefused(t *testing.T) {
+	sim := simHandler(t, fixture)
+	var withInclude atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("_include") && r.Header.Get("Prefer") == "handling=strict" {
+			withInclude.Add(1)
+			status(http.StatusBadRequest)(w, r)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(Config{Name: "auh", BaseURL: srv.URL, Location: cph, Include: true, Client: fhir.Options{MaxAttempts: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		b, err := s.Fetch(context.Background(), anna, window)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		if len(b.Entries) != 3 {
+			t.Errorf("fetch %d: %d entries, want 3", i, len(b.Entries))
+		}
+		for _, e := range b.Entries {
+			if e.ID == "auh/Appointment/a1" && e.Place.Name != "Øjenklinikken" {
+				t.Errorf("fetch %d: the Location was not read instead: %+v", i, e.Place)
+			}
+		}
+	}
+	if n := withInclude.Load(); n == 0 || n > 2 {
+		t.Errorf("%d searches with _include, want the first fetch's (one or two) only", n)
 	}
 }

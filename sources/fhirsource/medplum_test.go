@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -100,6 +101,7 @@ func TestMedplum(t *testing.T) {
 		t.Run(sec.name, func(t *testing.T) {
 			srvBase := base + "/" + sec.name
 			ids := seedMedplum(t, srvBase, sec.data) // "Type/demo id" -> Medplum's id
+			checkMedplum(t, base, sec.name, sec.sector)
 			back := make(map[string]string, len(ids))
 			for k, v := range ids {
 				typ, _, _ := strings.Cut(k, "/")
@@ -217,6 +219,47 @@ func TestMedplum(t *testing.T) {
 			feedCursor = checkFeed(t, feed, recFeed, feedCursor, cprs)
 			checkFeed(t, feed, recFeed, feedCursor, nil)
 		})
+	}
+}
+
+// checkMedplum runs `overblik check`'s self-check against the seeded
+// tenant behind a CapabilityStatement without search parameters, which is
+// what Medplum's own server publishes: every search the connector makes is
+// tried, with _include and _lastUpdated, and passes, as the data behind it
+// would show one that Medplum ignored.
+func checkMedplum(t *testing.T, base, tenant string, sector aggregator.Sector) {
+	t.Helper()
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path.Base(r.URL.Path) == "metadata" {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1",` +
+				`"rest":[{"mode":"server","resource":[{"type":"Patient"},{"type":"Appointment"},{"type":"Encounter"}]}]}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := newConnector(t, fhirsource.Config{Name: tenant, Sector: sector, BaseURL: srv.URL + "/" + tenant, PageSize: 4,
+		Include: true, Incremental: true}, nil)
+	var tried []string
+	for _, c := range s.Check(context.Background(), fhirsource.SystemCPR) {
+		if !c.OK {
+			t.Errorf("check %s: %s", c.Name, c.Detail)
+		}
+		if strings.HasPrefix(c.Name, "search ") {
+			tried = append(tried, c.Name)
+		}
+		if c.Name == "searches declared" && !strings.HasPrefix(c.Detail, "not declared: Patient?identifier") {
+			t.Errorf("searches declared: %s; want the undeclared ones named", c.Detail)
+		}
+	}
+	if len(tried) != 5 {
+		t.Errorf("tried %q, want the Patient look-up and Appointment and Encounter, by date and by _lastUpdated", tried)
 	}
 }
 

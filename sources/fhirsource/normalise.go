@@ -355,7 +355,9 @@ func hasExtension(exts []r4.Extension, url string) bool {
 	return false
 }
 
-// virtualServiceURL reads addressUrl from a virtualService backport extension.
+// virtualServiceURL reads addressUrl from a virtualService backport
+// extension: the first one that is a safe link (aggregator.SafeURL), as a
+// hostile source may send javascript: there.
 func virtualServiceURL(exts []r4.Extension, url string) string {
 	for _, x := range exts {
 		if x.Url != url {
@@ -363,7 +365,9 @@ func virtualServiceURL(exts []r4.Extension, url string) string {
 		}
 		for _, sub := range x.Extension {
 			if sub.Url == "addressUrl" && sub.ValueUrl != nil {
-				return *sub.ValueUrl
+				if u := aggregator.SafeURL(*sub.ValueUrl); u != "" {
+					return u
+				}
 			}
 		}
 	}

@@ -39,20 +39,27 @@ func sameIdentifier(want aggregator.Identifier, system, value string) bool {
 	return system == want.System || isECPR(want.System) && isECPR(system)
 }
 
-// patientID resolves the identifier to this server's Patient id and
+// patient is whom a fetch is for on this server: the Patient id searched
+// for, and every Patient id that stands for the same person.
+type patient struct {
+	id   string
+	same map[string]bool // id itself, the records it replaced or was found by, and those it links to
+}
+
+// patientID resolves the identifier to this server's Patient and
 // remembers it for FullReread: ids are stable, and the look-up would double
 // every fetch, but records do get merged (replaced-by) now and then.
 //
 // Records replaced by another (Patient.link replaced-by) are followed to the
 // record that replaced them; two records that remain for one identifier are
 // an error of kind Invalid, never a guess.
-func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (string, error) {
+func (s *Source) patientID(ctx context.Context, budget *fhir.ByteBudget, id aggregator.Identifier) (patient, error) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	known, ok := s.ids[id]
 	s.mu.Unlock()
 	if ok && now.Sub(known.at) < s.cfg.FullReread {
-		return known.pid, nil
+		return known.patient, nil
 	}
 	token := id.String()
 	if isECPR(id.System) {
@@ -60,11 +67,14 @@ func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (strin
 		// the eCPR systems only.
 		token = id.Value
 	}
-	res, err := s.client.Search(ctx, "Patient", url.Values{"identifier": {token}})
+	res, err := s.client.SearchWithin(ctx, budget, "Patient", url.Values{"identifier": {token}})
 	if err != nil {
-		return "", s.wrap("patient look-up", err)
+		return patient{}, s.wrap("patient look-up", err)
 	}
-	found := map[string]bool{}
+	if err := s.cutOff(res); err != nil {
+		return patient{}, err // a record cut off could be the second one for this identifier
+	}
+	found := map[string]patient{}
 	for _, raw := range res.Resources {
 		if t, _ := fhir.ResourceType(raw); t != "Patient" {
 			continue
@@ -73,42 +83,94 @@ func (s *Source) patientID(ctx context.Context, id aggregator.Identifier) (strin
 		if err != nil || pat.Id == nil || !hasIdentifier(pat, id) {
 			continue
 		}
-		final, err := s.followReplacedBy(ctx, pat)
+		final, chain, err := s.followReplacedBy(ctx, pat)
 		if err != nil {
-			return "", err
+			return patient{}, err
 		}
 		if final.Active != nil && !*final.Active {
 			continue
 		}
-		found[*final.Id] = true
+		p, ok := found[*final.Id]
+		if !ok {
+			p = patient{id: *final.Id, same: map[string]bool{*final.Id: true}}
+			s.addLinks(p.same, final)
+		}
+		for _, c := range chain {
+			p.same[*c.Id] = true
+			s.addLinks(p.same, c)
+		}
+		found[*final.Id] = p
 	}
 	switch len(found) {
 	case 0:
-		return "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.NotFound, Msg: "the patient is not known to this source"}
+		return patient{}, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.NotFound, Msg: "the patient is not known to this source"}
 	case 1:
 	default:
 		// Two records for one person is for the source to fix; guessing could
 		// show another person's appointments.
-		return "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+		return patient{}, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
 			Msg: fmt.Sprintf("%d patient records match the identifier", len(found))}
 	}
-	var pid string
-	for only := range found {
-		pid = only
+	var pat patient
+	for _, only := range found {
+		pat = only
 	}
 	s.mu.Lock()
 	if len(s.ids) >= 100_000 {
 		s.ids = make(map[aggregator.Identifier]knownPatient) // bounded; refilled on demand
 	}
-	s.ids[id] = knownPatient{pid: pid, at: now}
+	s.ids[id] = knownPatient{patient: pat, at: now}
 	s.mu.Unlock()
-	return pid, nil
+	return pat, nil
+}
+
+// is reports whether ref names one of the patient's records.
+func (p patient) is(ref string) bool {
+	id, ok := patientRef(ref)
+	return ok && p.same[id]
+}
+
+// namedBy reports whether one of a's participants is the patient.
+func (p patient) namedBy(a *fhir.Appointment) bool {
+	for _, part := range a.Participant {
+		if part.Actor != nil && p.is(deref(part.Actor.Reference)) {
+			return true
+		}
+	}
+	return false
+}
+
+// addLinks adds the Patients pat links to, of any link type: Patient.link
+// always names a record of the same person.
+func (s *Source) addLinks(same map[string]bool, pat *r4.Patient) {
+	for _, l := range pat.Link {
+		if id, ok := patientRef(deref(l.Other.Reference)); ok {
+			same[id] = true
+		}
+	}
 }
 
 // knownPatient is a resolved identifier.
 type knownPatient struct {
-	pid string
-	at  time.Time
+	patient
+	at time.Time
+}
+
+// patientRef reads the Patient id from a reference: Patient/id, an
+// absolute URL ending in it (servers behind a proxy may write their own
+// base), either with /_history/n.
+func patientRef(ref string) (string, bool) {
+	parts := strings.Split(ref, "/")
+	if len(parts) >= 4 && parts[len(parts)-2] == "_history" {
+		parts = parts[:len(parts)-2]
+	}
+	if len(parts) < 2 || parts[len(parts)-2] != "Patient" || parts[len(parts)-1] == "" {
+		return "", false
+	}
+	if len(parts) > 2 && !strings.Contains(ref, "://") {
+		return "", false
+	}
+	return parts[len(parts)-1], true
 }
 
 func hasIdentifier(pat *r4.Patient, id aggregator.Identifier) bool {
@@ -121,9 +183,10 @@ func hasIdentifier(pat *r4.Patient, id aggregator.Identifier) bool {
 }
 
 // followReplacedBy reads the records that replaced pat, if any, and returns
-// the last one.
-func (s *Source) followReplacedBy(ctx context.Context, pat *r4.Patient) (*r4.Patient, error) {
+// the last one and the ones before it (pat first).
+func (s *Source) followReplacedBy(ctx context.Context, pat *r4.Patient) (*r4.Patient, []*r4.Patient, error) {
 	seen := map[string]bool{*pat.Id: true}
+	var chain []*r4.Patient
 	for range maxLinkHops {
 		next := ""
 		for _, l := range pat.Link {
@@ -136,24 +199,25 @@ func (s *Source) followReplacedBy(ctx context.Context, pat *r4.Patient) (*r4.Pat
 			}
 		}
 		if next == "" {
-			return pat, nil
+			return pat, chain, nil
 		}
 		if seen[next] {
-			return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+			return nil, nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
 				Msg: "patient records replace each other in a loop"}
 		}
 		seen[next] = true
 		raw, err := s.client.Read(ctx, "Patient", next)
 		if err != nil {
-			return nil, s.wrap("reading the patient record that replaced the one found", err)
+			return nil, nil, s.wrap("reading the patient record that replaced the one found", err)
 		}
 		np, err := fhir.DecodePatient(raw)
 		if err != nil || np.Id == nil {
-			return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+			return nil, nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
 				Msg: "the patient record that replaced the one found does not decode", Err: err}
 		}
+		chain = append(chain, pat)
 		pat = np
 	}
-	return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+	return nil, nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
 		Msg: fmt.Sprintf("more than %d replaced-by links between patient records", maxLinkHops)}
 }

@@ -9,6 +9,7 @@ import (
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/fhir"
 )
 
@@ -20,7 +21,7 @@ type party struct {
 	Address  string
 	Lat, Lon *float64
 	Phone    string
-	VideoURL string // a url in telecom: how video rooms are commonly published
+	VideoURL string // an https url in telecom (aggregator.SafeURL): how video rooms are commonly published
 	Home     bool   // a Location that is the patient's own home (v3 RoleCode PTRES)
 	Virtual  bool   // a Location that is a virtual room (physical type "vi")
 	// A PractitionerRole names its practitioner by reference; Role is the
@@ -254,8 +255,8 @@ func telecom(cps []r4.ContactPoint) (phone, url string) {
 				phone = *cp.Value
 			}
 		case r4.ContactPointSystemUrl:
-			if url == "" && strings.HasPrefix(*cp.Value, "https://") {
-				url = *cp.Value
+			if url == "" {
+				url = aggregator.SafeURL(*cp.Value)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,14 +26,21 @@ type Config struct {
 	Name         string // unique; part of every entry id
 	Sector       aggregator.Sector
 	BaseURL      string
-	PageSize     int            // _count; 0 lets the server choose
-	MaxBodyBytes int64          // per-response limit; 0 means the fhir client's default
-	Location     *time.Location // reads date-only values as whole days here; default UTC
-	Detail       Detail         // how much of each entry to keep; default DetailFull
+	PageSize     int   // _count; 0 lets the server choose
+	MaxBodyBytes int64 // per-response limit; 0 means the fhir client's default
+	// MaxBytes is the byte budget of one Fetch (and of one poll of the
+	// change feed): every page of its searches together, the patient
+	// look-up included; default DefaultMaxBytes. A fetch that runs over it
+	// fails as one cut off at the page cap does, rather than show part of
+	// a timeline as if it were whole.
+	MaxBytes int64
+	Location *time.Location // reads date-only values as whole days here; default UTC
+	Detail   Detail         // how much of each entry to keep; default DetailFull
 	// Include asks the server for the Locations, Practitioners,
 	// Organizations and HealthcareServices entries refer to with _include,
-	// instead of reading each one not yet cached. Servers that do not
-	// support it ignore it (FHIR's lenient default).
+	// instead of reading each one not yet cached. A server that does not
+	// support it refuses it (searches ask for strict handling); the
+	// connector then searches without it from then on.
 	Include bool
 	// Incremental: after a full read for a patient, later fetches ask only
 	// for what changed since (_lastUpdated=ge the newest meta.lastUpdated
@@ -49,6 +57,11 @@ type Config struct {
 	// MaxBodyBytes above win over its fields when set.
 	Client fhir.Options
 }
+
+// DefaultMaxBytes is Config.MaxBytes when left at zero: room for a few
+// thousand appointments with their included parties, far below what
+// MaxPages pages of MaxBodyBytes each could pile up.
+const DefaultMaxBytes = 32 << 20
 
 // Detail is how much a source lets us show of its entries.
 type Detail string
@@ -86,6 +99,8 @@ type Source struct {
 	state   map[string]*patientState // Patient id -> last result, when Incremental
 
 	feedIDs feedIdentifiers // Patient id -> identifiers, for the change feed
+
+	includeRefused atomic.Bool // the server answered a search with _include with 400
 }
 
 // New returns a connector for cfg that talks HTTP through hc.
@@ -101,8 +116,11 @@ func New(cfg Config, hc *http.Client) (*Source, error) {
 		return nil, fmt.Errorf("fhirsource %s: detail must be %q or %q", cfg.Name, DetailFull, DetailGeneric)
 	}
 	cfg.Detail = detail
-	if cfg.FullReread < 0 || cfg.MaxPatients < 0 {
-		return nil, fmt.Errorf("fhirsource %s: negative full re-read period or patient count", cfg.Name)
+	if cfg.FullReread < 0 || cfg.MaxPatients < 0 || cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("fhirsource %s: negative full re-read period, patient count or byte budget", cfg.Name)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.FullReread == 0 {
 		cfg.FullReread = DefaultFullReread
@@ -132,26 +150,42 @@ func (s *Source) Sector() aggregator.Sector { return s.cfg.Sector }
 
 // Fetch returns the patient's Appointments and Encounters in w.
 func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
-	pid, err := s.patientID(ctx, p.Identifier)
+	budget := fhir.NewByteBudget(s.cfg.MaxBytes)
+	pat, err := s.patientID(ctx, budget, p.Identifier)
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
 	if s.cfg.Incremental {
-		return s.fetchIncremental(ctx, pid, w)
+		return s.fetchIncremental(ctx, budget, pat, w)
 	}
-	items, err := s.read(ctx, windowQuery(pid, w))
+	items, err := s.read(ctx, budget, pat, windowQuery(pat.id, w))
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
-	var batch aggregator.Batch
-	for _, it := range items {
-		batch = it.addTo(batch, s)
-	}
-	return batch, nil
+	return s.batch(items), nil
 }
 
-// errTruncated: a search had more pages than the client's cap.
+// errTruncated: a search had more pages than the client's cap, or more
+// bytes than the fetch's budget.
 var errTruncated = errors.New("search truncated")
+
+// cutOff is the error for a search result that is not whole, or nil.
+func (s *Source) cutOff(results ...*fhir.SearchResult) error {
+	for _, r := range results {
+		if r.Truncated {
+			// Showing part of a timeline as if it were whole would mislead.
+			return &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: "too many pages: the search was cut off at the page cap", Err: errTruncated}
+		}
+	}
+	for _, r := range results {
+		if r.OverBudget {
+			return &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
+				Msg: fmt.Sprintf("too much data: the search was cut off at the byte budget of %d bytes", s.cfg.MaxBytes), Err: errTruncated}
+		}
+	}
+	return nil
+}
 
 // item is what became of one matched resource: an entry, or a note on why
 // it was skipped. warning is set for an entry only partly understood.
@@ -161,42 +195,62 @@ type item struct {
 	ok      bool
 	note    string
 	warning string
+	foreign bool // skipped: it is another patient's
 }
 
-func (it item) addTo(b aggregator.Batch, s *Source) aggregator.Batch {
-	if !it.ok {
-		b.Skipped++
-		b.Note(it.note)
-		return b
+// batch turns items into a Batch. Other patients' resources are counted as
+// skipped under one note, first, so the bound on notes never hides it.
+func (s *Source) batch(items []item) aggregator.Batch {
+	var b aggregator.Batch
+	foreign := 0
+	for _, it := range items {
+		if it.foreign {
+			foreign++
+		}
 	}
-	if it.warning != "" {
-		b.Warnings++
-		b.Note(it.warning)
+	if foreign > 0 {
+		b.Skipped += foreign
+		b.Note(fmt.Sprintf("%d resources dropped as belonging to another patient: the server may ignore the patient search parameter", foreign))
 	}
-	b.Entries = append(b.Entries, s.redact(it.entry))
+	for _, it := range items {
+		switch {
+		case it.foreign:
+		case !it.ok:
+			b.Skipped++
+			b.Note(it.note)
+		default:
+			if it.warning != "" {
+				b.Warnings++
+				b.Note(it.warning)
+			}
+			b.Entries = append(b.Entries, s.redact(it.entry))
+		}
+	}
 	return b
 }
 
 // read searches the patient's Appointments and Encounters with q (which
-// names the patient), reads what they reference, and normalises them.
-func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
-	var appts, encs *fhir.SearchResult
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		appts, err = s.client.Search(gctx, "Appointment", s.withIncludes(q, appointmentIncludes))
-		return err
-	})
-	g.Go(func() (err error) {
-		encs, err = s.client.Search(gctx, "Encounter", s.withIncludes(q, encounterIncludes))
-		return err
-	})
-	if err := g.Wait(); err != nil {
+// names pat) within budget, reads what they reference, and normalises them.
+// A resource that names none of pat's records as its patient is dropped
+// before anything it references is read: a server that ignores patient=
+// (FHIR's lenient default, which strict handling only asks it to give up)
+// answers with everyone's.
+func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient, q url.Values) ([]item, error) {
+	include := s.cfg.Include && !s.includeRefused.Load()
+	appts, encs, err := s.search(ctx, budget, q, include)
+	var fe *fhir.Error
+	if include && errors.As(err, &fe) && fe.StatusCode == http.StatusBadRequest {
+		// Asked for strict handling, a server without _include refuses it
+		// where it used to ignore it: search without, and from now on.
+		if appts, encs, err = s.search(ctx, budget, q, false); err == nil {
+			s.includeRefused.Store(true)
+		}
+	}
+	if err != nil {
 		return nil, s.wrap("search", err)
 	}
-	if appts.Truncated || encs.Truncated {
-		// Showing part of a timeline as if it were whole would mislead.
-		return nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
-			Msg: "too many pages: the search was cut off at the page cap", Err: errTruncated}
+	if err := s.cutOff(appts, encs); err != nil {
+		return nil, err
 	}
 
 	var items []item
@@ -215,6 +269,13 @@ func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
 	var apptList []*fhir.Appointment
 	var encList []*fhir.Encounter
 	refs := map[string]bool{}
+	foreign := func(typ, id string, i int) {
+		key := fmt.Sprintf("%s#%d", typ, i)
+		if id != "" {
+			key = typ + "/" + id
+		}
+		items = append(items, item{key: key, foreign: true})
+	}
 	for i, raw := range appts.Resources {
 		a, err := fhir.DecodeAppointment(raw)
 		if err != nil {
@@ -222,6 +283,10 @@ func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
 			if !s.included(raw, "Appointment") {
 				skip("Appointment", i, raw, err)
 			}
+			continue
+		}
+		if !pat.namedBy(a) {
+			foreign("Appointment", deref(a.Id), i)
 			continue
 		}
 		apptList = append(apptList, a)
@@ -239,6 +304,10 @@ func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
 			if !s.included(raw, "Encounter") {
 				skip("Encounter", i, raw, err)
 			}
+			continue
+		}
+		if e.Subject == nil || !pat.is(deref(e.Subject.Reference)) {
+			foreign("Encounter", deref(e.Id), i)
 			continue
 		}
 		encList = append(encList, e)
@@ -285,6 +354,20 @@ func (s *Source) read(ctx context.Context, q url.Values) ([]item, error) {
 		items = append(items, it)
 	}
 	return items, nil
+}
+
+// search runs the Appointment and Encounter searches for q at once.
+func (s *Source) search(ctx context.Context, budget *fhir.ByteBudget, q url.Values, include bool) (appts, encs *fhir.SearchResult, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		appts, err = s.client.SearchWithin(gctx, budget, "Appointment", withIncludes(q, include, appointmentIncludes))
+		return err
+	})
+	g.Go(func() (err error) {
+		encs, err = s.client.SearchWithin(gctx, budget, "Encounter", withIncludes(q, include, encounterIncludes))
+		return err
+	})
+	return appts, encs, g.Wait()
 }
 
 // codeOrQ quotes a code from the server only when it looks like one: notes
@@ -348,8 +431,8 @@ var (
 	actorTypes          = map[string]bool{"Patient": true, "RelatedPerson": true, "Device": true}
 )
 
-func (s *Source) withIncludes(q url.Values, includes []string) url.Values {
-	if !s.cfg.Include {
+func withIncludes(q url.Values, include bool, includes []string) url.Values {
+	if !include {
 		return q
 	}
 	out := make(url.Values, len(q)+1)
@@ -384,16 +467,7 @@ func (s *Source) wrap(op string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = aggregator.Timeout
 	case errors.As(err, &fe):
-		switch {
-		case fe.StatusCode == http.StatusUnauthorized || fe.StatusCode == http.StatusForbidden:
-			kind = aggregator.Unauthorized
-		case fe.StatusCode == http.StatusNotFound:
-			kind = aggregator.NotFound
-		case fe.StatusCode == http.StatusTooManyRequests || fe.StatusCode >= 500:
-			kind = aggregator.Unavailable
-		default:
-			kind = aggregator.Invalid
-		}
+		kind = aggregator.KindForHTTPStatus(fe.StatusCode)
 	case errors.Is(err, fhir.ErrAuth):
 		kind = aggregator.Unauthorized // the token endpoint refused our credentials
 	case errors.Is(err, fhir.ErrInvalid), errors.Is(err, fhir.ErrTooLarge), errors.Is(err, fhir.ErrLoop):

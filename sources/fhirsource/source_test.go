@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -297,5 +298,33 @@ func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
 	}
 	if hits.Load() != before || s.BreakerState() != fhir.BreakerOpen {
 		t.Errorf("open breaker let %d requests through; state %v", hits.Load()-before, s.BreakerState())
+	}
+}
+
+// TestByteBudget: a fetch whose pages together run over MaxBytes fails as
+// cut off, as one over the page cap does, although each page is small and
+// the page cap far away.
+func TestByteBudget(t *testing.T) {
+	res := []string{fixture[0]}
+	for i := range 40 {
+		res = append(res, fmt.Sprintf(`{"resourceType":"Appointment","id":"many-%d","status":"booked","description":"Kontrol %d","start":"2026-12-%02dT10:00:00+01:00",
+		  "participant":[{"actor":{"reference":"Patient/pat-1"},"status":"accepted"}]}`, i, i, 1+i%28))
+	}
+	_, base := startSim(t, res, fhirsim.Options{TimeZone: cph})
+	fetch := func(maxBytes int64) (aggregator.Batch, error) {
+		s, err := New(Config{Name: "auh", BaseURL: base, PageSize: 5, MaxBytes: maxBytes, Location: cph}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Fetch(context.Background(), anna, window)
+	}
+	b, err := fetch(0) // the default
+	if err != nil || len(b.Entries) != 40 {
+		t.Fatalf("with the default budget: %d entries, err %v; want 40", len(b.Entries), err)
+	}
+	_, err = fetch(8 << 10) // less than the pages of 40 appointments hold
+	var se *aggregator.SourceError
+	if !errors.As(err, &se) || se.Kind != aggregator.Invalid || !errors.Is(err, errTruncated) || !strings.Contains(se.Msg, "byte budget of 8192 bytes") {
+		t.Fatalf("err = %v, want an Invalid SourceError saying the search was cut off at the byte budget", err)
 	}
 }

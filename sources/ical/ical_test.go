@@ -422,3 +422,119 @@ func TestNotesAreBounded(t *testing.T) {
 		t.Errorf("skipped %d with %d notes; want 30 counted and %d notes", b.Skipped, len(b.Notes), aggregator.MaxNotes+1)
 	}
 }
+
+// TestOnlySafeLinks: a hostile feed's links never become a video URL.
+func TestOnlySafeLinks(t *testing.T) {
+	tests := []struct {
+		name, props string
+		want        aggregator.Medium
+		wantURL     string
+	}{
+		{"https conference", "CONFERENCE;VALUE=URI;FEATURE=VIDEO:https://v.example/r/1", aggregator.MediumVideo, "https://v.example/r/1"},
+		{"javascript conference", "CONFERENCE;VALUE=URI;FEATURE=VIDEO:javascript:alert(document.domain)", aggregator.MediumInPerson, ""},
+		{"javascript conference, video category", "CONFERENCE;VALUE=URI:javascript:alert(1)\r\nCATEGORIES:Video", aggregator.MediumVideo, ""},
+		{"credentials in a Teams link", "X-MICROSOFT-SKYPETEAMSMEETINGURL:https://user:pw@teams.example/l/1", aggregator.MediumInPerson, ""},
+		{"data: as the URL of a video event", "CATEGORIES:Videokonsultation\r\nURL:data:text/html,<script>alert(1)</script>", aggregator.MediumVideo, ""},
+		{"https URL of a video event", "CATEGORIES:Videokonsultation\r\nURL:https://v.example/r/2", aggregator.MediumVideo, "https://v.example/r/2"},
+		{"an unsafe conference before a safe one", "CONFERENCE;VALUE=URI:http://v.example/plain\r\nCONFERENCE;VALUE=URI:https://v.example/r/3", aggregator.MediumVideo, "https://v.example/r/3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			feed := "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x@k\r\nDTSTART:20261201T100000Z\r\nSUMMARY:Samtale\r\n" + tc.props + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+			cals, err := parse([]byte(feed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := normaliser{cfg: &Config{Name: "k", Location: cph}, zones: &zones{fallback: cph}}
+			b := n.batch(cals, december)
+			if len(b.Entries) != 1 {
+				t.Fatalf("%d entries, want 1 (%q)", len(b.Entries), b.Notes)
+			}
+			check(t, "medium", b.Entries[0].Medium, tc.want)
+			check(t, "video url", b.Entries[0].VideoURL, tc.wantURL)
+		})
+	}
+}
+
+// TestTransportErrorsAreRedacted: a proxy or transport error that quotes a
+// CPR number (not the one asked for, so no secret names it) loses it, as
+// the FHIR connector's errors do.
+func TestTransportErrorsAreRedacted(t *testing.T) {
+	s, err := New(Config{Name: "k", URL: "https://kommune.example/ical/{identifier}.ics"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("proxy: no feed for 010101-7777 or 0202027777 at /ical/3002991234.ics")
+	got := s.transportErr(context.Background(), "GET feed", cause, []string{"/ical/3002991234.ics"}).Error()
+	for _, leak := range []string{"010101-7777", "0202027777", "3002991234"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("error %q holds %s", got, leak)
+		}
+	}
+	if !strings.Contains(got, "proxy: no feed for") {
+		t.Errorf("error %q lost its cause", got)
+	}
+}
+
+// TestOtherPatientsEventsAreDropped: a feed that says whose events they are
+// (X-PATIENT-ID) and names someone else loses those events, counted.
+func TestOtherPatientsEventsAreDropped(t *testing.T) {
+	key := []byte("0123456789abcdef0123")
+	event := func(summary, props string) string {
+		return "BEGIN:VEVENT\r\nUID:" + summary + "@k\r\nDTSTART:20261201T100000Z\r\nSUMMARY:" + summary + "\r\n" + props + "END:VEVENT\r\n"
+	}
+	tests := []struct {
+		name     string
+		key      []byte
+		calendar string // calendar-level properties
+		events   string
+		want     []string // titles
+		dropped  int
+	}{
+		{name: "calendar names the patient", calendar: "X-PATIENT-ID:3002991234\r\n",
+			events: event("Egen", "") + event("Andens", "X-PATIENT-ID:0101017777\r\n") + event("Også egen", "X-PATIENT-ID:300299-1234\r\n"),
+			want:   []string{"Egen", "Også egen"}, dropped: 1},
+		{name: "calendar names another", calendar: "X-PATIENT-ID:0101017777\r\n",
+			events: event("Andens", "") + event("Egen", "X-PATIENT-ID:3002991234\r\n"),
+			want:   []string{"Egen"}, dropped: 1},
+		{name: "nobody named", events: event("Egen", "") + event("Også egen", ""), want: []string{"Egen", "Også egen"}},
+		{name: "by HMAC, in capitals", key: key,
+			events: event("Egen", "X-PATIENT-ID:"+strings.ToUpper(hmacHex(key, "3002991234"))+"\r\n") + event("Andens", "X-PATIENT-ID:"+hmacHex(key, "0101017777")+"\r\n"),
+			want:   []string{"Egen"}, dropped: 1},
+		{name: "one of two named", events: event("Fælles", "X-PATIENT-ID:0101017777\r\nX-PATIENT-ID:3002991234\r\n"), want: []string{"Fælles"}},
+		{name: "a recurring event of another", events: event("Andens", "RRULE:FREQ=DAILY;COUNT=5\r\nX-PATIENT-ID:0101017777\r\n"), dropped: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			feed := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + tc.calendar + tc.events + "END:VCALENDAR\r\n"
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/calendar")
+				w.Write([]byte(feed))
+			}))
+			t.Cleanup(srv.Close)
+			s, err := New(Config{Name: "k", URL: srv.URL + "/ical/{identifier}.ics", IdentifierKey: tc.key, Location: cph}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.Fetch(context.Background(), anna, december)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range b.Entries {
+				got = append(got, e.Title)
+			}
+			if !slices.Equal(got, tc.want) || b.Skipped != tc.dropped {
+				t.Errorf("titles %q, skipped %d (%q); want %q and %d", got, b.Skipped, b.Notes, tc.want, tc.dropped)
+			}
+			if tc.dropped > 0 && (len(b.Notes) == 0 || !strings.Contains(b.Notes[0], "dropped as belonging to another patient")) {
+				t.Errorf("notes %q: the first must say events were another patient's", b.Notes)
+			}
+			for _, n := range b.Notes {
+				if strings.Contains(n, "0101017777") || strings.Contains(n, "3002991234") {
+					t.Errorf("note %q holds an identifier", n)
+				}
+			}
+		})
+	}
+}

@@ -20,6 +20,54 @@ const resourceType = "VEVENT"
 type normaliser struct {
 	cfg   *Config
 	zones *zones
+	// patient holds the forms of the patient's identifier the feed may
+	// write in X-PATIENT-ID (see ownedBy); nil reads every event.
+	patient []string
+}
+
+// patientProp names, on a VCALENDAR or a VEVENT, whose calendar it is: the
+// identifier the feed knows the patient by, as is or as the HMAC the feed
+// URL gets. An event's own wins over its calendar's.
+const patientProp = "X-PATIENT-ID"
+
+// patientForms are the forms of value the feed may write in X-PATIENT-ID.
+func patientForms(value string, key []byte) []string {
+	forms := []string{canonicalID(value)}
+	if key != nil {
+		forms = append(forms, canonicalID(identifierMAC(key, value)))
+	}
+	return forms
+}
+
+// canonicalID ignores case (hex, eCPR letters) and dashes (010101-1234).
+func canonicalID(s string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(unescapeText(s)), "-", ""))
+}
+
+// ownedBy reports whether the event c of cal is the patient's: it, or else
+// its calendar, names the patient in X-PATIENT-ID, or neither names anyone.
+func (n normaliser) ownedBy(cal, c *component) bool {
+	if n.patient == nil {
+		return true
+	}
+	named := false
+	for _, comp := range []*component{c, cal} {
+		for _, p := range comp.Props {
+			if p.Name != patientProp {
+				continue
+			}
+			named = true
+			for _, form := range n.patient {
+				if canonicalID(p.Value) == form {
+					return true
+				}
+			}
+		}
+		if named {
+			return false
+		}
+	}
+	return true
 }
 
 // event is a VEVENT read far enough to place it in time.
@@ -41,6 +89,20 @@ func (n normaliser) batch(cals []*component, w aggregator.Window) aggregator.Bat
 		b.Skipped++
 		b.Note(fmt.Sprintf("VEVENT #%d skipped: %v", i, err))
 	}
+	// Another patient's events are counted first, under one note, so the
+	// bound on notes never hides them; they are not read at all.
+	foreign := 0
+	for _, cal := range cals {
+		for _, c := range cal.Subs {
+			if c.Name == "VEVENT" && !n.ownedBy(cal, c) {
+				foreign++
+			}
+		}
+	}
+	if foreign > 0 {
+		b.Skipped += foreign
+		b.Note(fmt.Sprintf("%d events dropped as belonging to another patient (%s)", foreign, patientProp))
+	}
 	var events []event
 	overridden := map[string]bool{} // uid|recurrence-id of instances sent on their own
 	i := 0
@@ -57,6 +119,9 @@ func (n normaliser) batch(cals []*component, w aggregator.Window) aggregator.Bat
 				continue
 			}
 			i++
+			if !n.ownedBy(cal, c) {
+				continue
+			}
 			ev, err := n.read(c, i)
 			if err != nil {
 				skip(i, err)
@@ -282,8 +347,8 @@ func (n normaliser) entry(ev event, start, end time.Time, recurID string) aggreg
 		}
 	}
 	e.Medium, e.VideoURL = medium(c)
-	if u := text(c, "URL"); e.Medium == aggregator.MediumVideo && e.VideoURL == "" && strings.HasPrefix(u, "https://") {
-		e.VideoURL = u // a video event's URL is most likely its room
+	if e.Medium == aggregator.MediumVideo && e.VideoURL == "" {
+		e.VideoURL = aggregator.SafeURL(text(c, "URL")) // a video event's URL is most likely its room
 	}
 	if n.cfg.Generic {
 		e.Title, e.Description, e.Organization, e.Generic = "", "", "", true
@@ -331,6 +396,7 @@ var categoryMedium = map[string]aggregator.Medium{
 var meetingProps = []string{"X-MICROSOFT-SKYPETEAMSMEETINGURL", "X-GOOGLE-CONFERENCE"}
 
 // medium reads CONFERENCE (RFC 7986), vendor meeting links and CATEGORIES.
+// Only safe links (aggregator.SafeURL) count: a feed may send javascript:.
 func medium(c *component) (aggregator.Medium, string) {
 	for _, p := range c.Props {
 		if p.Name != "CONFERENCE" {
@@ -338,16 +404,18 @@ func medium(c *component) (aggregator.Medium, string) {
 		}
 		uri := strings.TrimSpace(p.Value)
 		features := strings.ToUpper(strings.Join(p.Params["FEATURE"], ","))
-		switch {
-		case strings.HasPrefix(strings.ToLower(uri), "tel:") && !strings.Contains(features, "VIDEO"):
+		if strings.HasPrefix(strings.ToLower(uri), "tel:") && !strings.Contains(features, "VIDEO") {
 			return aggregator.MediumPhone, ""
-		case strings.HasPrefix(uri, "https://"):
-			return aggregator.MediumVideo, uri
+		}
+		if u := aggregator.SafeURL(uri); u != "" {
+			return aggregator.MediumVideo, u
 		}
 	}
 	for _, name := range meetingProps {
-		if p, ok := c.prop(name); ok && strings.HasPrefix(strings.TrimSpace(p.Value), "https://") {
-			return aggregator.MediumVideo, strings.TrimSpace(p.Value)
+		if p, ok := c.prop(name); ok {
+			if u := aggregator.SafeURL(strings.TrimSpace(p.Value)); u != "" {
+				return aggregator.MediumVideo, u
+			}
 		}
 	}
 	for _, p := range c.Props {

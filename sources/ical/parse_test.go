@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -138,24 +136,4 @@ func TestZones(t *testing.T) {
 			check(t, "unknown", z.unknown, tc.unknown)
 		})
 	}
-}
-
-// FuzzParse: no input may panic or hang the parser or the normaliser.
-func FuzzParse(f *testing.F) {
-	for _, name := range []string{"basic.ics", "dst.ics", "recurring.ics"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte("BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20261201\nRRULE:FREQ=DAILY\nEND:VEVENT\nEND:VCALENDAR"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cals, err := parse(data)
-		if err != nil {
-			return
-		}
-		n := normaliser{cfg: &Config{Name: "f", Location: cph}, zones: &zones{fallback: cph}}
-		n.batch(cals, december)
-	})
 }

@@ -15,6 +15,13 @@
 // the expanded URL never appears in an error: as is, it is personal data.
 // A patient known only by another identifier system gets NotFound.
 //
+// A feed may say whose calendar it is with X-PATIENT-ID on the VCALENDAR or
+// on each VEVENT (the event's wins): the identifier as the feed knows it,
+// the value or its HMAC, dashes and case aside. Events that name another
+// patient are dropped, counted as skipped with a note: a feed that mixes
+// people's calendars must not show them to one another. Events that name
+// nobody are read.
+//
 // # What is read
 //
 // Every VEVENT of the feed:
@@ -58,6 +65,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
 )
 
 // Defaults for Config fields left at zero.
@@ -168,7 +176,8 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	if err != nil {
 		return aggregator.Batch{}, s.fail(aggregator.Invalid, "feed", err)
 	}
-	n := normaliser{cfg: &s.cfg, zones: &zones{fallback: s.cfg.Location}}
+	n := normaliser{cfg: &s.cfg, zones: &zones{fallback: s.cfg.Location},
+		patient: patientForms(p.Identifier.Value, s.cfg.IdentifierKey)}
 	return n.batch(cals, w), nil
 }
 
@@ -176,11 +185,16 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 func (s *Source) feedURL(value string) string {
 	id := value
 	if s.cfg.IdentifierKey != nil {
-		m := hmac.New(sha256.New, s.cfg.IdentifierKey)
-		m.Write([]byte(value))
-		id = hex.EncodeToString(m.Sum(nil))
+		id = identifierMAC(s.cfg.IdentifierKey, value)
 	}
 	return strings.ReplaceAll(s.cfg.URL, placeholder, escape(id))
+}
+
+// identifierMAC is what the feed knows a patient by when it is given a key.
+func identifierMAC(key []byte, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // escape percent-encodes all but RFC 3986 unreserved characters, which is
@@ -214,7 +228,7 @@ func (s *Source) get(ctx context.Context, rawURL, ident string) ([]byte, error) 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The body is not read: feeds echo the URL and the identifier.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-		return nil, s.fail(statusKind(resp.StatusCode), fmt.Sprintf("GET feed: HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)), nil)
+		return nil, s.fail(aggregator.KindForHTTPStatus(resp.StatusCode), fmt.Sprintf("GET feed: HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)), nil)
 	}
 	if resp.ContentLength > s.cfg.MaxBytes {
 		return nil, s.fail(aggregator.Invalid, fmt.Sprintf("GET feed: %d bytes, limit %d", resp.ContentLength, s.cfg.MaxBytes), nil)
@@ -229,25 +243,13 @@ func (s *Source) get(ctx context.Context, rawURL, ident string) ([]byte, error) 
 	return body, nil
 }
 
-func statusKind(code int) aggregator.ErrorKind {
-	switch {
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return aggregator.Unauthorized
-	case code == http.StatusNotFound || code == http.StatusGone:
-		return aggregator.NotFound
-	case code == http.StatusTooManyRequests || code >= 500:
-		return aggregator.Unavailable
-	}
-	return aggregator.Invalid
-}
-
 // transportErr classifies a failed request and drops the URL from it.
 func (s *Source) transportErr(ctx context.Context, op string, err error, secrets []string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	err = scrub(err, secrets)
+	err = fhir.Scrub(err, secrets...)
 	kind := aggregator.Unavailable
 	var ne net.Error
 	switch {
@@ -264,27 +266,4 @@ func (s *Source) transportErr(ctx context.Context, op string, err error, secrets
 
 func (s *Source) fail(kind aggregator.ErrorKind, msg string, err error) error {
 	return &aggregator.SourceError{Source: s.cfg.Name, Kind: kind, Msg: msg, Err: err}
-}
-
-// scrubbed hides secrets in an error's text and keeps its chain.
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (e *scrubbed) Error() string { return e.msg }
-func (e *scrubbed) Unwrap() error { return e.err }
-
-func scrub(err error, secrets []string) error {
-	msg := err.Error()
-	clean := msg
-	for _, sec := range secrets {
-		if sec != "" {
-			clean = strings.ReplaceAll(clean, sec, "***")
-		}
-	}
-	if clean == msg {
-		return err
-	}
-	return &scrubbed{msg: clean, err: err}
 }

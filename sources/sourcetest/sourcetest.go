@@ -3,8 +3,9 @@
 // builds the connector against a test server and speaks the connector's wire
 // format, and Run checks what the aggregator relies on: complete paging, an
 // empty answer, every failure mapped to a *aggregator.SourceError of the
-// right Kind, deadlines and cancellation honoured, size limits enforced, and
-// the patient's identifier never in an error or note.
+// right Kind (HTTP statuses as aggregator.KindForHTTPStatus says), deadlines
+// and cancellation honoured, size limits enforced, and the patient's
+// identifier never in an error or note.
 //
 // A connector's test is a few lines:
 //
@@ -95,6 +96,16 @@ type Harness interface {
 	Fault(t testing.TB, p aggregator.PatientRef, w aggregator.Window, f Fault) http.Handler
 }
 
+// Statuses are the HTTP error statuses the suite answers with; each must
+// come back as a *aggregator.SourceError of aggregator.KindForHTTPStatus's
+// kind.
+var Statuses = []int{
+	http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+	http.StatusMethodNotAllowed, http.StatusRequestTimeout, http.StatusGone, http.StatusUnprocessableEntity,
+	http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusNotImplemented,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
 // Duration is how long each entry Serve holds lasts.
 const Duration = 30 * time.Minute
 
@@ -158,23 +169,12 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	statuses := []struct {
-		code int
-		want aggregator.ErrorKind
-	}{
-		{http.StatusUnauthorized, aggregator.Unauthorized},
-		{http.StatusForbidden, aggregator.Unauthorized},
-		{http.StatusNotFound, aggregator.NotFound},
-		{http.StatusTooManyRequests, aggregator.Unavailable},
-		{http.StatusInternalServerError, aggregator.Unavailable},
-		{http.StatusBadGateway, aggregator.Unavailable},
-		{http.StatusServiceUnavailable, aggregator.Unavailable},
-	}
-	for _, tc := range statuses {
-		t.Run(fmt.Sprintf("HTTP %d", tc.code), func(t *testing.T) {
-			src := start(t, h, statusHandler(tc.code))
+	// Every connector maps a status as aggregator.KindForHTTPStatus does.
+	for _, code := range Statuses {
+		t.Run(fmt.Sprintf("HTTP %d", code), func(t *testing.T) {
+			src := start(t, h, statusHandler(code))
 			_, err := src.Fetch(context.Background(), patient, window)
-			checkErr(t, err, tc.want)
+			checkErr(t, err, aggregator.KindForHTTPStatus(code))
 		})
 	}
 
