@@ -51,9 +51,17 @@ type Receiver struct {
 	cfg ReceiverConfig
 	log *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	bg     sync.WaitGroup // rebuilds started, awaited by Close
+	mu      sync.Mutex
+	closed  bool
+	pending map[string]*rebuild // by patient handle: a rebuild under way
+	bg      sync.WaitGroup      // rebuilds started, awaited by Close
+}
+
+// rebuild is the rebuild of one patient's timeline: it must have begun
+// after the newest message was stored, or it shows a state before it.
+type rebuild struct {
+	after time.Time // the newest message stored
+	again bool      // a message came while a build ran
 }
 
 // NewReceiver checks cfg and returns the receiver.
@@ -71,7 +79,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{cfg: cfg, log: log}, nil
+	return &Receiver{cfg: cfg, log: log, pending: map[string]*rebuild{}}, nil
 }
 
 // Close waits for the timeline rebuilds already started and starts none.
@@ -164,13 +172,16 @@ func (rc *Receiver) ServeMessage(w http.ResponseWriter, r *http.Request, sender 
 		rc.log.InfoContext(ctx, "hospital notification stored", "source", sender, "patient", p, "header", m.HeaderID,
 			"activity", m.Facts.Activity)
 		writeAck(w, http.StatusOK, ok)
-		rc.rebuild(p)
+		rc.rebuild(p, rc.cfg.Now()) // a build must begin after the message is kept
 	}
 }
 
-// rebuild has the patient's timeline built again in the background: the
-// acknowledgement need not wait for every source.
-func (rc *Receiver) rebuild(p aggregator.PatientRef) {
+// rebuild has the patient's timeline built again in the background (the
+// acknowledgement need not wait for every source) by a build that began
+// after stored: one already running (here, or on another replica holding
+// the patient's lease) may have read the store before this message, so
+// then it is built once more. One rebuild per patient runs at a time.
+func (rc *Receiver) rebuild(p aggregator.PatientRef, stored time.Time) {
 	if rc.cfg.Timelines == nil {
 		return
 	}
@@ -179,15 +190,46 @@ func (rc *Receiver) rebuild(p aggregator.PatientRef) {
 	if rc.closed {
 		return
 	}
+	if rb := rc.pending[p.Handle]; rb != nil {
+		rb.again, rb.after = true, later(rb.after, stored)
+		return
+	}
+	rb := &rebuild{after: stored}
+	rc.pending[p.Handle] = rb
 	rc.bg.Add(1)
 	go func() {
 		defer rc.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), rc.cfg.RefreshTimeout)
 		defer cancel()
-		if _, err := rc.cfg.Timelines.Refresh(ctx, p); err != nil {
-			rc.log.Warn("timeline rebuild after a hospital notification failed", "patient", p, "err", err)
+		// A few rounds at most: a replica whose clock is behind ours would
+		// otherwise never build late enough.
+		for round := 0; ; round++ {
+			rc.mu.Lock()
+			after := rb.after
+			rb.again = false
+			rc.mu.Unlock()
+			tl, err := rc.cfg.Timelines.Refresh(ctx, p)
+			if err != nil {
+				rc.log.Warn("timeline rebuild after a hospital notification failed", "patient", p, "err", err)
+			}
+			rc.mu.Lock()
+			done := !rb.again && (err != nil || !tl.GeneratedAt.Before(after) || round >= 3)
+			if done {
+				delete(rc.pending, p.Handle)
+			}
+			rc.mu.Unlock()
+			if done {
+				return
+			}
 		}
 	}()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (rc *Receiver) answer(w http.ResponseWriter, status int, m *Message, code string, issues []Issue, base string) {

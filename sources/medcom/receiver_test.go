@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -363,4 +364,90 @@ func permutations(n int) [][]int {
 		}
 	}
 	return out
+}
+
+// refresher is a Timelines whose builds the test holds and dates.
+type refresher struct {
+	mu      sync.Mutex
+	calls   int
+	started chan struct{} // a build began
+	release chan struct{} // let it finish
+	stamp   func(call int) time.Time
+}
+
+func (r *refresher) Refresh(ctx context.Context, p aggregator.PatientRef) (*aggregator.Timeline, error) {
+	r.mu.Lock()
+	r.calls++
+	n := r.calls
+	r.mu.Unlock()
+	r.started <- struct{}{}
+	<-r.release
+	return &aggregator.Timeline{Patient: p.Handle, GeneratedAt: r.stamp(n)}, nil
+}
+
+// TestRebuildAfterTheMessage: the rebuild a message starts must have begun
+// after the message was kept. A build that began before it (another
+// replica's, shared) is followed by one more, and so is a build a second
+// message arrives during.
+func TestRebuildAfterTheMessage(t *testing.T) {
+	m := movedExamples(t)
+	newReceiver := func(t *testing.T, r *refresher) (*Receiver, *clock) {
+		clk := &clock{now: tnow}
+		rc, err := NewReceiver(ReceiverConfig{Store: backends(t)["sqlite"](t), Senders: []string{sender},
+			Patients: mustPatients(t), Timelines: r, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc, clk
+	}
+	post := func(t *testing.T, rc *Receiver, clk *clock, x msg) {
+		clk.tick()
+		req := httptest.NewRequest(http.MethodPost, "/fhir/$process-message", bytes.NewReader(x.bytes(t)))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		w := httptest.NewRecorder()
+		rc.ServeMessage(w, req, sender)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	t.Run("a build that began before the message", func(t *testing.T) {
+		r := &refresher{started: make(chan struct{}, 10), release: make(chan struct{}, 10)}
+		rc, clk := newReceiver(t, r)
+		r.stamp = func(n int) time.Time {
+			if n == 1 {
+				return clk.Now().Add(-time.Second)
+			}
+			return clk.Now()
+		}
+		r.release <- struct{}{}
+		r.release <- struct{}{}
+		post(t, rc, clk, m.admit())
+		rc.Close()
+		if r.calls != 2 {
+			t.Errorf("%d builds, want 2: the first began before the message", r.calls)
+		}
+	})
+	t.Run("a message during the build", func(t *testing.T) {
+		r := &refresher{started: make(chan struct{}, 10), release: make(chan struct{}, 10)}
+		rc, clk := newReceiver(t, r)
+		r.stamp = func(int) time.Time { return clk.Now() }
+		post(t, rc, clk, m.admit())
+		<-r.started // the first build runs
+		post(t, rc, clk, m.endLeave())
+		r.release <- struct{}{}
+		<-r.started // and one more follows
+		r.release <- struct{}{}
+		rc.Close()
+		if r.calls != 2 {
+			t.Errorf("%d builds, want 2", r.calls)
+		}
+	})
+}
+
+func mustPatients(t *testing.T) *aggregator.Patients {
+	p, err := aggregator.NewPatients([]byte("a test secret of at least 16 bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
