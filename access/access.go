@@ -17,12 +17,16 @@ const (
 	RoleRelative  Role = "relative"
 	RoleClinician Role = "clinician"
 	RoleAdmin     Role = "admin"
+	// RoleSource is a system that pushes data to us (a hospital sending
+	// HospitalNotifications) under the name of a configured source: it may
+	// post to that source, never read anything.
+	RoleSource Role = "source"
 )
 
 // ParseRole accepts the role names used in claims and configuration.
 func ParseRole(s string) (Role, bool) {
 	switch Role(s) {
-	case RolePatient, RoleRelative, RoleClinician, RoleAdmin:
+	case RolePatient, RoleRelative, RoleClinician, RoleAdmin, RoleSource:
 		return Role(s), true
 	}
 	return "", false

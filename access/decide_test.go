@@ -79,8 +79,12 @@ func TestMatrix(t *testing.T) {
 			"own": "-------", "delegated": "-------", "delegated+restricted": "-------",
 			"delegation expired": "-------", "delegation revoked": "-------", "other patient": "-------", "blocked": "-------",
 		},
+		RoleSource: {
+			"own": "-------", "delegated": "-------", "delegated+restricted": "-------",
+			"delegation expired": "-------", "delegation revoked": "-------", "other patient": "-------", "blocked": "-------",
+		},
 	}
-	for _, role := range []Role{RolePatient, RoleRelative, RoleClinician, RoleAdmin} {
+	for _, role := range []Role{RolePatient, RoleRelative, RoleClinician, RoleAdmin, RoleSource} {
 		p := Principal{Subject: "sub", Roles: []Role{role}, Handle: me}
 		for _, s := range situations {
 			t.Run(string(role)+"/"+s.name, func(t *testing.T) {
@@ -102,7 +106,7 @@ func TestMatrix(t *testing.T) {
 
 // Every refusal of a patient is the one error web turns into 404.
 func TestRefusalIsNotVisible(t *testing.T) {
-	for _, role := range []Role{RolePatient, RoleRelative, RoleClinician, RoleAdmin} {
+	for _, role := range []Role{RolePatient, RoleRelative, RoleClinician, RoleAdmin, RoleSource} {
 		p := Principal{Subject: "sub", Roles: []Role{role}, Handle: me}
 		for _, s := range situations {
 			for _, a := range []Action{ActionView, ActionLookup, ActionGrant, ActionRevoke, ActionBlock, ActionUnblock, ActionReadAudit} {

@@ -295,44 +295,51 @@ type stay struct {
 }
 
 // admissions returns the stays that can clash with visits: inpatient entries
-// booked, in progress or on leave. An on-leave entry inside another stay is
-// that stay's leave of absence, not a stay of its own.
+// booked, in progress or on leave. An on-leave entry inside another stay
+// (of any status: a finished stay had its leaves too) is that stay's leave
+// of absence, not a stay of its own.
 func (f *finder) admissions() []stay {
-	var cand []*Entry
-	for _, e := range f.live {
-		if e.Kind == KindAdmission {
-			switch e.Status {
-			case StatusBooked, StatusInProgress, StatusOnLeave:
-				cand = append(cand, e)
-			}
-		}
-	}
 	var stays []stay
-	for _, e := range cand {
+	for _, e := range f.live {
+		if e.Kind != KindAdmission {
+			continue
+		}
 		s := stay{e: e, start: e.Start, end: e.End}
 		if e.End.IsZero() {
 			s.open, s.end = true, f.ongoingUntil(e)
 		}
 		stays = append(stays, s)
 	}
-	// Leaves are on-leave entries (of any kind) with an end, inside a stay.
+	// Leaves are on-leave entries (of any kind) inside a stay. One without
+	// an end (the patient is not back yet) that begins after the stay did
+	// lasts until the stay ends: it is the leave a hospital notified.
 	isLeave := map[*Entry]bool{}
 	for _, e := range f.live {
-		if e.Status != StatusOnLeave || e.End.IsZero() {
+		if e.Status != StatusOnLeave {
 			continue
 		}
 		for i := range stays {
 			s := &stays[i]
-			if s.e != e && !e.Start.Before(s.start) && !e.End.After(s.end) {
-				s.leaves = append(s.leaves, [2]time.Time{e.Start, e.End})
+			end := e.End
+			if end.IsZero() {
+				if !e.Start.After(s.start) {
+					continue
+				}
+				end = s.end
+			}
+			if s.e != e && !e.Start.Before(s.start) && !end.After(s.end) {
+				s.leaves = append(s.leaves, [2]time.Time{e.Start, end})
 				isLeave[e] = true
 			}
 		}
 	}
 	out := stays[:0]
 	for _, s := range stays {
-		if !isLeave[s.e] {
-			out = append(out, s)
+		switch s.e.Status {
+		case StatusBooked, StatusInProgress, StatusOnLeave:
+			if !isLeave[s.e] {
+				out = append(out, s)
+			}
 		}
 	}
 	return out
@@ -360,13 +367,28 @@ func overlaps(aStart, aEnd, bStart, bEnd time.Time) bool {
 	return aStart.Before(bEnd) && bStart.Before(aEnd)
 }
 
+// inSector reports whether e, or one of the sources that booked it too,
+// belongs to one of sectors.
+func inSector(e *Entry, sectors ...Sector) bool {
+	if slices.Contains(sectors, e.Sector) {
+		return true
+	}
+	for _, p := range e.Parts {
+		if slices.Contains(sectors, p.Sector) {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *finder) duringAdmission() {
 	for _, s := range f.admissions() {
 		for _, v := range f.live {
 			if v.Kind == KindAdmission || v.Status == StatusOnLeave {
 				continue
 			}
-			if v.Sector != SectorMunicipality && v.Sector != SectorGP {
+			if !inSector(v, SectorMunicipality, SectorGP) || inSector(v, SectorHospital) {
+				// A meeting the hospital booked too is the stay's own business.
 				continue
 			}
 			if !overlaps(v.Start, v.End, s.start, s.end) {
@@ -551,7 +573,7 @@ func (f *finder) nothingAfterDischarge() {
 	days := f.rules.NothingAfterDischarge.Days
 	for _, a := range f.live {
 		// A leave of absence is not a discharge.
-		if a.Kind != KindAdmission || a.Status == StatusOnLeave || a.End.IsZero() || a.End.Sub(a.Start) <= f.rules.NothingAfterDischarge.MinStay {
+		if a.Kind != KindAdmission || a.Status == StatusOnLeave || a.Died || a.End.IsZero() || a.End.Sub(a.Start) <= f.rules.NothingAfterDischarge.MinStay {
 			continue
 		}
 		until := a.End.AddDate(0, 0, days)
@@ -560,7 +582,7 @@ func (f *finder) nothingAfterDischarge() {
 		}
 		followed := false
 		for _, e := range f.live {
-			if e != a && e.Kind != KindAdmission && (e.Sector == SectorGP || e.Sector == SectorMunicipality) &&
+			if e != a && e.Kind != KindAdmission && inSector(e, SectorGP, SectorMunicipality) &&
 				!e.Start.Before(a.End) && e.Start.Before(until) {
 				followed = true
 				break

@@ -167,6 +167,23 @@ func TestDuringAdmission(t *testing.T) {
 			entries: []aggregator.Entry{adm(), care(24), care(25),
 				ent("auh/Encounter/leave", mar(24, 7, 0), mar(24, 20, 0), admission, status(aggregator.StatusOnLeave))},
 			want: []string{"2026-03-25 during-admission: auh/Encounter/adm kommune/Appointment/25"}},
+		{name: "a leave not yet ended covers the rest of the stay",
+			entries: []aggregator.Entry{adm(status(aggregator.StatusOnLeave)), care(24), care(25),
+				ent("kommune/Appointment/noon", mar(23, 12, 0), mar(23, 12, 30)),
+				ent("auh/Encounter/leave", mar(23, 20, 0), time.Time{}, admission, status(aggregator.StatusOnLeave), openEnded)},
+			want: []string{"2026-03-23 during-admission: auh/Encounter/adm kommune/Appointment/noon"}},
+		{name: "an open on-leave stay from the admission's start is no leave of it",
+			entries: []aggregator.Entry{adm(), care(24),
+				ent("auh2/Encounter/adm", mar(23, 9, 40), time.Time{}, admission, status(aggregator.StatusOnLeave), openEnded)},
+			want: []string{"2026-03-24 during-admission: auh/Encounter/adm kommune/Appointment/24",
+				"2026-03-24 during-admission: auh2/Encounter/adm kommune/Appointment/24"}},
+		{name: "the leave of a finished stay is no stay of its own",
+			entries: []aggregator.Entry{adm(status(aggregator.StatusCompleted)), care(24),
+				ent("auh/Encounter/leave", mar(24, 7, 0), mar(24, 20, 0), admission, status(aggregator.StatusOnLeave))}},
+		{name: "a meeting the hospital booked too",
+			entries: []aggregator.Entry{adm(), care(24, func(e *aggregator.Entry) {
+				e.Parts = []aggregator.Part{{Source: "kommune", Sector: aggregator.SectorMunicipality}, {Source: "auh", Sector: aggregator.SectorHospital}}
+			})}},
 		{name: "open-ended admission is still going on",
 			entries: []aggregator.Entry{
 				ent("auh/Encounter/open", mar(18, 9, 40), time.Time{}, admission, status(aggregator.StatusInProgress), openEnded),
@@ -369,6 +386,11 @@ func TestNothingAfterDischarge(t *testing.T) {
 		{name: "open-ended: no discharge yet",
 			entries: []aggregator.Entry{ent("auh/Encounter/adm", mar(18, 8, 0), time.Time{}, admission, status(aggregator.StatusInProgress), openEnded)}},
 		{name: "cancelled admission", entries: []aggregator.Entry{stay(status(aggregator.StatusCancelled))}},
+		{name: "the patient died", entries: []aggregator.Entry{stay(func(e *aggregator.Entry) { e.Died = true })}},
+		{name: "a meeting the municipality booked too counts as follow-up",
+			entries: []aggregator.Entry{stay(), ent("auh/Appointment/1", mar(8, 9, 0), mar(8, 9, 30), func(e *aggregator.Entry) {
+				e.Parts = []aggregator.Part{{Source: "auh", Sector: aggregator.SectorHospital}, {Source: "kommune", Sector: aggregator.SectorMunicipality}}
+			})}},
 		{name: "discharge too close to the window's end to know",
 			entries: []aggregator.Entry{ent("auh/Encounter/adm", mar(1, 8, 0).AddDate(0, 6, -5), mar(1, 8, 0).AddDate(0, 6, -3), admission)}},
 		{name: "switched off", tune: func(r *aggregator.ConflictRules) { r.NothingAfterDischarge.Off = true }, entries: []aggregator.Entry{stay()}},

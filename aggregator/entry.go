@@ -118,10 +118,35 @@ type Entry struct {
 	// Encounter's appointment references). The merge folds the entry into them.
 	PartOf []string
 
+	// Identifiers are the business identifiers (system|value) the source
+	// gave the booking or stay (Appointment.identifier, Encounter.identifier,
+	// a stay's episode of care): the merge joins entries of two sources
+	// that share one.
+	Identifiers []string
+
+	// Parts is set when the merge joined the entries of several sources
+	// into this one (a meeting booked in two systems, a stay known from a
+	// message and from the hospital's server): each source's own
+	// organisation and status, the entry's own source first.
+	Parts []Part
+
+	// Died marks a stay that ended with the patient's death: no follow-up
+	// is missing after it.
+	Died bool
+
 	// Stale is set when the source failed and this entry is its last good copy,
 	// fetched at FetchedAt.
 	Stale     bool
 	FetchedAt time.Time
+}
+
+// Part is one source's booking of an entry that several sources booked.
+type Part struct {
+	Source       string
+	Sector       Sector
+	Organization string
+	Status       Status
+	Stale        bool // this source failed and its part is its last good copy
 }
 
 // EntryID is the stable identity of the entry built from one source resource.

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -149,7 +150,7 @@ func TestMerge(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := merge(tc.in)
+			got := merge(tc.in, MergeRules{})
 			if !slices.Equal(ids(got), tc.want) {
 				t.Fatalf("ids = %v, want %v", ids(got), tc.want)
 			}
@@ -162,7 +163,7 @@ func TestMerge(t *testing.T) {
 
 func TestMergeDoesNotAliasInput(t *testing.T) {
 	in := []Entry{entry("a", t0, func(e *Entry) { e.People = []string{"Dr. Hansen"} })}
-	got := merge(in)
+	got := merge(in, MergeRules{})
 	got[0].People[0] = "changed"
 	if in[0].People[0] != "Dr. Hansen" {
 		t.Error("merge shares the People slice with its input")
@@ -173,8 +174,156 @@ func TestFoldKeepsGeneric(t *testing.T) {
 	got := merge([]Entry{
 		entry("h/Appointment/1", t0),
 		entry("h/Encounter/9", t0, func(e *Entry) { e.Kind, e.PartOf, e.Generic = KindEncounter, []string{"h/Appointment/1"}, true }),
-	})
+	}, MergeRules{})
 	if len(got) != 1 || !got[0].Generic {
 		t.Errorf("folded entry generic = %v, want true", got[0].Generic)
+	}
+}
+
+func TestJoin(t *testing.T) {
+	// A discharge meeting booked by the hospital (h) and the municipality
+	// (m), each in its own system.
+	meeting := func(src string, mods ...func(*Entry)) Entry {
+		e := entry(src+"/Appointment/1", t0, func(e *Entry) {
+			e.Source, e.Title, e.Organization = src, "Udskrivningssamtale", map[string]string{"h": "Aarhus Universitetshospital", "m": "Aarhus Kommune", "g": "Lægehuset"}[src]
+			e.Sector = map[string]Sector{"h": SectorHospital, "m": SectorMunicipality, "g": SectorGP}[src]
+			e.Provenance = []Provenance{{Source: src, Type: "Appointment", ID: "1"}}
+		})
+		for _, m := range mods {
+			m(&e)
+		}
+		return e
+	}
+	ident := func(ids ...string) func(*Entry) { return func(e *Entry) { e.Identifiers = ids } }
+	video := func(u string) func(*Entry) {
+		return func(e *Entry) { e.Medium, e.VideoURL = MediumVideo, u }
+	}
+	at := func(name string) func(*Entry) { return func(e *Entry) { e.Place = Place{Name: name} } }
+	shift := func(start, end time.Duration) func(*Entry) {
+		return func(e *Entry) { e.Start, e.End = e.Start.Add(start), e.End.Add(end) }
+	}
+	st := func(s Status) func(*Entry) { return func(e *Entry) { e.Status, e.FHIRStatus = s, string(s) } }
+	titled := func(s string) func(*Entry) { return func(e *Entry) { e.Title = s } }
+	stay := func(src string, mods ...func(*Entry)) Entry {
+		e := meeting(src, func(e *Entry) {
+			e.ID, e.Kind, e.Title, e.Sector = src+"/Encounter/s", KindAdmission, "", SectorHospital
+			e.Organization, e.Status, e.FHIRStatus, e.End = "Hjerteafdelingen", StatusInProgress, "in-progress", time.Time{}
+			e.Provenance = []Provenance{{Source: src, Type: "Encounter", ID: "s"}}
+		})
+		for _, m := range mods {
+			m(&e)
+		}
+		return e
+	}
+	parts := func(es ...Entry) string {
+		var b []string
+		for _, e := range es {
+			for _, p := range e.Parts {
+				b = append(b, p.Source+":"+p.Organization+":"+string(p.Status))
+			}
+		}
+		return strings.Join(b, " ")
+	}
+	tests := []struct {
+		name      string
+		rules     MergeRules
+		in        []Entry
+		want      []string
+		parts     string
+		status    Status
+		checkJoin func(t *testing.T, e Entry)
+	}{
+		{name: "shared appointment identifier",
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:y|7", "urn:x|42"), at("Borgerens hjem"))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:booked", status: StatusBooked,
+			checkJoin: func(t *testing.T, e Entry) {
+				if len(e.Provenance) != 2 || e.Provenance[1].Source != "m" {
+					t.Errorf("provenance %v, want both sources'", e.Provenance)
+				}
+				if e.Place.Name != "Borgerens hjem" || e.Organization != "Aarhus Universitetshospital" {
+					t.Errorf("place %q organisation %q: want the municipality's place filled in, the hospital's organisation kept", e.Place.Name, e.Organization)
+				}
+				if !slices.Equal(e.Identifiers, []string{"urn:x|42", "urn:y|7"}) {
+					t.Errorf("identifiers %v", e.Identifiers)
+				}
+			}},
+		{name: "the same video link, written differently, four minutes apart",
+			in:   []Entry{meeting("h", video("https://Video.Region.DK/room/9f3/")), meeting("m", video("https://video.region.dk/room/9f3"), titled("Møde"), shift(4*time.Minute, 4*time.Minute))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:booked", status: StatusBooked},
+		{name: "another video room", in: []Entry{meeting("h", video("https://v.dk/room/1")), meeting("m", video("https://v.dk/room/2"))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "same place, one title holds the other",
+			in:   []Entry{meeting("h", at("Afsnit 3, AUH")), meeting("m", at("afsnit 3 auh"), titled("Udskrivningssamtale med kommunen"))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:booked", status: StatusBooked},
+		{name: "same place, other titles", in: []Entry{meeting("h", at("Afsnit 3")), meeting("m", at("Afsnit 3"), titled("Fodpleje"))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "same place, no title to compare", in: []Entry{meeting("h", at("Afsnit 3")), meeting("m", at("Afsnit 3"), titled(""))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "starts six minutes apart", in: []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42"), shift(6*time.Minute, 0))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "ends six minutes apart", in: []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42"), shift(0, 6*time.Minute))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "two bookings in one system stay two",
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("h", ident("urn:x|42"), func(e *Entry) { e.ID = "h/Appointment/2" })},
+			want: []string{"h/Appointment/1", "h/Appointment/2"}},
+		{name: "cancelled by the municipality, the hospital's booking stands",
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42"), st(StatusCancelled))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:cancelled", status: StatusBooked},
+		{name: "cancelled by the hospital, the municipality's booking stands",
+			in:   []Entry{meeting("h", ident("urn:x|42"), st(StatusCancelled)), meeting("m", ident("urn:x|42"))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:cancelled m:Aarhus Kommune:booked", status: StatusBooked},
+		{name: "cancelled by both",
+			in:   []Entry{meeting("h", ident("urn:x|42"), st(StatusCancelled)), meeting("m", ident("urn:x|42"), st(StatusCancelled))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:cancelled m:Aarhus Kommune:cancelled", status: StatusCancelled},
+		{name: "three systems, one meeting",
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42")), meeting("g", ident("urn:x|42"))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:booked g:Lægehuset:booked", status: StatusBooked},
+		{name: "switched off", rules: MergeRules{Meetings: MeetingMerge{Off: true}},
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42"))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "identifiers ignored", rules: MergeRules{Meetings: MeetingMerge{IgnoreIdentifier: true}},
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42"))},
+			want: []string{"h/Appointment/1", "m/Appointment/1"}},
+		{name: "a wider window", rules: MergeRules{Meetings: MeetingMerge{Within: 10 * time.Minute}},
+			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:x|42"), shift(8*time.Minute, 8*time.Minute))},
+			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:booked", status: StatusBooked},
+		{name: "a stay from a message and from the hospital's server: the newer news decides",
+			in: []Entry{stay("h", func(e *Entry) { e.Updated = t0.Add(time.Hour) }),
+				stay("n", shift(2*time.Minute, 0), func(e *Entry) {
+					e.Status, e.FHIRStatus, e.End, e.Updated = StatusCompleted, "finished", t0.Add(48*time.Hour), t0.Add(50*time.Hour)
+				})},
+			want: []string{"h/Encounter/s"}, parts: "h:Hjerteafdelingen:in-progress n:Hjerteafdelingen:completed", status: StatusCompleted,
+			checkJoin: func(t *testing.T, e Entry) {
+				if !e.Start.Equal(t0) || !e.End.Equal(t0.Add(48*time.Hour)) {
+					t.Errorf("stay %v – %v, want the hospital's start and the message's discharge", e.Start, e.End)
+				}
+			}},
+		{name: "stays of two departments", in: []Entry{stay("h"), stay("n", func(e *Entry) { e.Organization = "Ortopædkirurgi" })},
+			want: []string{"h/Encounter/s", "n/Encounter/s"}},
+		{name: "stays sharing an identifier, named differently",
+			in: []Entry{stay("h", ident("urn:lpr|urn:uuid:fc60e762-b13b-5773-865e-67f3907bdcc7")),
+				stay("n", ident("urn:lpr|fc60e762-b13b-5773-865e-67f3907bdcc7"), shift(3*time.Hour, 0), func(e *Entry) { e.Organization = "HGH" })},
+			want: []string{"h/Encounter/s"}, parts: "h:Hjerteafdelingen:in-progress n:HGH:in-progress", status: StatusInProgress},
+		{name: "a stay and a meeting at its start", in: []Entry{stay("h"), meeting("n", ident("urn:x|1"))},
+			want: []string{"h/Encounter/s", "n/Appointment/1"}},
+		{name: "stays switched off", rules: MergeRules{Stays: StayMerge{Off: true}}, in: []Entry{stay("h"), stay("n")},
+			want: []string{"h/Encounter/s", "n/Encounter/s"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := merge(tc.in, tc.rules)
+			if !slices.Equal(ids(got), tc.want) {
+				t.Fatalf("entries %v, want %v", ids(got), tc.want)
+			}
+			if p := parts(got...); p != tc.parts {
+				t.Errorf("parts %q, want %q", p, tc.parts)
+			}
+			if tc.status != "" && got[0].Status != tc.status {
+				t.Errorf("status %s, want %s", got[0].Status, tc.status)
+			}
+			if tc.checkJoin != nil {
+				tc.checkJoin(t, got[0])
+			}
+		})
 	}
 }

@@ -37,6 +37,9 @@ type Options struct {
 	// Conflicts configures the coordination-conflict rules; nil = the
 	// defaults (DefaultConflictRules).
 	Conflicts *ConflictRules
+	// Merge says when entries of different sources are one entry (a joint
+	// meeting, a stay known twice); nil = the defaults (DefaultMergeRules).
+	Merge *MergeRules
 	// KeepChanges is how long each patient's changes are kept; default
 	// DefaultKeepChanges (90 days).
 	KeepChanges time.Duration
@@ -120,6 +123,11 @@ func New(regs []Registration, backend Backend, opts Options) (*Service, error) {
 	}
 	rules := opts.Conflicts.withDefaults()
 	opts.Conflicts = &rules // a copy: the caller's struct may change later
+	mr := DefaultMergeRules()
+	if opts.Merge != nil {
+		mr = opts.Merge.withDefaults()
+	}
+	opts.Merge = &mr
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -404,7 +412,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse
 		}
 		t.Sources = append(t.Sources, st)
 	}
-	t.Entries = merge(all)
+	t.Entries = merge(all, *s.opts.Merge)
 	t.Conflicts = s.opts.Conflicts.Find(t, s.opts.Location, now)
 	for i := range t.Sources {
 		t.Sources[i].Entries = 0

@@ -108,6 +108,7 @@ func Demo(today time.Time, loc *time.Location) *Dataset {
 		plantConflicts(c, b, h, m, g)
 	}
 	plantRestrictedConflict(c, built[0], h, m)
+	plantJointMeeting(c, built[1], h, m)
 	d.Hospital, d.Municipality, d.GP = h.out, m.out, g.out
 	return d
 }

@@ -72,6 +72,17 @@ type entryJSON struct {
 	FetchedAt    *string          `json:"fetched_at"`
 	Updated      *string          `json:"updated"`
 	Provenance   []provenanceJSON `json:"provenance"`
+	// Parts: only on an entry several sources booked (a joint meeting),
+	// each source's own organisation and status.
+	Parts []partJSON `json:"parts,omitempty"`
+}
+
+type partJSON struct {
+	Source       string `json:"source"`
+	Sector       string `json:"sector"`
+	Organization string `json:"organization"`
+	Status       string `json:"status"`
+	Stale        bool   `json:"stale"`
 }
 
 type placeJSON struct {
@@ -154,7 +165,13 @@ func toEntryJSON(e *aggregator.Entry, loc *time.Location) entryJSON {
 	for _, pr := range e.Provenance {
 		prov = append(prov, provenanceJSON{Source: pr.Source, Type: pr.Type, ID: pr.ID, Version: pr.Version})
 	}
+	var parts []partJSON
+	for _, pt := range e.Parts {
+		parts = append(parts, partJSON{Source: pt.Source, Sector: string(pt.Sector), Organization: pt.Organization,
+			Status: string(pt.Status), Stale: pt.Stale})
+	}
 	return entryJSON{
+		Parts:        parts,
 		ID:           e.ID,
 		Source:       e.Source,
 		Sector:       string(e.Sector),

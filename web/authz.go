@@ -104,6 +104,10 @@ func (s *Server) require(roles ...access.Role) echo.MiddlewareFunc {
 				}
 				return c.Redirect(http.StatusSeeOther, s.loginHref(c.Request().URL.EscapedPath()))
 			}
+			if id.Principal.Has(access.RoleSource) {
+				// A system that pushes data to us may post it (inbound.go), nothing else.
+				return errNotFound(errors.New("a source's credentials open no page"))
+			}
 			if len(roles) == 0 {
 				return next(c)
 			}

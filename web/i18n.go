@@ -124,6 +124,7 @@ func baseCatalog() map[string]map[string]string {
 			"entry.instruction": "Vigtigt",
 			"entry.stale":       "Ikke opdateret – senest hentet %[1]s",
 			"entry.stale_never": "Ikke opdateret",
+			"part.status":       "%[1]s hos %[2]s",
 
 			"fmt.day":             "%[1]s %[2]d. %[3]s %[4]d",
 			"fmt.date_short":      "%[1]d. %[2]s",
@@ -291,6 +292,7 @@ func baseCatalog() map[string]map[string]string {
 			"entry.instruction": "Important",
 			"entry.stale":       "Not up to date – last fetched %[1]s",
 			"entry.stale_never": "Not up to date",
+			"part.status":       "%[1]s at %[2]s",
 
 			"fmt.day":             "%[1]s %[2]d %[3]s %[4]d",
 			"fmt.date_short":      "%[1]d %[2]s",

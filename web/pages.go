@@ -2,11 +2,13 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -222,6 +224,7 @@ type entryView struct {
 	Contact      string
 	Stale        bool
 	StaleNote    string
+	Parts        []string       // a joint entry's sources whose status differs: "aflyst hos Aarhus Kommune"
 	Mark         string         // what changed since the viewer last looked: "Ny", "Flyttet fra ...", "Aflyst"
 	Notes        []conflictView // conflicts this entry is part of
 }
@@ -401,6 +404,15 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 	with = append(with, e.People...)
 	if e.Organization != "" {
 		with = append(with, e.Organization)
+	}
+	for _, pt := range e.Parts {
+		if pt.Organization != "" && !slices.Contains(with, pt.Organization) {
+			with = append(with, pt.Organization)
+		}
+		if pt.Status != e.Status {
+			who := cmp.Or(pt.Organization, tr.T("from."+sectorKey(pt.Sector)))
+			ev.Parts = append(ev.Parts, tr.F("part.status", strings.ToLower(tr.T("status."+statusKey(pt.Status))), who))
+		}
 	}
 	ev.With = strings.Join(with, tr.T("fmt.list_sep"))
 	if e.Stale {

@@ -509,3 +509,46 @@ func TestGenericEntryGetsAGenericTitle(t *testing.T) {
 		t.Errorf("JSON entries = %+v, want one generic entry without a title", got.Entries)
 	}
 }
+
+// TestJointMeeting: an entry two systems booked shows both organisations,
+// and each source whose booking differs ("aflyst hos Aarhus Kommune"), on
+// the page and in the JSON.
+func TestJointMeeting(t *testing.T) {
+	loc := cph(t)
+	tl := &aggregator.Timeline{GeneratedAt: testNow(t), Entries: []aggregator.Entry{{
+		ID: "auh/Appointment/1", Source: "auh", Sector: aggregator.SectorHospital, Kind: aggregator.KindAppointment,
+		Status: aggregator.StatusBooked, Start: time.Date(2026, 12, 1, 14, 0, 0, 0, loc), End: time.Date(2026, 12, 1, 15, 0, 0, 0, loc),
+		Title: "Udskrivningssamtale", Organization: "Aarhus Universitetshospital", Medium: aggregator.MediumVideo,
+		Parts: []aggregator.Part{
+			{Source: "auh", Sector: aggregator.SectorHospital, Organization: "Aarhus Universitetshospital", Status: aggregator.StatusBooked},
+			{Source: "aarhus", Sector: aggregator.SectorMunicipality, Organization: "Aarhus Kommune", Status: aggregator.StatusCancelled},
+		},
+	}}}
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: tl})
+	for lang, want := range map[string][]string{
+		"da": {"aflyst hos Aarhus Kommune", "Aarhus Universitetshospital, Aarhus Kommune"},
+		"en": {"cancelled at Aarhus Kommune", "Aarhus Universitetshospital, Aarhus Kommune"},
+	} {
+		body := env.do(t, http.MethodGet, "/p/"+testHandle+"?lang="+lang, "").Body.String()
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s page lacks %q", lang, w)
+			}
+		}
+		if strings.Contains(body, "<del>Udskrivningssamtale</del>") {
+			t.Errorf("%s: the meeting is struck through while the hospital's booking stands", lang)
+		}
+	}
+	var got struct {
+		Entries []struct {
+			Status string `json:"status"`
+			Parts  []struct{ Source, Sector, Organization, Status string }
+		} `json:"entries"`
+	}
+	decodeJSON(t, env.do(t, http.MethodGet, "/api/v1/patients/"+testHandle+"/timeline", ""), &got)
+	if len(got.Entries) != 1 || got.Entries[0].Status != "booked" || len(got.Entries[0].Parts) != 2 ||
+		got.Entries[0].Parts[1].Organization != "Aarhus Kommune" || got.Entries[0].Parts[1].Status != "cancelled" ||
+		got.Entries[0].Parts[1].Sector != "municipality" {
+		t.Errorf("JSON entries %+v, want one booked entry with the municipality's part cancelled", got.Entries)
+	}
+}

@@ -73,6 +73,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from anywhere else the connection's address counts.
 	TrustedProxies []netip.Prefix
+	// SenderCerts maps a client certificate's subject to the source it
+	// posts messages as (inbound.go).
+	SenderCerts map[string]string
 }
 
 // Deps are what the web layer is built on; cmd wires them.
@@ -103,6 +106,9 @@ type Deps struct {
 	// checks from the admin page.
 	Checks func(ctx context.Context) []SourceCheck
 	Logger *slog.Logger
+	// Messages, when set, takes FHIR messages pushed to POST
+	// /fhir/$process-message (MedCom HospitalNotifications), see inbound.go.
+	Messages MessageReceiver
 }
 
 const (
@@ -251,6 +257,9 @@ func (s *Server) routes() *echo.Echo {
 	}
 	if s.deps.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(s.deps.Metrics), admin)
+	}
+	if s.deps.Messages != nil {
+		e.POST("/fhir/$process-message", s.processMessage)
 	}
 	return e
 }

@@ -256,6 +256,18 @@ type entryV1 struct {
 	PartOf       []string       `json:"part_of,omitempty"`
 	Stale        bool           `json:"stale,omitempty"`
 	FetchedAt    time.Time      `json:"fetched_at,omitzero"`
+	// Added within schema 1: older timelines read without them.
+	Identifiers []string `json:"identifiers,omitempty"`
+	Parts       []partV1 `json:"parts,omitempty"`
+	Died        bool     `json:"died,omitempty"`
+}
+
+type partV1 struct {
+	Source       string `json:"source,omitempty"`
+	Sector       string `json:"sector,omitempty"`
+	Organization string `json:"organization,omitempty"`
+	Status       string `json:"status,omitempty"`
+	Stale        bool   `json:"stale,omitempty"`
 }
 
 type placeV1 struct {
@@ -313,6 +325,11 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 				People: e.People, Organization: e.Organization, Contact: e.Contact, Medium: string(e.Medium),
 				VideoURL: e.VideoURL, Sensitivity: string(e.Sensitivity), Generic: e.Generic, Updated: e.Updated,
 				ServiceCodes: e.ServiceCodes, PartOf: e.PartOf, Stale: e.Stale, FetchedAt: e.FetchedAt,
+				Identifiers: e.Identifiers, Died: e.Died,
+			}
+			for _, p := range e.Parts {
+				d.Entries[i].Parts = append(d.Entries[i].Parts, partV1{Source: p.Source, Sector: string(p.Sector),
+					Organization: p.Organization, Status: string(p.Status), Stale: p.Stale})
 			}
 			if len(e.Provenance) > 0 {
 				ps := make([]provenanceV1, len(e.Provenance))
@@ -377,6 +394,11 @@ func decode(b []byte) (*aggregator.Timeline, error) {
 				People: e.People, Organization: e.Organization, Contact: e.Contact, Medium: aggregator.Medium(e.Medium),
 				VideoURL: e.VideoURL, Sensitivity: aggregator.Sensitivity(e.Sensitivity), Generic: e.Generic, Updated: e.Updated,
 				ServiceCodes: e.ServiceCodes, PartOf: e.PartOf, Stale: e.Stale, FetchedAt: e.FetchedAt,
+				Identifiers: e.Identifiers, Died: e.Died,
+			}
+			for _, p := range e.Parts {
+				t.Entries[i].Parts = append(t.Entries[i].Parts, aggregator.Part{Source: p.Source, Sector: aggregator.Sector(p.Sector),
+					Organization: p.Organization, Status: aggregator.Status(p.Status), Stale: p.Stale})
 			}
 			if len(e.Provenance) > 0 {
 				ps := make([]aggregator.Provenance, len(e.Provenance))

@@ -20,15 +20,17 @@ import (
 	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
+	"github.com/overblik/overblik/sources/medcom"
 	"github.com/overblik/overblik/view"
 	"github.com/overblik/overblik/web"
 )
 
 // sourceDeps is what every connector constructor gets besides its config.
 type sourceDeps struct {
-	hc  *http.Client // authenticated as the source's auth section says
-	log *slog.Logger
-	now func() time.Time
+	hc    *http.Client // authenticated as the source's auth section says
+	log   *slog.Logger
+	now   func() time.Time
+	inbox *medcom.Store // where pushed messages are kept; nil in `overblik check`
 }
 
 // connectors maps a source's `kind` to its constructor: the one place a new
@@ -54,6 +56,9 @@ var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.
 			Name: sc.Name, Sector: sector, URL: sc.URL, IdentifierSystem: system, IdentifierKey: sc.IdentifierKey,
 			Location: cfg.Location, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
 		}, d.hc)
+	},
+	KindMedCom: func(sc SourceConfig, _ *Config, d sourceDeps) (aggregator.Source, error) {
+		return medcom.NewSource(sc.Name, d.inbox)
 	},
 }
 
@@ -150,6 +155,10 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		}
 	}()
 	m := metrics.New()
+	inbox, err := a.openInbox(cfg) // app_medcom.go
+	if err != nil {
+		return nil, err
+	}
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
 		newSource, ok := connectors[sc.Kind]
@@ -160,7 +169,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
-		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now})
+		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now, inbox: inbox})
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
@@ -238,7 +247,12 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 	// how the service is used: on the web server only admins get them; the
 	// operator's scraper reads them on metrics_listen (serve).
 	a.metrics = m.Handler()
-	a.handler = newWeb(cfg, extras, web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}, sec)
+	deps := web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}
+	if deps.Messages, err = a.receiveMessages(cfg, inbox, patients, svc, log); err != nil { // app_medcom.go
+		a.Close()
+		return nil, err
+	}
+	a.handler = newWeb(cfg, extras, deps, sec)
 	return a, nil
 }
 
@@ -294,6 +308,7 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		NoAccessControl:         true,
 		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
 		TrustedProxies:          proxies,
+		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
 	}
 	deps.Outages = extras.outages
 	if sec != nil {

@@ -111,6 +111,11 @@ type SourceConfig struct {
 	IdentifierSystem  string // `identifier_system`: the system the feed knows patients by; default patient_identifier_system
 	IdentifierKeyFile string // `identifier_key_file`: when set, the feed gets HMAC-SHA256(key, identifier), not the identifier
 	IdentifierKey     []byte // read from IdentifierKeyFile
+
+	// kind medcom-hospitalnotification: the hospital posts to
+	// /fhir/$process-message with an API key of role source named as the
+	// source, or with a client certificate whose subject is listed here.
+	ClientCertSubjects []string // `client_cert_subjects`
 }
 
 // AuthConfig is how overblik authenticates to one source. Secrets are read
@@ -151,8 +156,9 @@ const (
 	// key makes patient handles guessable.
 	MinHandleSecretLen = 32
 
-	KindFHIR = "fhir"
-	KindICal = "ical"
+	KindFHIR   = "fhir"
+	KindICal   = "ical"
+	KindMedCom = "medcom-hospitalnotification"
 
 	DefaultFullReread  = 24 * time.Hour
 	DefaultRedisPrefix = "overblik:"
@@ -576,8 +582,13 @@ func (c *Config) validate() []*FieldError {
 			if s.IdentifierKey != nil && len(s.IdentifierKey) < 16 {
 				add(key("identifier_key_file"), "the key is %d bytes, want at least 16", len(s.IdentifierKey))
 			}
+		case KindMedCom:
+			c.validateMedCom(s, key, add) // config_medcom.go
 		default:
-			add(key("kind"), "unknown kind %q (want %s or %s)", s.Kind, KindFHIR, KindICal)
+			add(key("kind"), "unknown kind %q (want %s, %s or %s)", s.Kind, KindFHIR, KindICal, KindMedCom)
+		}
+		if len(s.ClientCertSubjects) > 0 && s.Kind != KindMedCom {
+			add(key("client_cert_subjects"), "is for kind %s", KindMedCom)
 		}
 		if s.Detail != "full" && s.Detail != "generic" {
 			add(key("detail"), "want full or generic, got %q", s.Detail)
@@ -805,6 +816,10 @@ func (d *decoder) sources(n *yaml.Node, path string) []SourceConfig {
 			"url":                 d.str(&s.URL),
 			"identifier_system":   d.str(&s.IdentifierSystem),
 			"identifier_key_file": d.str(&s.IdentifierKeyFile),
+
+			// kind medcom-hospitalnotification
+			"client_cert_subjects": d.stringList(&s.ClientCertSubjects),
+
 			"auth": func(n *yaml.Node, path string) {
 				a := &s.Auth
 				d.mapping(n, path, map[string]field{

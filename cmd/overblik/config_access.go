@@ -269,9 +269,10 @@ func (c *Config) validateAccess(add func(key, format string, args ...any)) {
 				"and put the output of `printf %%s \"$KEY\" | sha256sum` %s", k.Name, what, where)
 		}
 		if _, ok := access.ParseRole(k.Role); !ok {
-			add(key("role"), "unknown role %q (want patient, relative, clinician or admin)", k.Role)
+			add(key("role"), "unknown role %q (want patient, relative, clinician, admin or source)", k.Role)
 		}
 	}
+	c.validateSenders(add) // config_medcom.go
 	if addr := c.metricsListener(); addr != "" {
 		if err := checkListen(addr); err != nil {
 			add("metrics_listen", "%v (or off, for none)", err)

@@ -242,7 +242,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad kind",
 			data: strings.Replace(minimalConfig, "kind: fhir", "kind: soap", 1),
-			want: []string{`line 5: sources[0].kind: unknown kind "soap" (want fhir or ical)`},
+			want: []string{`line 5: sources[0].kind: unknown kind "soap" (want fhir, ical or medcom-hospitalnotification)`},
 		},
 		{
 			name: "bad duration",

@@ -107,6 +107,7 @@ func (n normaliser) appointment(a *fhir.Appointment) (aggregator.Entry, error) {
 	// it is the title; the coded service says what kind of care it is.
 	service := firstNonEmpty(textOf(a.ServiceType), textOf(a.Specialty), text(a.AppointmentType), textOf(a.ReasonCode))
 	e.ServiceCodes = codes(a.ServiceType)
+	e.Identifiers = identifiers(a.Identifier)
 	e.Title = firstNonEmpty(deref(a.Description), service)
 	if service != e.Title {
 		e.Description = service
@@ -199,6 +200,7 @@ func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
 		return e, fmt.Errorf("period ends (%s) before it starts", e.End.Format(time.RFC3339))
 	}
 
+	e.Identifiers = identifiers(enc.Identifier)
 	e.Title = firstNonEmpty(textOf(enc.Type), text(enc.ServiceType), textOf(enc.ReasonCode))
 	if enc.ServiceType != nil {
 		e.ServiceCodes = codes([]r4.CodeableConcept{*enc.ServiceType})
@@ -399,6 +401,18 @@ func codes(ccs []r4.CodeableConcept) []string {
 			if c.Code != nil && *c.Code != "" {
 				out = append(out, deref(c.System)+"|"+*c.Code)
 			}
+		}
+	}
+	return out
+}
+
+// identifiers lists business identifiers as system|value, which the merge
+// compares across sources; a value without a system means nothing there.
+func identifiers(ids []r4.Identifier) []string {
+	var out []string
+	for _, id := range ids {
+		if deref(id.System) != "" && deref(id.Value) != "" {
+			out = append(out, deref(id.System)+"|"+deref(id.Value))
 		}
 	}
 	return out

@@ -214,6 +214,14 @@ func TestNormaliseAppointment(t *testing.T) {
 			err:  "start",
 		},
 		{
+			name: "business identifiers with a system, for the merge across sources",
+			json: `{"resourceType":"Appointment","id":"a20","status":"booked","start":"2026-12-01T10:00:00+01:00","participant":[],
+				"identifier":[{"system":"urn:oid:1.2.208.176.1.99","value":"møde-42"},{"value":"no-system"},{"system":"urn:x"}]}`,
+			want: func(t *testing.T, e aggregator.Entry) {
+				check(t, "identifiers", strings.Join(e.Identifiers, ","), "urn:oid:1.2.208.176.1.99|møde-42")
+			},
+		},
+		{
 			name: "impossible date is an error",
 			json: `{"resourceType":"Appointment","id":"a19","status":"booked","start":"2026-02-30","participant":[]}`,
 			err:  "no such date",
@@ -268,6 +276,14 @@ func TestNormaliseEncounter(t *testing.T) {
 			want: func(t *testing.T, e aggregator.Entry) {
 				check(t, "kind", e.Kind, aggregator.KindAdmission)
 				check(t, "service codes", strings.Join(e.ServiceCodes, ","), "urn:oid:1.2.208.176.2.1|D50")
+			},
+		},
+		{
+			name: "the stay's identifier",
+			json: `{"resourceType":"Encounter","id":"e11","status":"in-progress","class":{"code":"IMP"},"period":{"start":"2026-11-24T09:00:00+01:00"},
+				"identifier":[{"system":"https://www.esundhed.dk/Registre/Landspatientregisteret","value":"urn:uuid:fc60e762-b13b-5773-865e-67f3907bdcc7"}]}`,
+			want: func(t *testing.T, e aggregator.Entry) {
+				check(t, "identifiers", strings.Join(e.Identifiers, ","), "https://www.esundhed.dk/Registre/Landspatientregisteret|urn:uuid:fc60e762-b13b-5773-865e-67f3907bdcc7")
 			},
 		},
 		{
