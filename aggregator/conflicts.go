@@ -43,28 +43,24 @@ func (s Severity) Rank() int {
 	return 2
 }
 
-// Message is an explanation written for the person reading it, in both
-// languages of the product: aggregator must not depend on web's catalog.
-type Message struct {
-	Da, En string
-}
-
-// In returns the text in lang ("da" or "en"); Danish for anything else.
-func (m Message) In(lang string) string {
-	if lang == "en" {
-		return m.En
-	}
-	return m.Da
-}
-
 // Conflict is one coordination problem found on a timeline.
+// It carries facts, not prose: web writes the sentences, in the reader's
+// language and voice, from the rule, the entries (which hold the titles,
+// times, places and whom to call) and what the rule found beyond them.
 type Conflict struct {
 	ID       string // stable: a hash of the rule and the sorted entry ids
 	Rule     Rule
 	Severity Severity
 	Day      string   // civil date YYYY-MM-DD in the configured zone
-	Entries  []string // entry ids, in the order the message names them
-	Message  Message
+	Entries  []string // entry ids, in the order a sentence names them (see each rule)
+	// Need is, for travel, the time the journey between the two entries
+	// takes; NeedKnown is false when a place had no coordinates and the
+	// rule's minimum gap stood in.
+	Need      time.Duration
+	NeedKnown bool
+	// Days is, for nothing-after-discharge, how many days after the
+	// discharge were looked at.
+	Days int
 }
 
 // ConflictID is the stable id of a conflict: the same rule over the same
@@ -210,10 +206,7 @@ func (r ConflictRules) Find(t *Timeline, loc *time.Location, now time.Time) []Co
 		loc = time.UTC
 	}
 	r = r.withDefaults()
-	f := finder{rules: r, loc: loc, now: now, window: t.Window, display: map[string]string{}}
-	for _, s := range t.Sources {
-		f.display[s.Name] = s.Display
-	}
+	f := finder{rules: r, loc: loc, now: now, window: t.Window}
 	for i := range t.Entries {
 		if e := &t.Entries[i]; live(e) {
 			f.live = append(f.live, e)
@@ -250,22 +243,22 @@ func live(e *Entry) bool {
 }
 
 type finder struct {
-	rules   ConflictRules
-	loc     *time.Location
-	now     time.Time
-	window  Window
-	display map[string]string
-	live    []*Entry // not cancelled, in timeline order
-	out     []Conflict
+	rules  ConflictRules
+	loc    *time.Location
+	now    time.Time
+	window Window
+	live   []*Entry // not cancelled, in timeline order
+	out    []Conflict
 }
 
-func (f *finder) add(rule Rule, sev Severity, day time.Time, msg Message, entries ...*Entry) {
+// add records a conflict; c holds the facts beyond the entries.
+func (f *finder) add(rule Rule, sev Severity, day time.Time, c Conflict, entries ...*Entry) {
 	ids := make([]string, len(entries))
 	for i, e := range entries {
 		ids[i] = e.ID
 	}
-	f.out = append(f.out, Conflict{ID: ConflictID(rule, ids), Rule: rule, Severity: sev,
-		Day: day.In(f.loc).Format(time.DateOnly), Entries: ids, Message: msg})
+	c.ID, c.Rule, c.Severity, c.Day, c.Entries = ConflictID(rule, ids), rule, sev, day.In(f.loc).Format(time.DateOnly), ids
+	f.out = append(f.out, c)
 }
 
 // timed entries happen at a time of day: not all-day, not admissions, not
@@ -403,7 +396,7 @@ func (f *finder) duringAdmission() {
 			if onLeave {
 				continue
 			}
-			f.add(RuleDuringAdmission, f.rules.DuringAdmission.Severity, v.Start, f.msgDuringAdmission(v, s), v, s.e)
+			f.add(RuleDuringAdmission, f.rules.DuringAdmission.Severity, v.Start, Conflict{}, v, s.e)
 		}
 	}
 }
@@ -420,7 +413,7 @@ func (f *finder) overlap() {
 			if !timed(b) || !overlaps(a.Start, a.End, b.Start, b.End) || documents(a, b) {
 				continue
 			}
-			f.add(RuleOverlap, f.rules.Overlap.Severity, a.Start, f.msgOverlap(a, b), a, b)
+			f.add(RuleOverlap, f.rules.Overlap.Severity, a.Start, Conflict{}, a, b)
 		}
 	}
 }
@@ -452,7 +445,7 @@ func (f *finder) travel() {
 		if same || gap >= need {
 			continue
 		}
-		f.add(RuleTravel, f.rules.Travel.Severity, b.Start, f.msgTravel(a, b, gap, need, known), a, b)
+		f.add(RuleTravel, f.rules.Travel.Severity, b.Start, Conflict{Need: need, NeedKnown: known}, a, b)
 	}
 }
 
@@ -507,7 +500,7 @@ func (f *finder) heavyDay() {
 			return e.Kind == KindEncounter && slices.ContainsFunc(all, func(o *Entry) bool { return documents(e, o) })
 		})
 		if len(es) > f.rules.HeavyDay.Max {
-			f.add(RuleHeavyDay, f.rules.HeavyDay.Severity, es[0].Start, f.msgHeavyDay(es), es...)
+			f.add(RuleHeavyDay, f.rules.HeavyDay.Severity, es[0].Start, Conflict{}, es...)
 		}
 	}
 }
@@ -531,7 +524,7 @@ func (f *finder) bookedTwice() {
 			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b, titles[i], titles[j]) {
 				continue
 			}
-			f.add(RuleBookedTwice, f.rules.BookedTwice.Severity, a.Start, f.msgBookedTwice(a, b), a, b)
+			f.add(RuleBookedTwice, f.rules.BookedTwice.Severity, a.Start, Conflict{}, a, b)
 		}
 	}
 }
@@ -589,7 +582,7 @@ func (f *finder) nothingAfterDischarge() {
 			}
 		}
 		if !followed {
-			f.add(RuleNothingAfterDischarge, f.rules.NothingAfterDischarge.Severity, a.End, f.msgNothingAfter(a, days), a)
+			f.add(RuleNothingAfterDischarge, f.rules.NothingAfterDischarge.Severity, a.End, Conflict{Days: days}, a)
 		}
 	}
 }

@@ -123,8 +123,8 @@ func jsonTime(t time.Time, loc *time.Location) *string {
 	return &s
 }
 
-// toTimelineJSON gives the conflicts' messages in lang.
-func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location, lang string) timelineJSON {
+// toTimelineJSON gives the conflicts' sentences in tr's language.
+func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location, tr *translator) timelineJSON {
 	out := timelineJSON{
 		Patient:     patientJSON{Handle: p.Handle},
 		Version:     tl.Version,
@@ -133,7 +133,7 @@ func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.
 		Stale:       tl.Stale(),
 		Entries:     make([]entryJSON, 0, len(tl.Entries)),
 		Sources:     make([]sourceJSON, 0, len(tl.Sources)),
-		Conflicts:   toConflictsJSON(tl.Conflicts, lang),
+		Conflicts:   toConflictsJSON(tl, tr),
 	}
 	for i := range tl.Entries {
 		out.Entries = append(out.Entries, toEntryJSON(&tl.Entries[i], loc))
@@ -282,12 +282,12 @@ func (s *Server) apiTimeline(c echo.Context) error {
 	lang := s.translatorFor(c).lang
 	key := renderKey{handle: v.Patient.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "json", lang: lang, restricted: v.Decision.Restricted}
 	if tl.GeneratedAt.IsZero() {
-		return s.writeJSON(c, http.StatusOK, toTimelineJSON(v.Patient, tl, s.loc, lang))
+		return s.writeJSON(c, http.StatusOK, toTimelineJSON(v.Patient, tl, s.loc, s.translatorFor(c)))
 	}
 	if b, ok := s.renders.get(key); ok {
 		return writeBytes(c, http.StatusOK, echo.MIMEApplicationJSON, b)
 	}
-	b, err := json.Marshal(toTimelineJSON(v.Patient, tl, s.loc, lang))
+	b, err := json.Marshal(toTimelineJSON(v.Patient, tl, s.loc, s.translatorFor(c)))
 	if err != nil {
 		return fmt.Errorf("encode json: %w", err)
 	}

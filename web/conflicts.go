@@ -43,12 +43,14 @@ type conflictsJSON struct {
 	Conflicts []conflictJSON `json:"conflicts"`
 }
 
-// toConflictsJSON gives the messages in lang; never null, so clients can iterate.
-func toConflictsJSON(cs []aggregator.Conflict, lang string) []conflictJSON {
-	out := make([]conflictJSON, 0, len(cs))
-	for _, c := range cs {
+// toConflictsJSON gives tl's conflicts with their sentences in tr's
+// language; never null, so clients can iterate.
+func toConflictsJSON(tl *aggregator.Timeline, tr *translator) []conflictJSON {
+	ct := newConflictText(tr, tl)
+	out := make([]conflictJSON, 0, len(tl.Conflicts))
+	for _, c := range tl.Conflicts {
 		out = append(out, conflictJSON{ID: c.ID, Rule: string(c.Rule), Severity: string(c.Severity), Day: c.Day,
-			Entries: slices.Clone(c.Entries), Message: c.Message.In(lang)})
+			Entries: slices.Clone(c.Entries), Message: ct.sentence(c)})
 	}
 	return out
 }
@@ -58,7 +60,7 @@ func (s *Server) apiConflicts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(c, http.StatusOK, conflictsJSON{Conflicts: toConflictsJSON(v.Timeline.Conflicts, s.translatorFor(c).lang)})
+	return s.writeJSON(c, http.StatusOK, conflictsJSON{Conflicts: toConflictsJSON(v.Timeline, s.translatorFor(c))})
 }
 
 // patientRules are the conflicts a patient can act on themselves; the rest
@@ -131,6 +133,7 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 	for _, st := range tl.Sources {
 		display[st.Name] = st.Display
 	}
+	ct := newConflictText(tr, tl)
 	var all []conflictView
 	notes := map[int][]conflictView{}
 	for _, c := range tl.Conflicts {
@@ -143,7 +146,7 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 			RuleLabel:     tr.T("rule." + ruleKey(c.Rule)),
 			Severity:      severityKey(c.Severity),
 			SeverityLabel: tr.T("severity." + severityKey(c.Severity)),
-			Message:       c.Message.In(tr.lang),
+			Message:       ct.sentence(c),
 		}
 		v.Heading = tr.T("conflict.patient_heading")
 		if clinician {

@@ -20,7 +20,8 @@ func TestCatalogParity(t *testing.T) {
 	if got, want := len(cat), 2; got != want {
 		t.Fatalf("%d languages, want %d", got, want)
 	}
-	verbs := regexp.MustCompile(`%(\[\d+\])?[a-z]`)
+	// A verb with its argument index; flags and width (%02[1]d) may differ.
+	verbs := regexp.MustCompile(`%[-+# 0]*\d*(\[\d+\])?[a-z]`)
 	da, en := cat[langDA], cat[langEN]
 	for _, pair := range []struct {
 		name     string
@@ -40,17 +41,22 @@ func TestCatalogParity(t *testing.T) {
 		if strings.TrimSpace(d) == "" || strings.TrimSpace(e) == "" {
 			t.Errorf("key %q has an empty message", k)
 		}
-		gotD, gotE := sortedMatches(verbs, d), sortedMatches(verbs, e)
+		gotD, gotE := sortedVerbs(verbs, d), sortedVerbs(verbs, e)
 		if strings.Join(gotD, ",") != strings.Join(gotE, ",") {
 			t.Errorf("key %q: verbs da %v, en %v", k, gotD, gotE)
 		}
 	}
 }
 
-func sortedMatches(re *regexp.Regexp, s string) []string {
-	m := re.FindAllString(s, -1)
-	sort.Strings(m)
-	return m
+// sortedVerbs lists the verbs of s with their argument indexes, without
+// flags and widths, sorted.
+func sortedVerbs(re *regexp.Regexp, s string) []string {
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1]+m[0][len(m[0])-1:])
+	}
+	sort.Strings(out)
+	return out
 }
 
 // TestCatalogHasEveryUsedKey checks the keys named in templates, the string

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -21,7 +23,9 @@ import (
 // schemaVersion is the version of the stored timeline's JSON. Bump it when a
 // field changes meaning or type; a replica that finds a newer version treats
 // the timeline as a miss, so a rolling deploy rebuilds instead of misreading.
-const schemaVersion = 1
+// 2: conflicts carry facts (need_ns, need_known, days) instead of sentences;
+// a version 1 timeline still reads, its facts taken from its sentences.
+const schemaVersion = 2
 
 // A stored value starts with a byte that says how it is written, so every
 // release reads what earlier ones wrote, and a value from a later release
@@ -285,13 +289,48 @@ type provenanceV1 struct {
 }
 
 type conflictV1 struct {
-	ID        string   `json:"id"`
-	Rule      string   `json:"rule,omitempty"`
-	Severity  string   `json:"severity,omitempty"`
-	Day       string   `json:"day,omitempty"`
-	Entries   []string `json:"entries,omitempty"`
-	MessageDa string   `json:"message_da,omitempty"`
-	MessageEn string   `json:"message_en,omitempty"`
+	ID       string   `json:"id"`
+	Rule     string   `json:"rule,omitempty"`
+	Severity string   `json:"severity,omitempty"`
+	Day      string   `json:"day,omitempty"`
+	Entries  []string `json:"entries,omitempty"`
+	// Facts beyond the entries (aggregator.Conflict), since version 2.
+	NeedNS    int64 `json:"need_ns,omitempty"`
+	NeedKnown bool  `json:"need_known,omitempty"`
+	Days      int   `json:"days,omitempty"`
+	// Version 1 stored the sentence instead; only read (legacyFacts).
+	MessageDa string `json:"message_da,omitempty"`
+}
+
+// Version 1's Danish sentences hold the numbers version 2 keeps as facts.
+var (
+	legacyJourney = regexp.MustCompile(`turen tager omkring (\d+) minutter`)
+	legacyAtLeast = regexp.MustCompile(`mindst være (\d+) minutter`)
+	legacyDays    = regexp.MustCompile(`i de (\d+) dage efter`)
+)
+
+// legacyFacts fills the facts of a version 1 conflict from its sentence.
+func legacyFacts(c *aggregator.Conflict, da string) {
+	num := func(re *regexp.Regexp) (int, bool) {
+		m := re.FindStringSubmatch(da)
+		if m == nil {
+			return 0, false
+		}
+		n, err := strconv.Atoi(m[1])
+		return n, err == nil
+	}
+	switch c.Rule {
+	case aggregator.RuleTravel:
+		if n, ok := num(legacyJourney); ok {
+			c.Need, c.NeedKnown = time.Duration(n)*time.Minute, true
+		} else if n, ok := num(legacyAtLeast); ok {
+			c.Need = time.Duration(n) * time.Minute
+		}
+	case aggregator.RuleNothingAfterDischarge:
+		if n, ok := num(legacyDays); ok {
+			c.Days = n
+		}
+	}
 }
 
 type sourceV1 struct {
@@ -352,7 +391,7 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 		d.Conflicts = make([]conflictV1, len(t.Conflicts))
 		for i, c := range t.Conflicts {
 			d.Conflicts[i] = conflictV1{ID: c.ID, Rule: string(c.Rule), Severity: string(c.Severity), Day: c.Day,
-				Entries: c.Entries, MessageDa: c.Message.Da, MessageEn: c.Message.En}
+				Entries: c.Entries, NeedNS: int64(c.Need), NeedKnown: c.NeedKnown, Days: c.Days}
 		}
 	}
 	b, err := json.Marshal(d)
@@ -421,7 +460,10 @@ func decode(b []byte) (*aggregator.Timeline, error) {
 		t.Conflicts = make([]aggregator.Conflict, len(d.Conflicts))
 		for i, c := range d.Conflicts {
 			t.Conflicts[i] = aggregator.Conflict{ID: c.ID, Rule: aggregator.Rule(c.Rule), Severity: aggregator.Severity(c.Severity),
-				Day: c.Day, Entries: c.Entries, Message: aggregator.Message{Da: c.MessageDa, En: c.MessageEn}}
+				Day: c.Day, Entries: c.Entries, Need: time.Duration(c.NeedNS), NeedKnown: c.NeedKnown, Days: c.Days}
+			if d.V < 2 {
+				legacyFacts(&t.Conflicts[i], c.MessageDa)
+			}
 		}
 	}
 	return t, nil

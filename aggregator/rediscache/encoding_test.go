@@ -47,7 +47,7 @@ func goldenTimeline() *aggregator.Timeline {
 		}},
 		Conflicts: []aggregator.Conflict{{
 			ID: "c1", Rule: aggregator.RuleDuringAdmission, Severity: aggregator.SeverityHigh, Day: "2026-11-25",
-			Entries: []string{"h/Appointment/1", "m/Appointment/2"}, Message: aggregator.Message{Da: "Besøg under indlæggelse", En: "Visit during admission"},
+			Entries: []string{"h/Appointment/1", "m/Appointment/2"}, Need: 16 * time.Minute, NeedKnown: true, Days: 7,
 		}},
 	}
 }
@@ -56,8 +56,8 @@ func goldenTimeline() *aggregator.Timeline {
 // already in Redis: a change that makes them unreadable turns a deploy into
 // a mass rebuild. Run with -update only for an intended change, and bump
 // schemaVersion when old readers would misread the new form.
-func TestEncodingV1Golden(t *testing.T) {
-	path := filepath.Join("testdata", "timeline-v1.json")
+func TestEncodingGolden(t *testing.T) {
+	path := filepath.Join("testdata", "timeline-v2.json")
 	got, err := encode(goldenTimeline())
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +90,36 @@ func TestEncodingV1Golden(t *testing.T) {
 	}
 	if !bytes.Equal(again, got) {
 		t.Errorf("decode then encode of the golden file differs:\n got %s\nwant %s", again, got)
+	}
+}
+
+// A version 1 timeline (conflicts with sentences) still reads: the facts
+// version 2 keeps are taken from its sentences.
+func TestVersion1StillReads(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "timeline-v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := goldenTimeline()
+	want.Conflicts[0].Need, want.Conflicts[0].NeedKnown, want.Conflicts[0].Days = 0, false, 0 // not in version 1
+	sameTimeline(t, old, want)
+
+	demo, _ := demoTimeline(t)
+	for _, c := range demo.Conflicts {
+		switch c.Rule {
+		case aggregator.RuleTravel:
+			if c.Need <= 0 {
+				t.Errorf("the version 1 travel conflict lost its journey time: %+v", c)
+			}
+		case aggregator.RuleNothingAfterDischarge:
+			if c.Days != 7 {
+				t.Errorf("the version 1 nothing-after-discharge conflict has days %d, want 7", c.Days)
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -199,14 +200,14 @@ func TestUnreadableTimelineIsAMiss(t *testing.T) {
 		name  string
 		value string
 	}{
-		{"newer schema", `{"v":2,"patient":"p1","generated_at":"2026-11-26T10:00:00Z"}`},
-		{"newer schema with other field types", `{"v":3,"patient":{"handle":"p1"},"entries":"elsewhere"}`},
+		{"newer schema", `{"v":3,"patient":"p1","generated_at":"2026-11-26T10:00:00Z"}`},
+		{"newer schema with other field types", `{"v":4,"patient":{"handle":"p1"},"entries":"elsewhere"}`},
 		{"no version", `{"patient":"p1"}`},
 		{"not JSON", "\x00\x01gob?"},
 		{"empty", ""},
 		{"a newer format", "\x04whatever a later release writes"},
 		{"compressed but damaged", "\x02(\xb5/\xfd not zstd"},
-		{"compressed JSON of a newer schema", string(compressed(t, `{"v":2,"patient":"p1"}`))},
+		{"compressed JSON of a newer schema", string(compressed(t, `{"v":3,"patient":"p1"}`))},
 		{"sealed, and this cache has no key", string(sealedValue(t, testSealKey, "whatever"))},
 	}
 	for _, tc := range tests {
@@ -247,7 +248,7 @@ func TestEncodingIsVersioned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(js), `{"v":1,`) {
+	if !strings.HasPrefix(string(js), fmt.Sprintf(`{"v":%d,`, schemaVersion)) {
 		t.Errorf("encoding %s does not start with its schema version", js)
 	}
 }

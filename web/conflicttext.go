@@ -1,0 +1,195 @@
+package web
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/overblik/overblik/aggregator"
+)
+
+// A conflict carries facts (its rule, its entries, what the rule measured);
+// the sentence a reader sees is written here from the catalog, in the
+// reader's language. The patient's voice ("du") is what patients and
+// relatives read, and what the API gives.
+
+// conflictText writes the sentences of one timeline's conflicts.
+type conflictText struct {
+	tr      *translator
+	entries map[string]*aggregator.Entry
+	display map[string]string // source name -> its display name
+	now     time.Time         // tenses are as of the build
+}
+
+func newConflictText(tr *translator, tl *aggregator.Timeline) *conflictText {
+	ct := &conflictText{tr: tr, entries: make(map[string]*aggregator.Entry, len(tl.Entries)),
+		display: make(map[string]string, len(tl.Sources)), now: tl.GeneratedAt}
+	for i := range tl.Entries {
+		ct.entries[tl.Entries[i].ID] = &tl.Entries[i]
+	}
+	for _, s := range tl.Sources {
+		ct.display[s.Name] = s.Display
+	}
+	return ct
+}
+
+// sentence is the conflict explained, or "" when its entries are not all in
+// the timeline (which a view never lets happen).
+func (ct *conflictText) sentence(c aggregator.Conflict) string {
+	es := make([]*aggregator.Entry, 0, len(c.Entries))
+	for _, id := range c.Entries {
+		e, ok := ct.entries[id]
+		if !ok {
+			return ""
+		}
+		es = append(es, e)
+	}
+	switch {
+	case c.Rule == aggregator.RuleDuringAdmission && len(es) == 2:
+		return ct.duringAdmission(es[0], es[1])
+	case c.Rule == aggregator.RuleOverlap && len(es) == 2:
+		return ct.overlap(es[0], es[1])
+	case c.Rule == aggregator.RuleTravel && len(es) == 2:
+		return ct.travel(es[0], es[1], c.Need, c.NeedKnown)
+	case c.Rule == aggregator.RuleHeavyDay && len(es) > 0:
+		return ct.heavyDay(es)
+	case c.Rule == aggregator.RuleBookedTwice && len(es) == 2:
+		return ct.bookedTwice(es[0], es[1])
+	case c.Rule == aggregator.RuleNothingAfterDischarge && len(es) == 1:
+		return ct.nothingAfter(es[0], c.Days)
+	}
+	return ""
+}
+
+// who is whom the patient deals with: the organisation, else the source.
+func (ct *conflictText) who(e *aggregator.Entry) string {
+	if e.Organization != "" {
+		return e.Organization
+	}
+	if d := ct.display[e.Source]; d != "" {
+		return d
+	}
+	return e.Source
+}
+
+// call names whom to contact, with the phone number when the source gave one.
+func (ct *conflictText) call(e *aggregator.Entry) string {
+	if e.Contact != "" {
+		return ct.tr.F("cmsg.call_phone", ct.who(e), e.Contact)
+	}
+	return ct.who(e)
+}
+
+func conflictTitle(e *aggregator.Entry) string {
+	if e.Title != "" {
+		return e.Title
+	}
+	return string(e.Kind)
+}
+
+// day is "tirsdag 3. marts", "Tuesday 3 March".
+func (ct *conflictText) day(t time.Time) string {
+	t = t.In(ct.tr.loc)
+	return ct.tr.F("cmsg.day", ct.tr.T("weekday."+strconv.Itoa(int(t.Weekday()))), t.Day(), ct.tr.T("month."+strconv.Itoa(int(t.Month()))))
+}
+
+// hm is "7.30" or "8", "07:30" or "08:00"; clock adds "kl." where the
+// language says it.
+func (ct *conflictText) hm(t time.Time) string {
+	t = t.In(ct.tr.loc)
+	if t.Minute() == 0 {
+		return ct.tr.F("cmsg.hour", t.Hour())
+	}
+	return ct.tr.F("cmsg.hour_min", t.Hour(), t.Minute())
+}
+
+func (ct *conflictText) clock(t time.Time) string { return ct.tr.F("cmsg.clock", ct.hm(t)) }
+
+// when is the day and time of an entry, or the day of an all-day one.
+func (ct *conflictText) when(e *aggregator.Entry) string {
+	if e.AllDay {
+		return ct.tr.F("cmsg.when_all_day", ct.day(e.Start))
+	}
+	return ct.tr.F("cmsg.when", ct.day(e.Start), ct.clock(e.Start))
+}
+
+// tense is "past" when t is before the build, else "future": the key
+// suffix of the sentences that say what was or will be.
+func (ct *conflictText) tense(t time.Time) string {
+	if t.Before(ct.now) {
+		return "past"
+	}
+	return "future"
+}
+
+func (ct *conflictText) duringAdmission(v, stay *aggregator.Entry) string {
+	tense := ct.tense(v.End)
+	lead := "visit"
+	if v.Medium == aggregator.MediumHomeVisit {
+		lead = "home_visit"
+	}
+	var b strings.Builder
+	b.WriteString(ct.tr.F("cmsg.during_admission."+lead+"."+tense, ct.who(v), ct.when(v), conflictTitle(v)))
+	if stay.End.IsZero() {
+		b.WriteString(ct.tr.F("cmsg.during_admission.stay_open."+tense, ct.who(stay), ct.day(stay.Start)))
+	} else {
+		b.WriteString(ct.tr.F("cmsg.during_admission.stay."+tense, ct.who(stay), ct.day(stay.Start), ct.day(stay.End)))
+	}
+	b.WriteString(ct.tr.F("cmsg.during_admission.contact."+tense, ct.call(v)))
+	return b.String()
+}
+
+func (ct *conflictText) overlap(a, b *aggregator.Entry) string {
+	return ct.tr.F("cmsg.overlap", conflictTitle(a), ct.who(a), ct.clock(a.Start), ct.hm(a.End),
+		conflictTitle(b), ct.who(b), ct.clock(b.Start), ct.hm(b.End), ct.day(a.Start), ct.call(a), ct.call(b))
+}
+
+func placeName(p aggregator.Place) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.Address
+}
+
+func (ct *conflictText) travel(a, b *aggregator.Entry, need time.Duration, known bool) string {
+	day := ct.day(b.Start)
+	gap := int(b.Start.Sub(a.End).Minutes())
+	var s strings.Builder
+	// The day opens the Danish sentence; English days are capitalised anyway.
+	s.WriteString(ct.tr.F("cmsg.travel", capitalFirst(day), conflictTitle(a), ct.clock(a.End), placeName(a.Place),
+		conflictTitle(b), ct.clock(b.Start), placeName(b.Place), gap))
+	if known {
+		s.WriteString(ct.tr.F("cmsg.travel.journey", int(need.Minutes())))
+	} else {
+		s.WriteString(ct.tr.F("cmsg.travel.at_least", int(need.Minutes())))
+	}
+	s.WriteString(ct.tr.F("cmsg.travel.contact", ct.call(b)))
+	return s.String()
+}
+
+func (ct *conflictText) heavyDay(es []*aggregator.Entry) string {
+	items := make([]string, len(es))
+	for i, e := range es {
+		items[i] = ct.tr.F("cmsg.heavy_day.item", ct.clock(e.Start), conflictTitle(e), ct.who(e))
+	}
+	return ct.tr.F("cmsg.heavy_day", len(es), ct.day(es[0].Start), strings.Join(items, ct.tr.T("cmsg.heavy_day.sep")))
+}
+
+func (ct *conflictText) bookedTwice(a, b *aggregator.Entry) string {
+	return ct.tr.F("cmsg.booked_twice", conflictTitle(a), ct.who(a), ct.when(a), ct.who(b), ct.when(b), ct.call(a), ct.call(b))
+}
+
+func (ct *conflictText) nothingAfter(a *aggregator.Entry, days int) string {
+	return ct.tr.F("cmsg.nothing_after."+ct.tense(a.End), ct.who(a), ct.day(a.End), days, ct.call(a))
+}
+
+// capitalFirst upper-cases the first letter, for a day that opens a sentence.
+func capitalFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}
