@@ -15,35 +15,37 @@ import (
 	"github.com/overblik/overblik/aggregator"
 )
 
+// TestCatalogParity holds every catalog to the first: the same keys, no
+// empty message, the same verbs with the same argument indexes.
 func TestCatalogParity(t *testing.T) {
-	cat := newCatalog()
-	if got, want := len(cat), 2; got != want {
-		t.Fatalf("%d languages, want %d", got, want)
+	if len(catalogs) < 2 {
+		t.Fatalf("%d languages, want at least Danish and English", len(catalogs))
 	}
 	// A verb with its argument index; flags and width (%02[1]d) may differ.
 	verbs := regexp.MustCompile(`%[-+# 0]*\d*(\[\d+\])?[a-z]`)
-	da, en := cat[langDA], cat[langEN]
-	for _, pair := range []struct {
-		name     string
-		from, to map[string]string
-	}{{"en", da, en}, {"da", en, da}} {
-		for k := range pair.from {
-			if _, ok := pair.to[k]; !ok {
-				t.Errorf("key %q missing in %s", k, pair.name)
+	first := catalogs[0]
+	for _, c := range catalogs[1:] {
+		for _, pair := range []struct {
+			name     string
+			from, to map[string]string
+		}{{c.lang, first.msgs, c.msgs}, {first.lang, c.msgs, first.msgs}} {
+			for k := range pair.from {
+				if _, ok := pair.to[k]; !ok {
+					t.Errorf("key %q missing in %s", k, pair.name)
+				}
 			}
 		}
-	}
-	for k, d := range da {
-		e, ok := en[k]
-		if !ok {
-			continue
-		}
-		if strings.TrimSpace(d) == "" || strings.TrimSpace(e) == "" {
-			t.Errorf("key %q has an empty message", k)
-		}
-		gotD, gotE := sortedVerbs(verbs, d), sortedVerbs(verbs, e)
-		if strings.Join(gotD, ",") != strings.Join(gotE, ",") {
-			t.Errorf("key %q: verbs da %v, en %v", k, gotD, gotE)
+		for k, a := range first.msgs {
+			b, ok := c.msgs[k]
+			if !ok {
+				continue
+			}
+			if strings.TrimSpace(a) == "" || strings.TrimSpace(b) == "" {
+				t.Errorf("key %q has an empty message", k)
+			}
+			if va, vb := sortedVerbs(verbs, a), sortedVerbs(verbs, b); strings.Join(va, ",") != strings.Join(vb, ",") {
+				t.Errorf("key %q: verbs %s %v, %s %v", k, first.lang, va, c.lang, vb)
+			}
 		}
 	}
 }

@@ -36,13 +36,25 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 	return out
 }
 
+// langLink switches the page to another language, named in that language.
+type langLink struct {
+	Href, Lang, Name string
+}
+
+func (s *Server) langLinks(path, current string) []langLink {
+	var out []langLink
+	for _, l := range otherLangs(current) {
+		out = append(out, langLink{Href: path + "?lang=" + l, Lang: l, Name: s.tr[l].T("lang.name")})
+	}
+	return out
+}
+
 // page is what the layout needs on every page.
 type page struct {
 	Lang            string
 	Title           string
 	CSS             string
-	SwitchHref      string
-	OtherLang       string
+	Langs           []langLink // the other languages, to switch to
 	NoAccessControl bool
 	// Set when access control is on and someone is logged in.
 	User       string // the person's name, or the API key's
@@ -52,7 +64,6 @@ type page struct {
 }
 
 func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
-	other := otherLang(tr.lang)
 	// The switch reloads the same page; after a POST there is no page to
 	// reload, so it goes to the front page.
 	p := "/"
@@ -63,8 +74,7 @@ func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
 		Lang:            tr.lang,
 		Title:           title,
 		CSS:             s.css,
-		SwitchHref:      p + "?lang=" + other,
-		OtherLang:       other,
+		Langs:           s.langLinks(p, tr.lang),
 		NoAccessControl: s.cfg.NoAccessControl,
 	}
 	if s.secured() {
