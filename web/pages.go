@@ -224,6 +224,7 @@ type entryView struct {
 	StaleNote    string
 	Mark         string         // what changed since the viewer last looked: "Ny", "Flyttet fra ...", "Aflyst"
 	Notes        []conflictView // conflicts this entry is part of
+	ICS          string         // "Tilføj til kalender": the entry's download (calendar.go); not on clinicians' pages
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
@@ -288,6 +289,9 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 		e := &tl.Entries[i]
 		ev := s.entryView(tr, e, i, now)
 		ev.Notes = notes[i]
+		if !clinician {
+			ev.ICS = entryCalendarPath(tl.Patient, e.ID)
+		}
 		start := e.Start.In(s.loc)
 		switch {
 		case !start.Before(tomorrow):

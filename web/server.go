@@ -73,6 +73,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from anywhere else the connection's address counts.
 	TrustedProxies []netip.Prefix
+	// PublicURL is where people reach the server (https://overblik.example.dk):
+	// calendar feed addresses are made under it. Empty offers no feeds.
+	PublicURL string
 }
 
 // Deps are what the web layer is built on; cmd wires them.
@@ -140,6 +143,7 @@ type Server struct {
 	renders *renderCache
 	// failedBearer counts wrong bearer credentials per client address.
 	failedBearer *rateLimiter
+	feedsSeen    feedsSeen // calendar.go
 }
 
 type staticFile struct {
@@ -235,6 +239,7 @@ func (s *Server) routes() *echo.Echo {
 		e.POST("/demo/sources/:name", s.demoOutageForm, limit, anyone, csrf)
 		api.POST("/demo/sources/:name", s.apiDemoOutage, limit, anyone, csrf)
 	}
+	s.calendarRoutes(e, api) // calendar.go
 	if s.secured() {
 		e.GET("/account", s.accountPage, patient)
 		e.POST("/account/grants", s.grantForm, limit, patient, csrf)
