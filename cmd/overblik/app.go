@@ -296,6 +296,7 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		NoAccessControl:         true,
 		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
 		TrustedProxies:          proxies,
+		PublicURL:               cfg.PublicURL,
 	}
 	deps.Outages = extras.outages
 	if sec != nil {
