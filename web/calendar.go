@@ -126,8 +126,16 @@ func (s *Server) calendarFeed(c echo.Context) error {
 	if !ok {
 		return errNotFound(errors.New("calendar: not an .ics address"))
 	}
+	// A secret is a bearer credential: wrong ones count against the
+	// address as wrong bearer tokens do, so guessing costs the guesser.
+	if wait, over := s.failedBearer.exceeded(clientKey(c)); over {
+		return tooManyRequests(c, wait)
+	}
 	ctx := c.Request().Context()
 	f, err := s.deps.Access.FeedBySecret(ctx, secret)
+	if errors.Is(err, access.ErrNotVisible) {
+		s.badBearer(c)
+	}
 	if err != nil {
 		return accessError(err)
 	}

@@ -685,3 +685,23 @@ func TestFeedIsACachedRead(t *testing.T) {
 		t.Errorf("a new build was answered from the old build's rendering")
 	}
 }
+
+// TestWrongFeedSecretsAreLimited: unknown addresses count against the
+// client as wrong bearer credentials do.
+func TestWrongFeedSecretsAreLimited(t *testing.T) {
+	e := newCalEnv(t, "sqlite")
+	path, _ := e.createFeed(t, "patientA")
+	wrong := "/calendar/" + strings.Repeat("A", 43) + ".ics"
+	for i := range 20 { // rate_limits.failed_bearer's default
+		if code, _, _ := e.fetch(t, wrong); code != http.StatusNotFound {
+			t.Fatalf("wrong secret %d: %d, want 404", i, code)
+		}
+	}
+	if code, h, _ := e.fetch(t, wrong); code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Errorf("the 21st wrong secret in a minute: %d, want 429 with Retry-After", code)
+	}
+	e.advance(time.Minute)
+	if code, _, _ := e.fetch(t, path); code != http.StatusOK {
+		t.Errorf("the right secret a minute later: %d, want 200", code)
+	}
+}
