@@ -54,7 +54,7 @@ func (f Feed) LogValue() slog.Value {
 }
 
 // FeedStore keeps calendar feeds next to the delegations; every Store has
-// it. Secrets reach it only as FeedSecretHash.
+// it. It never sees a secret, only its hex SHA-256.
 type FeedStore interface {
 	// CreateFeed stores f, whose ID the caller chose, under the secret's
 	// hash, revokes at f.Created every other active feed of the same
@@ -76,18 +76,18 @@ type FeedStore interface {
 // least the issue asks for.
 const feedSecretBytes = 32
 
-// FeedSecretHash is what the store keeps of a secret: hex SHA-256. A
+// feedSecretHash is what the store keeps of a secret: hex SHA-256. A
 // secret of 256 random bits needs no salt or slow hash: nobody can guess
 // one, so only a lookup by the exact value is possible.
-func FeedSecretHash(secret string) string {
+func feedSecretHash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
 }
 
-// ValidFeedSecret reports whether s has the form of a secret CreateFeed
+// validFeedSecret reports whether s has the form of a secret CreateFeed
 // makes (unpadded base64url of 32 bytes), so a malformed address costs no
 // query.
-func ValidFeedSecret(s string) bool {
+func validFeedSecret(s string) bool {
 	if len(s) != base64.RawURLEncoding.EncodedLen(feedSecretBytes) {
 		return false
 	}
@@ -132,7 +132,7 @@ func (s *Service) CreateFeed(ctx context.Context, p Principal, patient, lang str
 	f := Feed{ID: id, Patient: patient, Subject: p.Subject, Roles: append([]Role(nil), p.Roles...), Handle: p.Handle,
 		Name: actorName(p), Lang: strings.TrimSpace(lang), Created: now}
 	ev := s.event(p, d.Role, patient, ActionFeedCreate, "", OutcomeAllowed, id, now)
-	if err := s.store.CreateFeed(ctx, f, FeedSecretHash(secret), ev); err != nil {
+	if err := s.store.CreateFeed(ctx, f, feedSecretHash(secret), ev); err != nil {
 		return Feed{}, "", fmt.Errorf("create feed: %w", err)
 	}
 	return f, secret, nil
@@ -174,10 +174,10 @@ func (s *Service) Feeds(ctx context.Context, p Principal) ([]Feed, error) {
 // Whether the feed's viewer may still see the patient is decided when it is
 // read (package view), not here.
 func (s *Service) FeedBySecret(ctx context.Context, secret string) (Feed, error) {
-	if !ValidFeedSecret(secret) {
+	if !validFeedSecret(secret) {
 		return Feed{}, ErrNotFound
 	}
-	f, err := s.store.FeedBySecret(ctx, FeedSecretHash(secret))
+	f, err := s.store.FeedBySecret(ctx, feedSecretHash(secret))
 	if err != nil {
 		return Feed{}, fmt.Errorf("find feed: %w", err)
 	}

@@ -35,9 +35,9 @@ import (
 //     the view as the page is.
 //
 // The secret is a bearer credential: it is never logged (the error handler
-// logs the route pattern and the handle parameter only, and these routes
-// have none), never put in an error, and the address is built from
-// Config.PublicURL, never from the request.
+// logs the route pattern and the handle parameter only, and the feed's
+// route has no handle), never put in an error, and the address is built
+// from Config.PublicURL, never from the request.
 
 // CalendarFeeds keeps calendar feeds; *access.Service implements it.
 type CalendarFeeds interface {
@@ -198,7 +198,7 @@ func (s *Server) today() time.Time {
 }
 
 func (s *Server) calendarOptions(tr *translator, scope string, now time.Time) calendar.Options {
-	return calendar.Options{Location: s.loc, Now: now, Scope: scope, Refresh: feedAuditEvery, Texts: calendar.Texts{
+	return calendar.Options{Location: s.loc, Now: now, Scope: scope, Texts: calendar.Texts{
 		Title: func(e *aggregator.Entry) string { return entryTitle(tr, e) },
 		Medium: func(m aggregator.Medium) string {
 			switch m {
