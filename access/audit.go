@@ -78,4 +78,6 @@ type Store interface {
 	SetBlock(ctx context.Context, patient string, blocked bool, at time.Time, ev Event) error
 	// Block returns the patient's block; the zero Block when never set.
 	Block(ctx context.Context, patient string) (Block, error)
+
+	FeedStore // calendar feeds (feeds.go)
 }

@@ -9,7 +9,10 @@ import (
 
 // FallbackStore keeps sessions in a shared store (Redis) and, while that
 // fails, in this process's memory: a Redis outage then costs at worst a new
-// login on another replica, never a failed request.
+// login on another replica, never a failed request. Every session it reads
+// or writes is also kept in memory, so a failover or a blip of Redis does not
+// sign out the people this replica serves. (Auth checks a session's
+// timeouts on every load, so the copy never lets a session live longer.)
 type FallbackStore struct {
 	primary Store
 	local   Store
@@ -23,6 +26,9 @@ const (
 	// slows a request by this much at most, once per fallbackPause.
 	fallbackOpTimeout = 300 * time.Millisecond
 	fallbackPause     = 5 * time.Second
+	// fallbackKeep is how long the in-memory copy of a session read from
+	// the shared store is kept.
+	fallbackKeep = 15 * time.Minute
 )
 
 // usePrimary tells whether to ask the shared store now, and gives the
@@ -73,6 +79,7 @@ func (f *FallbackStore) Get(ctx context.Context, key string) ([]byte, bool, erro
 	if !ok {
 		return f.local.Get(ctx, key)
 	}
+	_ = f.local.Set(ctx, key, v, fallbackKeep) // memory: never fails
 	return v, true, nil
 }
 
@@ -83,6 +90,9 @@ func (f *FallbackStore) Set(ctx context.Context, key string, val []byte, ttl tim
 		return f.local.Set(ctx, key, val, ttl)
 	}
 	defer cancel()
+	if err := f.local.Set(ctx, key, val, min(ttl, fallbackKeep)); err != nil {
+		return err
+	}
 	if err := f.primary.Set(pctx, key, val, ttl); err != nil {
 		f.failed(err)
 		return f.local.Set(ctx, key, val, ttl)

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"github.com/redis/go-redis/v9"
 	"net"
 	"testing"
@@ -45,10 +46,51 @@ func TestFallbackStoreUsesRedisWhenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Delete(ctx, "k")
-	if _, ok, _ := local.Get(ctx, "k"); ok {
-		t.Error("with Redis up the session went to memory instead")
-	}
 	if v, ok, err := up.Get(ctx, "k"); err != nil || !ok || string(v) != "shared" {
-		t.Errorf("Redis holds %q, %v, %v", v, ok, err)
+		t.Errorf("Redis holds %q, %v, %v; want the session", v, ok, err)
 	}
+	// The copy in memory is what keeps the person signed in if Redis goes
+	// away or fails over.
+	if v, ok, _ := local.Get(ctx, "k"); !ok || string(v) != "shared" {
+		t.Errorf("memory holds %q, %v; want a copy of the session", v, ok)
+	}
+	if err := f.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := local.Get(ctx, "k"); ok {
+		t.Error("a deleted session lives on in memory")
+	}
+}
+
+// TestFallbackStoreKeepsSessionsItReadThroughAnOutage: a session this
+// replica read from Redis is still there when Redis stops answering.
+func TestFallbackStoreKeepsSessionsItReadThroughAnOutage(t *testing.T) {
+	up := stores(t, time.Now)["redis"]
+	ctx := context.Background()
+	if err := up.Set(ctx, "k", []byte("from another replica"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	defer up.Delete(ctx, "k")
+	flaky := &failingStore{Store: up}
+	f := NewFallbackStore(flaky, NewMemoryStore(time.Now), nil)
+	if v, ok, err := f.Get(ctx, "k"); err != nil || !ok || string(v) != "from another replica" {
+		t.Fatalf("Get with Redis up = %q, %v, %v", v, ok, err)
+	}
+	flaky.fail = true
+	if v, ok, err := f.Get(ctx, "k"); err != nil || !ok || string(v) != "from another replica" {
+		t.Errorf("Get with Redis failing = %q, %v, %v; want the session it read before", v, ok, err)
+	}
+}
+
+// failingStore fails every call when fail is set.
+type failingStore struct {
+	Store
+	fail bool
+}
+
+func (f *failingStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if f.fail {
+		return nil, false, errors.New("connection refused")
+	}
+	return f.Store.Get(ctx, key)
 }

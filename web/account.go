@@ -115,9 +115,10 @@ func (s *Server) clinicianLookup(c echo.Context, handle, reason string) error {
 
 type accountPage struct {
 	page
-	Grants  []grantView
-	Blocked bool
-	Error   string
+	Grants   []grantView
+	Blocked  bool
+	Error    string
+	Calendar calendarSection // calendar.go
 }
 
 type grantView struct {
@@ -140,6 +141,9 @@ func (s *Server) renderAccount(c echo.Context, status int, errMsg string) error 
 		return accessError(err)
 	}
 	v := accountPage{page: s.newPage(c, tr, tr.T("account.title")), Blocked: b.Blocked, Error: errMsg}
+	if v.Calendar, err = s.calendarSection(c, tr); err != nil {
+		return err
+	}
 	now := s.now()
 	for _, g := range gs {
 		gv := grantView{ID: g.ID, Label: g.Label, Restricted: g.IncludeRestricted, Active: g.Valid(now)}

@@ -237,6 +237,7 @@ type entryView struct {
 	Parts        []string       // a joint entry's sources whose status differs: "aflyst hos Aarhus Kommune"
 	Mark         string         // what changed since the viewer last looked: "Ny", "Flyttet fra ...", "Aflyst"
 	Notes        []conflictView // conflicts this entry is part of
+	ICS          string         // "Tilføj til kalender": the entry's download (calendar.go); not on clinicians' pages
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
@@ -301,6 +302,9 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 		e := &tl.Entries[i]
 		ev := s.entryView(tr, e, i, now)
 		ev.Notes = notes[i]
+		if !clinician {
+			ev.ICS = entryCalendarPath(tl.Patient, e.ID)
+		}
 		start := e.Start.In(s.loc)
 		switch {
 		case !start.Before(tomorrow):

@@ -76,6 +76,9 @@ type Config struct {
 	// SenderCerts maps a client certificate's subject to the source it
 	// posts messages as (inbound.go).
 	SenderCerts map[string]string
+	// PublicURL is where people reach the server (https://overblik.example.dk):
+	// calendar feed addresses are made under it. Empty offers no feeds.
+	PublicURL string
 }
 
 // Deps are what the web layer is built on; cmd wires them.
@@ -146,6 +149,7 @@ type Server struct {
 	renders *renderCache
 	// failedBearer counts wrong bearer credentials per client address.
 	failedBearer *rateLimiter
+	feedsSeen    feedsSeen // calendar.go
 }
 
 type staticFile struct {
@@ -241,6 +245,7 @@ func (s *Server) routes() *echo.Echo {
 		e.POST("/demo/sources/:name", s.demoOutageForm, limit, anyone, csrf)
 		api.POST("/demo/sources/:name", s.apiDemoOutage, limit, anyone, csrf)
 	}
+	s.calendarRoutes(e, api) // calendar.go
 	if s.secured() {
 		e.GET("/account", s.accountPage, patient)
 		e.POST("/account/grants", s.grantForm, limit, patient, csrf)

@@ -309,6 +309,7 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
 		TrustedProxies:          proxies,
 		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
+		PublicURL:               cfg.PublicURL,
 	}
 	deps.Outages = extras.outages
 	if sec != nil {

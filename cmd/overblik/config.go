@@ -54,6 +54,11 @@ type Config struct {
 	MetricsListen  string           // `metrics_listen`, default 127.0.0.1:9090; "" or "off": no listener of its own
 	TrustedProxies []string         // `trusted_proxies`: CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For counts
 	RateLimits     RateLimitsConfig // `rate_limits`: requests per minute
+
+	// PublicURL (`public_url`) is where people reach the server, e.g.
+	// https://overblik.example-region.dk: calendar feed addresses are made
+	// under it. https, plain http only on loopback; none offers no feeds.
+	PublicURL string
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -532,6 +537,11 @@ func (c *Config) validate() []*FieldError {
 		}
 	}
 	c.validateAccess(add) // config_access.go
+	if c.PublicURL != "" {
+		if err := checkPublicURL(c.PublicURL); err != nil {
+			add("public_url", "%v", err)
+		}
+	}
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
 	}
@@ -617,6 +627,21 @@ func checkListen(addr string) error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("invalid port in %q: want a number 0..65535", addr)
+	}
+	return nil
+}
+
+// checkPublicURL wants https: the addresses made under it carry a secret.
+// Plain http only on loopback (the demo, a development setup).
+func checkPublicURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return errors.New("want an absolute https URL, e.g. https://overblik.example-region.dk")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must not carry credentials, a query or a fragment")
+	case u.Scheme == "http" && checkIssuer(raw) != nil: // the issuer's rule: http on loopback only
+		return errors.New("must be https (plain http only on loopback): calendar addresses carry a secret")
 	}
 	return nil
 }
@@ -782,6 +807,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"metrics_listen":  d.str(&c.MetricsListen),
 		"trusted_proxies": d.stringList(&c.TrustedProxies),
 		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
+		"public_url":      d.str(&c.PublicURL),
 	})
 }
 

@@ -143,6 +143,7 @@ func openDemo(ctx context.Context, today time.Time, addr net.Addr, log *slog.Log
 	rd.closers = append(rd.closers, func() { idp.Close() })
 	// Programs try the JSON API with the demo's API key (see the README).
 	d.cfg.APIKeys = append(d.cfg.APIKeys, demoAPIKey)
+	d.cfg.PublicURL = demoBaseURL(addr) // calendar feeds are made under it
 	outages := &demoOutages{demo: d}
 	a, err := newApp(ctx, d.cfg, demoExtras{patients: d.patients, outages: outages, login: login}, log, nil)
 	if err != nil {

@@ -139,6 +139,7 @@ func startDemoSite(t *testing.T) *demoSite {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idp.Close() })
+	d.cfg.PublicURL = base // as openDemo does
 	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, login: login}, slogDiscard(), nil)
 	if err != nil {
 		t.Fatal(err)
