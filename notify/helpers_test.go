@@ -39,6 +39,7 @@ import (
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/view"
 )
 
 // The notices on real parts: aggregator services on the memory cache or the
@@ -282,6 +283,8 @@ type worldOptions struct {
 	postgres bool // access and notify in the real PostgreSQL; SQLite otherwise
 	details  bool // details in e-mail
 	tweak    func(*notify.Options)
+	// access, when set, wraps what the notifier decides and audits through.
+	access func(view.Access) view.Access
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -370,7 +373,11 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		must(t, err)
 		t.Cleanup(svc.Close)
 		w.svcs = append(w.svcs, svc)
-		n, err = notify.New(ns, svc, pats, acc, opts)
+		var va view.Access = acc
+		if o.access != nil {
+			va = o.access(acc)
+		}
+		n, err = notify.New(ns, svc, pats, va, opts)
 		must(t, err)
 		w.nots = append(w.nots, n)
 	}

@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/view"
 )
 
 const cpr = "3002410148" // Anna's: in no notice, ever
@@ -331,5 +333,59 @@ func TestRemindersTheDayBefore(t *testing.T) {
 	}
 	if got := w.hosp.fetches() - fetches; got != 0 {
 		t.Errorf("the reminders asked the source %d times", got)
+	}
+}
+
+// flakyAudit fails audit writes while down is set, as a replica that dies
+// after recording the event would leave it.
+type flakyAudit struct {
+	view.Access
+	mu   sync.Mutex
+	down bool
+}
+
+func (f *flakyAudit) Audit(ctx context.Context, ev access.Event) error {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return errors.New("database gone")
+	}
+	return f.Access.Audit(ctx, ev)
+}
+
+// TestEventLeftPendingIsHandledByTheWorker: when working out the notices
+// of a build fails after its event was recorded, the worker handles the
+// event a minute later, and handling it again adds no notice twice.
+func TestEventLeftPendingIsHandledByTheWorker(t *testing.T) {
+	flaky := &flakyAudit{}
+	w := newWorld(t, worldOptions{replicas: 1, access: func(a view.Access) view.Access { flaky.Access = a; return flaky }})
+	xray := appt("xray", "Røntgen af knæ", at(w.loc, 7, 10, 0), false)
+	w.hosp.set(xray)
+	w.refresh(t, 0)
+	flaky.mu.Lock()
+	flaky.down = true
+	flaky.mu.Unlock()
+	xray.Start = xray.Start.Add(time.Hour)
+	w.hosp.set(xray)
+	w.clk.add(time.Minute)
+	w.refresh(t, 0)
+	flaky.mu.Lock()
+	flaky.down = false
+	flaky.mu.Unlock()
+	w.tick(t)
+	if msgs, _ := w.mail.received(); len(msgs)+len(w.hook.bodies()) != 0 {
+		t.Fatalf("notices although none could be audited")
+	}
+	w.clk.add(time.Minute)
+	w.tick(t)
+	w.clk.add(time.Minute)
+	w.tick(t)
+	msgs, _ := w.mail.received()
+	if len(msgs) != 1 || len(w.hook.bodies()) != 1 {
+		t.Errorf("after the worker's sweep: %d e-mails, %d webhook calls; want one each", len(msgs), len(w.hook.bodies()))
+	}
+	if got := w.noticesTo(t, w.rasmus); got != 1 {
+		t.Errorf("Anna's log holds %d notices to Rasmus, want 1", got)
 	}
 }
