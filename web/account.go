@@ -118,6 +118,7 @@ type accountPage struct {
 	Grants  []grantView
 	Blocked bool
 	Error   string
+	Notices *noticesView // notify.go
 }
 
 type grantView struct {
@@ -140,6 +141,9 @@ func (s *Server) renderAccount(c echo.Context, status int, errMsg string) error 
 		return accessError(err)
 	}
 	v := accountPage{page: s.newPage(c, tr, tr.T("account.title")), Blocked: b.Blocked, Error: errMsg}
+	if v.Notices, err = s.noticesSection(c, tr); err != nil {
+		return err
+	}
 	now := s.now()
 	for _, g := range gs {
 		gv := grantView{ID: g.ID, Label: g.Label, Restricted: g.IncludeRestricted, Active: g.Valid(now)}
@@ -257,11 +261,12 @@ func (s *Server) auditLogPage(c echo.Context) error {
 
 type adminPage struct {
 	page
-	Ready    string
-	Sources  []adminSource
-	Note     string
-	CanCheck bool
-	Checks   []SourceCheck
+	Ready         string
+	Sources       []adminSource
+	Note          string
+	CanCheck      bool
+	Checks        []SourceCheck
+	FailedNotices *failedNoticesView // notify.go
 }
 
 // SourceCheck is the outcome of one configuration check of one source:
@@ -327,5 +332,10 @@ func (s *Server) adminPage(c echo.Context) error {
 	if len(v.Sources) == 0 && v.Note == "" {
 		v.Note = tr.T("admin.no_status")
 	}
+	failed, err := s.failedNotices(c, tr)
+	if err != nil {
+		return err
+	}
+	v.FailedNotices = failed
 	return s.render(c, http.StatusOK, tr.lang, "admin", v)
 }

@@ -9,6 +9,9 @@ func newCatalog() map[string]map[string]string {
 	for l, msgs := range accessCatalog() {
 		maps.Copy(out[l], msgs)
 	}
+	for l, msgs := range noticesCatalog() { // notify.go
+		maps.Copy(out[l], msgs)
+	}
 	return out
 }
 

@@ -24,7 +24,7 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 	for l, tr := range trs {
 		out[l] = map[string]*template.Template{}
 		funcs := template.FuncMap{"t": tr.T}
-		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin"} {
+		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin", "demomail"} {
 			// templates/parts holds blocks several pages include.
 			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
 				"templates/layout.html", "templates/parts/*.html", "templates/"+name+".html"))
