@@ -48,6 +48,9 @@ type Options struct {
 	LeaseFor time.Duration
 	// Holder names this replica's worker in the lease; default random.
 	Holder string
+	// Quiet are the quiet hours of a person who never chose any; nil:
+	// DefaultQuietFrom to DefaultQuietTo (22:00-07:00).
+	Quiet *QuietHours
 	// Keep is how long delivered and failed notices stay; default 30 days.
 	Keep   time.Duration
 	Now    func() time.Time
@@ -155,7 +158,10 @@ func (n *Notifier) Preferences(ctx context.Context, person string) (Preferences,
 		return Preferences{}, err
 	}
 	if !ok {
-		return DefaultPreferences(person), nil
+		p = DefaultPreferences(person)
+		if q := n.opts.Quiet; q != nil {
+			p.QuietFrom, p.QuietTo = q.From, q.To
+		}
 	}
 	return p, nil
 }

@@ -49,6 +49,9 @@ func ParseClock(s string) (Clock, error) {
 
 func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
 
+// QuietHours are from From until To; equal means none.
+type QuietHours struct{ From, To Clock }
+
 // Default quiet hours and reminder time.
 const (
 	DefaultQuietFrom  Clock = 22 * 60

@@ -66,6 +66,7 @@ type security struct {
 	loginPath string
 	tls       bool
 	checks    func(context.Context) []web.SourceCheck
+	store     *sqlstore.Store // notify keeps its tables beside access's (notify.go)
 }
 
 func (s *security) apply(wc *web.Config, deps *web.Deps) {
@@ -166,7 +167,7 @@ func (a *app) openAccess(cfg *Config, login *demoLogin, patients *aggregator.Pat
 			return nil, err
 		}
 	}
-	sec := &security{access: svc, auth: au, tls: tls, checks: sourceChecks(cfg, log)}
+	sec := &security{access: svc, auth: au, tls: tls, checks: sourceChecks(cfg, log), store: store}
 	if ac.OIDC != nil {
 		sec.loginPath = "/auth/login"
 	}

@@ -53,6 +53,8 @@ type Config struct {
 	MetricsListen  string           // `metrics_listen`, default 127.0.0.1:9090; "" or "off": no listener of its own
 	TrustedProxies []string         // `trusted_proxies`: CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For counts
 	RateLimits     RateLimitsConfig // `rate_limits`: requests per minute
+
+	Notify *NotifyConfig // `notify` (config_notify.go): notices of changes and reminders; nil: none
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -342,6 +344,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		d.readSecrets(s, i, dir, getenv)
 	}
 	d.readAccessSecrets(c, dir, getenv, renames) // config_access.go
+	d.readNotifySecrets(c, dir)                  // config_notify.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -510,6 +513,7 @@ func (c *Config) validate() []*FieldError {
 		}
 	}
 	c.validateAccess(add) // config_access.go
+	c.validateNotify(add) // config_notify.go
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
 	}
@@ -754,6 +758,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"metrics_listen":  d.str(&c.MetricsListen),
 		"trusted_proxies": d.stringList(&c.TrustedProxies),
 		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
+		"notify":          func(n *yaml.Node, path string) { c.Notify = d.notify(n, path) }, // config_notify.go
 	})
 }
 
