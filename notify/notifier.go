@@ -81,6 +81,7 @@ type Notifier struct {
 	log   *slog.Logger
 
 	wake chan struct{}
+	tick sync.Mutex // one round at a time on this replica
 	mu   sync.Mutex
 	// leaseUntil is when this replica's lease runs out (zero: not held).
 	leaseUntil time.Time

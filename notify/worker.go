@@ -51,6 +51,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 // Tick is one round of the worker; it does nothing unless this replica
 // holds (or gets) the lease.
 func (n *Notifier) Tick(ctx context.Context) error {
+	n.tick.Lock()
+	defer n.tick.Unlock()
 	if ok, err := n.lease(ctx); err != nil || !ok {
 		return err
 	}

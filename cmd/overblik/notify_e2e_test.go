@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +27,7 @@ import (
 	"github.com/overblik/overblik/access/storetest"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/testdata"
 )
 
@@ -243,5 +247,96 @@ func TestMovedAppointmentMailsOnceWithThreeReplicas(t *testing.T) {
 		if !strings.Contains(string(body), "Se Overblik.") || !strings.Contains(m.Header.Get("Message-Id"), "@example.test>") {
 			t.Errorf("e-mail %v: %s", m.Header, body)
 		}
+	}
+}
+
+// TestDemoMailbox: the demo without --smtp keeps its notices in the
+// mailbox at /demo/mail, where a newcomer who moved an appointment at a
+// simulated source sees them arrive.
+func TestDemoMailbox(t *testing.T) {
+	now := time.Now()
+	d, err := startDemo(now, slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	hosp := &swappable{}
+	hosp.set(d.sims["aarhus-uh"])
+	hsrv := httptest.NewServer(hosp)
+	t.Cleanup(hsrv.Close)
+	for i := range d.cfg.Sources {
+		if d.cfg.Sources[i].Name == "aarhus-uh" {
+			d.cfg.Sources[i].BaseURL = hsrv.URL
+		}
+	}
+	d.cfg.Refresh.Enabled = false
+	d.cfg.DatabasePath = filepath.Join(t.TempDir(), "overblik.db")
+	const key = "a-key-only-this-test-knows"
+	sum := sha256.Sum256([]byte(key))
+	d.cfg.APIKeys = []APIKeyConfig{{Name: "newcomer", Role: "clinician", KeySHA256: hex.EncodeToString(sum[:])}}
+	d.cfg.Notify = demoNotify("http://127.0.0.1:8080", "")
+	if err := d.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	idp, login, err := startDemoLogin("http://127.0.0.1:8080", d.patients, slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	extras := demoExtras{patients: d.patients, login: login, notices: demoNotices(d.patients), mailbox: notify.NewMailbox(10)}
+	a, err := newApp(d.cfg, extras, slogDiscard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	mailPage := func() string {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/demo/mail", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/demo/mail: %d %s", resp.StatusCode, b)
+		}
+		return html.UnescapeString(string(b))
+	}
+	if page := mailPage(); !strings.Contains(page, "Ingen beskeder endnu") {
+		t.Errorf("the empty mailbox: %.1000s", page)
+	}
+
+	ref := extras.patients[0] // newApp swapped the identifier for the handle
+	pref, ok, err := a.patients.Resolve(context.Background(), ref.Handle)
+	if err != nil || !ok {
+		t.Fatalf("resolve the first demo patient: %v %v", ok, err)
+	}
+	if _, err := a.svc.Refresh(context.Background(), pref); err != nil {
+		t.Fatal(err)
+	}
+	moved, _ := movedAppointment(t, testdata.Demo(now, d.cfg.Location).Hospital, pref.Identifier.Value, now)
+	sim, err := fhirsim.New(moved, fhirsim.Options{TimeZone: d.cfg.Location})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosp.set(sim)
+	if _, err := a.svc.Refresh(context.Background(), pref); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.notifier.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	page := mailPage()
+	for _, want := range []string{"birthe@example.test", "aase@example.test", "Der er en ændring i dine aftaler. Se Overblik.",
+		"Der er en ændring i aftalerne hos en, du følger. Se Overblik.", "http://127.0.0.1:8080/p/" + pref.Handle} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/demo/mail lacks %q", want)
+		}
+	}
+	if strings.Contains(page, pref.Identifier.Value) {
+		t.Error("/demo/mail shows the CPR number")
 	}
 }
