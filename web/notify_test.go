@@ -111,6 +111,9 @@ func TestDemoMailbox(t *testing.T) {
 	mb.Send(context.Background(), notify.Message{Key: "k1", Kind: notify.KindChange, To: "birthe@example.test", Lang: "da",
 		Subject: "Overblik: en ændring i aftalerne", Text: "Der er en ændring i dine aftaler. Se Overblik.", Link: "https://overblik.example/p/" + url.PathEscape(e.a),
 		Created: *e.now})
+	if home := e.do(t, "relative", http.MethodGet, "/", "").Body.String(); !strings.Contains(home, `href="/demo/mail"`) {
+		t.Error("the front page does not link to the demo's mailbox")
+	}
 	page := html.UnescapeString(e.do(t, "relative", http.MethodGet, "/demo/mail", "").Body.String())
 	for _, want := range []string{"birthe@example.test", "Overblik: en ændring i aftalerne", "Der er en ændring i dine aftaler. Se Overblik."} {
 		if !strings.Contains(page, want) {

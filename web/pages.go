@@ -114,6 +114,7 @@ type homePage struct {
 	Delegators []demoLink // the timelines delegated to a relative
 	Lookup     bool       // a clinician may look patients up, with a reason
 	Admin      bool
+	DemoMail   bool // the demo's mailbox is at /demo/mail (notify.go)
 }
 
 func (s *Server) home(c echo.Context) error {
@@ -122,7 +123,7 @@ func (s *Server) home(c echo.Context) error {
 
 func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 	tr := s.translatorFor(c)
-	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg}
+	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg, DemoMail: s.deps.Mailbox != nil}
 	if s.secured() {
 		if err := s.roleHome(c, &data); err != nil {
 			return err
