@@ -75,18 +75,36 @@ func (s *Service) Changes(ctx context.Context, handle string, since time.Time) (
 }
 
 // recordChanges stores what changed from prev to t, when the cache keeps
-// changes. A failure costs the marks, never the timeline: it is logged.
-func (s *Service) recordChanges(ctx context.Context, handle string, prev, t *Timeline) {
+// changes, and returns the changes stored. A failure costs the marks, never
+// the timeline: it is logged.
+func (s *Service) recordChanges(ctx context.Context, handle string, prev, t *Timeline) []Change {
 	if prev == nil {
-		return
+		return nil
 	}
 	cs := diffTimelines(prev, t)
 	if len(cs) == 0 {
-		return
+		return nil
 	}
 	if err := s.backend.Changes.AddChanges(ctx, handle, cs, t.GeneratedAt.Add(-s.opts.KeepChanges)); err != nil {
 		s.log.WarnContext(ctx, "recording timeline changes failed", "patient", handle, "err", err)
+		return nil
 	}
+	return cs
+}
+
+// newConflicts lists the conflicts of next whose id prev does not have.
+func newConflicts(prev, next *Timeline) []Conflict {
+	old := make(map[string]bool, len(prev.Conflicts))
+	for _, c := range prev.Conflicts {
+		old[c.ID] = true
+	}
+	var out []Conflict
+	for _, c := range next.Conflicts {
+		if !old[c.ID] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // diffTimelines lists what changed per entry from prev to next, in next's

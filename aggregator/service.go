@@ -49,6 +49,13 @@ type Options struct {
 	RefreshEvery time.Duration
 	// Metrics receives measurements; nil for none.
 	Metrics Metrics
+	// Changed, when set, is called after a build was stored that recorded
+	// changes or found conflicts the previous build did not have, with the
+	// new version, its changes and the new conflicts, before the refresh
+	// returns (and, with a shared cache, before its lease is released: each
+	// version is seen once in the cluster). It must return within ctx and
+	// handle its own errors; notices of changes hang on it.
+	Changed func(ctx context.Context, handle string, version int64, changes []Change, conflictsAdded []Conflict)
 }
 
 // Service builds, caches and refreshes timelines.
@@ -275,11 +282,19 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reu
 	t = s.build(bctx, p, prev, reuse)
 	s.opts.Metrics.TimelineBuilt(time.Since(start))
 	t.Version = s.lastVersion(bctx, p.Handle, prev) + 1
+	stored := true
 	if err := s.backend.Timelines.Put(bctx, p.Handle, t); err != nil {
 		// Serving the fresh timeline beats failing; the next request rebuilds.
 		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
+		stored = false
 	}
-	s.recordChanges(bctx, p.Handle, prev, t)
+	cs := s.recordChanges(bctx, p.Handle, prev, t)
+	// Changed reads the stored build back: without it there is nothing to read.
+	if s.opts.Changed != nil && prev != nil && stored {
+		if added := newConflicts(prev, t); len(cs) > 0 || len(added) > 0 {
+			s.opts.Changed(bctx, p.Handle, t.Version, cs, added)
+		}
+	}
 	return t, nil
 }
 

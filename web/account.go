@@ -119,6 +119,7 @@ type accountPage struct {
 	Blocked  bool
 	Error    string
 	Calendar calendarSection // calendar.go
+	Notices  *noticesView    // notify.go
 }
 
 type grantView struct {
@@ -142,6 +143,9 @@ func (s *Server) renderAccount(c echo.Context, status int, errMsg string) error 
 	}
 	v := accountPage{page: s.newPage(c, tr, tr.T("account.title")), Blocked: b.Blocked, Error: errMsg}
 	if v.Calendar, err = s.calendarSection(c, tr); err != nil {
+		return err
+	}
+	if v.Notices, err = s.noticesSection(c, tr); err != nil {
 		return err
 	}
 	now := s.now()
@@ -261,11 +265,12 @@ func (s *Server) auditLogPage(c echo.Context) error {
 
 type adminPage struct {
 	page
-	Ready    string
-	Sources  []adminSource
-	Note     string
-	CanCheck bool
-	Checks   []SourceCheck
+	Ready         string
+	Sources       []adminSource
+	Note          string
+	CanCheck      bool
+	Checks        []SourceCheck
+	FailedNotices *failedNoticesView // notify.go
 }
 
 // SourceCheck is the outcome of one configuration check of one source:
@@ -328,5 +333,10 @@ func (s *Server) adminPage(c echo.Context) error {
 	if len(v.Sources) == 0 && v.Note == "" {
 		v.Note = tr.T("admin.no_status")
 	}
+	failed, err := s.failedNotices(c, tr)
+	if err != nil {
+		return err
+	}
+	v.FailedNotices = failed
 	return s.render(c, http.StatusOK, tr.lang, "admin", v)
 }

@@ -15,6 +15,23 @@ import (
 // reader's language. The patient's voice ("du") is what patients and
 // relatives read, and what the API gives.
 
+// ConflictSentences writes a conflict's sentence in lang (Danish for a
+// language not spoken) from the timeline it is part of, with times in loc:
+// for outputs outside the pages, such as notices.
+func ConflictSentences(loc *time.Location) func(tl *aggregator.Timeline, c aggregator.Conflict, lang string) string {
+	trs := map[string]*translator{}
+	for l, msgs := range newCatalog() {
+		trs[l] = &translator{lang: l, msgs: msgs, loc: loc}
+	}
+	return func(tl *aggregator.Timeline, c aggregator.Conflict, lang string) string {
+		tr, ok := trs[lang]
+		if !ok {
+			tr = trs[catalogs[0].lang]
+		}
+		return newConflictText(tr, tl).sentence(c)
+	}
+}
+
 // conflictText writes the sentences of one timeline's conflicts.
 type conflictText struct {
 	tr      *translator

@@ -26,7 +26,7 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 	for l, tr := range trs {
 		out[l] = map[string]*template.Template{}
 		funcs := template.FuncMap{"t": tr.T}
-		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin"} {
+		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin", "demomail"} {
 			// templates/parts holds blocks several pages include.
 			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
 				"templates/layout.html", "templates/parts/*.html", "templates/"+name+".html"))
@@ -126,6 +126,7 @@ type homePage struct {
 	Delegators []demoLink // the timelines delegated to a relative
 	Lookup     bool       // a clinician may look patients up, with a reason
 	Admin      bool
+	DemoMail   bool // the demo's mailbox is at /demo/mail (notify.go)
 }
 
 func (s *Server) home(c echo.Context) error {
@@ -134,7 +135,7 @@ func (s *Server) home(c echo.Context) error {
 
 func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 	tr := s.translatorFor(c)
-	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg}
+	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg, DemoMail: s.deps.Mailbox != nil}
 	if s.secured() {
 		if err := s.roleHome(c, &data); err != nil {
 			return err

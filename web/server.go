@@ -108,10 +108,16 @@ type Deps struct {
 	// Checks, when set, lets an admin run every source's configuration
 	// checks from the admin page.
 	Checks func(ctx context.Context) []SourceCheck
-	Logger *slog.Logger
 	// Messages, when set, takes FHIR messages pushed to POST
 	// /fhir/$process-message (MedCom HospitalNotifications), see inbound.go.
 	Messages MessageReceiver
+	// Notices, when set, keeps notice preferences (/account) and lists the
+	// notices given up on (/admin): notify.go.
+	Notices Notices
+	// Mailbox, in demo mode without an SMTP server, holds the notices
+	// sent, shown at /demo/mail.
+	Mailbox DemoMailbox
+	Logger  *slog.Logger
 }
 
 const (
@@ -254,6 +260,12 @@ func (s *Server) routes() *echo.Echo {
 		e.GET("/account/log", s.auditLogPage, patient)
 		e.GET("/admin", s.adminPage, admin)
 		e.POST("/admin/checks", s.adminPage, limit, admin, csrf)
+		if s.deps.Notices != nil {
+			e.POST("/account/notices", s.noticesForm, limit, patient, csrf) // notify.go
+		}
+	}
+	if s.deps.Mailbox != nil {
+		e.GET("/demo/mail", s.demoMail, anyone)
 	}
 	if s.deps.AuthRoutes != nil {
 		h := echo.WrapHandler(s.deps.AuthRoutes)

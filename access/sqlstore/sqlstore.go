@@ -159,6 +159,13 @@ func open(ctx context.Context, db *sql.DB, d dialect, opts Options) (*Store, err
 	return s, nil
 }
 
+// DB is the store's database, for a package that keeps tables of its own
+// beside access's (migrated with Migrate) and shares the pool.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Backend names the database: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -43,6 +43,7 @@ type security struct {
 	loginPath string
 	tls       bool
 	checks    func(context.Context) []web.SourceCheck
+	store     *sqlstore.Store // notify keeps its tables beside access's (notify.go)
 }
 
 func (s *security) apply(wc *web.Config, deps *web.Deps) {
@@ -129,7 +130,7 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, pat
 			return nil, err
 		}
 	}
-	sec := &security{access: svc, auth: au, tls: tls, checks: sourceChecks(cfg, log)}
+	sec := &security{access: svc, auth: au, tls: tls, checks: sourceChecks(cfg, log), store: store}
 	if ac.OIDC != nil {
 		sec.loginPath = "/auth/login"
 	}

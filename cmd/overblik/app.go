@@ -18,6 +18,7 @@ import (
 	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/metrics"
+	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
 	"github.com/overblik/overblik/sources/medcom"
@@ -79,6 +80,7 @@ type app struct {
 	handler   http.Handler
 	refresher *aggregator.Refresher
 	rdb       redis.UniversalClient // the process's one Redis client, when redis_url is set
+	notifier  *notify.Notifier      // notices (notify.go); nil: none
 	metrics   http.Handler          // /metrics: on metrics_listen (serve), and to admins on the web server
 	closers   []func() error        // in the order to call them
 	// The goroutines that live as long as the app (the access change feed),
@@ -138,7 +140,9 @@ func (a *app) Close() {
 type demoExtras struct {
 	patients []web.DemoPatient // Handle holds system|value; newApp swaps it for the real handle
 	outages  web.Outages
-	login    *demoLogin // the in-process OpenID provider and its delegations (access.go)
+	login    *demoLogin      // the in-process OpenID provider and its delegations (access.go)
+	mailbox  *notify.Mailbox // where the demo's e-mail goes without --smtp (notify.go)
+	notices  []demoNotice    // who the demo opts in to notices (notify.go)
 }
 
 // newApp wires the product; now is the clock (nil: the real one). ctx
@@ -198,6 +202,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		// one, timelines are refreshed on demand after fresh_for.
 		RefreshEvery: refreshEvery(cfg),
 		Metrics:      m,
+		Changed:      a.changedHook(cfg), // notify.go
 	})
 	if err != nil {
 		return nil, err
@@ -243,15 +248,19 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		vopts.Organizations = svc
 	}
 	views := view.New(svc, patients, vopts)
+	if err := a.openNotify(cfg, extras, sec, svc, patients, log); err != nil { // notify.go
+		a.Close()
+		return nil, err
+	}
 	// Metrics hold no patient data (no handles in labels), but they tell
 	// how the service is used: on the web server only admins get them; the
 	// operator's scraper reads them on metrics_listen (serve).
 	a.metrics = m.Handler()
 	deps := web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}
 	if deps.Messages, err = a.receiveMessages(cfg, inbox, patients, svc, log); err != nil { // app_medcom.go
-		a.Close()
 		return nil, err
 	}
+	a.noticeDeps(&deps, extras) // notify.go
 	a.handler = newWeb(cfg, extras, deps, sec)
 	return a, nil
 }

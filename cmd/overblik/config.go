@@ -59,6 +59,7 @@ type Config struct {
 	// https://overblik.example-region.dk: calendar feed addresses are made
 	// under it. https, plain http only on loopback; none offers no feeds.
 	PublicURL string
+	Notify    *NotifyConfig // `notify` (config_notify.go): notices of changes and reminders; nil: none
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -356,6 +357,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		d.readSecrets(s, i, dir, getenv)
 	}
 	d.readAccessSecrets(c, dir, getenv, renames) // config_access.go
+	d.readNotifySecrets(c, dir)                  // config_notify.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -542,6 +544,7 @@ func (c *Config) validate() []*FieldError {
 			add("public_url", "%v", err)
 		}
 	}
+	c.validateNotify(add) // config_notify.go
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
 	}
@@ -808,6 +811,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"trusted_proxies": d.stringList(&c.TrustedProxies),
 		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
 		"public_url":      d.str(&c.PublicURL),
+		"notify":          func(n *yaml.Node, path string) { c.Notify = d.notify(n, path) }, // config_notify.go
 	})
 }
 

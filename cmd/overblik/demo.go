@@ -17,6 +17,7 @@ import (
 	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/web"
 )
@@ -102,13 +103,15 @@ func (d *demo) Close() {
 }
 
 // runDemo runs the whole product on simulated sources until ctx ends.
-func runDemo(ctx context.Context, addr string, stdout io.Writer, log *slog.Logger) error {
+// Its notices go to the SMTP server at smtpAddr, or without one to the
+// mailbox at /demo/mail.
+func runDemo(ctx context.Context, addr, smtpAddr string, stdout io.Writer, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	rd, err := openDemo(ctx, time.Now(), ln.Addr(), log)
+	rd, err := openDemoWith(ctx, time.Now(), ln.Addr(), demoFlags{smtp: smtpAddr}, log)
 	if err != nil {
 		return err
 	}
@@ -129,6 +132,15 @@ type runningDemo struct {
 // openDemo wires everything `overblik demo` serves at addr, as of today.
 // Tests open it the same way.
 func openDemo(ctx context.Context, today time.Time, addr net.Addr, log *slog.Logger) (*runningDemo, error) {
+	return openDemoWith(ctx, today, addr, demoFlags{}, log)
+}
+
+// demoFlags are the demo command's options beyond its address.
+type demoFlags struct {
+	smtp string // --smtp HOST:PORT: where the notices go; none: the mailbox at /demo/mail
+}
+
+func openDemoWith(ctx context.Context, today time.Time, addr net.Addr, flags demoFlags, log *slog.Logger) (*runningDemo, error) {
 	d, err := startDemo(today, log)
 	if err != nil {
 		return nil, err
@@ -141,11 +153,22 @@ func openDemo(ctx context.Context, today time.Time, addr net.Addr, log *slog.Log
 		return nil, err
 	}
 	rd.closers = append(rd.closers, func() { idp.Close() })
-	// Programs try the JSON API with the demo's API key (see the README).
+	// Every demo person is opted in to e-mail notices (notify.go).
+	d.cfg.Notify = demoNotify(demoBaseURL(addr), flags.smtp)
+	if err := d.cfg.Validate(); err != nil {
+		rd.Close()
+		return nil, err
+	}
+	// Programs try the JSON API with the demo's API key (see the README),
+	// which validation refuses outside the demo.
 	d.cfg.APIKeys = append(d.cfg.APIKeys, demoAPIKey)
 	d.cfg.PublicURL = demoBaseURL(addr) // calendar feeds are made under it
 	outages := &demoOutages{demo: d}
-	a, err := newApp(ctx, d.cfg, demoExtras{patients: d.patients, outages: outages, login: login}, log, nil)
+	extras := demoExtras{patients: d.patients, outages: outages, login: login, notices: demoNotices(d.patients)}
+	if flags.smtp == "" {
+		extras.mailbox = notify.NewMailbox(200)
+	}
+	a, err := newApp(ctx, d.cfg, extras, log, nil)
 	if err != nil {
 		rd.Close()
 		return nil, err

@@ -33,7 +33,7 @@ const (
 )
 
 const usage = `usage:
-  overblik demo  [--addr 127.0.0.1:8080]   run with three simulated sources and demo patients
+  overblik demo  [--addr 127.0.0.1:8080] [--smtp HOST:PORT]   run with three simulated sources and demo patients
   overblik serve --config overblik.yaml    run against the sources in the configuration
   overblik check --config overblik.yaml    check that every source answers, accepts us and supports our searches
 `
@@ -52,10 +52,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		addr := fs.String("addr", DefaultListen, "address to listen on")
+		smtpAddr := fs.String("smtp", "", "send the demo's notices to this SMTP server (`HOST:PORT`, no TLS) instead of the mailbox at /demo/mail")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitUsage
 		}
-		return exitStatus(stderr, runDemo(ctx, *addr, stdout, log))
+		return exitStatus(stderr, runDemo(ctx, *addr, *smtpAddr, stdout, log))
 	case "serve":
 		cfg, code := loadConfig(args, stderr, getenv)
 		if cfg == nil {
