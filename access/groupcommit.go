@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,11 +21,13 @@ type BatchAuditor interface {
 // fails every request in it, so no request sends data without its row.
 // Nothing is ever dropped: a full queue makes callers wait.
 //
-// A batch starts with the first row queued and takes what else is queued;
-// it then waits for more only while rows keep coming (each within Gap), for
-// MaxWait at most, so a lone request pays Gap and a busy server commits many
-// rows at once. Committers batches may be committing at the same time, so a
-// row that arrives during a commit need not wait for it to end.
+// One committer commits one batch at a time; the rows that arrive during a
+// commit make the next batch. A batch starts with what is queued and waits
+// for more only on a crowded writer (Crowd callers or more lately waited at
+// once), while fewer are in it than lately waited, and rows keep coming
+// (each within Gap), for MaxWait at most. So a lone request, or eight
+// connections each waiting on their row, are committed at once, and a busy
+// server gathers many rows a commit.
 type GroupCommit struct {
 	store BatchAuditor
 	opts  GroupCommitOptions
@@ -33,7 +36,14 @@ type GroupCommit struct {
 	mu     sync.RWMutex // held shared while queueing; Close takes it to refuse more
 	closed bool
 	quit   chan struct{}
-	done   sync.WaitGroup
+	done   chan struct{}
+
+	// waiting counts the callers whose rows are queued, in a batch or
+	// being committed: the committer reads it to know whether more are
+	// coming. peak and its window are the committer's own.
+	waiting      atomic.Int64
+	peak, window int64
+	windowStart  time.Time
 }
 
 // GroupCommitOptions bound a GroupCommit; zero values take the defaults.
@@ -42,10 +52,12 @@ type GroupCommitOptions struct {
 	MaxWait time.Duration // the longest a batch waits for more rows; default 2ms
 	Gap     time.Duration // a batch stops waiting when no row came for this long; default 200µs
 	Queue   int           // rows queued before callers wait; default 4096
-	// Committers is how many batches may commit at once; default 2.
-	Committers int
-	Timeout    time.Duration // one commit; default 5s
-	Logger     *slog.Logger
+	// Crowd is how many callers must lately have waited at once before a
+	// batch waits for more; default 10. Fewer cost the database little
+	// with a commit per few rows, and waiting would cost each its latency.
+	Crowd   int64
+	Timeout time.Duration // one commit; default 5s
+	Logger  *slog.Logger
 	// Commits, when set, counts each commit with its rows and outcome
 	// (metrics).
 	Commits func(rows int, err error)
@@ -70,11 +82,11 @@ func NewGroupCommit(store BatchAuditor, opts GroupCommitOptions) *GroupCommit {
 	if opts.Gap <= 0 {
 		opts.Gap = 200 * time.Microsecond
 	}
+	if opts.Crowd <= 0 {
+		opts.Crowd = 10
+	}
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
-	}
-	if opts.Committers <= 0 {
-		opts.Committers = 2
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -82,11 +94,9 @@ func NewGroupCommit(store BatchAuditor, opts GroupCommitOptions) *GroupCommit {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &GroupCommit{store: store, opts: opts, in: make(chan auditRequest, opts.Queue), quit: make(chan struct{})}
-	for range opts.Committers {
-		g.done.Add(1)
-		go g.run()
-	}
+	g := &GroupCommit{store: store, opts: opts, in: make(chan auditRequest, opts.Queue),
+		quit: make(chan struct{}), done: make(chan struct{})}
+	go g.run()
 	return g
 }
 
@@ -100,11 +110,13 @@ func (g *GroupCommit) Audit(ctx context.Context, ev Event) error {
 		g.mu.RUnlock()
 		return ErrClosed
 	}
+	g.waiting.Add(1)
 	select {
 	case g.in <- r:
 		g.mu.RUnlock()
 	case <-ctx.Done():
 		g.mu.RUnlock()
+		g.waiting.Add(-1)
 		return fmt.Errorf("audit queue: %w", ctx.Err())
 	}
 	select {
@@ -127,10 +139,12 @@ func (g *GroupCommit) AuditBatch(ctx context.Context, evs []Event) error {
 	}
 	for i, ev := range evs {
 		reqs[i] = auditRequest{ev: ev, done: make(chan error, 1)}
+		g.waiting.Add(1)
 		select {
 		case g.in <- reqs[i]:
 		case <-ctx.Done():
 			g.mu.RUnlock()
+			g.waiting.Add(-1)
 			return fmt.Errorf("audit queue: %w", ctx.Err())
 		}
 	}
@@ -152,18 +166,18 @@ func (g *GroupCommit) Close() error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		g.done.Wait()
+		<-g.done
 		return nil
 	}
 	g.closed = true
 	g.mu.Unlock()
 	close(g.quit)
-	g.done.Wait()
+	<-g.done
 	return nil
 }
 
 func (g *GroupCommit) run() {
-	defer g.done.Done()
+	defer close(g.done)
 	batch := make([]auditRequest, 0, g.opts.MaxRows)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -181,7 +195,7 @@ func (g *GroupCommit) run() {
 	}
 }
 
-// fill adds what is queued, then waits for more while rows keep coming.
+// fill adds what is queued, then waits for more while more are expected.
 func (g *GroupCommit) fill(batch *[]auditRequest, timer *time.Timer) {
 	deadline := time.Now().Add(g.opts.MaxWait)
 	for len(*batch) < g.opts.MaxRows {
@@ -190,6 +204,11 @@ func (g *GroupCommit) fill(batch *[]auditRequest, timer *time.Timer) {
 			*batch = append(*batch, r)
 			continue
 		default:
+		}
+		// Every waiting caller's row is in this batch: as many as have
+		// lately waited at once means nobody else is on the way.
+		if !g.expectMore(int64(len(*batch))) {
+			return
 		}
 		wait := min(g.opts.Gap, time.Until(deadline))
 		if wait <= 0 {
@@ -211,6 +230,20 @@ func (g *GroupCommit) fill(batch *[]auditRequest, timer *time.Timer) {
 			return
 		}
 	}
+}
+
+// expectMore tells whether waiting for more than the n rows in the batch
+// is worth it: the writer is crowded and fewer are in the batch than waited
+// at once within the last second or two.
+func (g *GroupCommit) expectMore(n int64) bool {
+	w := g.waiting.Load()
+	now := time.Now()
+	if now.Sub(g.windowStart) >= time.Second {
+		g.peak, g.window, g.windowStart = g.window, 0, now
+	}
+	g.window = max(g.window, w)
+	peak := max(g.peak, g.window)
+	return peak >= g.opts.Crowd && n < peak
 }
 
 // drain commits what is left at Close, in batches.
@@ -247,6 +280,7 @@ func (g *GroupCommit) commit(batch []auditRequest) {
 	if g.opts.Commits != nil {
 		g.opts.Commits(len(evs), err)
 	}
+	g.waiting.Add(-int64(len(batch)))
 	for _, r := range batch {
 		r.done <- err
 	}

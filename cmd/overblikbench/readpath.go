@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -82,13 +83,29 @@ func openDatabase(ctx context.Context, adminURL string) (*benchDatabase, error) 
 	return &benchDatabase{admin: conn, name: name, url: u.String()}, nil
 }
 
-// commits is the database's committed transactions so far. Backends report
-// their counts within about a second of going idle, so it waits that long.
-func (d *benchDatabase) commits(ctx context.Context) (int64, error) {
-	time.Sleep(1200 * time.Millisecond)
-	var n int64
-	err := d.admin.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, d.name).Scan(&n)
-	return n, err
+// commits is the database's committed transactions so far, once it counts
+// at least atLeast of them. Backends report their counts a second or, when
+// the statistics were busy, up to ten seconds after going idle: a count read
+// too early would give one load run's commits to the next. The audit writer
+// says how many it made, so the count is read once it has them all and has
+// stopped moving.
+func (d *benchDatabase) commits(ctx context.Context, atLeast int64) (int64, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	var last int64 = -1
+	for {
+		time.Sleep(300 * time.Millisecond)
+		var n int64
+		if err := d.admin.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, d.name).Scan(&n); err != nil {
+			return 0, err
+		}
+		if n >= atLeast && n == last {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("pg_stat_database counts %d commits, the audit writer made at least %d: %w", n, atLeast, context.DeadlineExceeded)
+		}
+		last = n
+	}
 }
 
 func (d *benchDatabase) drop(ctx context.Context) {
@@ -143,17 +160,18 @@ func readPathRows(ctx context.Context, r *benchRedis, pgURL string, loc *time.Lo
 				stopBase()
 				return nil, fmt.Errorf("baseline: %w", err)
 			}
-			before, err := db.commits(ctx)
+			before, err := db.commits(ctx, p.written.Load())
 			if err != nil {
 				stopBase()
 				return nil, err
 			}
+			writtenBefore := p.written.Load()
 			res, err := loadWith(ctx, sc.url, sc.h, conns, dur)
 			if err != nil {
 				stopBase()
 				return nil, fmt.Errorf("%s at %d connections: %w", sc.name, conns, err)
 			}
-			after, err := db.commits(ctx)
+			after, err := db.commits(ctx, before+p.written.Load()-writtenBefore)
 			if err != nil {
 				stopBase()
 				return nil, err
@@ -223,6 +241,7 @@ type readPath struct {
 	cookie           string // the patient's session
 	fb               *rediscache.Fallback
 	patient          string
+	written          *atomic.Int64 // the audit writer's commits
 }
 
 func (p *readPath) healthy() bool { return p.fb.Healthy() }
@@ -287,7 +306,9 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 		return fail(err)
 	}
 	stops = append(stops, func() { store.Close() })
-	auditor := access.NewGroupCommit(store, access.GroupCommitOptions{Logger: log})
+	written := new(atomic.Int64)
+	auditor := access.NewGroupCommit(store, access.GroupCommitOptions{Logger: log,
+		Commits: func(int, error) { written.Add(1) }})
 	stops = append(stops, func() { auditor.Close() })
 	bus, err := accessbus.New(rdb, accessbus.Options{Channel: r.prefix + "access", Logger: log})
 	if err != nil {
@@ -346,7 +367,7 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 		return fail(fmt.Errorf("sign the patient in: %w", err))
 	}
 	p := &readPath{jsonURL: base + "/api/v1/patients/" + ref.Handle + "/timeline", pageURL: base + "/p/" + ref.Handle,
-		cookie: cookie, fb: fb, patient: ref.Handle}
+		cookie: cookie, fb: fb, patient: ref.Handle, written: written}
 	return p, stopAll, nil
 }
 
