@@ -331,7 +331,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		}
 		acc := access.NewService(as, access.Options{Now: w.clk.now, CacheFor: -1})
 		w.acc = append(w.acc, acc)
-		ns, err := notify.OpenStore(ctx, as.DB(), as.Backend(), nil)
+		ns, err := notify.OpenStore(ctx, as.DB(), nil)
 		must(t, err)
 		w.stores = append(w.stores, ns)
 

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/overblik/overblik/access/sqlstore"
+	"github.com/overblik/overblik/internal/sqldb"
 )
 
 //go:embed migrations
@@ -23,44 +21,29 @@ var ErrInvalid = errors.New("notify: invalid request")
 
 // Store keeps preferences, the outbox, the events notices are worked out
 // from, the worker's lease and the once-a-day runs, in tables of their own
-// in access's database (SQLite or PostgreSQL), migrated with
-// sqlstore.Migrate and recorded in notify_schema_migrations. It shares the
-// access store's connection pool: one database to back up, one SQLite file.
+// in access's database (SQLite or PostgreSQL), migrated with sqldb.Migrate
+// and recorded in notify_schema_migrations. It shares the access store's
+// connection pool: one database to back up, one SQLite file.
 type Store struct {
-	db     *sql.DB
-	dollar bool // PostgreSQL's $1 placeholders
+	db *sql.DB
+	d  sqldb.Dialect
 }
 
 // OpenStore migrates notify's tables in db, the database of an access store
-// (sqlstore.Store.DB, backend sqlstore.Store.Backend).
-func OpenStore(ctx context.Context, db *sql.DB, backend string, log *slog.Logger) (*Store, error) {
-	applied, err := sqlstore.Migrate(ctx, db, backend, migrationFiles, "migrations/"+backend, "notify_schema_migrations", time.Now())
+// (sqlstore.Store.DB).
+func OpenStore(ctx context.Context, db sqldb.DB, log *slog.Logger) (*Store, error) {
+	m := sqldb.Migrations{FS: migrationFiles, Dir: "migrations", Table: "notify_schema_migrations"}
+	applied, err := sqldb.Migrate(ctx, db.SQL, db.Dialect, m, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("notify store: %w", err)
 	}
 	if len(applied) > 0 && log != nil {
-		log.InfoContext(ctx, "notify store migrated", "backend", backend, "versions", applied)
+		log.InfoContext(ctx, "notify store migrated", "backend", db.Dialect.Name(), "versions", applied)
 	}
-	return &Store{db: db, dollar: backend == "postgres"}, nil
+	return &Store{db: db.SQL, d: db.Dialect}, nil
 }
 
-// bind rewrites ? placeholders for PostgreSQL; queries here have no ? in literals.
-func (s *Store) bind(q string) string {
-	if !s.dollar {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (s *Store) bind(q string) string { return s.d.Bind(q) }
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := s.db.ExecContext(ctx, s.bind(q), args...)

@@ -38,12 +38,12 @@ func backends(t *testing.T) map[string]func(t *testing.T) *Store {
 
 func openOn(t *testing.T, as *sqlstore.Store) *Store {
 	t.Helper()
-	s, err := OpenStore(context.Background(), as.DB(), as.Backend(), nil)
+	s, err := OpenStore(context.Background(), as.DB(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Opening again (another replica, a restart) applies nothing and fails nothing.
-	if _, err := OpenStore(context.Background(), as.DB(), as.Backend(), nil); err != nil {
+	if _, err := OpenStore(context.Background(), as.DB(), nil); err != nil {
 		t.Fatalf("second open: %v", err)
 	}
 	return s

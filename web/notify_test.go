@@ -22,7 +22,7 @@ func newNoticeEnv(t *testing.T) (*secEnv, *notify.Notifier, *notify.Mailbox) {
 	t.Helper()
 	e := newSecEnv(t)
 	st := e.store.Store.(*sqlstore.Store)
-	ns, err := notify.OpenStore(context.Background(), st.DB(), st.Backend(), nil)
+	ns, err := notify.OpenStore(context.Background(), st.DB(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,11 @@ func (s *Store) CreateFeed(ctx context.Context, f access.Feed, secretHash string
 		return fmt.Errorf("create feed: id, subject, patient and secret are required: %w", access.ErrInvalid)
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.d.bind(`UPDATE calendar_feeds SET revoked_us = ?
+		if _, err := tx.ExecContext(ctx, s.d.Bind(`UPDATE calendar_feeds SET revoked_us = ?
 			WHERE subject = ? AND patient = ? AND revoked_us IS NULL`), f.Created.UnixMicro(), f.Subject, f.Patient); err != nil {
 			return fmt.Errorf("replace feed: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO calendar_feeds
+		_, err := tx.ExecContext(ctx, s.d.Bind(`INSERT INTO calendar_feeds
 			(id, secret_sha256, patient, subject, roles, handle, name, lang, created_us, revoked_us)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			f.ID, secretHash, f.Patient, f.Subject, joinRoles(f.Roles), f.Handle, f.Name, f.Lang,
@@ -43,7 +43,7 @@ func (s *Store) RevokeFeed(ctx context.Context, subject, patient string, at time
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		// The audit row names the feed revoked.
 		var id string
-		err := tx.QueryRowContext(ctx, s.d.bind(`SELECT id FROM calendar_feeds
+		err := tx.QueryRowContext(ctx, s.d.Bind(`SELECT id FROM calendar_feeds
 			WHERE subject = ? AND patient = ? AND revoked_us IS NULL`), subject, patient).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return access.ErrNotFound
@@ -51,7 +51,7 @@ func (s *Store) RevokeFeed(ctx context.Context, subject, patient string, at time
 		if err != nil {
 			return fmt.Errorf("revoke feed: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE calendar_feeds SET revoked_us = ?
+		res, err := tx.ExecContext(ctx, s.d.Bind(`UPDATE calendar_feeds SET revoked_us = ?
 			WHERE id = ? AND revoked_us IS NULL`), at.UnixMicro(), id)
 		if err != nil {
 			return fmt.Errorf("revoke feed: %w", err)
@@ -67,7 +67,7 @@ func (s *Store) RevokeFeed(ctx context.Context, subject, patient string, at time
 
 // FeedBySecret implements access.FeedStore.
 func (s *Store) FeedBySecret(ctx context.Context, secretHash string) (access.Feed, error) {
-	row := s.db.QueryRowContext(ctx, s.d.bind(`SELECT `+feedColumns+` FROM calendar_feeds
+	row := s.db.QueryRowContext(ctx, s.d.Bind(`SELECT `+feedColumns+` FROM calendar_feeds
 		WHERE secret_sha256 = ? AND revoked_us IS NULL`), secretHash)
 	f, err := scanFeed(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -81,7 +81,7 @@ func (s *Store) FeedBySecret(ctx context.Context, secretHash string) (access.Fee
 
 // Feeds implements access.FeedStore.
 func (s *Store) Feeds(ctx context.Context, subject string) ([]access.Feed, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT `+feedColumns+` FROM calendar_feeds
+	rows, err := s.db.QueryContext(ctx, s.d.Bind(`SELECT `+feedColumns+` FROM calendar_feeds
 		WHERE subject = ? AND revoked_us IS NULL ORDER BY created_us DESC, id DESC`), subject)
 	if err != nil {
 		return nil, fmt.Errorf("list feeds: %w", err)

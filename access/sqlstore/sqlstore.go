@@ -9,65 +9,34 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
-
 	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/internal/sqldb"
 )
 
 // Store implements access.Store.
 type Store struct {
 	db  *sql.DB
-	d   dialect
+	d   sqldb.Dialect
 	log *slog.Logger
 }
 
 var _ access.Store = (*Store)(nil)
 
-// dialect is what differs between the backends.
-type dialect struct {
-	name          string
-	dollar        bool   // $1 placeholders instead of ?
-	migrationLock string // statement run first in the migration transaction
-}
+//go:embed migrations
+var migrationFiles embed.FS
 
-// bind rewrites ? placeholders for the backend; queries here have no ? in literals.
-func (d dialect) bind(q string) string {
-	if !d.dollar {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-var (
-	sqlite   = dialect{name: "sqlite"}
-	postgres = dialect{
-		name:   "postgres",
-		dollar: true,
-		// Transaction-scoped: released at commit or rollback, even if the process dies.
-		migrationLock: `SELECT pg_advisory_xact_lock(hashtext('overblik access migrations'))`,
-	}
-)
+// migrations are access's schema; the lock keeps the name it always had, so
+// an older replica starting beside a newer one still waits for it.
+var migrations = sqldb.Migrations{FS: migrationFiles, Dir: "migrations", Table: "schema_migrations",
+	Lock: "overblik access migrations"}
 
 // Options are optional; the zero value logs nothing and uses the wall clock
 // for the migration records.
@@ -89,46 +58,24 @@ const DefaultMaxConns = 16
 // OpenSQLite opens (creating if needed) the SQLite database file at path and
 // migrates it.
 func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, errors.New("sqlstore: SQLite path must be non-empty and without ? or #")
-	}
-	// The file holds names and who looked at whom: readable by this user
-	// only. SQLite gives its -wal and -shm files the same mode.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	db, err := sqldb.OpenSQLite(path)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: create sqlite file: %w", err)
+		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("sqlstore: create sqlite file: %w", err)
-	}
-	// WAL lets readers work while one writer commits; busy_timeout makes a
-	// second writer (or process) wait instead of failing; immediate
-	// transactions take the write lock at BEGIN, so two processes migrating
-	// at once queue rather than deadlock.
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
-	}
-	return open(ctx, db, sqlite, opts)
+	return open(ctx, db, sqldb.SQLite, opts)
 }
 
 // OpenPostgres connects to the PostgreSQL database at databaseURL (a libpq
 // URL or key=value string) and migrates it.
 func OpenPostgres(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+	db, err := sqldb.OpenPostgres(databaseURL)
 	if err != nil {
-		// pgx's error already hides the password.
-		return nil, fmt.Errorf("sqlstore: database_url: %w", err)
+		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	return open(ctx, stdlib.OpenDB(*cfg), postgres, opts)
+	return open(ctx, db, sqldb.Postgres, opts)
 }
 
-func open(ctx context.Context, db *sql.DB, d dialect, opts Options) (*Store, error) {
+func open(ctx context.Context, db *sql.DB, d sqldb.Dialect, opts Options) (*Store, error) {
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = DefaultMaxConns
 	}
@@ -145,26 +92,20 @@ func open(ctx context.Context, db *sql.DB, d dialect, opts Options) (*Store, err
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	ms, err := loadMigrations(migrationFiles, "migrations/"+d.name)
-	if err == nil {
-		var applied []int64
-		applied, err = migrate(ctx, db, d, ms, now())
-		if len(applied) > 0 {
-			s.log.InfoContext(ctx, "access store migrated", "backend", d.name, "versions", applied)
-		}
-	}
+	applied, err := sqldb.Migrate(ctx, db, d, migrations, now())
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("sqlstore: %s: %w", d.name, err), db.Close())
+		return nil, errors.Join(fmt.Errorf("sqlstore: %s: %w", d.Name(), err), db.Close())
+	}
+	if len(applied) > 0 {
+		s.log.InfoContext(ctx, "access store migrated", "backend", d.Name(), "versions", applied)
 	}
 	return s, nil
 }
 
-// DB is the store's database, for a package that keeps tables of its own
-// beside access's (migrated with Migrate) and shares the pool.
-func (s *Store) DB() *sql.DB { return s.db }
-
-// Backend names the database: "sqlite" or "postgres".
-func (s *Store) Backend() string { return s.d.name }
+// DB is the store's database and its dialect, for a package that keeps
+// tables of its own beside access's (migrated with sqldb.Migrate) and
+// shares the pool.
+func (s *Store) DB() sqldb.DB { return sqldb.DB{SQL: s.db, Dialect: s.d} }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
@@ -172,7 +113,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks the database answers, for readiness.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping %s: %w", s.d.name, err)
+		return fmt.Errorf("sqlstore: ping %s: %w", s.d.Name(), err)
 	}
 	return nil
 }
@@ -186,7 +127,7 @@ type execer interface {
 }
 
 func (s *Store) insertEvent(ctx context.Context, x execer, ev access.Event) error {
-	_, err := x.ExecContext(ctx, s.d.bind(insertEvent), ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole),
+	_, err := x.ExecContext(ctx, s.d.Bind(insertEvent), ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole),
 		ev.ActorName, ev.ActorHandle, ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref)
 	if err != nil {
 		return fmt.Errorf("write audit event: %w", err)
@@ -224,7 +165,7 @@ func (s *Store) AuditBatch(ctx context.Context, evs []access.Event) error {
 		args = append(args, ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole), ev.ActorName, ev.ActorHandle,
 			ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref)
 	}
-	if _, err := s.db.ExecContext(ctx, s.d.bind(q.String()), args...); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.d.Bind(q.String()), args...); err != nil {
 		return fmt.Errorf("write %d audit events: %w", len(evs), err)
 	}
 	return nil
@@ -235,7 +176,7 @@ func (s *Store) LookedUp(ctx context.Context, actor string, since time.Time, lim
 	if actor == "" || limit < 1 {
 		return nil, fmt.Errorf("looked up: actor %q, limit %d: %w", actor, limit, access.ErrInvalid)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT patient FROM audit_events
+	rows, err := s.db.QueryContext(ctx, s.d.Bind(`SELECT patient FROM audit_events
 		WHERE actor = ? AND at_us >= ? AND action IN (?, ?) AND outcome = ?
 		GROUP BY patient ORDER BY MAX(at_us) DESC LIMIT ?`),
 		actor, since.UnixMicro(), string(access.ActionLookup), string(access.ActionView), string(access.OutcomeAllowed), limit)
@@ -265,7 +206,10 @@ func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) (err error) {
 		return fmt.Errorf("begin: %w", err)
 	}
 	if err := f(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			err = errors.Join(err, rerr)
+		}
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -311,7 +255,7 @@ func (s *Store) AuditLog(ctx context.Context, patient, cursor string, limit int)
 	}
 	q += ` ORDER BY at_us DESC, id DESC LIMIT ?`
 	args = append(args, limit+1) // one more tells whether there is a next page
-	rows, err := s.db.QueryContext(ctx, s.d.bind(q), args...)
+	rows, err := s.db.QueryContext(ctx, s.d.Bind(q), args...)
 	if err != nil {
 		return access.AuditPage{}, fmt.Errorf("read audit log: %w", err)
 	}
@@ -342,7 +286,7 @@ func (s *Store) AuditLog(ctx context.Context, patient, cursor string, limit int)
 // CreateDelegation implements access.Store.
 func (s *Store) CreateDelegation(ctx context.Context, d access.Delegation, ev access.Event) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO delegations
+		_, err := tx.ExecContext(ctx, s.d.Bind(`INSERT INTO delegations
 			(id, patient, grantee, label, patient_name, include_restricted, created_us, until_us, revoked_us)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			d.ID, d.Patient, d.Grantee, d.Label, d.PatientName, d.IncludeRestricted,
@@ -357,7 +301,7 @@ func (s *Store) CreateDelegation(ctx context.Context, d access.Delegation, ev ac
 // RevokeDelegation implements access.Store.
 func (s *Store) RevokeDelegation(ctx context.Context, patient, id string, at time.Time, ev access.Event) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE delegations SET revoked_us = ?
+		res, err := tx.ExecContext(ctx, s.d.Bind(`UPDATE delegations SET revoked_us = ?
 			WHERE id = ? AND patient = ? AND revoked_us IS NULL`), at.UnixMicro(), id, patient)
 		if err != nil {
 			return fmt.Errorf("revoke delegation: %w", err)
@@ -386,7 +330,7 @@ func (s *Store) Delegations(ctx context.Context, patient, grantee string) ([]acc
 	if len(where) == 0 {
 		return nil, fmt.Errorf("list delegations: neither patient nor grantee: %w", access.ErrInvalid)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT id, patient, grantee, label, patient_name, include_restricted,
+	rows, err := s.db.QueryContext(ctx, s.d.Bind(`SELECT id, patient, grantee, label, patient_name, include_restricted,
 		created_us, until_us, revoked_us FROM delegations WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY created_us DESC, id DESC`), args...)
 	if err != nil {
@@ -415,7 +359,7 @@ func (s *Store) Delegations(ctx context.Context, patient, grantee string) ([]acc
 func (s *Store) SetBlock(ctx context.Context, patient string, blocked bool, at time.Time, ev access.Event) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		// ON CONFLICT ... excluded is the same in SQLite (3.24+) and PostgreSQL.
-		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO blocks (patient, blocked, since_us) VALUES (?, ?, ?)
+		_, err := tx.ExecContext(ctx, s.d.Bind(`INSERT INTO blocks (patient, blocked, since_us) VALUES (?, ?, ?)
 			ON CONFLICT (patient) DO UPDATE SET blocked = excluded.blocked, since_us = excluded.since_us`),
 			patient, blocked, at.UnixMicro())
 		if err != nil {
@@ -429,7 +373,7 @@ func (s *Store) SetBlock(ctx context.Context, patient string, blocked bool, at t
 func (s *Store) Block(ctx context.Context, patient string) (access.Block, error) {
 	var b access.Block
 	var since int64
-	err := s.db.QueryRowContext(ctx, s.d.bind(`SELECT blocked, since_us FROM blocks WHERE patient = ?`), patient).
+	err := s.db.QueryRowContext(ctx, s.d.Bind(`SELECT blocked, since_us FROM blocks WHERE patient = ?`), patient).
 		Scan(&b.Blocked, &since)
 	if errors.Is(err, sql.ErrNoRows) {
 		return access.Block{}, nil

@@ -3,13 +3,12 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/overblik/overblik/access"
@@ -129,7 +128,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				}
 				t.Cleanup(func() { stores[i].Close() })
 			}
-			ms, err := loadMigrations(migrationFiles, "migrations/"+stores[0].d.name)
+			ms, err := fs.ReadDir(migrationFiles, "migrations/"+stores[0].d.Name())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,69 +168,6 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	_, err := OpenSQLite(context.Background(), path, Options{})
 	if err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("OpenSQLite on a newer schema: %v, want a refusal", err)
-	}
-}
-
-func TestMigrationFailureRollsBack(t *testing.T) {
-	ms := []migration{
-		// Versions after the real ones, so both are new to the store.
-		{version: 101, name: "0101_ok.sql", sql: "CREATE TABLE a (x INTEGER)"},
-		{version: 102, name: "0102_bad.sql", sql: "CREATE TABLE nonsense ("},
-	}
-	s := openSQLite(t, filepath.Join(t.TempDir(), "access.db"))
-	_, err := migrate(context.Background(), s.db, sqlite, ms, fixedNow())
-	if err == nil || !strings.Contains(err.Error(), "0102_bad.sql") {
-		t.Fatalf("migrate: %v, want an error naming 0102_bad.sql", err)
-	}
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'a'`).Scan(&n); err != nil || n != 0 {
-		t.Errorf("table a exists (%d, %v): the failed migration run was not rolled back", n, err)
-	}
-}
-
-func TestLoadMigrations(t *testing.T) {
-	tests := []struct {
-		name    string
-		files   fstest.MapFS
-		want    []int64
-		wantErr bool
-	}{
-		{"ordered by number", fstest.MapFS{
-			"m/0010_c.sql": {Data: []byte("c")}, "m/0002_b.sql": {Data: []byte("b")}, "m/0001_a.sql": {Data: []byte("a")},
-		}, []int64{1, 2, 10}, false},
-		{"no number", fstest.MapFS{"m/init.sql": {}}, nil, true},
-		{"not sql", fstest.MapFS{"m/0001_a.txt": {}}, nil, true},
-		{"same version", fstest.MapFS{"m/0001_a.sql": {}, "m/1_b.sql": {}}, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ms, err := loadMigrations(tt.files, "m")
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err %v, want error %v", err, tt.wantErr)
-			}
-			var got []int64
-			for _, m := range ms {
-				got = append(got, m.version)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("versions %v, want %v", got, tt.want)
-			}
-		})
-	}
-	for _, d := range []dialect{sqlite, postgres} {
-		if _, err := loadMigrations(migrationFiles, "migrations/"+d.name); err != nil {
-			t.Errorf("embedded %s migrations: %v", d.name, err)
-		}
-	}
-}
-
-func TestBind(t *testing.T) {
-	q := `SELECT a FROM t WHERE b = ? AND c = ?`
-	if got, want := postgres.bind(q), `SELECT a FROM t WHERE b = $1 AND c = $2`; got != want {
-		t.Errorf("postgres.bind = %q, want %q", got, want)
-	}
-	if got := sqlite.bind(q); got != q {
-		t.Errorf("sqlite.bind = %q, want it unchanged", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,17 +56,21 @@ func (s *security) apply(wc *web.Config, deps *web.Deps) {
 // asks for it; nil means none is configured, and the server is the open
 // loopback demo of before (serve refuses that earlier, with
 // requireAuthMethod).
-func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
-	if !cfg.loginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
+// accessControlled tells whether anyone must sign in: a login provider,
+// API keys or the demo's login.
+func accessControlled(cfg *Config, login *demoLogin) bool {
+	return cfg.loginConfigured() || len(cfg.APIKeys) > 0 || login != nil
+}
+
+// openAccess wires access control on store, the database newApp opened; nil
+// when nothing is access controlled.
+func (a *app) openAccess(ctx context.Context, cfg *Config, store *sqlstore.Store, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
+	if !accessControlled(cfg, login) {
 		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	store, err := a.openAccessStore(ctx, cfg, login != nil, log)
-	if err != nil {
-		return nil, err
-	}
 	// Views' audit rows are group-committed: one transaction for the rows
 	// of concurrent requests, each request released after its commit.
 	auditor := access.NewGroupCommit(store, access.GroupCommitOptions{Logger: log})
@@ -166,10 +171,20 @@ func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.Sou
 	}
 }
 
-// openAccessStore opens PostgreSQL when database_url is set, else the
-// SQLite file; the demo, given neither, uses a file in a temporary folder
-// it removes at the end.
-func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *slog.Logger) (*sqlstore.Store, error) {
+// openDatabase opens and migrates the one database (access control's
+// tables, and beside them those of notify and of pushed messages) when
+// something keeps data in it: access control or a source messages are
+// pushed to; nil otherwise. It is PostgreSQL when database_url is set, else
+// the SQLite file; the demo, given neither, uses a file in a temporary
+// folder it removes at the end.
+func (a *app) openDatabase(ctx context.Context, cfg *Config, login *demoLogin, log *slog.Logger) (*sqlstore.Store, error) {
+	demo := login != nil
+	if !accessControlled(cfg, login) &&
+		!slices.ContainsFunc(cfg.Sources, func(s SourceConfig) bool { return s.Kind == KindMedCom }) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	opts := sqlstore.Options{Logger: log, MaxOpenConns: cfg.DatabaseMaxConns, MaxIdleConns: cfg.DatabaseMaxIdleConns}
 	if cfg.DatabaseURL != "" {
 		s, err := sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, opts)

@@ -159,7 +159,11 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		}
 	}()
 	m := metrics.New()
-	inbox, err := a.openInbox(cfg) // app_medcom.go
+	db, err := a.openDatabase(ctx, cfg, extras.login, log) // access.go
+	if err != nil {
+		return nil, err
+	}
+	inbox, err := a.openInbox(ctx, cfg, db) // app_medcom.go
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +239,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		}
 	}
 	// Access control: login, API keys, grants, blocks and the audit log (access.go).
-	sec, err := a.openAccess(ctx, cfg, extras.login, patients, log)
+	sec, err := a.openAccess(ctx, cfg, db, extras.login, patients, log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,39 +1,31 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/sources/medcom"
 	"github.com/overblik/overblik/web"
 )
 
 // openInbox opens the store of pushed HospitalNotifications when a source
-// of kind medcom-hospitalnotification is configured: access control's
-// database (database_url, or the SQLite file at database_path), in tables
-// of its own.
-func (a *app) openInbox(cfg *Config) (*medcom.Store, error) {
-	if !slices.ContainsFunc(cfg.Sources, func(s SourceConfig) bool { return s.Kind == KindMedCom }) {
+// of kind medcom-hospitalnotification is configured: tables of its own in
+// db, access control's database.
+func (a *app) openInbox(ctx context.Context, cfg *Config, db *sqlstore.Store) (*medcom.Store, error) {
+	if db == nil || !slices.ContainsFunc(cfg.Sources, func(s SourceConfig) bool { return s.Kind == KindMedCom }) {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var st *medcom.Store
-	var err error
-	if cfg.DatabaseURL != "" {
-		st, err = medcom.OpenPostgres(ctx, cfg.DatabaseURL)
-	} else {
-		st, err = medcom.OpenSQLite(ctx, cmp.Or(cfg.DatabasePath, DefaultDatabasePath))
-	}
+	st, err := medcom.OpenStore(ctx, db.DB())
 	if err != nil {
 		return nil, fmt.Errorf("message store: %w", err)
 	}
-	a.closers = append(a.closers, st.Close)
 	return st, nil
 }
 

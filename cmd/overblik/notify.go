@@ -42,7 +42,7 @@ func (a *app) openNotify(cfg *Config, extras demoExtras, sec *security, svc *agg
 		return errors.New("notify: notices need access control (auth or api_keys)")
 	}
 	ctx := context.Background()
-	store, err := notify.OpenStore(ctx, sec.store.DB(), sec.store.Backend(), log)
+	store, err := notify.OpenStore(ctx, sec.store.DB(), log)
 	if err != nil {
 		return err
 	}

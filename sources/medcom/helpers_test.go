@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/access/storetest"
+	"github.com/overblik/overblik/internal/sqldb"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 )
@@ -160,22 +161,43 @@ func ts(s string) time.Time {
 func backends(t *testing.T) map[string]func(t *testing.T) *Store {
 	return map[string]func(t *testing.T) *Store{
 		"sqlite": func(t *testing.T) *Store {
-			s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "overblik.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
+			return mustOpen(t, openSQLite(t, filepath.Join(t.TempDir(), "overblik.db")))
 		},
 		"postgres": func(t *testing.T) *Store {
-			s, err := OpenPostgres(context.Background(), storetest.PostgresURL(t, "medcom_"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
+			return mustOpen(t, openPostgres(t, storetest.PostgresURL(t, "medcom_")))
 		},
 	}
+}
+
+// openSQLite and openPostgres open a database as access's store would,
+// closed when the test ends.
+func openSQLite(t *testing.T, path string) sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return sqldb.DB{SQL: db, Dialect: sqldb.SQLite}
+}
+
+func openPostgres(t *testing.T, url string) sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenPostgres(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return sqldb.DB{SQL: db, Dialect: sqldb.Postgres}
+}
+
+func mustOpen(t *testing.T, db sqldb.DB) *Store {
+	t.Helper()
+	s, err := OpenStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // logBuffer collects log lines written from several goroutines.

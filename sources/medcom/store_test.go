@@ -18,11 +18,11 @@ func TestStoreMigrations(t *testing.T) {
 	for name, open := range map[string]func(t *testing.T) func() (*Store, error){
 		"sqlite": func(t *testing.T) func() (*Store, error) {
 			path := filepath.Join(t.TempDir(), "overblik.db")
-			return func() (*Store, error) { return OpenSQLite(ctx, path) }
+			return func() (*Store, error) { return OpenStore(ctx, openSQLite(t, path)) }
 		},
 		"postgres": func(t *testing.T) func() (*Store, error) {
 			url := storetest.PostgresURL(t, "medcom_migrate_")
-			return func() (*Store, error) { return OpenPostgres(ctx, url) }
+			return func() (*Store, error) { return OpenStore(ctx, openPostgres(t, url)) }
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -31,7 +31,6 @@ func TestStoreMigrations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer first.Close()
 			m, perr := Parse(exampleBytes(t, exAdmit))
 			if perr != nil {
 				t.Fatal(perr)
@@ -43,17 +42,13 @@ func TestStoreMigrations(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reopen: %v", err)
 			}
-			defer second.Close()
 			if ns, err := second.Notifications(ctx, sender, "h"); err != nil || len(ns) != 1 || ns[0].HeaderID != m.HeaderID {
 				t.Fatalf("after reopening: %v %v", ns, err)
 			}
 			if _, err := first.db.Exec(`INSERT INTO medcom_schema_migrations (version, applied_us) VALUES (99, 0)`); err != nil {
 				t.Fatal(err)
 			}
-			if s, err := reopen(); err == nil || !strings.Contains(err.Error(), "newer") {
-				if s != nil {
-					s.Close()
-				}
+			if _, err := reopen(); err == nil || !strings.Contains(err.Error(), "newer") {
 				t.Errorf("a newer schema: %v, want it refused", err)
 			}
 		})

@@ -1,9 +1,8 @@
-package sqlstore
+package sqldb
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,17 +13,59 @@ import (
 	"time"
 )
 
-//go:embed migrations
-var migrationFiles embed.FS
+// Migrations are a package's embedded schema: the NNNN_name.sql files in
+// Dir/<dialect name> of FS, applied once each in version order and recorded
+// in Table, so packages sharing the database never mix their versions.
+type Migrations struct {
+	FS    fs.FS
+	Dir   string // holds a folder per dialect: sqlite, postgres
+	Table string // lower-case letters and _
+	// Lock names PostgreSQL's advisory lock; default "overblik " + Table.
+	Lock string
+}
 
-// migration is one embedded file, NNNN_name.sql, applied once in version order.
+// migration is one file.
 type migration struct {
 	version int64
 	name    string
 	sql     string
 }
 
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+// Migrate applies the migrations db lacks in one transaction, so a failure
+// leaves the schema as it was, and returns the versions it applied. On
+// PostgreSQL a transaction-scoped advisory lock makes a second process
+// starting at the same time wait and then find everything applied; on
+// SQLite the immediate transaction does the same. A database a newer program
+// migrated is refused: this one would misread it.
+func Migrate(ctx context.Context, db *sql.DB, d Dialect, m Migrations, now time.Time) (applied []int64, err error) {
+	if !validTable(m.Table) {
+		return nil, fmt.Errorf("migration table %q: want lower-case letters and _", m.Table)
+	}
+	ms, err := load(m.FS, path.Join(m.Dir, d.name))
+	if err != nil {
+		return nil, err
+	}
+	lock := ""
+	if d == Postgres {
+		name := m.Lock
+		if name == "" {
+			name = "overblik " + m.Table
+		}
+		lock = `SELECT pg_advisory_xact_lock(hashtext('` + strings.ReplaceAll(name, "'", "''") + `'))`
+	}
+	return apply(ctx, db, d, lock, m.Table, ms, now)
+}
+
+func validTable(s string) bool {
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func load(fsys fs.FS, dir string) ([]migration, error) {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
@@ -54,61 +95,16 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies the missing migrations in one transaction, so a failure
-// leaves the schema as it was. On PostgreSQL a transaction-scoped advisory lock
-// makes a second process starting at the same time wait and then find
-// everything applied; on SQLite the immediate transaction does the same.
-func migrate(ctx context.Context, db *sql.DB, d dialect, ms []migration, now time.Time) (applied []int64, err error) {
-	return migrateTable(ctx, db, d, d.migrationLock, "schema_migrations", ms, now)
-}
-
-// Migrate applies another package's embedded migrations (the NNNN_name.sql
-// files in dir of fsys) to db, the database of a Store (Store.DB), recording
-// them in a table of their own so their versions never mix with access's:
-// a package that keeps tables of its own beside access's (notify) migrates
-// them alike, one transaction, one process at a time. backend is
-// Store.Backend: "sqlite" or "postgres".
-func Migrate(ctx context.Context, db *sql.DB, backend string, fsys fs.FS, dir, table string, now time.Time) ([]int64, error) {
-	var d dialect
-	switch backend {
-	case sqlite.name:
-		d = sqlite
-	case postgres.name:
-		d = postgres
-	default:
-		return nil, fmt.Errorf("sqlstore: unknown backend %q", backend)
-	}
-	if !validTable(table) {
-		return nil, fmt.Errorf("sqlstore: migration table %q: want lower-case letters and _", table)
-	}
-	ms, err := loadMigrations(fsys, dir)
-	if err != nil {
-		return nil, err
-	}
-	lock := ""
-	if d.migrationLock != "" {
-		lock = `SELECT pg_advisory_xact_lock(hashtext('overblik ` + table + `'))`
-	}
-	return migrateTable(ctx, db, d, lock, table, ms, now)
-}
-
-func validTable(s string) bool {
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && r != '_' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func migrateTable(ctx context.Context, db *sql.DB, d dialect, lock, table string, ms []migration, now time.Time) (applied []int64, err error) {
+func apply(ctx context.Context, db *sql.DB, d Dialect, lock, table string, ms []migration, now time.Time) (applied []int64, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin migration: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
+			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				err = errors.Join(err, rerr)
+			}
 		}
 	}()
 	if lock != "" {
@@ -141,7 +137,6 @@ func migrateTable(ctx context.Context, db *sql.DB, d dialect, lock, table string
 		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
 	if len(ms) > 0 && newest > ms[len(ms)-1].version {
-		// A newer binary migrated this database; this one would misread it.
 		return nil, fmt.Errorf("database schema version %d is newer than this program's %d", newest, ms[len(ms)-1].version)
 	}
 	for _, m := range ms {
@@ -151,7 +146,7 @@ func migrateTable(ctx context.Context, db *sql.DB, d dialect, lock, table string
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return nil, fmt.Errorf("migration %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, d.bind(`INSERT INTO `+table+` (version, applied_us) VALUES (?, ?)`), m.version, now.UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, d.Bind(`INSERT INTO `+table+` (version, applied_us) VALUES (?, ?)`), m.version, now.UnixMicro()); err != nil {
 			return nil, fmt.Errorf("record migration %s: %w", m.name, err)
 		}
 		applied = append(applied, m.version)
@@ -160,11 +155,4 @@ func migrateTable(ctx context.Context, db *sql.DB, d dialect, lock, table string
 		return nil, fmt.Errorf("commit migrations: %w", err)
 	}
 	return applied, nil
-}
-
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
 }
