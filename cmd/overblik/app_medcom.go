@@ -42,10 +42,12 @@ func (a *app) receiveMessages(cfg *Config, inbox *medcom.Store, patients *aggreg
 			senders = append(senders, s.Name)
 		}
 	}
-	rc, err := medcom.NewReceiver(medcom.ReceiverConfig{Store: inbox, Senders: senders, Patients: patients, Timelines: svc, Logger: log})
+	rc, err := medcom.NewReceiver(medcom.ReceiverConfig{Store: inbox, Senders: senders, Patients: patients, Timelines: svc, Logger: log,
+		Keep: max(medcom.DefaultKeep, cfg.Window.Past+30*24*time.Hour)})
 	if err != nil {
 		return nil, err
 	}
+	a.background(func(ctx context.Context) { rc.Prune(ctx, time.Hour) })
 	// Before the store closes: the rebuilds under way finish first.
 	a.closers = append([]func() error{func() error { rc.Close(); return nil }}, a.closers...)
 	return rc, nil

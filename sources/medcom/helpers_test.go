@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/access/storetest"
-	"github.com/overblik/overblik/internal/sqldb"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
+	"github.com/overblik/overblik/internal/sqldb"
 )
 
 // The three HospitalNotification message Bundles MedCom publishes with the

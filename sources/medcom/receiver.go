@@ -44,7 +44,14 @@ type ReceiverConfig struct {
 	Now       func() time.Time
 	// RefreshTimeout bounds the rebuild after a message; default 30s.
 	RefreshTimeout time.Duration
+	// Keep is how long a patient's messages are kept after the newest of
+	// them happened; default DefaultKeep. Keep it longer than the
+	// timelines' past window.
+	Keep time.Duration
 }
+
+// DefaultKeep keeps a patient's messages for a year after the last.
+const DefaultKeep = 365 * 24 * time.Hour
 
 // Receiver answers POST /fhir/$process-message for an authenticated sender.
 type Receiver struct {
@@ -75,6 +82,9 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.RefreshTimeout <= 0 {
 		cfg.RefreshTimeout = 30 * time.Second
 	}
+	if cfg.Keep <= 0 {
+		cfg.Keep = DefaultKeep
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -88,6 +98,29 @@ func (rc *Receiver) Close() {
 	rc.closed = true
 	rc.mu.Unlock()
 	rc.bg.Wait()
+}
+
+// Prune deletes, every interval until ctx ends, the messages of patients
+// nobody has told us about for Keep. Several replicas may run it: a second
+// delete finds nothing.
+func (rc *Receiver) Prune(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := rc.cfg.Store.Prune(ctx, rc.cfg.Now().Add(-rc.cfg.Keep)); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			rc.log.WarnContext(ctx, "pruning old hospital notifications failed", "err", err)
+		} else if n > 0 {
+			rc.log.InfoContext(ctx, "old hospital notifications deleted", "messages", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ServeMessage processes one message posted by sender, whom the caller has

@@ -132,3 +132,20 @@ func (s *Store) Notifications(ctx context.Context, source, patient string) ([]Fa
 	return out, nil
 }
 
+// Prune deletes the messages of every patient whose newest message
+// happened before before: a stay nobody has told us about since is long
+// over, and keeping who was admitted where longer than needed is keeping
+// health data for nothing. It returns the messages deleted.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.d.Bind(`DELETE FROM medcom_messages WHERE (source, patient) IN (
+		SELECT source, patient FROM medcom_messages GROUP BY source, patient HAVING MAX(occurred_us) < ?)`),
+		before.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("medcom store: prune: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("medcom store: prune: %w", err)
+	}
+	return n, nil
+}
