@@ -15,6 +15,7 @@ import (
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/auth"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/web"
 )
 
@@ -28,11 +29,11 @@ var errNoAuthMethod = errors.New("no authentication method configured: set auth 
 
 // requireAuthMethod is serve's check: a configuration error (exit 2) when
 // neither login nor API keys are configured.
-func requireAuthMethod(cfg *Config) error {
-	if cfg.loginConfigured() || len(cfg.APIKeys) > 0 {
+func requireAuthMethod(cfg *config.Config) error {
+	if cfg.LoginConfigured() || len(cfg.APIKeys) > 0 {
 		return nil
 	}
-	return &ConfigError{Problems: []error{&FieldError{Key: "auth", Msg: errNoAuthMethod.Error()}}}
+	return &config.Error{Problems: []error{&config.FieldError{Key: "auth", Msg: errNoAuthMethod.Error()}}}
 }
 
 // security is access control as wired: the access service every view asks,
@@ -55,8 +56,8 @@ func (s *security) apply(wc *web.Config, deps *web.Deps) {
 // asks for it; nil means none is configured, and the server is the open
 // loopback demo of before (serve refuses that earlier, with
 // requireAuthMethod).
-func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
-	if !cfg.loginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
+func (a *app) openAccess(ctx context.Context, cfg *config.Config, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
+	if !cfg.LoginConfigured() && len(cfg.APIKeys) == 0 && login == nil {
 		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
 		return nil, nil
 	}
@@ -102,7 +103,7 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, pat
 	switch {
 	case login != nil:
 		ac.OIDC = login.oidc(cfg.PatientIdentifierSystem) // demo.go
-	case cfg.loginConfigured():
+	case cfg.LoginConfigured():
 		l := cfg.Login
 		scopes := l.Scopes
 		if scopes == nil {
@@ -138,7 +139,7 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, login *demoLogin, pat
 }
 
 // sourceChecks runs what `overblik check` runs, for the admin page.
-func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.SourceCheck {
+func sourceChecks(cfg *config.Config, log *slog.Logger) func(context.Context) []web.SourceCheck {
 	return func(ctx context.Context) []web.SourceCheck {
 		var out []web.SourceCheck
 		for _, sc := range cfg.Sources {
@@ -169,7 +170,7 @@ func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.Sou
 // openAccessStore opens PostgreSQL when database_url is set, else the
 // SQLite file; the demo, given neither, uses a file in a temporary folder
 // it removes at the end.
-func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *slog.Logger) (*sqlstore.Store, error) {
+func (a *app) openAccessStore(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger) (*sqlstore.Store, error) {
 	opts := sqlstore.Options{Logger: log, MaxOpenConns: cfg.DatabaseMaxConns, MaxIdleConns: cfg.DatabaseMaxIdleConns}
 	if cfg.DatabaseURL != "" {
 		s, err := sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, opts)
@@ -189,7 +190,7 @@ func (a *app) openAccessStore(ctx context.Context, cfg *Config, demo bool, log *
 		path = filepath.Join(dir, "access.db")
 	}
 	if path == "" {
-		path = DefaultDatabasePath
+		path = config.DefaultDatabasePath
 	}
 	s, err := sqlstore.OpenSQLite(ctx, path, opts)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/notify"
@@ -35,10 +36,10 @@ type sourceDeps struct {
 }
 
 // connectors maps a source's `kind` to its constructor: the one place a new
-// connector is wired in (and KindFHIR/KindICal in config.go, so the
+// connector is wired in (and config.KindFHIR/config.KindICal in config.go, so the
 // configuration accepts it).
-var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.Source, error){
-	KindFHIR: func(sc SourceConfig, cfg *Config, d sourceDeps) (aggregator.Source, error) {
+var connectors = map[string]func(config.SourceConfig, *config.Config, sourceDeps) (aggregator.Source, error){
+	config.KindFHIR: func(sc config.SourceConfig, cfg *config.Config, d sourceDeps) (aggregator.Source, error) {
 		sector, _ := aggregator.ParseSector(sc.Sector)
 		detail, _ := fhirsource.ParseDetail(sc.Detail)
 		return fhirsource.New(fhirsource.Config{
@@ -47,7 +48,7 @@ var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.
 			Now: d.now, Client: fhir.Options{Logger: d.log, Now: d.now},
 		}, d.hc)
 	},
-	KindICal: func(sc SourceConfig, cfg *Config, d sourceDeps) (aggregator.Source, error) {
+	config.KindICal: func(sc config.SourceConfig, cfg *config.Config, d sourceDeps) (aggregator.Source, error) {
 		sector, _ := aggregator.ParseSector(sc.Sector)
 		system := sc.IdentifierSystem
 		if system == "" {
@@ -58,13 +59,13 @@ var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.
 			Location: cfg.Location, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
 		}, d.hc)
 	},
-	KindMedCom: func(sc SourceConfig, _ *Config, d sourceDeps) (aggregator.Source, error) {
+	config.KindMedCom: func(sc config.SourceConfig, _ *config.Config, d sourceDeps) (aggregator.Source, error) {
 		return medcom.NewSource(sc.Name, d.inbox)
 	},
 }
 
 // sourceClient is the HTTP client for one source, with its authentication.
-func sourceClient(a AuthConfig) (*http.Client, error) {
+func sourceClient(a config.AuthConfig) (*http.Client, error) {
 	return fhir.NewHTTPClient(fhir.Auth{
 		Kind: a.Kind, Token: a.Token, TokenURL: a.TokenURL, ClientID: a.ClientID, Scope: a.Scope,
 		ClientSecret: a.ClientSecret, ClientAuthMethod: a.ClientAuthMethod,
@@ -148,7 +149,7 @@ type demoExtras struct {
 // newApp wires the product; now is the clock (nil: the real one). ctx
 // bounds the start (opening and migrating the database, the login
 // provider's discovery); when newApp fails, it has closed what it opened.
-func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Time) (_ *app, err error) {
+func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slog.Logger, now func() time.Time) (_ *app, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -265,7 +266,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 	return a, nil
 }
 
-func refreshEvery(cfg *Config) time.Duration {
+func refreshEvery(cfg *config.Config) time.Duration {
 	if !cfg.Refresh.Enabled {
 		return 0
 	}
@@ -276,7 +277,7 @@ func refreshEvery(cfg *Config) time.Duration {
 // redis_url is set, on the process's one Redis client (a.rdb, which the
 // sessions and the access change feed share), with timelines served from
 // memory while Redis is away; in memory otherwise. ready reports which.
-func (a *app) openBackend(cfg *Config, log *slog.Logger) (aggregator.Backend, func(context.Context) error, error) {
+func (a *app) openBackend(cfg *config.Config, log *slog.Logger) (aggregator.Backend, func(context.Context) error, error) {
 	if cfg.Cache.RedisURL == "" {
 		return memcache.NewBackend(0), nil, nil
 	}
@@ -308,8 +309,8 @@ func (a *app) openBackend(cfg *Config, log *slog.Logger) (aggregator.Backend, fu
 // newWeb builds the web layer on deps. Without access control (only
 // possible outside serve, which refuses to start without it) every page
 // says so.
-func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.Handler {
-	proxies, _ := parseTrustedProxies(cfg.TrustedProxies) // validated
+func newWeb(cfg *config.Config, extras demoExtras, deps web.Deps, sec *security) http.Handler {
+	proxies, _ := config.ParseTrustedProxies(cfg.TrustedProxies) // validated
 	wc := web.Config{
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
@@ -317,7 +318,7 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		NoAccessControl:         true,
 		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
 		TrustedProxies:          proxies,
-		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
+		SenderCerts:             cfg.CertSenders(), // config_medcom.go
 		PublicURL:               cfg.PublicURL,
 	}
 	deps.Outages = extras.outages
@@ -337,7 +338,7 @@ func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {
 }
 
 // serve runs the configured product until ctx ends.
-func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger) error {
 	if cfg.EnsureHandleSecret() {
 		log.Warn("no handle secret configured: patient links change at every restart; set OVERBLIK_HANDLE_SECRET or handle_secret_file")
 	}
@@ -350,7 +351,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	}
 	defer a.Close()
 	defer a.startBackground(ctx, log)()
-	if addr := cfg.metricsListener(); addr != "" {
+	if addr := cfg.MetricsListener(); addr != "" {
 		mln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("metrics_listen: %w", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/sources/medcom"
 	"github.com/overblik/overblik/web"
 )
@@ -17,8 +18,8 @@ import (
 // of kind medcom-hospitalnotification is configured: access control's
 // database (database_url, or the SQLite file at database_path), in tables
 // of its own.
-func (a *app) openInbox(cfg *Config) (*medcom.Store, error) {
-	if !slices.ContainsFunc(cfg.Sources, func(s SourceConfig) bool { return s.Kind == KindMedCom }) {
+func (a *app) openInbox(cfg *config.Config) (*medcom.Store, error) {
+	if !slices.ContainsFunc(cfg.Sources, func(s config.SourceConfig) bool { return s.Kind == config.KindMedCom }) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -28,7 +29,7 @@ func (a *app) openInbox(cfg *Config) (*medcom.Store, error) {
 	if cfg.DatabaseURL != "" {
 		st, err = medcom.OpenPostgres(ctx, cfg.DatabaseURL)
 	} else {
-		st, err = medcom.OpenSQLite(ctx, cmp.Or(cfg.DatabasePath, DefaultDatabasePath))
+		st, err = medcom.OpenSQLite(ctx, cmp.Or(cfg.DatabasePath, config.DefaultDatabasePath))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("message store: %w", err)
@@ -40,13 +41,13 @@ func (a *app) openInbox(cfg *Config) (*medcom.Store, error) {
 // receiveMessages takes the medcom sources' messages at POST
 // /fhir/$process-message and rebuilds the patient's timeline after each;
 // nil when no such source is configured.
-func (a *app) receiveMessages(cfg *Config, inbox *medcom.Store, patients *aggregator.Patients, svc *aggregator.Service, log *slog.Logger) (web.MessageReceiver, error) {
+func (a *app) receiveMessages(cfg *config.Config, inbox *medcom.Store, patients *aggregator.Patients, svc *aggregator.Service, log *slog.Logger) (web.MessageReceiver, error) {
 	if inbox == nil {
 		return nil, nil
 	}
 	var senders []string
 	for _, s := range cfg.Sources {
-		if s.Kind == KindMedCom {
+		if s.Kind == config.KindMedCom {
 			senders = append(senders, s.Name)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/auth/demoidp"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/testdata"
@@ -37,13 +38,13 @@ var demoSources = []struct {
 // Authorization: Bearer demo-clinician-key, with an Overblik-Reason header.
 // Its SHA-256 is what a configuration holds; the key itself is public, as
 // everything in the demo is made up.
-var demoAPIKey = APIKeyConfig{Name: "demo-clinician", Role: "clinician",
+var demoAPIKey = config.APIKeyConfig{Name: "demo-clinician", Role: "clinician",
 	KeySHA256: "14e98ee7a4f52e2a086b5926dfdb043240096ab555e453417bf0926d73a335ed"}
 
 // demo is a running set of simulated sources and the configuration that
 // points at them.
 type demo struct {
-	cfg      *Config
+	cfg      *config.Config
 	patients []web.DemoPatient // Handle holds system|value until newApp swaps it
 	sims     map[string]*fhirsim.Server
 	servers  []*http.Server
@@ -51,7 +52,7 @@ type demo struct {
 
 // startDemo serves today's demo data from three simulators on loopback.
 func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
-	cfg := Default()
+	cfg := config.Default()
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("demo zone: %w", err)
@@ -79,8 +80,8 @@ func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
 		}()
 		d.servers = append(d.servers, srv)
 		d.sims[ds.name] = sim
-		sc := DefaultSourceConfig()
-		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), KindFHIR
+		sc := config.DefaultSourceConfig()
+		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), config.KindFHIR
 		sc.BaseURL = "http://" + ln.Addr().String()
 		cfg.Sources = append(cfg.Sources, sc)
 	}

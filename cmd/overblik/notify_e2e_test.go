@@ -26,6 +26,7 @@ import (
 
 	"github.com/overblik/overblik/access/storetest"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/testdata"
@@ -164,7 +165,7 @@ func TestMovedAppointmentMailsOnceWithThreeReplicas(t *testing.T) {
 	d.cfg.Cache.RedisURL, d.cfg.Cache.RedisPrefix = "redis://127.0.0.1:6379/0", prefix
 	d.cfg.DatabaseURL = storetest.PostgresURL(t, "notify_e2e_")
 	d.cfg.Refresh.Enabled = false
-	d.cfg.APIKeys = []APIKeyConfig{{Name: "test", Role: "clinician", KeySHA256: strings.Repeat("ab", 32)}}
+	d.cfg.APIKeys = []config.APIKeyConfig{{Name: "test", Role: "clinician", KeySHA256: strings.Repeat("ab", 32)}}
 	d.cfg.Notify = demoNotify("http://127.0.0.1:8080", sink.addr)
 	if err := d.cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -273,7 +274,7 @@ func TestDemoMailbox(t *testing.T) {
 	d.cfg.DatabasePath = filepath.Join(t.TempDir(), "overblik.db")
 	const key = "a-key-only-this-test-knows"
 	sum := sha256.Sum256([]byte(key))
-	d.cfg.APIKeys = []APIKeyConfig{{Name: "newcomer", Role: "clinician", KeySHA256: hex.EncodeToString(sum[:])}}
+	d.cfg.APIKeys = []config.APIKeyConfig{{Name: "newcomer", Role: "clinician", KeySHA256: hex.EncodeToString(sum[:])}}
 	d.cfg.Notify = demoNotify("http://127.0.0.1:8080", "")
 	if err := d.cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -47,8 +47,8 @@ func (c *Config) validateSenders(add func(key, format string, args ...any)) {
 	}
 }
 
-// medcomSenders maps each client certificate subject to the medcom source it sends for.
-func (c *Config) medcomSenders() map[string]string {
+// CertSenders maps each client certificate subject to the medcom source it sends for.
+func (c *Config) CertSenders() map[string]string {
 	out := map[string]string{}
 	for _, s := range c.Sources {
 		if s.Kind == KindMedCom {

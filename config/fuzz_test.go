@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -10,13 +10,13 @@ import (
 
 // FuzzLoad: no configuration file may panic Load, which reads the files a
 // configuration names relative to its own folder. Load answers with a
-// configuration that Validate accepts or with a *ConfigError, never both,
+// configuration that Validate accepts or with a *Error, never both,
 // and an error never quotes a secret read from a file. Seeds: the shipped
 // configurations, this package's test configurations and ones that name
 // each kind of secret file. (FuzzParse covers Parse without a folder.)
 func FuzzLoad(f *testing.F) {
 	for _, name := range []string{"overblik.example.yaml", "overblik.demo.yaml"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", name))
+		b, err := os.ReadFile(filepath.Join("..", name))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -55,9 +55,9 @@ func FuzzLoad(f *testing.F) {
 		case err != nil && c != nil:
 			t.Fatalf("Load returned a configuration and %v", err)
 		case err != nil:
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("got %T, want *ConfigError", err)
+				t.Fatalf("got %T, want *Error", err)
 			}
 			if strings.Contains(err.Error(), "qz7Xv3Kp9") && !strings.Contains(string(data), "qz7Xv3Kp9") {
 				t.Fatalf("an error quotes a secret file: %v", err)

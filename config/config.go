@@ -1,4 +1,8 @@
-package main
+// Package config reads overblik's configuration: a YAML file, with
+// environment variables over it. Every problem is reported at once, each
+// with its key as written in YAML and its line, in an *Error. cmd/overblik
+// turns the validated Config into components.
+package config
 
 import (
 	"bytes"
@@ -40,7 +44,7 @@ type Config struct {
 	Refresh                 RefreshConfig            // `refresh`: keeping viewed patients fresh in the background
 	Sources                 []SourceConfig           // `sources`, at least one
 
-	// Access control (config_access.go).
+	// Access control (access.go).
 	Login        LoginConfig    // `auth`: OpenID Connect login
 	APIKeys      []APIKeyConfig // `api_keys`
 	DatabaseURL  string         // `database_url` (or OVERBLIK_DATABASE_URL): PostgreSQL for grants, blocks and the audit log
@@ -50,7 +54,7 @@ type Config struct {
 	// server open a new connection for most requests.
 	DatabaseMaxConns, DatabaseMaxIdleConns int
 	Worklist                               WorklistConfig // `worklist`
-	// Who may reach what, and how often (config_access.go).
+	// Who may reach what, and how often (access.go).
 	MetricsListen  string           // `metrics_listen`, default 127.0.0.1:9090; "" or "off": no listener of its own
 	TrustedProxies []string         // `trusted_proxies`: CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For counts
 	RateLimits     RateLimitsConfig // `rate_limits`: requests per minute
@@ -59,7 +63,7 @@ type Config struct {
 	// https://overblik.example-region.dk: calendar feed addresses are made
 	// under it. https, plain http only on loopback; none offers no feeds.
 	PublicURL string
-	Notify    *NotifyConfig // `notify` (config_notify.go): notices of changes and reminders; nil: none
+	Notify    *NotifyConfig // `notify` (notify.go): notices of changes and reminders; nil: none
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -209,17 +213,17 @@ func DefaultSourceConfig() SourceConfig {
 	return SourceConfig{PageSize: DefaultPageSize, Timeout: DefaultTimeout, Detail: "full", Include: true, FullReread: DefaultFullReread}
 }
 
-// ConfigError is the only error type Load, Parse and Validate return: main
+// Error is the only error type Load, Parse and Validate return: main
 // exits with status 2 on it. It holds every problem found, so that a user
 // fixes them all in one go; Error gives one problem per line.
-type ConfigError struct {
+type Error struct {
 	Problems []error // mostly *FieldError; also read and YAML syntax errors
 }
 
-func (e *ConfigError) Error() string { return errors.Join(e.Problems...).Error() }
+func (e *Error) Error() string { return errors.Join(e.Problems...).Error() }
 
 // Unwrap lets errors.Is and errors.As see each problem, as with errors.Join.
-func (e *ConfigError) Unwrap() []error { return e.Problems }
+func (e *Error) Unwrap() []error { return e.Problems }
 
 // FieldError is one problem with one key. It never quotes secret values.
 type FieldError struct {
@@ -246,11 +250,11 @@ func (e *FieldError) Error() string {
 
 // Load reads the YAML file at path; see Parse. A relative handle_secret_file
 // is taken relative to the directory of path, so the config works from any
-// working directory. Every error is a *ConfigError.
+// working directory. Every error is a *Error.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &ConfigError{Problems: []error{fmt.Errorf("read config: %w", err)}}
+		return nil, &Error{Problems: []error{fmt.Errorf("read config: %w", err)}}
 	}
 	return parse(path, filepath.Dir(path), data, getenv)
 }
@@ -259,7 +263,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // environment overrides (getenv may be nil for none: main passes os.Getenv)
 // and validates. It reads handle_secret_file (relative to the working
 // directory) but never generates a secret: see EnsureHandleSecret. Every
-// error is a *ConfigError listing all problems found.
+// error is a *Error listing all problems found.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	return parse("", "", data, getenv)
 }
@@ -285,12 +289,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func newConfigError(probs []*FieldError) *ConfigError {
+func newConfigError(probs []*FieldError) *Error {
 	errs := make([]error, len(probs))
 	for i, p := range probs {
 		errs[i] = p
 	}
-	return &ConfigError{Problems: errs}
+	return &Error{Problems: errs}
 }
 
 // rename shows a validation problem under the name the user actually wrote:
@@ -314,7 +318,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 	switch err := dec.Decode(&doc); {
 	case errors.Is(err, io.EOF): // empty file: only defaults, and the missing sources are reported below
 	case err != nil:
-		return nil, &ConfigError{Problems: []error{withFile(file, fmt.Errorf("parse YAML: %w", err))}}
+		return nil, &Error{Problems: []error{withFile(file, fmt.Errorf("parse YAML: %w", err))}}
 	default:
 		var extra yaml.Node
 		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -356,8 +360,8 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		}
 		d.readSecrets(s, i, dir, getenv)
 	}
-	d.readAccessSecrets(c, dir, getenv, renames) // config_access.go
-	d.readNotifySecrets(c, dir)                  // config_notify.go
+	d.readAccessSecrets(c, dir, getenv, renames) // access.go
+	d.readNotifySecrets(c, dir)                  // notify.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -538,13 +542,13 @@ func (c *Config) validate() []*FieldError {
 			add(v.key, "must not be negative")
 		}
 	}
-	c.validateAccess(add) // config_access.go
+	c.validateAccess(add) // access.go
 	if c.PublicURL != "" {
 		if err := checkPublicURL(c.PublicURL); err != nil {
 			add("public_url", "%v", err)
 		}
 	}
-	c.validateNotify(add) // config_notify.go
+	c.validateNotify(add) // notify.go
 	if len(c.Sources) == 0 {
 		add("sources", "at least one source is required")
 	}
@@ -596,7 +600,7 @@ func (c *Config) validate() []*FieldError {
 				add(key("identifier_key_file"), "the key is %d bytes, want at least 16", len(s.IdentifierKey))
 			}
 		case KindMedCom:
-			c.validateMedCom(s, key, add) // config_medcom.go
+			c.validateMedCom(s, key, add) // medcom.go
 		default:
 			add(key("kind"), "unknown kind %q (want %s, %s or %s)", s.Kind, KindFHIR, KindICal, KindMedCom)
 		}
@@ -794,7 +798,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
 		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
-		// Access control (config_access.go).
+		// Access control (access.go).
 		"auth":                    func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
 		"api_keys":                func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },
 		"database_url":            d.str(&c.DatabaseURL),
@@ -811,7 +815,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"trusted_proxies": d.stringList(&c.TrustedProxies),
 		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
 		"public_url":      d.str(&c.PublicURL),
-		"notify":          func(n *yaml.Node, path string) { c.Notify = d.notify(n, path) }, // config_notify.go
+		"notify":          func(n *yaml.Node, path string) { c.Notify = d.notify(n, path) }, // notify.go
 	})
 }
 

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -25,7 +25,7 @@ func TestMedComSourceConfig(t *testing.T) {
     kind: medcom-hospitalnotification
     client_cert_subjects: ["CN=Herlev notifications,O=Region Hovedstaden,C=DK"]
 `, secret)
-	if got := c.medcomSenders(); got["CN=Herlev notifications,O=Region Hovedstaden,C=DK"] != "herlev" {
+	if got := c.CertSenders(); got["CN=Herlev notifications,O=Region Hovedstaden,C=DK"] != "herlev" {
 		t.Errorf("senders by certificate = %v", got)
 	}
 
