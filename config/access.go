@@ -272,7 +272,6 @@ func (c *Config) validateAccess(add func(key, format string, args ...any)) {
 			add(key("role"), "unknown role %q (want patient, relative, clinician, admin or source)", k.Role)
 		}
 	}
-	c.validateSenders(add) // medcom.go
 	if addr := c.MetricsListener(); addr != "" {
 		if err := checkListen(addr); err != nil {
 			add("metrics_listen", "%v (or off, for none)", err)

@@ -35,7 +35,7 @@ database_path: access.db
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(path, func(string) string { return "" })
+	c, err := Load(path, func(string) string { return "" }, testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

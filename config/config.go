@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -42,7 +41,7 @@ type Config struct {
 	Cache                   CacheConfig              // `cache`
 	Conflicts               aggregator.ConflictRules // `conflicts`: the coordination rules; zero values take the defaults
 	Refresh                 RefreshConfig            // `refresh`: keeping viewed patients fresh in the background
-	Sources                 []SourceConfig           // `sources`, at least one
+	Sources                 []Source                 // `sources`, at least one (sources.go)
 
 	// Access control (access.go).
 	Login        LoginConfig    // `auth`: OpenID Connect login
@@ -98,65 +97,11 @@ type RefreshConfig struct {
 	PerSource    int           // `per_source`, default 4: refreshes at once per replica, so requests at once per source
 }
 
-// SourceConfig is one entry of `sources`.
-type SourceConfig struct {
-	Name       string        // `name`: required, unique, lower-case letters, digits and '-' (it appears in entry IDs and URLs)
-	Display    string        // `display`: required, human name, e.g. "Aarhus Universitetshospital"
-	Sector     string        // `sector`: required, hospital | municipality | gp | other
-	Kind       string        // `kind`: required, "fhir"
-	BaseURL    string        // `base_url`: required for fhir, absolute http(s) URL
-	PageSize   int           // `page_size`, default 50, 1..1000
-	Timeout    time.Duration // `timeout`, default 10s: the most one fetch from this source may take
-	ChangeFeed bool          // `change_feed`: the background refresh asks this source which patients changed (system-level _lastUpdated)
-	MaxBytes   int64         // `max_bytes`: the most one fetch may read from this source, all pages together, e.g. 32MiB; default 32 MiB (fhir), 4 MiB (ical)
-
-	Detail      string        // `detail`: full (default) | generic: only time, place and a generic title
-	Include     bool          // `include`, default true: ask for referenced names with _include
-	Incremental bool          // `incremental`: after a full read, ask only for what changed (_lastUpdated)
-	FullReread  time.Duration // `full_reread`, default 24h: how often an incremental source is read in full
-	Auth        AuthConfig    // `auth`
-
-	// kind ical
-	URL               string // `url`: the feed URL template, with {identifier} in its path or query
-	IdentifierSystem  string // `identifier_system`: the system the feed knows patients by; default patient_identifier_system
-	IdentifierKeyFile string // `identifier_key_file`: when set, the feed gets HMAC-SHA256(key, identifier), not the identifier
-	IdentifierKey     []byte // read from IdentifierKeyFile
-
-	// kind medcom-hospitalnotification: the hospital posts to
-	// /fhir/$process-message with an API key of role source named as the
-	// source, or with a client certificate whose subject is listed here.
-	ClientCertSubjects []string // `client_cert_subjects`
-}
-
-// AuthConfig is how overblik authenticates to one source. Secrets are read
-// from files (or OVERBLIK_SOURCE_<NAME>_TOKEN / _CLIENT_SECRET), never
-// written in the YAML.
-type AuthConfig struct {
-	Kind             string // `kind`: none (default) | bearer | client_credentials | smart_backend | mtls
-	TokenFile        string // `token_file` (bearer)
-	TokenURL         string // `token_url` (client_credentials, smart_backend)
-	ClientID         string // `client_id`
-	Scope            string // `scope`
-	ClientSecretFile string // `client_secret_file` (client_credentials)
-	ClientAuthMethod string // `client_auth_method`: client_secret_basic (default) | client_secret_post
-	PrivateKeyFile   string // `private_key_file` (smart_backend): PEM, RSA or EC P-384
-	KeyID            string // `key_id`: the kid of the key at the server's JWKS
-	Alg              string // `alg`: RS384 | ES384
-	CertFile         string // `cert_file`: client certificate for mutual TLS (any kind)
-	KeyFile          string // `key_file`: its private key
-	CAFile           string // `ca_file`: CA bundle for the server, when not a public CA
-
-	// Read from the files or the environment.
-	Token, ClientSecret, PrivateKey, Cert, Key, CA []byte
-}
-
 // Defaults and limits.
 const (
 	DefaultListen                  = "127.0.0.1:8080"
 	DefaultTimezone                = "Europe/Copenhagen"
 	DefaultPatientIdentifierSystem = "urn:oid:1.2.208.176.1.2" // Danish CPR number
-	DefaultPageSize                = 50
-	MaxPageSize                    = 1000
 	DefaultTimeout                 = 10 * time.Second
 	DefaultFreshFor                = 2 * time.Minute
 	DefaultWindowPast              = 90 * 24 * time.Hour
@@ -166,31 +111,17 @@ const (
 	// key makes patient handles guessable.
 	MinHandleSecretLen = 32
 
-	KindFHIR   = "fhir"
-	KindICal   = "ical"
-	KindMedCom = "medcom-hospitalnotification"
-
-	DefaultFullReread  = 24 * time.Hour
 	DefaultRedisPrefix = "overblik:"
 	DefaultCacheTTL    = 30 * 24 * time.Hour
 )
 
 // Environment variables that override the file. Per source:
-// OVERBLIK_SOURCE_<NAME>_BASE_URL, see SourceBaseURLEnv.
+// OVERBLIK_SOURCE_<NAME>_<WHAT>, see SourceEnv.
 const (
 	EnvListen       = "OVERBLIK_LISTEN"
 	EnvHandleSecret = "OVERBLIK_HANDLE_SECRET"
 	EnvRedisURL     = "OVERBLIK_REDIS_URL"
 )
-
-// SourceEnv names a per-source variable: OVERBLIK_SOURCE_<NAME>_<WHAT>.
-func SourceEnv(name, what string) string {
-	return "OVERBLIK_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + what
-}
-
-// SourceBaseURLEnv names the variable overriding the base URL of the source
-// called name: upper-cased, '-' turned into '_'.
-func SourceBaseURLEnv(name string) string { return SourceEnv(name, "BASE_URL") }
 
 // Default returns a Config holding every default and no sources, for code
 // that builds its configuration in Go (the demo mode) and then calls Validate.
@@ -206,11 +137,6 @@ func Default() *Config {
 		MetricsListen:           DefaultMetricsListen,
 		RateLimits:              defaultRateLimits(),
 	}
-}
-
-// DefaultSourceConfig returns a source with the defaults filled in.
-func DefaultSourceConfig() SourceConfig {
-	return SourceConfig{PageSize: DefaultPageSize, Timeout: DefaultTimeout, Detail: "full", Include: true, FullReread: DefaultFullReread}
 }
 
 // Error is the only error type Load, Parse and Validate return: main
@@ -248,24 +174,26 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
-// Load reads the YAML file at path; see Parse. A relative handle_secret_file
-// is taken relative to the directory of path, so the config works from any
-// working directory. Every error is a *Error.
-func Load(path string, getenv func(string) string) (*Config, error) {
+// Load reads the YAML file at path; see Parse. A relative file name (of
+// handle_secret_file, a source's secret, ...) is taken relative to the
+// directory of path, so the config works from any working directory. Every
+// error is a *Error.
+func Load(path string, getenv func(string) string, kinds []Kind) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{Problems: []error{fmt.Errorf("read config: %w", err)}}
 	}
-	return parse(path, filepath.Dir(path), data, getenv)
+	return parse(path, filepath.Dir(path), data, getenv, kinds)
 }
 
 // Parse decodes a YAML configuration, fills defaults, applies the
 // environment overrides (getenv may be nil for none: main passes os.Getenv)
-// and validates. It reads handle_secret_file (relative to the working
-// directory) but never generates a secret: see EnsureHandleSecret. Every
-// error is a *Error listing all problems found.
-func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	return parse("", "", data, getenv)
+// and validates. A source's `kind` is one of kinds, whose section takes the
+// source's own keys. Parse reads handle_secret_file (relative to the
+// working directory) but never generates a secret: see EnsureHandleSecret.
+// Every error is a *Error listing all problems found.
+func Parse(data []byte, getenv func(string) string, kinds []Kind) (*Config, error) {
+	return parse("", "", data, getenv, kinds)
 }
 
 // EnsureHandleSecret generates a random handle secret when the configuration
@@ -281,9 +209,10 @@ func (c *Config) EnsureHandleSecret() (generated bool) {
 }
 
 // Validate checks a configuration, however it was built, and resolves
-// Location from Timezone. Keys in its errors are named as in YAML.
-func (c *Config) Validate() error {
-	if probs := c.validate(); len(probs) > 0 {
+// Location from Timezone. Keys in its errors are named as in YAML. A
+// source without a section gets its kind's, with the defaults.
+func (c *Config) Validate(kinds []Kind) error {
+	if probs := c.validate(kinds); len(probs) > 0 {
 		return newConfigError(probs)
 	}
 	return nil
@@ -304,7 +233,7 @@ type rename struct {
 	note string
 }
 
-func parse(file, dir string, data []byte, getenv func(string) string) (*Config, error) {
+func parse(file, dir string, data []byte, getenv func(string) string, kinds []Kind) (*Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -325,7 +254,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 			d.problem(extra.Line, "", "only one YAML document is allowed")
 		}
 		if len(doc.Content) > 0 {
-			d.config(doc.Content[0], c)
+			d.config(doc.Content[0], c, kinds)
 		}
 	}
 
@@ -334,32 +263,11 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 		c.Listen = v
 		renames["listen"] = rename{EnvListen, "overrides listen"}
 	}
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		if !validName(s.Name) {
-			continue // a bad name gets its own error; don't guess its variable
-		}
-		env := SourceBaseURLEnv(s.Name)
-		if v := getenv(env); v != "" {
-			s.BaseURL = v
-			renames[fmt.Sprintf("sources[%d].base_url", i)] = rename{env, fmt.Sprintf("overrides sources[%d].base_url", i)}
-		}
-	}
 	if v := getenv(EnvRedisURL); v != "" {
 		c.Cache.RedisURL = v
 		renames["cache.redis_url"] = rename{EnvRedisURL, "overrides cache.redis_url"}
 	}
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		if !validName(s.Name) {
-			continue
-		}
-		if v := getenv(SourceEnv(s.Name, "URL")); v != "" {
-			s.URL = v
-			renames[fmt.Sprintf("sources[%d].url", i)] = rename{SourceEnv(s.Name, "URL"), fmt.Sprintf("overrides sources[%d].url", i)}
-		}
-		d.readSecrets(s, i, dir, getenv)
-	}
+	d.readSources(c, dir, getenv, renames)       // sources.go
 	d.readAccessSecrets(c, dir, getenv, renames) // access.go
 	d.readNotifySecrets(c, dir)                  // notify.go
 	switch v := getenv(EnvHandleSecret); {
@@ -393,7 +301,7 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 	}
 
 	probs := d.probs
-	for _, p := range c.validate() {
+	for _, p := range c.validate(kinds) {
 		if d.isBad(p.Key) {
 			continue // already reported as undecodable; "required" would only repeat it
 		}
@@ -450,7 +358,7 @@ func validName(s string) bool {
 	return true
 }
 
-func (c *Config) validate() []*FieldError {
+func (c *Config) validate(kinds []Kind) []*FieldError {
 	var probs []*FieldError
 	add := func(key, format string, args ...any) {
 		probs = append(probs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -548,79 +456,8 @@ func (c *Config) validate() []*FieldError {
 			add("public_url", "%v", err)
 		}
 	}
-	c.validateNotify(add) // notify.go
-	if len(c.Sources) == 0 {
-		add("sources", "at least one source is required")
-	}
-	firstUse := map[string]int{}
-	for i, s := range c.Sources {
-		key := func(field string) string { return fmt.Sprintf("sources[%d].%s", i, field) }
-		switch {
-		case s.Name == "":
-			add(key("name"), "required")
-		case !validName(s.Name):
-			add(key("name"), "%q must be lower-case letters, digits and '-' (not first or last), as it appears in URLs", s.Name)
-		default:
-			if j, dup := firstUse[s.Name]; dup {
-				add(key("name"), "duplicate name %q, also used by sources[%d]", s.Name, j)
-			} else {
-				firstUse[s.Name] = i
-			}
-		}
-		if strings.TrimSpace(s.Display) == "" {
-			add(key("display"), "required")
-		}
-		if s.Sector == "" {
-			add(key("sector"), "required")
-		} else if _, ok := aggregator.ParseSector(s.Sector); !ok {
-			add(key("sector"), "unknown sector %q (want hospital, municipality, gp or other)", s.Sector)
-		}
-		switch s.Kind {
-		case "":
-			add(key("kind"), "required")
-		case KindFHIR:
-			if s.BaseURL == "" {
-				add(key("base_url"), "required for kind %s", KindFHIR)
-			} else if err := checkBaseURL(s.BaseURL); err != nil {
-				add(key("base_url"), "%v", err)
-			}
-			if s.URL != "" {
-				add(key("url"), "is for kind %s; a %s source takes base_url", KindICal, KindFHIR)
-			}
-		case KindICal:
-			if s.URL == "" {
-				add(key("url"), "required for kind %s", KindICal)
-			} else if err := checkFeedURL(s.URL); err != nil {
-				add(key("url"), "%v", err)
-			}
-			if s.BaseURL != "" {
-				add(key("base_url"), "is for kind %s; an %s source takes url", KindFHIR, KindICal)
-			}
-			if s.IdentifierKey != nil && len(s.IdentifierKey) < 16 {
-				add(key("identifier_key_file"), "the key is %d bytes, want at least 16", len(s.IdentifierKey))
-			}
-		case KindMedCom:
-			c.validateMedCom(s, key, add) // medcom.go
-		default:
-			add(key("kind"), "unknown kind %q (want %s, %s or %s)", s.Kind, KindFHIR, KindICal, KindMedCom)
-		}
-		if len(s.ClientCertSubjects) > 0 && s.Kind != KindMedCom {
-			add(key("client_cert_subjects"), "is for kind %s", KindMedCom)
-		}
-		if s.Detail != "full" && s.Detail != "generic" {
-			add(key("detail"), "want full or generic, got %q", s.Detail)
-		}
-		if s.FullReread <= 0 {
-			add(key("full_reread"), "must be positive, got %v", s.FullReread)
-		}
-		validateAuth(s.Auth, key, add)
-		if s.PageSize < 1 || s.PageSize > MaxPageSize {
-			add(key("page_size"), "must be between 1 and %d, got %d", MaxPageSize, s.PageSize)
-		}
-		if s.Timeout <= 0 {
-			add(key("timeout"), "must be positive, got %v", s.Timeout)
-		}
-	}
+	c.validateNotify(add)         // notify.go
+	c.validateSources(kinds, add) // sources.go
 	return probs
 }
 
@@ -653,120 +490,7 @@ func checkPublicURL(raw string) error {
 	return nil
 }
 
-// checkBaseURL never quotes the URL: it may carry a token or a password.
-func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error repeats the whole URL
-		}
-		return fmt.Errorf("not a valid URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("must be an absolute http or https URL")
-	case u.Host == "":
-		return errors.New("must name a host")
-	case u.User != nil:
-		return errors.New("must not carry credentials (user:password@): they would leak into logs")
-	case u.RawQuery != "" || u.Fragment != "":
-		return errors.New("must not have a query or fragment: search parameters are appended to it")
-	}
-	return nil
-}
-
-// Duration is a time.Duration in YAML: Go syntax (90s, 2m, 1h30m) or a
-// whole number of days (90d), since windows are naturally told in days.
-type Duration time.Duration
-
-// UnmarshalYAML accepts a scalar in either form.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("expected a duration, got %s", kindName(n))
-	}
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// ParseDuration parses Go duration syntax or whole days such as "90d" or "-1d".
-// The sign is kept: the caller decides whether negative makes sense.
-func ParseDuration(s string) (time.Duration, error) {
-	const day = 24 * time.Hour
-	if digits, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.ParseInt(digits, 10, 64); err == nil {
-			if n > math.MaxInt64/int64(day) || n < math.MinInt64/int64(day) {
-				return 0, fmt.Errorf("duration %q is out of range", s)
-			}
-			return time.Duration(n) * day, nil
-		}
-	} else if v, err := time.ParseDuration(s); err == nil {
-		return v, nil
-	}
-	return 0, fmt.Errorf("invalid duration %q: use Go syntax such as 90s, 2m, 1h30m, or whole days such as 90d", s)
-}
-
-// decoder walks the YAML tree, collecting problems instead of stopping at
-// the first, and remembers the line of every key for later validation errors.
-type decoder struct {
-	probs []*FieldError
-	lines map[string]int  // key path -> line
-	bad   map[string]bool // key paths whose value could not be decoded
-}
-
-// field decodes the value n found at key path.
-type field func(n *yaml.Node, path string)
-
-func (d *decoder) problem(line int, key, format string, args ...any) {
-	d.probs = append(d.probs, &FieldError{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.bad[path] = true
-	d.problem(n.Line, path, format, args...)
-}
-
-// line finds the line of key, or of its closest ancestor when the key itself
-// is missing from the file.
-func (d *decoder) line(key string) int {
-	for ; key != ""; key = parentKey(key) {
-		if l, ok := d.lines[key]; ok {
-			return l
-		}
-	}
-	return 0
-}
-
-func (d *decoder) isBad(key string) bool {
-	for ; key != ""; key = parentKey(key) {
-		if d.bad[key] {
-			return true
-		}
-	}
-	return false
-}
-
-// parentKey: "sources[1].base_url" -> "sources[1]" -> "sources" -> "".
-func parentKey(key string) string {
-	i := strings.LastIndexAny(key, ".[")
-	if i < 0 {
-		return ""
-	}
-	return key[:i]
-}
-
-func keyPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func (d *decoder) config(n *yaml.Node, c *Config) {
+func (d *decoder) config(n *yaml.Node, c *Config, kinds []Kind) {
 	d.mapping(n, "", map[string]field{
 		"listen":                    d.str(&c.Listen),
 		"timezone":                  d.str(&c.Timezone),
@@ -796,7 +520,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"per_source":    d.integer(&c.Refresh.PerSource),
 			})
 		},
-		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path) },
+		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path, kinds) },
 		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
 		// Access control (access.go).
 		"auth":                    func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
@@ -819,255 +543,6 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 	})
 }
 
-func (d *decoder) sources(n *yaml.Node, path string) []SourceConfig {
-	n = resolveAlias(n)
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.fail(n, path, "expected a list of sources, got %s", kindName(n))
-		return nil
-	}
-	out := make([]SourceConfig, 0, len(n.Content))
-	for i, item := range n.Content {
-		s := DefaultSourceConfig()
-		p := fmt.Sprintf("%s[%d]", path, i)
-		d.lines[p] = item.Line
-		d.mapping(item, p, map[string]field{
-			"name":                d.str(&s.Name),
-			"display":             d.str(&s.Display),
-			"sector":              d.str(&s.Sector),
-			"kind":                d.str(&s.Kind),
-			"base_url":            d.str(&s.BaseURL),
-			"page_size":           d.integer(&s.PageSize),
-			"timeout":             d.duration(&s.Timeout),
-			"detail":              d.str(&s.Detail),
-			"change_feed":         d.boolean(&s.ChangeFeed),
-			"max_bytes":           d.size(&s.MaxBytes),
-			"include":             d.boolean(&s.Include),
-			"incremental":         d.boolean(&s.Incremental),
-			"full_reread":         d.duration(&s.FullReread),
-			"url":                 d.str(&s.URL),
-			"identifier_system":   d.str(&s.IdentifierSystem),
-			"identifier_key_file": d.str(&s.IdentifierKeyFile),
-
-			// kind medcom-hospitalnotification
-			"client_cert_subjects": d.stringList(&s.ClientCertSubjects),
-
-			"auth": func(n *yaml.Node, path string) {
-				a := &s.Auth
-				d.mapping(n, path, map[string]field{
-					"kind":               d.str(&a.Kind),
-					"token_file":         d.str(&a.TokenFile),
-					"token_url":          d.str(&a.TokenURL),
-					"client_id":          d.str(&a.ClientID),
-					"scope":              d.str(&a.Scope),
-					"client_secret_file": d.str(&a.ClientSecretFile),
-					"client_auth_method": d.str(&a.ClientAuthMethod),
-					"private_key_file":   d.str(&a.PrivateKeyFile),
-					"key_id":             d.str(&a.KeyID),
-					"alg":                d.str(&a.Alg),
-					"cert_file":          d.str(&a.CertFile),
-					"key_file":           d.str(&a.KeyFile),
-					"ca_file":            d.str(&a.CAFile),
-				})
-			},
-		})
-		out = append(out, s) // even when broken, so later indices stay right
-	}
-	return out
-}
-
-// mapping decodes a mapping with the given keys; a null value leaves the
-// defaults, as if the key were absent.
-func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) {
-	n = resolveAlias(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "expected a mapping, got %s", kindName(n))
-		return
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		p := keyPath(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.problem(k.Line, p, "repeated key, first given on line %d", first)
-			continue
-		}
-		seen[k.Value] = k.Line
-		f, ok := fields[k.Value]
-		if !ok {
-			where := path
-			if where == "" {
-				where = "the top level"
-			}
-			d.problem(k.Line, p, "unknown key (%s takes %s)", where, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
-			continue
-		}
-		d.lines[p] = k.Line
-		f(v, p)
-	}
-}
-
-// scalar resolves n and reports whether it holds a value to decode.
-func (d *decoder) scalar(n *yaml.Node, path, want string) (*yaml.Node, bool) {
-	n = resolveAlias(n)
-	if isNull(n) {
-		return n, false
-	}
-	if n.Kind != yaml.ScalarNode {
-		d.fail(n, path, "expected %s, got %s", want, kindName(n))
-		return n, false
-	}
-	return n, true
-}
-
-func (d *decoder) str(dst *string) field {
-	return func(n *yaml.Node, path string) {
-		if n, ok := d.scalar(n, path, "a string"); ok {
-			*dst = n.Value
-		}
-	}
-}
-
-func (d *decoder) integer(dst *int) field {
-	return func(n *yaml.Node, path string) {
-		n, ok := d.scalar(n, path, "an integer")
-		if !ok {
-			return
-		}
-		if err := n.Decode(dst); err != nil {
-			d.fail(n, path, "expected an integer, got %q", n.Value)
-		}
-	}
-}
-
-// size reads a number of bytes: a whole number, optionally with a unit
-// (KiB, MiB, GiB; kB, MB, GB).
-func (d *decoder) size(dst *int64) field {
-	return func(n *yaml.Node, path string) {
-		n, ok := d.scalar(n, path, "a size")
-		if !ok {
-			return
-		}
-		v, err := parseSize(n.Value)
-		if err != nil {
-			d.fail(n, path, "expected a size such as 32MiB, got %q", n.Value)
-			return
-		}
-		*dst = v
-	}
-}
-
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
-}
-
-func (d *decoder) boolean(dst *bool) field {
-	return func(n *yaml.Node, path string) {
-		n, ok := d.scalar(n, path, "true or false")
-		if !ok {
-			return
-		}
-		if err := n.Decode(dst); err != nil {
-			d.fail(n, path, "expected true or false, got %q", n.Value)
-		}
-	}
-}
-
-func (d *decoder) duration(dst *time.Duration) field {
-	return func(n *yaml.Node, path string) {
-		n, ok := d.scalar(n, path, "a duration")
-		if !ok {
-			return
-		}
-		var v Duration
-		if err := n.Decode(&v); err != nil {
-			d.fail(n, path, "%v", err)
-			return
-		}
-		*dst = time.Duration(v)
-	}
-}
-
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
-
-// readSecrets fills a source's secrets from the environment or from the
-// files the configuration names (relative to the configuration's folder).
-// Problems name the key or variable, never the content.
-func (d *decoder) readSecrets(s *SourceConfig, i int, dir string, getenv func(string) string) {
-	key := func(field string) string { return fmt.Sprintf("sources[%d].%s", i, field) }
-	read := func(field, path string, dst *[]byte) {
-		if path == "" {
-			return
-		}
-		if !filepath.IsAbs(path) && dir != "" {
-			path = filepath.Join(dir, path)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			d.problem(d.line(key(field)), key(field), "%v", err)
-			return
-		}
-		*dst = bytes.TrimRight(b, "\r\n")
-	}
-	a := &s.Auth
-	if v := getenv(SourceEnv(s.Name, "TOKEN")); v != "" {
-		a.Token = []byte(v)
-	} else {
-		read("auth.token_file", a.TokenFile, &a.Token)
-	}
-	if v := getenv(SourceEnv(s.Name, "CLIENT_SECRET")); v != "" {
-		a.ClientSecret = []byte(v)
-	} else {
-		read("auth.client_secret_file", a.ClientSecretFile, &a.ClientSecret)
-	}
-	read("auth.private_key_file", a.PrivateKeyFile, &a.PrivateKey)
-	read("auth.cert_file", a.CertFile, &a.Cert)
-	read("auth.key_file", a.KeyFile, &a.Key)
-	read("auth.ca_file", a.CAFile, &a.CA)
-	read("identifier_key_file", s.IdentifierKeyFile, &s.IdentifierKey)
-}
-
 // checkRedisURL accepts the schemes rediscache understands. The URL may
 // hold a password, so errors never repeat it.
 func checkRedisURL(raw string) error {
@@ -1080,122 +555,4 @@ func checkRedisURL(raw string) error {
 		return nil
 	}
 	return errors.New("want a redis://, rediss://, unix://, redis-sentinel:// or redis-cluster:// URL")
-}
-
-// checkFeedURL checks an iCalendar URL template: absolute http(s), with the
-// identifier placeholder outside the host.
-func checkFeedURL(raw string) error {
-	if !strings.Contains(raw, "{identifier}") {
-		return errors.New("must contain {identifier}, where the patient's identifier goes")
-	}
-	u, err := url.Parse(strings.ReplaceAll(raw, "{identifier}", "x"))
-	switch {
-	case err != nil:
-		return errors.New("not a valid URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("must be an absolute http or https URL")
-	case u.Host == "" || strings.Contains(strings.SplitN(strings.SplitN(raw, "://", 2)[1], "/", 2)[0], "{identifier}"):
-		return errors.New("must name a host, without {identifier} in it")
-	case u.User != nil:
-		return errors.New("must not carry credentials (user:password@): they would leak into logs")
-	}
-	return nil
-}
-
-// validateAuth checks that each kind of authentication has what it needs.
-func validateAuth(a AuthConfig, key func(string) string, add func(key, format string, args ...any)) {
-	need := func(v []byte, field, what string) {
-		if len(v) == 0 {
-			add(key("auth."+field), "required for auth kind %s (%s)", a.Kind, what)
-		}
-	}
-	needStr := func(v, field string) {
-		if v == "" {
-			add(key("auth."+field), "required for auth kind %s", a.Kind)
-		}
-	}
-	switch a.Kind {
-	case "", "none":
-	case "bearer":
-		need(a.Token, "token_file", "or the environment variable _TOKEN")
-	case "client_credentials":
-		needStr(a.TokenURL, "token_url")
-		needStr(a.ClientID, "client_id")
-		need(a.ClientSecret, "client_secret_file", "or the environment variable _CLIENT_SECRET")
-		switch a.ClientAuthMethod {
-		case "", "client_secret_basic", "client_secret_post":
-		default:
-			add(key("auth.client_auth_method"), "unknown method %q (want client_secret_basic or client_secret_post)", a.ClientAuthMethod)
-		}
-	case "smart_backend":
-		needStr(a.TokenURL, "token_url")
-		needStr(a.ClientID, "client_id")
-		need(a.PrivateKey, "private_key_file", "a PEM private key")
-		if a.Alg != "RS384" && a.Alg != "ES384" {
-			add(key("auth.alg"), "want RS384 or ES384, got %q", a.Alg)
-		}
-	case "mtls":
-		need(a.Cert, "cert_file", "a PEM client certificate")
-	default:
-		add(key("auth.kind"), "unknown kind %q (want none, bearer, client_credentials, smart_backend or mtls)", a.Kind)
-	}
-	if (len(a.Cert) > 0) != (len(a.Key) > 0) {
-		add(key("auth.key_file"), "cert_file and key_file go together")
-	}
-	if a.TokenURL != "" {
-		if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			add(key("auth.token_url"), "must be an absolute https URL")
-		}
-	}
-}
-
-// conflicts decodes the coordination rules: each can be switched off, its
-// severity changed and its thresholds tuned; what is left out keeps the
-// default (aggregator.DefaultConflictRules).
-func (d *decoder) conflicts(n *yaml.Node, path string, r *aggregator.ConflictRules) {
-	sev := func(dst *aggregator.Severity) field {
-		return func(n *yaml.Node, path string) {
-			var v string
-			d.str(&v)(n, path)
-			switch aggregator.Severity(v) {
-			case "", aggregator.SeverityHigh, aggregator.SeverityMedium, aggregator.SeverityLow:
-				*dst = aggregator.Severity(v)
-			default:
-				d.fail(n, path, "want high, medium or low, got %q", v)
-			}
-		}
-	}
-	rule := func(off *bool, severity *aggregator.Severity, more map[string]field) field {
-		return func(n *yaml.Node, path string) {
-			fields := map[string]field{"off": d.boolean(off), "severity": sev(severity)}
-			for k, f := range more {
-				fields[k] = f
-			}
-			d.mapping(n, path, fields)
-		}
-	}
-	da, ov, tr, hd, bt, na := &r.DuringAdmission, &r.Overlap, &r.Travel, &r.HeavyDay, &r.BookedTwice, &r.NothingAfterDischarge
-	d.mapping(n, path, map[string]field{
-		"during_admission": rule(&da.Off, &da.Severity, map[string]field{"ongoing": d.duration(&da.Ongoing)}),
-		"overlap":          rule(&ov.Off, &ov.Severity, nil),
-		"travel": rule(&tr.Off, &tr.Severity, map[string]field{
-			"speed_kmh": d.number(&tr.SpeedKMH), "buffer": d.duration(&tr.Buffer), "min_gap": d.duration(&tr.MinGap),
-			"same_place_meters": d.number(&tr.SamePlaceMeters),
-		}),
-		"heavy_day":               rule(&hd.Off, &hd.Severity, map[string]field{"max": d.integer(&hd.Max)}),
-		"booked_twice":            rule(&bt.Off, &bt.Severity, map[string]field{"days": d.integer(&bt.Days)}),
-		"nothing_after_discharge": rule(&na.Off, &na.Severity, map[string]field{"days": d.integer(&na.Days), "min_stay": d.duration(&na.MinStay)}),
-	})
-}
-
-func (d *decoder) number(dst *float64) field {
-	return func(n *yaml.Node, path string) {
-		n, ok := d.scalar(n, path, "a number")
-		if !ok {
-			return
-		}
-		if err := n.Decode(dst); err != nil {
-			d.fail(n, path, "expected a number, got %q", n.Value)
-		}
-	}
 }

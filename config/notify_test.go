@@ -23,7 +23,7 @@ func TestParseNotify(t *testing.T) {
 		if err := os.WriteFile(path, []byte(minimalConfig+yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return Load(path, func(string) string { return "" })
+		return Load(path, func(string) string { return "" }, testKinds())
 	}
 
 	c, err := load(t, `auth: {issuer: https://login.example.dk, client_id: o, redirect_url: https://overblik.example.dk/auth/callback}

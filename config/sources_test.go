@@ -3,160 +3,233 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestSourceOptionsAndSecrets(t *testing.T) {
+// TestSourceSections: a source's own keys go to its kind's section, by
+// their Go type; variables and files fill it as its tags and ReadFiles say.
+func TestSourceSections(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("client-secret-value\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "feed.key"), []byte("0123456789abcdef0123"), 0o600)
-	yaml := `
-cache:
-  redis_url: redis://127.0.0.1:6379/0
-  ttl: 7d
-sources:
-  - name: auh
-    display: AUH
+	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte("a-token-from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := `sources:
+  - name: a
+    display: A
     sector: hospital
-    kind: fhir
-    base_url: https://fhir.example.dk/r4
+    kind: feed
+    base_url: https://a.example/r4
+    page_size: 100
+    every: 2d
+    ratio: 0.5
     include: false
-    incremental: true
-    full_reread: 12h
+    tags: [x, y]
     detail: generic
-    auth:
-      kind: client_credentials
-      token_url: https://auth.example.dk/token
-      client_id: overblik
-      client_secret_file: secret.txt
-  - name: gp
-    display: GP
+    max_bytes: 8MiB
+    change_feed: true
+    auth: {kind: bearer, token_file: token.txt, token_url: https://a.example/token}
+  - name: b-2
+    display: B
     sector: gp
-    kind: fhir
-    base_url: https://fhir.example-gp.dk
+    kind: feed
     auth: {kind: bearer}
-  - name: kommune
-    display: Kommune
-    sector: municipality
-    kind: ical
-    url: https://kommune.example.dk/ical/{identifier}.ics
-    identifier_key_file: feed.key
+  - {name: c, display: C, sector: hospital, kind: push, client_cert_subjects: ["CN=c"]}
+handle_secret_file: handle.key
 `
+	if err := os.WriteFile(filepath.Join(dir, "handle.key"), []byte(strings.Repeat("h", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(dir, "overblik.yaml")
-	os.WriteFile(path, []byte(yaml), 0o644)
-	env := map[string]string{"OVERBLIK_SOURCE_GP_TOKEN": "gp-token-value"}
-	cfg, err := Load(path, func(k string) string { return env[k] })
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"OVERBLIK_SOURCE_B_2_BASE_URL":  "http://127.0.0.1:9/r4", // fills the missing base_url
+		"OVERBLIK_SOURCE_B_2_TOKEN":     "a-token-from-the-environment",
+		"OVERBLIK_SOURCE_B_2_TOKEN_URL": "https://b.example/token", // a variable over a nested key
+		"OVERBLIK_SOURCE_A_NOTE":        "not a key",
+	}
+	c, err := Load(path, envFunc(env), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
-	auh, gp, kommune := cfg.Sources[0], cfg.Sources[1], cfg.Sources[2]
-	if auh.Include || !auh.Incremental || auh.FullReread != 12*time.Hour || auh.Detail != "generic" {
-		t.Errorf("auh options = include %v incremental %v full_reread %v detail %q", auh.Include, auh.Incremental, auh.FullReread, auh.Detail)
-	}
-	if string(auh.Auth.ClientSecret) != "client-secret-value" {
-		t.Errorf("client secret read from file = %q", auh.Auth.ClientSecret)
-	}
-	if string(gp.Auth.Token) != "gp-token-value" || !gp.Include {
-		t.Errorf("gp token from the environment = %q, include %v (default true)", gp.Auth.Token, gp.Include)
-	}
-	if string(kommune.IdentifierKey) != "0123456789abcdef0123" || kommune.URL == "" {
-		t.Errorf("ical source = %+v", kommune)
-	}
-	if cfg.Cache.RedisURL == "" || cfg.Cache.TTL != 7*24*time.Hour || cfg.Cache.RedisPrefix != DefaultRedisPrefix {
-		t.Errorf("cache = %+v", cfg.Cache)
-	}
-}
-
-func TestSourceOptionErrors(t *testing.T) {
-	base := func(extra string) string {
-		return "sources:\n  - name: s\n    display: S\n    sector: gp\n" + extra
-	}
-	tests := []struct {
-		name string
-		yaml string
-		env  map[string]string
-		want string
-		hide string // must not appear in the error
+	a, b := feed(c, 0), feed(c, 1)
+	for _, tc := range []struct {
+		name      string
+		got, want any
 	}{
-		{"ical needs url", base("    kind: ical\n"), nil, "sources[0].url: required for kind ical", ""},
-		{"ical url without placeholder", base("    kind: ical\n    url: https://k.example/feed.ics\n"), nil, "must contain {identifier}", ""},
-		{"identifier in the host", base("    kind: ical\n    url: https://{identifier}.k.example/feed\n"), nil, "without {identifier} in it", ""},
-		{"url on a fhir source", base("    kind: fhir\n    base_url: https://f.example\n    url: https://k.example/{identifier}\n"), nil, "sources[0].url: is for kind ical", ""},
-		{"bad detail", base("    kind: fhir\n    base_url: https://f.example\n    detail: some\n"), nil, "sources[0].detail: want full or generic", ""},
-		{"bad boolean", base("    kind: fhir\n    base_url: https://f.example\n    include: maybe\n"), nil, "sources[0].include: expected true or false", ""},
-		{"unknown auth kind", base("    kind: fhir\n    base_url: https://f.example\n    auth: {kind: saml}\n"), nil, "sources[0].auth.kind: unknown kind", ""},
-		{"unknown auth key", base("    kind: fhir\n    base_url: https://f.example\n    auth: {kind: bearer, token: abc}\n"), nil, "sources[0].auth.token: unknown key", ""},
-		{"bearer without token", base("    kind: fhir\n    base_url: https://f.example\n    auth: {kind: bearer}\n"), nil, "sources[0].auth.token_file: required", ""},
-		{"smart backend needs key and alg", base("    kind: fhir\n    base_url: https://f.example\n    auth: {kind: smart_backend, token_url: https://a.example/t, client_id: c}\n"), nil, "sources[0].auth.private_key_file: required", ""},
-		{"smart backend alg", base("    kind: fhir\n    base_url: https://f.example\n    auth: {kind: smart_backend, token_url: https://a.example/t, client_id: c, alg: HS256}\n"), nil, "sources[0].auth.alg: want RS384 or ES384", ""},
-		{"missing secret file", base("    kind: fhir\n    base_url: https://f.example\n    auth: {kind: client_credentials, token_url: https://a.example/t, client_id: c, client_secret_file: /nonexistent/secret}\n"), nil, "sources[0].auth.client_secret_file", ""},
-		{"redis url scheme", "cache: {redis_url: 'http://user:hunter2@r.example'}\n" + base("    kind: fhir\n    base_url: https://f.example\n"), nil, "cache.redis_url: want a redis://", "hunter2"},
-		{"redis url from env", base("    kind: fhir\n    base_url: https://f.example\n"), map[string]string{"OVERBLIK_REDIS_URL": "ftp://:hunter2@x"}, "OVERBLIK_REDIS_URL", "hunter2"},
-	}
-	for _, tc := range tests {
+		{"string", a.BaseURL, "https://a.example/r4"},
+		{"int", a.PageSize, 100},
+		{"duration in days", a.Every, 48 * time.Hour},
+		{"number", a.Ratio, 0.5},
+		{"bool", a.Include, false},
+		{"default kept", b.Include, true},
+		{"list", strings.Join(a.Tags, ","), "x,y"},
+		{"nested", a.Auth.TokenURL, "https://a.example/token"},
+		{"secret file, relative to the configuration, newline cut", string(a.Auth.Token), "a-token-from-a-file"},
+		{"untagged field left alone", a.Note, ""},
+		{"variable over a key", b.BaseURL, "http://127.0.0.1:9/r4"},
+		{"variable over a nested key", b.Auth.TokenURL, "https://b.example/token"},
+		{"secret from the environment", string(b.Auth.Token), "a-token-from-the-environment"},
+		{"detail", c.Sources[0].Detail, "generic"},
+		{"max_bytes", c.Sources[0].MaxBytes, int64(8 << 20)},
+		{"change_feed", c.Sources[0].ChangeFeed, true},
+		{"certificate senders", c.CertSenders()["CN=c"], "c"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), func(k string) string { return tc.env[k] })
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not contain %q", err, tc.want)
-			}
-			if tc.hide != "" && strings.Contains(err.Error(), tc.hide) {
-				t.Errorf("error %q reveals %q", err, tc.hide)
+			if tc.got != tc.want {
+				t.Errorf("got %v, want %v", tc.got, tc.want)
 			}
 		})
 	}
 }
 
-func TestConflictRulesConfig(t *testing.T) {
-	src := "sources:\n  - {name: s, display: S, sector: gp, kind: fhir, base_url: 'https://f.example'}\n"
-	cfg, err := Parse([]byte(`conflicts:
-  travel: {speed_kmh: 20.5, buffer: 15m}
-  heavy_day: {off: true}
-  booked_twice: {days: 30, severity: high}
-  during_admission: {ongoing: -1s}
-`+src), nil)
-	if err != nil {
-		t.Fatal(err)
+func TestSourceSectionErrors(t *testing.T) {
+	const src = "sources:\n  - name: s\n    display: S\n    sector: gp\n"
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string
+		notWant    []string
+	}{
+		{
+			name: "a key of another kind",
+			yaml: src + "    kind: feed\n    base_url: https://f.example\n    client_cert_subjects: [CN=x]\n",
+			want: []string{"line 7: sources[0].client_cert_subjects: is for kind push, not feed (sources[0] takes auth, base_url, change_feed, detail, display, every, include, kind, max_bytes, name, odd, page_size, ratio, sector, tags, timeout)"},
+		},
+		{
+			name: "a key of no kind",
+			yaml: src + "    kind: feed\n    base_url: https://f.example\n    bse_url: x\n",
+			want: []string{"line 7: sources[0].bse_url: unknown key (sources[0] takes auth, base_url,"},
+		},
+		{
+			name:    "without a kind, its keys wait for one",
+			yaml:    src + "    base_url: https://f.example\n    colour: blue\n",
+			want:    []string{"sources[0].kind: required", "line 6: sources[0].colour: unknown key (sources[0] takes change_feed, detail, display, kind, max_bytes, name, sector, timeout, and the keys of its kind)"},
+			notWant: []string{"sources[0].base_url"},
+		},
+		{
+			name:    "an unknown kind",
+			yaml:    src + "    kind: soap\n    page_size: 3\n",
+			want:    []string{`line 5: sources[0].kind: unknown kind "soap" (want feed or push)`},
+			notWant: []string{"page_size"},
+		},
+		{
+			name: "a problem of the section, on its key's line",
+			yaml: src + "    kind: feed\n    base_url: https://f.example\n    page_size: 0\n",
+			want: []string{"line 7: sources[0].page_size: must be between 1 and 1000, got 0"},
+		},
+		{
+			name: "a missing key of the section, on its source's line",
+			yaml: src + "    kind: feed\n",
+			want: []string{"line 2: sources[0].base_url: required for kind feed"},
+		},
+		{
+			name:    "a value of the wrong type, reported once",
+			yaml:    src + "    kind: feed\n    base_url: https://f.example\n    include: maybe\n    page_size: many\n    every: soon\n    tags: {a: b}\n",
+			want:    []string{`sources[0].include: expected true or false, got "maybe"`, `sources[0].page_size: expected an integer, got "many"`, `sources[0].every: invalid duration "soon"`, "sources[0].tags: expected a list of strings, got a mapping"},
+			notWant: []string{"between 1 and 1000"},
+		},
+		{
+			name: "nested: unknown key, and its section's problem",
+			yaml: src + "    kind: feed\n    base_url: https://f.example\n    auth: {kind: bearer, token: abc}\n",
+			want: []string{"sources[0].auth.token: unknown key (sources[0].auth takes kind, token_file, token_url)", "sources[0].auth.token_file: required for auth kind bearer"},
+		},
+		{
+			name:    "a missing secret file names its key, not its content",
+			yaml:    src + "    kind: feed\n    base_url: https://f.example\n    auth: {kind: bearer, token_file: /nonexistent/token}\n",
+			want:    []string{"line 7: sources[0].auth.token_file: open /nonexistent/token"},
+			notWant: []string{"required for auth kind"},
+		},
+		{
+			name:    "a bad value from a variable names the variable",
+			yaml:    src + "    kind: feed\n    base_url: https://f.example\n",
+			env:     map[string]string{"OVERBLIK_SOURCE_S_BASE_URL": "ftp://hunter2.example"},
+			want:    []string{"OVERBLIK_SOURCE_S_BASE_URL: must be an absolute http or https URL (overrides sources[0].base_url)"},
+			notWant: []string{"hunter2", "line 6"},
+		},
+		{
+			name: "a field no configuration can hold",
+			yaml: src + "    kind: feed\n    base_url: https://f.example\n    odd: x\n",
+			want: []string{"line 7: sources[0].odd: a key of type map[string]string, which a configuration cannot hold"},
+		},
+		{
+			name: "the one sector of a kind",
+			yaml: "handle_secret_file: /dev/null\n" + src + "    kind: push\n    client_cert_subjects: [CN=x]\n",
+			want: []string{`line 5: sources[0].sector: a push source is a hospital, got "gp"`},
+		},
 	}
-	r := cfg.Conflicts
-	if r.Travel.SpeedKMH != 20.5 || r.Travel.Buffer != 15*time.Minute || !r.HeavyDay.Off || r.BookedTwice.Days != 30 ||
-		r.BookedTwice.Severity != "high" || r.DuringAdmission.Ongoing >= 0 || r.Overlap.Off {
-		t.Errorf("conflict rules = %+v", r)
-	}
-	for _, tc := range []struct{ yaml, want string }{
-		{"conflicts: {overlap: {severity: urgent}}\n", "conflicts.overlap.severity: want high, medium or low"},
-		{"conflicts: {heavy_day: {max: -1}}\n", "conflicts.heavy_day.max: must not be negative"},
-		{"conflicts: {travel: {speed_kmh: fast}}\n", "conflicts.travel.speed_kmh: expected a number"},
-		{"conflicts: {teleport: {off: true}}\n", "conflicts.teleport: unknown key"},
-	} {
-		if _, err := Parse([]byte(tc.yaml+src), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseConfigErr(t, tc.yaml, envFunc(tc.env))
+			assertErrContains(t, got, tc.want...)
+			for _, nw := range tc.notWant {
+				if strings.Contains(got, nw) {
+					t.Errorf("error contains %q; got:\n%s", nw, got)
+				}
+			}
+		})
 	}
 }
 
-func TestRefreshConfig(t *testing.T) {
-	src := "sources:\n  - {name: s, display: S, sector: gp, kind: fhir, base_url: 'https://f.example', change_feed: true}\n"
-	cfg, err := Parse([]byte("refresh: {enabled: false, every: 30s, viewed_within: 7d, per_source: 2}\ncache: {keep_changes: 30d}\n"+src), nil)
-	if err != nil {
-		t.Fatal(err)
+// TestPushedSources: a source that posts to us keeps its messages under
+// patient handles and needs someone who may send for it; a key of role
+// source names such a source; a certificate sends for one.
+func TestPushedSources(t *testing.T) {
+	const source = "  - {name: herlev, display: Herlev Hospital, sector: hospital, kind: push}\n"
+	const key = "api_keys:\n  - {name: herlev, key_sha256: " + keyHash + ", role: source}\n"
+	secret := envFunc(map[string]string{EnvHandleSecret: "a handle secret of at least thirty-two bytes"})
+	c := mustParseConfig(t, minimalConfig+source+key, secret)
+	if got := c.CertSenders(); len(got) != 0 {
+		t.Errorf("senders by certificate %v, want none", got)
 	}
-	if cfg.Refresh.Enabled || cfg.Refresh.Every != 30*time.Second || cfg.Refresh.ViewedWithin != 7*24*time.Hour || cfg.Refresh.PerSource != 2 ||
-		cfg.Cache.KeepChanges != 30*24*time.Hour || !cfg.Sources[0].ChangeFeed {
-		t.Errorf("refresh %+v, keep_changes %v, change_feed %v", cfg.Refresh, cfg.Cache.KeepChanges, cfg.Sources[0].ChangeFeed)
+	c = mustParseConfig(t, minimalConfig+"  - {name: herlev, display: H, sector: hospital, kind: push, client_cert_subjects: [\"CN=Herlev,O=Region Hovedstaden,C=DK\"]}\n", secret)
+	if got := c.CertSenders(); got["CN=Herlev,O=Region Hovedstaden,C=DK"] != "herlev" || len(got) != 1 {
+		t.Errorf("senders by certificate = %v", got)
 	}
-	def, err := Parse([]byte(src), nil)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, yaml string
+		getenv     func(string) string
+		want       string
+	}{
+		{"without a lasting handle secret", minimalConfig + source + key, nil,
+			"sources[1].kind: a push source keeps messages under patient handles: set handle_secret_file or OVERBLIK_HANDLE_SECRET"},
+		{"nobody may send", minimalConfig + source, secret, `sources[1].name: nobody can send to herlev: add an api_keys entry of role source named "herlev"`},
+		{"a key of role source for no such source", minimalConfig + source + key + "  - {name: other, key_sha256: " + keyHash + ", role: source}\n", secret,
+			`api_keys[1].name: a key of role source sends for the push source of its name; there is none called "other"`},
+		{"a key of role source for a source that is asked", minimalConfig + "api_keys:\n  - {name: rh, key_sha256: " + keyHash + ", role: source}\n", secret,
+			`api_keys[0].name: a key of role source sends for the push source of its name; there is none called "rh"`},
+		{"one certificate for two sources", minimalConfig +
+			"  - {name: a, display: A, sector: hospital, kind: push, client_cert_subjects: [CN=x]}\n" +
+			"  - {name: b, display: B, sector: hospital, kind: push, client_cert_subjects: [CN=x]}\n", secret,
+			`sources[2].client_cert_subjects: the subject "CN=x" also sends for a`},
 	}
-	if !def.Refresh.Enabled || def.Refresh.Every != time.Minute || def.Refresh.ViewedWithin != 30*24*time.Hour {
-		t.Errorf("default refresh = %+v, want enabled for patients viewed in 30 days", def.Refresh)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseConfigErr(t, tc.yaml, tc.getenv); !strings.Contains(got, tc.want) {
+				t.Errorf("error:\n%s\nwant it to contain %q", got, tc.want)
+			}
+		})
 	}
-	if _, err := Parse([]byte("refresh: {per_source: 0}\n"+src), nil); err == nil || !strings.Contains(err.Error(), "refresh.per_source") {
-		t.Errorf("per_source 0: %v", err)
+}
+
+func TestSourceEnv(t *testing.T) {
+	got := []string{SourceEnv("aarhus-uh", "BASE_URL"), SourceEnv("gp", "TOKEN")}
+	if want := []string{"OVERBLIK_SOURCE_AARHUS_UH_BASE_URL", "OVERBLIK_SOURCE_GP_TOKEN"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestOrList(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{{nil, ""}, {[]string{"a"}, "a"}, {[]string{"a", "b"}, "a or b"}, {[]string{"a", "b", "c"}, "a, b or c"}} {
+		if got := orList(tc.in); got != tc.want {
+			t.Errorf("orList(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -142,13 +142,9 @@ func (a *app) openAccess(ctx context.Context, cfg *config.Config, login *demoLog
 func sourceChecks(cfg *config.Config, log *slog.Logger) func(context.Context) []web.SourceCheck {
 	return func(ctx context.Context) []web.SourceCheck {
 		var out []web.SourceCheck
+		table := connectors(nil)
 		for _, sc := range cfg.Sources {
-			hc, err := sourceClient(sc.Auth)
-			if err != nil {
-				out = append(out, web.SourceCheck{Source: sc.Name, Check: "authentication", Detail: err.Error()})
-				continue
-			}
-			src, err := connectors[sc.Kind](sc, cfg, sourceDeps{hc: hc, log: log})
+			src, err := openSource(table, sc, cfg, log, nil)
 			if err != nil {
 				out = append(out, web.SourceCheck{Source: sc.Name, Check: "configuration", Detail: err.Error()})
 				continue

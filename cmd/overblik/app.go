@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/sources"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
 	"github.com/overblik/overblik/sources/medcom"
@@ -27,50 +29,73 @@ import (
 	"github.com/overblik/overblik/web"
 )
 
-// sourceDeps is what every connector constructor gets besides its config.
-type sourceDeps struct {
-	hc    *http.Client // authenticated as the source's auth section says
-	log   *slog.Logger
-	now   func() time.Time
-	inbox *medcom.Store // where pushed messages are kept; nil in `overblik check`
+// connectors are the kinds of source, each a connector's folder under
+// sources/ with its Kind, its Config (the source's own keys, tagged yaml,
+// with DefaultConfig and Check) and Open. Adding a connector is its folder
+// and one line here. The medcom sources read back what hospitals posted
+// to the inbox (nil in `overblik check`, and to read a configuration).
+func connectors(inbox *medcom.Store) []connector {
+	return []connector{
+		connect(fhirsource.Kind, fhirsource.DefaultConfig, fhirsource.Open),
+		connect(ical.Kind, ical.DefaultConfig, ical.Open),
+		connect(medcom.Kind, medcom.DefaultConfig, inbox.Source),
+	}
 }
 
-// connectors maps a source's `kind` to its constructor: the one place a new
-// connector is wired in (and config.KindFHIR/config.KindICal in config.go, so the
-// configuration accepts it).
-var connectors = map[string]func(config.SourceConfig, *config.Config, sourceDeps) (aggregator.Source, error){
-	config.KindFHIR: func(sc config.SourceConfig, cfg *config.Config, d sourceDeps) (aggregator.Source, error) {
-		sector, _ := aggregator.ParseSector(sc.Sector)
-		detail, _ := fhirsource.ParseDetail(sc.Detail)
-		return fhirsource.New(fhirsource.Config{
-			Name: sc.Name, Sector: sector, BaseURL: sc.BaseURL, PageSize: sc.PageSize, Location: cfg.Location,
-			Detail: detail, Include: sc.Include, Incremental: sc.Incremental, FullReread: sc.FullReread, MaxBytes: sc.MaxBytes,
-			Now: d.now, Client: fhir.Options{Logger: d.log, Now: d.now},
-		}, d.hc)
-	},
-	config.KindICal: func(sc config.SourceConfig, cfg *config.Config, d sourceDeps) (aggregator.Source, error) {
-		sector, _ := aggregator.ParseSector(sc.Sector)
-		system := sc.IdentifierSystem
-		if system == "" {
-			system = cfg.PatientIdentifierSystem
-		}
-		return ical.New(ical.Config{
-			Name: sc.Name, Sector: sector, URL: sc.URL, IdentifierSystem: system, IdentifierKey: sc.IdentifierKey,
-			Location: cfg.Location, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
-		}, d.hc)
-	},
-	config.KindMedCom: func(sc config.SourceConfig, _ *config.Config, d sourceDeps) (aggregator.Source, error) {
-		return medcom.NewSource(sc.Name, d.inbox)
-	},
+// connector is one line of the table: a kind, a fresh section of its keys,
+// and how to open a source from one.
+type connector struct {
+	kind    string
+	section func() config.Section
+	open    func(config.Section, sources.Settings) (aggregator.Source, error)
 }
 
-// sourceClient is the HTTP client for one source, with its authentication.
-func sourceClient(a config.AuthConfig) (*http.Client, error) {
-	return fhir.NewHTTPClient(fhir.Auth{
-		Kind: a.Kind, Token: a.Token, TokenURL: a.TokenURL, ClientID: a.ClientID, Scope: a.Scope,
-		ClientSecret: a.ClientSecret, ClientAuthMethod: a.ClientAuthMethod,
-		PrivateKeyPEM: a.PrivateKey, KeyID: a.KeyID, Alg: a.Alg,
-		CertPEM: a.Cert, KeyPEM: a.Key, CAPEM: a.CA,
+// connect is the table's line for a connector's Kind, DefaultConfig and
+// Open: *C is the section the configuration decodes a source's own keys
+// into, and Open gets it back.
+func connect[C any, PC interface {
+	*C
+	config.Section
+}, S aggregator.Source](kind string, defaults func() C, open func(C, sources.Settings) (S, error)) connector {
+	return connector{
+		kind:    kind,
+		section: func() config.Section { c := defaults(); return PC(&c) },
+		open: func(sec config.Section, s sources.Settings) (aggregator.Source, error) {
+			c, ok := sec.(PC)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("kind %s: the section is a %T", kind, sec)
+			}
+			src, err := open(*c, s)
+			if err != nil {
+				return nil, err
+			}
+			return src, nil
+		},
+	}
+}
+
+// sourceKinds are the kinds a configuration may name, for config.
+func sourceKinds() []config.Kind {
+	var out []config.Kind
+	for _, c := range connectors(nil) {
+		out = append(out, config.Kind{Name: c.kind, Section: c.section})
+	}
+	return out
+}
+
+// openSource opens the configured source sc with its connector in table.
+func openSource(table []connector, sc config.Source, cfg *config.Config, log *slog.Logger, now func() time.Time) (aggregator.Source, error) {
+	i := slices.IndexFunc(table, func(c connector) bool { return c.kind == sc.Kind })
+	if i < 0 {
+		return nil, fmt.Errorf("no connector for kind %q", sc.Kind)
+	}
+	sector, _ := aggregator.ParseSector(sc.Sector) // validated
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return table[i].open(sc.Section, sources.Settings{
+		Name: sc.Name, Sector: sector, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
+		Location: cfg.Location, IdentifierSystem: cfg.PatientIdentifierSystem, Logger: log.With("source", sc.Name), Now: now,
 	})
 }
 
@@ -164,17 +189,10 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 	if err != nil {
 		return nil, err
 	}
+	table := connectors(inbox)
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
-		newSource, ok := connectors[sc.Kind]
-		if !ok {
-			return nil, fmt.Errorf("source %s: no connector for kind %q", sc.Name, sc.Kind)
-		}
-		hc, err := sourceClient(sc.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
-		}
-		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now, inbox: inbox})
+		src, err := openSource(table, sc, cfg, log, now)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}

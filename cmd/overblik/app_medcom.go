@@ -19,7 +19,7 @@ import (
 // database (database_url, or the SQLite file at database_path), in tables
 // of its own.
 func (a *app) openInbox(cfg *config.Config) (*medcom.Store, error) {
-	if !slices.ContainsFunc(cfg.Sources, func(s config.SourceConfig) bool { return s.Kind == config.KindMedCom }) {
+	if !slices.ContainsFunc(cfg.Sources, func(s config.Source) bool { return s.Kind == medcom.Kind }) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -47,7 +47,7 @@ func (a *app) receiveMessages(cfg *config.Config, inbox *medcom.Store, patients 
 	}
 	var senders []string
 	for _, s := range cfg.Sources {
-		if s.Kind == config.KindMedCom {
+		if s.Kind == medcom.Kind {
 			senders = append(senders, s.Name)
 		}
 	}

@@ -25,14 +25,9 @@ func check(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Log
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tCHECK\tRESULT\tDETAIL")
 	allOK := true
+	table := connectors(nil)
 	for _, sc := range cfg.Sources {
-		hc, err := sourceClient(sc.Auth)
-		if err != nil {
-			allOK = false
-			fmt.Fprintf(tw, "%s\tauthentication\tFAIL\t%v\n", sc.Name, err)
-			continue
-		}
-		src, err := connectors[sc.Kind](sc, cfg, sourceDeps{hc: hc, log: log})
+		src, err := openSource(table, sc, cfg, log, nil)
 		if err != nil {
 			allOK = false
 			fmt.Fprintf(tw, "%s\tconfiguration\tFAIL\t%v\n", sc.Name, err)

@@ -27,7 +27,7 @@ func envFunc(m map[string]string) func(string) string {
 
 func mustParseConfig(t *testing.T, data string, getenv func(string) string) *config.Config {
 	t.Helper()
-	c, err := config.Parse([]byte(data), getenv)
+	c, err := config.Parse([]byte(data), getenv, sourceKinds())
 	if err != nil {
 		t.Fatalf("Parse: unexpected error:\n%v", err)
 	}

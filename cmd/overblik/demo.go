@@ -19,6 +19,7 @@ import (
 	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/web"
 )
@@ -80,16 +81,18 @@ func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
 		}()
 		d.servers = append(d.servers, srv)
 		d.sims[ds.name] = sim
-		sc := config.DefaultSourceConfig()
-		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), config.KindFHIR
-		sc.BaseURL = "http://" + ln.Addr().String()
+		sc := config.DefaultSource()
+		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), fhirsource.Kind
+		fc := fhirsource.DefaultConfig()
+		fc.BaseURL = "http://" + ln.Addr().String()
+		sc.Section = &fc
 		cfg.Sources = append(cfg.Sources, sc)
 	}
 	for _, p := range data.Patients {
 		d.patients = append(d.patients, web.DemoPatient{Handle: p.System + "|" + p.CPR, Name: p.Name})
 	}
 	cfg.EnsureHandleSecret()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(sourceKinds()); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -156,7 +159,7 @@ func openDemoWith(ctx context.Context, today time.Time, addr net.Addr, flags dem
 	rd.closers = append(rd.closers, func() { idp.Close() })
 	// Every demo person is opted in to e-mail notices (notify.go).
 	d.cfg.Notify = demoNotify(demoBaseURL(addr), flags.smtp)
-	if err := d.cfg.Validate(); err != nil {
+	if err := d.cfg.Validate(sourceKinds()); err != nil {
 		rd.Close()
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func loadConfig(args []string, stderr io.Writer, getenv func(string) string) (*c
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, exitUsage
 	}
-	cfg, err := config.Load(*path, getenv)
+	cfg, err := config.Load(*path, getenv, sourceKinds())
 	if err != nil {
 		return nil, exitStatus(stderr, err)
 	}

@@ -13,7 +13,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/web"
 )
@@ -155,7 +158,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 	env := envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": keyHash, "OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256": keyHash})
 	for _, f := range []string{"overblik.example.yaml", "overblik.demo.yaml"} {
 		t.Run(f, func(t *testing.T) {
-			cfg, err := config.Load(filepath.Join("..", "..", f), env)
+			cfg, err := config.Load(filepath.Join("..", "..", f), env, sourceKinds())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,5 +342,37 @@ func TestConflictRulesReachTheService(t *testing.T) {
 	}
 	if off := rulesOf(true); off["heavy-day"] != 0 || off["overlap"] == 0 {
 		t.Errorf("with heavy_day off: %v, want no heavy-day and the other rules still on", off)
+	}
+}
+
+// TestExampleShowsTheDefaults: the example claims to show the defaults,
+// of the keys every source has and of each connector's own; keep it honest.
+func TestExampleShowsTheDefaults(t *testing.T) {
+	// The example's API key is a placeholder (TestServeRefusesPublishedKeys):
+	// an operator gives the hash of their own.
+	c, err := config.Load("../../overblik.example.yaml", envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": keyHash}), sourceKinds())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	d := config.Default()
+	if c.Listen != d.Listen || c.Timezone != d.Timezone || c.PatientIdentifierSystem != d.PatientIdentifierSystem ||
+		c.Window != d.Window || !reflect.DeepEqual(c.Cache, d.Cache) || c.MetricsListen != d.MetricsListen || c.RateLimits != d.RateLimits ||
+		c.Worklist != d.Worklist {
+		t.Errorf("example top-level values differ from the defaults:\n got %+v\nwant %+v", c, d)
+	}
+	var sectors []string
+	for _, s := range c.Sources {
+		sectors = append(sectors, s.Sector)
+		fc, ok := s.Section.(*fhirsource.Config)
+		if s.Kind != fhirsource.Kind || !ok || !strings.HasPrefix(fc.BaseURL, "https://") {
+			t.Errorf("source %s: got kind %q, section %+v; want fhir over https", s.Name, s.Kind, s.Section)
+			continue
+		}
+		if def := fhirsource.DefaultConfig(); fc.Include != def.Include || fc.FullReread != def.FullReread || s.Timeout != config.DefaultTimeout && s.Name != "laegehuset" {
+			t.Errorf("source %s: include %v, full_reread %v, timeout %v differ from the defaults", s.Name, fc.Include, fc.FullReread, s.Timeout)
+		}
+	}
+	if want := []string{"hospital", "municipality", "gp"}; !slices.Equal(sectors, want) {
+		t.Errorf("got sectors %v, want %v", sectors, want)
 	}
 }
