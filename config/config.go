@@ -40,6 +40,7 @@ type Config struct {
 	Window                  WindowConfig             // `window`
 	Cache                   CacheConfig              // `cache`
 	Conflicts               aggregator.ConflictRules // `conflicts`: the coordination rules; zero values take the defaults
+	Merge                   aggregator.MergeRules    // `merge`: when entries of different sources are one (rules.go)
 	Refresh                 RefreshConfig            // `refresh`: keeping viewed patients fresh in the background
 	Sources                 []Source                 // `sources`, at least one (sources.go)
 
@@ -133,6 +134,7 @@ func Default() *Config {
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
 		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
 		Refresh:                 RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
+		Merge:                   aggregator.DefaultMergeRules(),
 		Worklist:                WorklistConfig{LookedUpWithin: 30 * 24 * time.Hour, ByOrganization: true},
 		MetricsListen:           DefaultMetricsListen,
 		RateLimits:              defaultRateLimits(),
@@ -450,6 +452,7 @@ func (c *Config) validate(kinds []Kind) []*FieldError {
 			add(v.key, "must not be negative")
 		}
 	}
+	c.validateMerge(add)  // rules.go
 	c.validateAccess(add) // access.go
 	if c.PublicURL != "" {
 		if err := checkPublicURL(c.PublicURL); err != nil {
@@ -522,6 +525,7 @@ func (d *decoder) config(n *yaml.Node, c *Config, kinds []Kind) {
 		},
 		"sources":   func(n *yaml.Node, path string) { c.Sources = d.sources(n, path, kinds) },
 		"conflicts": func(n *yaml.Node, path string) { d.conflicts(n, path, &c.Conflicts) },
+		"merge":     func(n *yaml.Node, path string) { d.merge(n, path, &c.Merge) }, // rules.go
 		// Access control (access.go).
 		"auth":                    func(n *yaml.Node, path string) { d.login(n, path, &c.Login) },
 		"api_keys":                func(n *yaml.Node, path string) { c.APIKeys = d.apiKeys(n, path) },

@@ -44,3 +44,41 @@ func (d *decoder) conflicts(n *yaml.Node, path string, r *aggregator.ConflictRul
 		"nothing_after_discharge": rule(&na.Off, &na.Severity, map[string]field{"days": d.integer(&na.Days), "min_stay": d.duration(&na.MinStay)}),
 	})
 }
+
+// merge decodes when entries of different sources are one entry (a joint
+// meeting, a stay known twice). A meeting's signals are given as what
+// counts (identifiers, video, place: true by default), the rules as what
+// is ignored.
+func (d *decoder) merge(n *yaml.Node, path string, r *aggregator.MergeRules) {
+	m, st := &r.Meetings, &r.Stays
+	ids, video, place := !m.IgnoreIdentifier, !m.IgnoreVideoLink, !m.IgnorePlace
+	d.mapping(n, path, map[string]field{
+		"meetings": func(n *yaml.Node, path string) {
+			d.mapping(n, path, map[string]field{
+				"off":         d.boolean(&m.Off),
+				"within":      d.duration(&m.Within),
+				"identifiers": d.boolean(&ids),
+				"video":       d.boolean(&video),
+				"place":       d.boolean(&place),
+			})
+		},
+		"stays": func(n *yaml.Node, path string) {
+			d.mapping(n, path, map[string]field{"off": d.boolean(&st.Off), "within": d.duration(&st.Within)})
+		},
+	})
+	m.IgnoreIdentifier, m.IgnoreVideoLink, m.IgnorePlace = !ids, !video, !place
+}
+
+// validateMerge: a rule that is on must join something.
+func (c *Config) validateMerge(add func(key, format string, args ...any)) {
+	m, st := c.Merge.Meetings, c.Merge.Stays
+	if m.Within <= 0 {
+		add("merge.meetings.within", "must be positive, got %v", m.Within)
+	}
+	if st.Within <= 0 {
+		add("merge.stays.within", "must be positive, got %v", st.Within)
+	}
+	if !m.Off && m.IgnoreIdentifier && m.IgnoreVideoLink && m.IgnorePlace {
+		add("merge.meetings", "identifiers, video and place are all false, so no meeting is joined: say off: true")
+	}
+}

@@ -216,6 +216,7 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 		Now:      now,
 		// Zero values in the configuration take the rules' defaults.
 		Conflicts:   &cfg.Conflicts,
+		Merge:       &cfg.Merge,
 		KeepChanges: cfg.Cache.KeepChanges,
 		// Only a running refresher refreshes every refresh.every; without
 		// one, timelines are refreshed on demand after fresh_for.

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/sources/fhirsource"
@@ -307,30 +308,41 @@ func TestServeRefusesWithoutAuthentication(t *testing.T) {
 	}
 }
 
+// demoTimelines builds the demo patients' timelines as of now, with the
+// demo's configuration as modify leaves it.
+func demoTimelines(t *testing.T, now time.Time, modify func(*config.Config)) []*aggregator.Timeline {
+	t.Helper()
+	d, err := startDemo(now, slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	modify(d.cfg)
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients}, slogDiscard(), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var out []*aggregator.Timeline
+	for _, p := range d.patients {
+		ref, _, _ := a.patients.Resolve(context.Background(), p.Handle)
+		tl, err := a.svc.Timeline(context.Background(), ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tl)
+	}
+	return out
+}
+
 // TestConflictRulesReachTheService switches a rule off in the configuration
 // and checks the demo patient that has a heavy day no longer gets one.
 func TestConflictRulesReachTheService(t *testing.T) {
 	cph, _ := time.LoadLocation("Europe/Copenhagen")
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, cph)
 	rulesOf := func(off bool) map[string]int {
-		d, err := startDemo(now, slogDiscard())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		d.cfg.Conflicts.HeavyDay.Off = off
-		a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients}, slogDiscard(), func() time.Time { return now })
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
 		counts := map[string]int{}
-		for _, p := range d.patients {
-			ref, _, _ := a.patients.Resolve(context.Background(), p.Handle)
-			tl, err := a.svc.Timeline(context.Background(), ref)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, tl := range demoTimelines(t, now, func(c *config.Config) { c.Conflicts.HeavyDay.Off = off }) {
 			for _, c := range tl.Conflicts {
 				counts[string(c.Rule)]++
 			}
@@ -342,6 +354,34 @@ func TestConflictRulesReachTheService(t *testing.T) {
 	}
 	if off := rulesOf(true); off["heavy-day"] != 0 || off["overlap"] == 0 {
 		t.Errorf("with heavy_day off: %v, want no heavy-day and the other rules still on", off)
+	}
+}
+
+// TestMergeRulesReachTheService: the demo's discharge meeting, booked by
+// the hospital and by the home nursing, is one entry with both parts; with
+// merge.meetings.off in the configuration it is two.
+func TestMergeRulesReachTheService(t *testing.T) {
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, cph)
+	meetings := func(yaml string) (entries, joint int) {
+		merge := mustParseConfig(t, yaml+minimalConfig, nil).Merge
+		for _, tl := range demoTimelines(t, now, func(c *config.Config) { c.Merge = merge }) {
+			for _, e := range tl.Entries {
+				if strings.HasPrefix(e.Title, "Udskrivningssamtale") || strings.HasPrefix(e.Title, "Udskrivningsmøde") {
+					entries++
+					if len(e.Parts) == 2 {
+						joint++
+					}
+				}
+			}
+		}
+		return entries, joint
+	}
+	if entries, joint := meetings(""); entries != 1 || joint != 1 {
+		t.Errorf("by default: %d discharge meeting entries, %d of them joint; want the one, joint", entries, joint)
+	}
+	if entries, joint := meetings("merge: {meetings: {off: true}}\n"); entries != 2 || joint != 0 {
+		t.Errorf("with merge.meetings.off: %d discharge meeting entries, %d of them joint; want two apart", entries, joint)
 	}
 }
 
@@ -357,7 +397,7 @@ func TestExampleShowsTheDefaults(t *testing.T) {
 	d := config.Default()
 	if c.Listen != d.Listen || c.Timezone != d.Timezone || c.PatientIdentifierSystem != d.PatientIdentifierSystem ||
 		c.Window != d.Window || !reflect.DeepEqual(c.Cache, d.Cache) || c.MetricsListen != d.MetricsListen || c.RateLimits != d.RateLimits ||
-		c.Worklist != d.Worklist {
+		c.Worklist != d.Worklist || c.Merge != d.Merge {
 		t.Errorf("example top-level values differ from the defaults:\n got %+v\nwant %+v", c, d)
 	}
 	var sectors []string
