@@ -64,6 +64,7 @@ type Config struct {
 	// under it. https, plain http only on loopback; none offers no feeds.
 	PublicURL string
 	Notify    *NotifyConfig // `notify` (notify.go): notices of changes and reminders; nil: none
+	TLS       TLSConfig     // `tls` (tls.go): serve terminates TLS, and verifies senders' client certificates
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -272,6 +273,7 @@ func parse(file, dir string, data []byte, getenv func(string) string, kinds []Ki
 	d.readSources(c, dir, getenv, renames)       // sources.go
 	d.readAccessSecrets(c, dir, getenv, renames) // access.go
 	d.readNotifySecrets(c, dir)                  // notify.go
+	d.readTLS(&c.TLS, dir)                       // tls.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -460,6 +462,7 @@ func (c *Config) validate(kinds []Kind) []*FieldError {
 		}
 	}
 	c.validateNotify(add)         // notify.go
+	c.validateTLS(add)            // tls.go
 	c.validateSources(kinds, add) // sources.go
 	return probs
 }
@@ -544,6 +547,7 @@ func (d *decoder) config(n *yaml.Node, c *Config, kinds []Kind) {
 		"rate_limits":     func(n *yaml.Node, path string) { d.rateLimits(n, path, &c.RateLimits) },
 		"public_url":      d.str(&c.PublicURL),
 		"notify":          func(n *yaml.Node, path string) { c.Notify = d.notify(n, path) }, // notify.go
+		"tls":             func(n *yaml.Node, path string) { d.tls(n, path, &c.TLS) },       // tls.go
 	})
 }
 

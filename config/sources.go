@@ -384,8 +384,12 @@ func (c *Config) validatePushed(s Source, p pushed, key func(string) string, add
 			"or they are lost at the next restart", s.Kind, EnvHandleSecret)
 	}
 	keyed := slices.ContainsFunc(c.APIKeys, func(k APIKeyConfig) bool { return k.Role == "source" && k.Name == s.Name })
-	if !keyed && len(p.CertSubjects()) == 0 {
-		add(key("name"), "nobody can send to %s: add an api_keys entry of role source named %q, or client_cert_subjects", s.Name, s.Name)
+	switch {
+	case keyed:
+	case len(p.CertSubjects()) == 0:
+		add(key("name"), "nobody can send to %s: add an api_keys entry of role source named %q, or client_cert_subjects with tls.client_ca_file", s.Name, s.Name)
+	case c.TLS.ClientCAFile == "" && c.TLS.ClientCAPEM == nil:
+		add(key("client_cert_subjects"), "nobody can send to %s: client certificates are verified only with tls.client_ca_file; set it, or add an api_keys entry of role source named %q", s.Name, s.Name)
 	}
 }
 

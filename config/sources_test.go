@@ -13,6 +13,7 @@ import (
 // their Go type; variables and files fill it as its tags and ReadFiles say.
 func TestSourceSections(t *testing.T) {
 	dir := t.TempDir()
+	writeTLSFiles(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte("a-token-from-a-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +39,7 @@ func TestSourceSections(t *testing.T) {
     auth: {kind: bearer}
   - {name: c, display: C, sector: hospital, kind: push, client_cert_subjects: ["CN=c"]}
 handle_secret_file: handle.key
+tls: {cert_file: server.pem, key_file: server.key, client_ca_file: ca.pem}
 `
 	if err := os.WriteFile(filepath.Join(dir, "handle.key"), []byte(strings.Repeat("h", 32)), 0o600); err != nil {
 		t.Fatal(err)
@@ -186,7 +188,7 @@ func TestPushedSources(t *testing.T) {
 	if got := c.CertSenders(); len(got) != 0 {
 		t.Errorf("senders by certificate %v, want none", got)
 	}
-	c = mustParseConfig(t, minimalConfig+"  - {name: herlev, display: H, sector: hospital, kind: push, client_cert_subjects: [\"CN=Herlev,O=Region Hovedstaden,C=DK\"]}\n", secret)
+	c = mustParseConfig(t, minimalConfig+"  - {name: herlev, display: H, sector: hospital, kind: push, client_cert_subjects: [\"CN=Herlev,O=Region Hovedstaden,C=DK\"]}\n"+key, secret)
 	if got := c.CertSenders(); got["CN=Herlev,O=Region Hovedstaden,C=DK"] != "herlev" || len(got) != 1 {
 		t.Errorf("senders by certificate = %v", got)
 	}
@@ -204,7 +206,7 @@ func TestPushedSources(t *testing.T) {
 			`api_keys[0].name: a key of role source sends for the push source of its name; there is none called "rh"`},
 		{"one certificate for two sources", minimalConfig +
 			"  - {name: a, display: A, sector: hospital, kind: push, client_cert_subjects: [CN=x]}\n" +
-			"  - {name: b, display: B, sector: hospital, kind: push, client_cert_subjects: [CN=x]}\n", secret,
+			"  - {name: b, display: B, sector: hospital, kind: push, client_cert_subjects: [CN=x]}\n" + key, secret,
 			`sources[2].client_cert_subjects: the subject "CN=x" also sends for a`},
 	}
 	for _, tc := range tests {

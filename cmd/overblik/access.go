@@ -95,11 +95,15 @@ func (a *app) openAccess(ctx context.Context, cfg *config.Config, login *demoLog
 	// replicas share: auth derives its own key from it.
 	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log, SealKey: cfg.HandleSecret,
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
+	if cfg.TLS.ClientCAs != nil {
+		// Only the server's own TLS verifies them.
+		ac.ClientCerts = cfg.CertSenders()
+	}
 	for _, k := range cfg.APIKeys {
 		sum, _ := auth.ParseKeySHA256(k.KeySHA256) // validated
 		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role), Organization: k.Organization})
 	}
-	tls := false
+	tls := cfg.TLS.On()
 	switch {
 	case login != nil:
 		ac.OIDC = login.oidc(cfg.PatientIdentifierSystem) // demo.go
@@ -119,7 +123,7 @@ func (a *app) openAccess(ctx context.Context, cfg *config.Config, login *demoLog
 			log.Info("bearer JWTs are not accepted: auth.audience names none for access tokens")
 		}
 		// Reached over HTTPS: Secure cookies and HSTS.
-		tls = strings.HasPrefix(l.RedirectURL, "https://")
+		tls = tls || strings.HasPrefix(l.RedirectURL, "https://")
 	}
 	ac.Secure = tls
 	au, err := auth.New(ctx, ac)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -337,8 +338,8 @@ func newWeb(cfg *config.Config, extras demoExtras, deps web.Deps, sec *security)
 		NoAccessControl:         true,
 		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
 		TrustedProxies:          proxies,
-		SenderCerts:             cfg.CertSenders(), // config_medcom.go
 		PublicURL:               cfg.PublicURL,
+		TLS:                     cfg.TLS.On(), // HSTS; behind a proxy, auth says so by its https redirect_url
 	}
 	deps.Outages = extras.outages
 	if sec != nil {
@@ -392,11 +393,31 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	return serveHTTP(ctx, ln, a.handler, stdout, log)
+	return serveHTTPS(ctx, ln, a.handler, serverTLS(cfg), stdout, log)
+}
+
+// serverTLS is the web server's TLS when it terminates TLS itself, nil
+// otherwise. With tls.client_ca_file it asks every client for a
+// certificate and verifies one if given: a hospital's system presents one,
+// a browser need not.
+func serverTLS(cfg *config.Config) *tls.Config {
+	if !cfg.TLS.On() {
+		return nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cfg.TLS.Certificate}}
+	if cfg.TLS.ClientCAs != nil {
+		tc.ClientAuth, tc.ClientCAs = tls.VerifyClientCertIfGiven, cfg.TLS.ClientCAs
+	}
+	return tc
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Writer, log *slog.Logger) error {
+	return serveHTTPS(ctx, ln, h, nil, stdout, log)
+}
+
+// serveHTTPS is serveHTTP over TLS when tc is set.
+func serveHTTPS(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config, stdout io.Writer, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -405,9 +426,19 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.W
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "overblik is running at http://%s\n", ln.Addr())
+	scheme := "http"
+	if tc != nil {
+		scheme, srv.TLSConfig = "https", tc
+	}
+	fmt.Fprintf(stdout, "overblik is running at %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tc != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in tc; HTTP/2 as over a proxy
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

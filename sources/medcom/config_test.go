@@ -33,6 +33,7 @@ func TestConfig(t *testing.T) {
     sector: hospital
     kind: medcom-hospitalnotification
     client_cert_subjects: ["`+subject+`"]
+api_keys: [{name: herlev, key_sha256: `+keyHash+`, role: source}]
 `), secret, kinds())
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestConfig(t *testing.T) {
 			`sources[0].sector: a medcom-hospitalnotification source is a hospital, got "municipality"`},
 		{"it is posted to: no base_url", src + ", base_url: https://x.dk}\n" + key, secret,
 			"sources[0].base_url: unknown key (sources[0] takes change_feed, client_cert_subjects, detail, display, kind, max_bytes, name, sector, timeout)"},
-		{"an empty subject", src + `, client_cert_subjects: [""]}` + "\n", secret, "sources[0].client_cert_subjects: an empty subject names no certificate"},
+		{"an empty subject", src + `, client_cert_subjects: [""]}` + "\n" + key, secret, "sources[0].client_cert_subjects: an empty subject names no certificate"},
 		{"a key of role source for no such source", src + "}\n" + key + "  - {name: other, key_sha256: " + keyHash + ", role: source}\n", secret,
 			`api_keys[1].name: a key of role source sends for the medcom-hospitalnotification source of its name; there is none called "other"`},
 	} {
