@@ -61,6 +61,13 @@ func ParseKeySHA256(s string) ([32]byte, error) {
 type Config struct {
 	OIDC    *OIDCConfig
 	APIKeys []APIKey
+	// ClientCerts maps the subject of a client certificate (as
+	// crypto/x509's Name.String writes it) to the source it sends for: a
+	// request whose TLS connection verified such a certificate is that
+	// source, role source, as its API key would be. The server's TLS
+	// configuration does the verifying; an unverified or unmapped
+	// certificate is nobody.
+	ClientCerts map[string]string
 	// IdleTimeout ends a session nobody used for that long (default 15m);
 	// AbsoluteTimeout ends any session that old (default 12h).
 	IdleTimeout     time.Duration
@@ -226,7 +233,9 @@ type loaded struct {
 }
 
 // Identify implements web.Authenticator (web defines it): a bearer credential first (an API
-// key, else a JWT access token), then the session cookie.
+// key, else a JWT access token), then the session cookie, then a verified
+// client certificate (ambient, as a cookie is: a person signed in on a
+// machine that holds one stays that person).
 func (a *Auth) Identify(ctx context.Context, r *http.Request) (access.Identity, bool, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
@@ -241,11 +250,14 @@ func (a *Auth) Identify(ctx context.Context, r *http.Request) (access.Identity, 
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return access.Identity{}, false, nil
+		return a.clientCert(r)
 	}
 	s, ok, err := a.session(ctx, c.Value)
-	if err != nil || !ok {
+	if err != nil {
 		return access.Identity{}, false, err
+	}
+	if !ok {
+		return a.clientCert(r)
 	}
 	if s.id.Value != "" {
 		if _, err := a.cfg.Patients.Register(ctx, s.id); err != nil {
@@ -253,6 +265,18 @@ func (a *Auth) Identify(ctx context.Context, r *http.Request) (access.Identity, 
 		}
 	}
 	return access.Identity{Principal: s.principal, CSRF: s.CSRF, Session: true}, true, nil
+}
+
+// clientCert is the source a verified client certificate sends for.
+func (a *Auth) clientCert(r *http.Request) (access.Identity, bool, error) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return access.Identity{}, false, nil
+	}
+	name, ok := a.cfg.ClientCerts[r.TLS.VerifiedChains[0][0].Subject.String()]
+	if !ok {
+		return access.Identity{}, false, nil
+	}
+	return access.Identity{Principal: access.Principal{Subject: "cert:" + name, Roles: []access.Role{access.RoleSource}, Name: name}}, true, nil
 }
 
 // bearer checks every API key in constant time (so timing tells nothing of

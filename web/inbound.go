@@ -16,12 +16,12 @@ type MessageReceiver interface {
 	ServeMessage(w http.ResponseWriter, r *http.Request, sender string)
 }
 
-// processMessage is POST /fhir/$process-message. The sender is an API key
-// of role source, named as the source it sends for, or a client
-// certificate that Config.SenderCerts maps to one. Anyone else gets 401:
-// the receiver never sees a message nobody vouched for.
+// processMessage is POST /fhir/$process-message. The sender is a system
+// of role source: an API key, or a client certificate auth maps to a
+// source, named as the source it sends for. Anyone else gets 401: the
+// receiver never sees a message nobody vouched for.
 func (s *Server) processMessage(c echo.Context) error {
-	sender, ok := s.messageSender(c)
+	sender, ok := messageSender(c)
 	if !ok {
 		return errUnauthorized(nil)
 	}
@@ -29,18 +29,17 @@ func (s *Server) processMessage(c echo.Context) error {
 	return nil
 }
 
-func (s *Server) messageSender(c echo.Context) (string, bool) {
-	if id, ok := identity(c); ok {
-		// API keys' principals are "apikey:<name>"; a person holding the
-		// role from a login sends nothing.
-		if name, isKey := strings.CutPrefix(id.Principal.Subject, "apikey:"); isKey && id.Principal.Has(access.RoleSource) {
-			return name, true
-		}
+func messageSender(c echo.Context) (string, bool) {
+	id, ok := identity(c)
+	if !ok || !id.Principal.Has(access.RoleSource) {
 		return "", false
 	}
-	if tls := c.Request().TLS; tls != nil && len(tls.VerifiedChains) > 0 {
-		sender, ok := s.cfg.SenderCerts[tls.VerifiedChains[0][0].Subject.String()]
-		return sender, ok
+	// Systems' principals are "apikey:<name>" or "cert:<name>"; a person
+	// holding the role from a login sends nothing.
+	for _, system := range []string{"apikey:", "cert:"} {
+		if name, isSystem := strings.CutPrefix(id.Principal.Subject, system); isSystem {
+			return name, true
+		}
 	}
 	return "", false
 }

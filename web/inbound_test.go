@@ -2,20 +2,12 @@ package web
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
@@ -44,8 +36,6 @@ func (r *recordingReceiver) take() []string {
 	return s
 }
 
-const senderSubject = "CN=Herlev Hospital notifications,O=Region Hovedstaden,C=DK"
-
 // inboundServer is a secured server with a message receiver, whose test
 // users include a source's API key and a person who holds the source role.
 func inboundServer(t *testing.T) (*Server, *recordingReceiver, string) {
@@ -64,11 +54,13 @@ func inboundServer(t *testing.T) (*Server, *recordingReceiver, string) {
 	ids := map[string]Identity{
 		"source-key":    {Principal: source},
 		"clinician-key": {Principal: access.Principal{Subject: "apikey:journal", Roles: []access.Role{access.RoleClinician}}},
+		// auth's identity of a client certificate mapped to the source.
+		"source-cert":   {Principal: access.Principal{Subject: "cert:herlev", Roles: []access.Role{access.RoleSource}, Name: "herlev"}},
 		"person-source": {Principal: access.Principal{Subject: "sub-x", Roles: []access.Role{access.RoleSource}, Handle: p.Handle}, Session: true, CSRF: testCSRF},
 	}
 	rec := &recordingReceiver{}
 	svc := access.NewService(st, access.Options{})
-	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, SenderCerts: map[string]string{senderSubject: "herlev"},
+	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem,
 		Demo: []DemoPatient{{Handle: p.Handle, Name: "Demo"}}, RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
 		Deps{Views: view.New(fakeTimelines{tl: testTimeline(t)}, pats, view.Options{Access: svc}), Patients: pats,
 			Auth: headerAuth{ids: ids}, Access: svc, Messages: rec, Outages: fakeOutages{}})
@@ -90,6 +82,7 @@ func TestProcessMessageNeedsASource(t *testing.T) {
 		{"", http.StatusUnauthorized, nil},
 		{"bad", http.StatusUnauthorized, nil},
 		{"source-key", http.StatusOK, []string{"herlev"}},
+		{"source-cert", http.StatusOK, []string{"herlev"}},
 		{"clinician-key", http.StatusUnauthorized, nil},
 		{"person-source", http.StatusUnauthorized, nil}, // a login is not a system
 	}
@@ -150,81 +143,3 @@ func TestSourceKeyOpensNothingElse(t *testing.T) {
 
 // echoRouteNotFound is the method Echo lists its own not-found routes under.
 const echoRouteNotFound = "echo_route_not_found"
-
-// TestProcessMessageWithClientCertificate: over mutual TLS, the client
-// certificate's subject names the source; any other certificate is nobody.
-func TestProcessMessageWithClientCertificate(t *testing.T) {
-	s, rec, _ := inboundServer(t)
-	ca, caKey := newCA(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	srv := httptest.NewUnstartedServer(s.Handler())
-	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	post := func(cert *tls.Certificate) int {
-		tr := srv.Client().Transport.(*http.Transport).Clone()
-		if cert != nil {
-			tr.TLSClientConfig.Certificates = []tls.Certificate{*cert}
-		}
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/fhir/$process-message", strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/fhir+json")
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if got := post(clientCert(t, ca, caKey, pkix.Name{CommonName: "Herlev Hospital notifications", Organization: []string{"Region Hovedstaden"}, Country: []string{"DK"}})); got != http.StatusOK {
-		t.Errorf("mapped certificate: %d, want 200", got)
-	}
-	if got := rec.take(); strings.Join(got, ",") != "herlev" {
-		t.Errorf("senders %v, want herlev", got)
-	}
-	if got := post(clientCert(t, ca, caKey, pkix.Name{CommonName: "Someone else"})); got != http.StatusUnauthorized {
-		t.Errorf("unmapped certificate: %d, want 401", got)
-	}
-	if got := post(nil); got != http.StatusUnauthorized {
-		t.Errorf("no certificate: %d, want 401", got)
-	}
-	if got := rec.take(); len(got) != 0 {
-		t.Errorf("the receiver was called for %v", got)
-	}
-}
-
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, key
-}
-
-func clientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, subject pkix.Name) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: subject,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}

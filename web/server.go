@@ -73,9 +73,6 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from anywhere else the connection's address counts.
 	TrustedProxies []netip.Prefix
-	// SenderCerts maps a client certificate's subject to the source it
-	// posts messages as (inbound.go).
-	SenderCerts map[string]string
 	// PublicURL is where people reach the server (https://overblik.example.dk):
 	// calendar feed addresses are made under it. Empty offers no feeds.
 	PublicURL string

@@ -16,6 +16,8 @@ import (
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/auth"
+	"github.com/overblik/overblik/config"
+	"github.com/overblik/overblik/sources/medcom"
 	"github.com/overblik/overblik/web"
 )
 
@@ -29,11 +31,11 @@ var errNoAuthMethod = errors.New("no authentication method configured: set auth 
 
 // requireAuthMethod is serve's check: a configuration error (exit 2) when
 // neither login nor API keys are configured.
-func requireAuthMethod(cfg *Config) error {
-	if cfg.loginConfigured() || len(cfg.APIKeys) > 0 {
+func requireAuthMethod(cfg *config.Config) error {
+	if cfg.LoginConfigured() || len(cfg.APIKeys) > 0 {
 		return nil
 	}
-	return &ConfigError{Problems: []error{&FieldError{Key: "auth", Msg: errNoAuthMethod.Error()}}}
+	return &config.Error{Problems: []error{&config.FieldError{Key: "auth", Msg: errNoAuthMethod.Error()}}}
 }
 
 // security is access control as wired: the access service every view asks,
@@ -58,13 +60,13 @@ func (s *security) apply(wc *web.Config, deps *web.Deps) {
 // requireAuthMethod).
 // accessControlled tells whether anyone must sign in: a login provider,
 // API keys or the demo's login.
-func accessControlled(cfg *Config, login *demoLogin) bool {
-	return cfg.loginConfigured() || len(cfg.APIKeys) > 0 || login != nil
+func accessControlled(cfg *config.Config, login *demoLogin) bool {
+	return cfg.LoginConfigured() || len(cfg.APIKeys) > 0 || login != nil
 }
 
 // openAccess wires access control on store, the database newApp opened; nil
 // when nothing is access controlled.
-func (a *app) openAccess(ctx context.Context, cfg *Config, store *sqlstore.Store, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
+func (a *app) openAccess(ctx context.Context, cfg *config.Config, store *sqlstore.Store, login *demoLogin, patients *aggregator.Patients, log *slog.Logger) (*security, error) {
 	if !accessControlled(cfg, login) {
 		log.Warn("no access control: anyone who can reach this address sees every timeline; keep it on loopback")
 		return nil, nil
@@ -99,15 +101,19 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, store *sqlstore.Store
 	// replicas share: auth derives its own key from it.
 	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log, SealKey: cfg.HandleSecret,
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
+	if cfg.TLS.ClientCAs != nil {
+		// Only the server's own TLS verifies them.
+		ac.ClientCerts = cfg.CertSenders()
+	}
 	for _, k := range cfg.APIKeys {
 		sum, _ := auth.ParseKeySHA256(k.KeySHA256) // validated
 		ac.APIKeys = append(ac.APIKeys, auth.APIKey{Name: k.Name, SHA256: sum, Role: access.Role(k.Role), Organization: k.Organization})
 	}
-	tls := false
+	tls := cfg.TLS.On()
 	switch {
 	case login != nil:
 		ac.OIDC = login.oidc(cfg.PatientIdentifierSystem) // demo.go
-	case cfg.loginConfigured():
+	case cfg.LoginConfigured():
 		l := cfg.Login
 		scopes := l.Scopes
 		if scopes == nil {
@@ -123,7 +129,7 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, store *sqlstore.Store
 			log.Info("bearer JWTs are not accepted: auth.audience names none for access tokens")
 		}
 		// Reached over HTTPS: Secure cookies and HSTS.
-		tls = strings.HasPrefix(l.RedirectURL, "https://")
+		tls = tls || strings.HasPrefix(l.RedirectURL, "https://")
 	}
 	ac.Secure = tls
 	au, err := auth.New(ctx, ac)
@@ -143,16 +149,12 @@ func (a *app) openAccess(ctx context.Context, cfg *Config, store *sqlstore.Store
 }
 
 // sourceChecks runs what `overblik check` runs, for the admin page.
-func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.SourceCheck {
+func sourceChecks(cfg *config.Config, log *slog.Logger) func(context.Context) []web.SourceCheck {
 	return func(ctx context.Context) []web.SourceCheck {
 		var out []web.SourceCheck
+		table := connectors(nil)
 		for _, sc := range cfg.Sources {
-			hc, err := sourceClient(sc.Auth)
-			if err != nil {
-				out = append(out, web.SourceCheck{Source: sc.Name, Check: "authentication", Detail: err.Error()})
-				continue
-			}
-			src, err := connectors[sc.Kind](sc, cfg, sourceDeps{hc: hc, log: log})
+			src, err := openSource(table, sc, cfg, log, nil)
 			if err != nil {
 				out = append(out, web.SourceCheck{Source: sc.Name, Check: "configuration", Detail: err.Error()})
 				continue
@@ -177,10 +179,10 @@ func sourceChecks(cfg *Config, log *slog.Logger) func(context.Context) []web.Sou
 // pushed to; nil otherwise. It is PostgreSQL when database_url is set, else
 // the SQLite file; the demo, given neither, uses a file in a temporary
 // folder it removes at the end.
-func (a *app) openDatabase(ctx context.Context, cfg *Config, login *demoLogin, log *slog.Logger) (*sqlstore.Store, error) {
+func (a *app) openDatabase(ctx context.Context, cfg *config.Config, login *demoLogin, log *slog.Logger) (*sqlstore.Store, error) {
 	demo := login != nil
 	if !accessControlled(cfg, login) &&
-		!slices.ContainsFunc(cfg.Sources, func(s SourceConfig) bool { return s.Kind == KindMedCom }) {
+		!slices.ContainsFunc(cfg.Sources, func(s config.Source) bool { return s.Kind == medcom.Kind }) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -204,7 +206,7 @@ func (a *app) openDatabase(ctx context.Context, cfg *Config, login *demoLogin, l
 		path = filepath.Join(dir, "access.db")
 	}
 	if path == "" {
-		path = DefaultDatabasePath
+		path = config.DefaultDatabasePath
 	}
 	s, err := sqlstore.OpenSQLite(ctx, path, opts)
 	if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,9 +18,11 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/aggregator/rediscache"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/metrics"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/sources"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/sources/ical"
 	"github.com/overblik/overblik/sources/medcom"
@@ -26,50 +30,73 @@ import (
 	"github.com/overblik/overblik/web"
 )
 
-// sourceDeps is what every connector constructor gets besides its config.
-type sourceDeps struct {
-	hc    *http.Client // authenticated as the source's auth section says
-	log   *slog.Logger
-	now   func() time.Time
-	inbox *medcom.Store // where pushed messages are kept; nil in `overblik check`
+// connectors are the kinds of source, each a connector's folder under
+// sources/ with its Kind, its Config (the source's own keys, tagged yaml,
+// with DefaultConfig and Check) and Open. Adding a connector is its folder
+// and one line here. The medcom sources read back what hospitals posted
+// to the inbox (nil in `overblik check`, and to read a configuration).
+func connectors(inbox *medcom.Store) []connector {
+	return []connector{
+		connect(fhirsource.Kind, fhirsource.DefaultConfig, fhirsource.Open),
+		connect(ical.Kind, ical.DefaultConfig, ical.Open),
+		connect(medcom.Kind, medcom.DefaultConfig, inbox.Source),
+	}
 }
 
-// connectors maps a source's `kind` to its constructor: the one place a new
-// connector is wired in (and KindFHIR/KindICal in config.go, so the
-// configuration accepts it).
-var connectors = map[string]func(SourceConfig, *Config, sourceDeps) (aggregator.Source, error){
-	KindFHIR: func(sc SourceConfig, cfg *Config, d sourceDeps) (aggregator.Source, error) {
-		sector, _ := aggregator.ParseSector(sc.Sector)
-		detail, _ := fhirsource.ParseDetail(sc.Detail)
-		return fhirsource.New(fhirsource.Config{
-			Name: sc.Name, Sector: sector, BaseURL: sc.BaseURL, PageSize: sc.PageSize, Location: cfg.Location,
-			Detail: detail, Include: sc.Include, Incremental: sc.Incremental, FullReread: sc.FullReread, MaxBytes: sc.MaxBytes,
-			Now: d.now, Client: fhir.Options{Logger: d.log, Now: d.now},
-		}, d.hc)
-	},
-	KindICal: func(sc SourceConfig, cfg *Config, d sourceDeps) (aggregator.Source, error) {
-		sector, _ := aggregator.ParseSector(sc.Sector)
-		system := sc.IdentifierSystem
-		if system == "" {
-			system = cfg.PatientIdentifierSystem
-		}
-		return ical.New(ical.Config{
-			Name: sc.Name, Sector: sector, URL: sc.URL, IdentifierSystem: system, IdentifierKey: sc.IdentifierKey,
-			Location: cfg.Location, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
-		}, d.hc)
-	},
-	KindMedCom: func(sc SourceConfig, _ *Config, d sourceDeps) (aggregator.Source, error) {
-		return medcom.NewSource(sc.Name, d.inbox)
-	},
+// connector is one line of the table: a kind, a fresh section of its keys,
+// and how to open a source from one.
+type connector struct {
+	kind    string
+	section func() config.Section
+	open    func(config.Section, sources.Settings) (aggregator.Source, error)
 }
 
-// sourceClient is the HTTP client for one source, with its authentication.
-func sourceClient(a AuthConfig) (*http.Client, error) {
-	return fhir.NewHTTPClient(fhir.Auth{
-		Kind: a.Kind, Token: a.Token, TokenURL: a.TokenURL, ClientID: a.ClientID, Scope: a.Scope,
-		ClientSecret: a.ClientSecret, ClientAuthMethod: a.ClientAuthMethod,
-		PrivateKeyPEM: a.PrivateKey, KeyID: a.KeyID, Alg: a.Alg,
-		CertPEM: a.Cert, KeyPEM: a.Key, CAPEM: a.CA,
+// connect is the table's line for a connector's Kind, DefaultConfig and
+// Open: *C is the section the configuration decodes a source's own keys
+// into, and Open gets it back.
+func connect[C any, PC interface {
+	*C
+	config.Section
+}, S aggregator.Source](kind string, defaults func() C, open func(C, sources.Settings) (S, error)) connector {
+	return connector{
+		kind:    kind,
+		section: func() config.Section { c := defaults(); return PC(&c) },
+		open: func(sec config.Section, s sources.Settings) (aggregator.Source, error) {
+			c, ok := sec.(PC)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("kind %s: the section is a %T", kind, sec)
+			}
+			src, err := open(*c, s)
+			if err != nil {
+				return nil, err
+			}
+			return src, nil
+		},
+	}
+}
+
+// sourceKinds are the kinds a configuration may name, for config.
+func sourceKinds() []config.Kind {
+	var out []config.Kind
+	for _, c := range connectors(nil) {
+		out = append(out, config.Kind{Name: c.kind, Section: c.section})
+	}
+	return out
+}
+
+// openSource opens the configured source sc with its connector in table.
+func openSource(table []connector, sc config.Source, cfg *config.Config, log *slog.Logger, now func() time.Time) (aggregator.Source, error) {
+	i := slices.IndexFunc(table, func(c connector) bool { return c.kind == sc.Kind })
+	if i < 0 {
+		return nil, fmt.Errorf("no connector for kind %q", sc.Kind)
+	}
+	sector, _ := aggregator.ParseSector(sc.Sector) // validated
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return table[i].open(sc.Section, sources.Settings{
+		Name: sc.Name, Sector: sector, Generic: sc.Detail == "generic", MaxBytes: sc.MaxBytes,
+		Location: cfg.Location, IdentifierSystem: cfg.PatientIdentifierSystem, Logger: log.With("source", sc.Name), Now: now,
 	})
 }
 
@@ -148,7 +175,7 @@ type demoExtras struct {
 // newApp wires the product; now is the clock (nil: the real one). ctx
 // bounds the start (opening and migrating the database, the login
 // provider's discovery); when newApp fails, it has closed what it opened.
-func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logger, now func() time.Time) (_ *app, err error) {
+func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slog.Logger, now func() time.Time) (_ *app, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -167,17 +194,10 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	table := connectors(inbox)
 	var regs []aggregator.Registration
 	for _, sc := range cfg.Sources {
-		newSource, ok := connectors[sc.Kind]
-		if !ok {
-			return nil, fmt.Errorf("source %s: no connector for kind %q", sc.Name, sc.Kind)
-		}
-		hc, err := sourceClient(sc.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
-		}
-		src, err := newSource(sc, cfg, sourceDeps{hc: hc, log: log.With("source", sc.Name), now: now, inbox: inbox})
+		src, err := openSource(table, sc, cfg, log, now)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
@@ -201,6 +221,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		Now:      now,
 		// Zero values in the configuration take the rules' defaults.
 		Conflicts:   &cfg.Conflicts,
+		Merge:       &cfg.Merge,
 		KeepChanges: cfg.Cache.KeepChanges,
 		// Only a running refresher refreshes every refresh.every; without
 		// one, timelines are refreshed on demand after fresh_for.
@@ -269,7 +290,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 	return a, nil
 }
 
-func refreshEvery(cfg *Config) time.Duration {
+func refreshEvery(cfg *config.Config) time.Duration {
 	if !cfg.Refresh.Enabled {
 		return 0
 	}
@@ -280,7 +301,7 @@ func refreshEvery(cfg *Config) time.Duration {
 // redis_url is set, on the process's one Redis client (a.rdb, which the
 // sessions and the access change feed share), with timelines served from
 // memory while Redis is away; in memory otherwise. ready reports which.
-func (a *app) openBackend(cfg *Config, log *slog.Logger) (aggregator.Backend, func(context.Context) error, error) {
+func (a *app) openBackend(cfg *config.Config, log *slog.Logger) (aggregator.Backend, func(context.Context) error, error) {
 	if cfg.Cache.RedisURL == "" {
 		return memcache.NewBackend(0), nil, nil
 	}
@@ -312,8 +333,8 @@ func (a *app) openBackend(cfg *Config, log *slog.Logger) (aggregator.Backend, fu
 // newWeb builds the web layer on deps. Without access control (only
 // possible outside serve, which refuses to start without it) every page
 // says so.
-func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.Handler {
-	proxies, _ := parseTrustedProxies(cfg.TrustedProxies) // validated
+func newWeb(cfg *config.Config, extras demoExtras, deps web.Deps, sec *security) http.Handler {
+	proxies, _ := config.ParseTrustedProxies(cfg.TrustedProxies) // validated
 	wc := web.Config{
 		Location:                cfg.Location,
 		Demo:                    extras.patients,
@@ -321,8 +342,8 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		NoAccessControl:         true,
 		RateLimits:              web.RateLimits{Login: cfg.RateLimits.Login, Lookup: cfg.RateLimits.Lookup, FailedBearer: cfg.RateLimits.FailedBearer},
 		TrustedProxies:          proxies,
-		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
 		PublicURL:               cfg.PublicURL,
+		TLS:                     cfg.TLS.On(), // HSTS; behind a proxy, auth says so by its https redirect_url
 	}
 	deps.Outages = extras.outages
 	if sec != nil {
@@ -341,7 +362,7 @@ func cutIdentifier(s, defaultSystem string) (system, value string, ok bool) {
 }
 
 // serve runs the configured product until ctx ends.
-func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger) error {
 	if cfg.EnsureHandleSecret() {
 		log.Warn("no handle secret configured: patient links change at every restart; set OVERBLIK_HANDLE_SECRET or handle_secret_file")
 	}
@@ -354,7 +375,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	}
 	defer a.Close()
 	defer a.startBackground(ctx, log)()
-	if addr := cfg.metricsListener(); addr != "" {
+	if addr := cfg.MetricsListener(); addr != "" {
 		mln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("metrics_listen: %w", err)
@@ -376,11 +397,31 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	return serveHTTP(ctx, ln, a.handler, stdout, log)
+	return serveHTTPS(ctx, ln, a.handler, serverTLS(cfg), stdout, log)
+}
+
+// serverTLS is the web server's TLS when it terminates TLS itself, nil
+// otherwise. With tls.client_ca_file it asks every client for a
+// certificate and verifies one if given: a hospital's system presents one,
+// a browser need not.
+func serverTLS(cfg *config.Config) *tls.Config {
+	if !cfg.TLS.On() {
+		return nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cfg.TLS.Certificate}}
+	if cfg.TLS.ClientCAs != nil {
+		tc.ClientAuth, tc.ClientCAs = tls.VerifyClientCertIfGiven, cfg.TLS.ClientCAs
+	}
+	return tc
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Writer, log *slog.Logger) error {
+	return serveHTTPS(ctx, ln, h, nil, stdout, log)
+}
+
+// serveHTTPS is serveHTTP over TLS when tc is set.
+func serveHTTPS(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config, stdout io.Writer, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -389,9 +430,19 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.W
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "overblik is running at http://%s\n", ln.Addr())
+	scheme := "http"
+	if tc != nil {
+		scheme, srv.TLSConfig = "https", tc
+	}
+	fmt.Fprintf(stdout, "overblik is running at %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tc != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in tc; HTTP/2 as over a proxy
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

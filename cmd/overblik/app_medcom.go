@@ -9,6 +9,7 @@ import (
 
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/sources/medcom"
 	"github.com/overblik/overblik/web"
 )
@@ -16,8 +17,8 @@ import (
 // openInbox opens the store of pushed HospitalNotifications when a source
 // of kind medcom-hospitalnotification is configured: tables of its own in
 // db, access control's database.
-func (a *app) openInbox(ctx context.Context, cfg *Config, db *sqlstore.Store) (*medcom.Store, error) {
-	if db == nil || !slices.ContainsFunc(cfg.Sources, func(s SourceConfig) bool { return s.Kind == KindMedCom }) {
+func (a *app) openInbox(ctx context.Context, cfg *config.Config, db *sqlstore.Store) (*medcom.Store, error) {
+	if db == nil || !slices.ContainsFunc(cfg.Sources, func(s config.Source) bool { return s.Kind == medcom.Kind }) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -32,13 +33,13 @@ func (a *app) openInbox(ctx context.Context, cfg *Config, db *sqlstore.Store) (*
 // receiveMessages takes the medcom sources' messages at POST
 // /fhir/$process-message and rebuilds the patient's timeline after each;
 // nil when no such source is configured.
-func (a *app) receiveMessages(cfg *Config, inbox *medcom.Store, patients *aggregator.Patients, svc *aggregator.Service, log *slog.Logger) (web.MessageReceiver, error) {
+func (a *app) receiveMessages(cfg *config.Config, inbox *medcom.Store, patients *aggregator.Patients, svc *aggregator.Service, log *slog.Logger) (web.MessageReceiver, error) {
 	if inbox == nil {
 		return nil, nil
 	}
 	var senders []string
 	for _, s := range cfg.Sources {
-		if s.Kind == KindMedCom {
+		if s.Kind == medcom.Kind {
 			senders = append(senders, s.Name)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/view"
@@ -74,7 +75,7 @@ func BenchmarkColdBuild3x100(b *testing.B) {
 // BenchmarkCachedRead serves a cached 300-entry timeline through the whole
 // HTTP stack, as JSON and as the HTML page.
 func BenchmarkCachedRead(b *testing.B) {
-	cfg := Default()
+	cfg := config.Default()
 	cfg.Location, _ = time.LoadLocation(cfg.Timezone)
 	cfg.HandleSecret = []byte("benchmark secret of at least 32 bytes!")
 	regs := benchSources(b, 3, 100)

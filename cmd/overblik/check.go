@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 )
 
 // checker is a source that can check itself; `overblik check` asks each.
@@ -20,18 +21,13 @@ type checker interface {
 // accepts our credentials and answers the searches we need (each is tried,
 // for a patient nobody is: a server's declarations only inform), and prints
 // a table. It reports false when any check failed.
-func check(ctx context.Context, cfg *Config, out io.Writer, log *slog.Logger) (bool, error) {
+func check(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) (bool, error) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tCHECK\tRESULT\tDETAIL")
 	allOK := true
+	table := connectors(nil)
 	for _, sc := range cfg.Sources {
-		hc, err := sourceClient(sc.Auth)
-		if err != nil {
-			allOK = false
-			fmt.Fprintf(tw, "%s\tauthentication\tFAIL\t%v\n", sc.Name, err)
-			continue
-		}
-		src, err := connectors[sc.Kind](sc, cfg, sourceDeps{hc: hc, log: log})
+		src, err := openSource(table, sc, cfg, log, nil)
 		if err != nil {
 			allOK = false
 			fmt.Fprintf(tw, "%s\tconfiguration\tFAIL\t%v\n", sc.Name, err)

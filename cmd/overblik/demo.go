@@ -16,8 +16,10 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/auth"
 	"github.com/overblik/overblik/auth/demoidp"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/web"
 )
@@ -37,13 +39,13 @@ var demoSources = []struct {
 // Authorization: Bearer demo-clinician-key, with an Overblik-Reason header.
 // Its SHA-256 is what a configuration holds; the key itself is public, as
 // everything in the demo is made up.
-var demoAPIKey = APIKeyConfig{Name: "demo-clinician", Role: "clinician",
+var demoAPIKey = config.APIKeyConfig{Name: "demo-clinician", Role: "clinician",
 	KeySHA256: "14e98ee7a4f52e2a086b5926dfdb043240096ab555e453417bf0926d73a335ed"}
 
 // demo is a running set of simulated sources and the configuration that
 // points at them.
 type demo struct {
-	cfg      *Config
+	cfg      *config.Config
 	patients []web.DemoPatient // Handle holds system|value until newApp swaps it
 	sims     map[string]*fhirsim.Server
 	servers  []*http.Server
@@ -51,7 +53,7 @@ type demo struct {
 
 // startDemo serves today's demo data from three simulators on loopback.
 func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
-	cfg := Default()
+	cfg := config.Default()
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("demo zone: %w", err)
@@ -79,16 +81,18 @@ func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
 		}()
 		d.servers = append(d.servers, srv)
 		d.sims[ds.name] = sim
-		sc := DefaultSourceConfig()
-		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), KindFHIR
-		sc.BaseURL = "http://" + ln.Addr().String()
+		sc := config.DefaultSource()
+		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), fhirsource.Kind
+		fc := fhirsource.DefaultConfig()
+		fc.BaseURL = "http://" + ln.Addr().String()
+		sc.Section = &fc
 		cfg.Sources = append(cfg.Sources, sc)
 	}
 	for _, p := range data.Patients {
 		d.patients = append(d.patients, web.DemoPatient{Handle: p.System + "|" + p.CPR, Name: p.Name})
 	}
 	cfg.EnsureHandleSecret()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(sourceKinds()); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func openDemoWith(ctx context.Context, today time.Time, addr net.Addr, flags dem
 	rd.closers = append(rd.closers, func() { idp.Close() })
 	// Every demo person is opted in to e-mail notices (notify.go).
 	d.cfg.Notify = demoNotify(demoBaseURL(addr), flags.smtp)
-	if err := d.cfg.Validate(); err != nil {
+	if err := d.cfg.Validate(sourceKinds()); err != nil {
 		rd.Close()
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/overblik/overblik/access/storetest"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/web"
 )
 
@@ -36,7 +37,7 @@ func TestABlockOnOneReplicaIsObeyedByTheOther(t *testing.T) {
 	d.cfg.Cache.RedisURL, d.cfg.Cache.RedisPrefix = "redis://127.0.0.1:6379/0", prefix
 	d.cfg.DatabaseURL = storetest.PostgresURL(t, "invalidate_test_")
 	d.cfg.Refresh.Enabled = false
-	d.cfg.APIKeys = []APIKeyConfig{demoAPIKey}
+	d.cfg.APIKeys = []config.APIKeyConfig{demoAPIKey}
 	t.Cleanup(func() {
 		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 		defer rdb.Close()

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/overblik/overblik/config"
 )
 
 func main() {
@@ -51,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		addr := fs.String("addr", DefaultListen, "address to listen on")
+		addr := fs.String("addr", config.DefaultListen, "address to listen on")
 		smtpAddr := fs.String("smtp", "", "send the demo's notices to this SMTP server (`HOST:PORT`, no TLS) instead of the mailbox at /demo/mail")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitUsage
@@ -86,14 +88,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // loadConfig reads `<command> --config FILE`; without a configuration it
 // returns the exit status to end with.
-func loadConfig(args []string, stderr io.Writer, getenv func(string) string) (*Config, int) {
+func loadConfig(args []string, stderr io.Writer, getenv func(string) string) (*config.Config, int) {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "overblik.yaml", "configuration file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, exitUsage
 	}
-	cfg, err := Load(*path, getenv)
+	cfg, err := config.Load(*path, getenv, sourceKinds())
 	if err != nil {
 		return nil, exitStatus(stderr, err)
 	}
@@ -104,7 +106,7 @@ func exitStatus(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	var ce *ConfigError
+	var ce *config.Error
 	if errors.As(err, &ce) {
 		fmt.Fprintf(stderr, "configuration error:\n%v\n", err)
 		return exitUsage

@@ -13,13 +13,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/web"
 )
@@ -154,7 +159,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 	env := envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": keyHash, "OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256": keyHash})
 	for _, f := range []string{"overblik.example.yaml", "overblik.demo.yaml"} {
 		t.Run(f, func(t *testing.T) {
-			cfg, err := Load(filepath.Join("..", "..", f), env)
+			cfg, err := config.Load(filepath.Join("..", "..", f), env, sourceKinds())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,8 +239,8 @@ func TestNewAppClosesWhatItOpenedWhenItFails(t *testing.T) {
 	cfg := d.cfg
 	cfg.Cache.RedisURL, cfg.Cache.RedisPrefix = "redis://127.0.0.1:6379/0", "overblik-test-newapp:"
 	cfg.DatabasePath = filepath.Join(t.TempDir(), "access.db")
-	cfg.APIKeys = []APIKeyConfig{demoAPIKey}
-	cfg.Login = LoginConfig{Issuer: "http://127.0.0.1:1", ClientID: "x", ClientSecret: []byte("y"),
+	cfg.APIKeys = []config.APIKeyConfig{demoAPIKey}
+	cfg.Login = config.LoginConfig{Issuer: "http://127.0.0.1:1", ClientID: "x", ClientSecret: []byte("y"),
 		RedirectURL: "http://127.0.0.1:8080/auth/callback", PostLogoutURL: "http://127.0.0.1:8080/"}
 	before := runtime.NumGoroutine()
 	for range 3 {
@@ -249,5 +254,165 @@ func TestNewAppClosesWhatItOpenedWhenItFails(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before+2 {
 		t.Errorf("%d goroutines after three failed starts, %d before: newApp leaves what it opened running", n, before)
+	}
+}
+
+// TestServeRefusesPublishedKeys: serve with the old example's key, or with
+// the shipped demo configuration given the public demo key, exits 2 and
+// names the key.
+func TestServeRefusesPublishedKeys(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "overblik.yaml")
+	if err := os.WriteFile(old, []byte("listen: 127.0.0.1:0\nmetrics_listen: off\n"+minimalConfig+
+		"api_keys: [{name: care-coordination, key_sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8, role: clinician}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, config string
+		env          map[string]string
+		want         []string
+	}{
+		{"the old example's key", old, nil, []string{`api_keys[0].key_sha256: the API key "care-coordination" is the key of the old overblik.example.yaml ("password")`}},
+		{"the shipped example", "../../overblik.example.yaml", nil, []string{"api_keys[0].key_sha256: want the SHA-256 of the key", "head -c 32 /dev/urandom | base64", "OVERBLIK_API_KEY_CARE_COORDINATION_SHA256"}},
+		{"the shipped demo configuration", "../../overblik.demo.yaml", nil, []string{"api_keys[0].key_sha256: want the SHA-256 of the key", "OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256"}},
+		{"the demo configuration with the public demo key", "../../overblik.demo.yaml", map[string]string{"OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256": demoAPIKey.KeySHA256},
+			[]string{`OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256: the API key "demo-clinician" is the public key of the demo ("demo-clinician-key")`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), []string{"serve", "--config", tc.config}, &stdout, &stderr, envFunc(tc.env))
+			if got != exitUsage {
+				t.Fatalf("exit = %d, want %d; stderr: %s", got, exitUsage, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("serve started: %s", stdout.String())
+			}
+			assertErrContains(t, stderr.String(), tc.want...)
+		})
+	}
+}
+
+// TestServeRefusesWithoutAuthentication: serve with no login and no API
+// keys exits with status 2 and says why, before it listens.
+func TestServeRefusesWithoutAuthentication(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "overblik.yaml")
+	if err := os.WriteFile(path, []byte("listen: 0.0.0.0:0\n"+minimalConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	got := run(context.Background(), []string{"serve", "--config", path}, &stdout, &stderr, func(string) string { return "" })
+	if got != exitUsage {
+		t.Fatalf("exit = %d, want %d; stderr: %s", got, exitUsage, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "no authentication method configured") || stdout.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// demoTimelines builds the demo patients' timelines as of now, with the
+// demo's configuration as modify leaves it.
+func demoTimelines(t *testing.T, now time.Time, modify func(*config.Config)) []*aggregator.Timeline {
+	t.Helper()
+	d, err := startDemo(now, slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	modify(d.cfg)
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients}, slogDiscard(), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var out []*aggregator.Timeline
+	for _, p := range d.patients {
+		ref, _, _ := a.patients.Resolve(context.Background(), p.Handle)
+		tl, err := a.svc.Timeline(context.Background(), ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tl)
+	}
+	return out
+}
+
+// TestConflictRulesReachTheService switches a rule off in the configuration
+// and checks the demo patient that has a heavy day no longer gets one.
+func TestConflictRulesReachTheService(t *testing.T) {
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, cph)
+	rulesOf := func(off bool) map[string]int {
+		counts := map[string]int{}
+		for _, tl := range demoTimelines(t, now, func(c *config.Config) { c.Conflicts.HeavyDay.Off = off }) {
+			for _, c := range tl.Conflicts {
+				counts[string(c.Rule)]++
+			}
+		}
+		return counts
+	}
+	if on := rulesOf(false); on["heavy-day"] == 0 {
+		t.Fatalf("the demo has no heavy day to switch off: %v", on)
+	}
+	if off := rulesOf(true); off["heavy-day"] != 0 || off["overlap"] == 0 {
+		t.Errorf("with heavy_day off: %v, want no heavy-day and the other rules still on", off)
+	}
+}
+
+// TestMergeRulesReachTheService: the demo's discharge meeting, booked by
+// the hospital and by the home nursing, is one entry with both parts; with
+// merge.meetings.off in the configuration it is two.
+func TestMergeRulesReachTheService(t *testing.T) {
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, cph)
+	meetings := func(yaml string) (entries, joint int) {
+		merge := mustParseConfig(t, yaml+minimalConfig, nil).Merge
+		for _, tl := range demoTimelines(t, now, func(c *config.Config) { c.Merge = merge }) {
+			for _, e := range tl.Entries {
+				if strings.HasPrefix(e.Title, "Udskrivningssamtale") || strings.HasPrefix(e.Title, "Udskrivningsmøde") {
+					entries++
+					if len(e.Parts) == 2 {
+						joint++
+					}
+				}
+			}
+		}
+		return entries, joint
+	}
+	if entries, joint := meetings(""); entries != 1 || joint != 1 {
+		t.Errorf("by default: %d discharge meeting entries, %d of them joint; want the one, joint", entries, joint)
+	}
+	if entries, joint := meetings("merge: {meetings: {off: true}}\n"); entries != 2 || joint != 0 {
+		t.Errorf("with merge.meetings.off: %d discharge meeting entries, %d of them joint; want two apart", entries, joint)
+	}
+}
+
+// TestExampleShowsTheDefaults: the example claims to show the defaults,
+// of the keys every source has and of each connector's own; keep it honest.
+func TestExampleShowsTheDefaults(t *testing.T) {
+	// The example's API key is a placeholder (TestServeRefusesPublishedKeys):
+	// an operator gives the hash of their own.
+	c, err := config.Load("../../overblik.example.yaml", envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": keyHash}), sourceKinds())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	d := config.Default()
+	if c.Listen != d.Listen || c.Timezone != d.Timezone || c.PatientIdentifierSystem != d.PatientIdentifierSystem ||
+		c.Window != d.Window || !reflect.DeepEqual(c.Cache, d.Cache) || c.MetricsListen != d.MetricsListen || c.RateLimits != d.RateLimits ||
+		c.Worklist != d.Worklist || c.Merge != d.Merge {
+		t.Errorf("example top-level values differ from the defaults:\n got %+v\nwant %+v", c, d)
+	}
+	var sectors []string
+	for _, s := range c.Sources {
+		sectors = append(sectors, s.Sector)
+		fc, ok := s.Section.(*fhirsource.Config)
+		if s.Kind != fhirsource.Kind || !ok || !strings.HasPrefix(fc.BaseURL, "https://") {
+			t.Errorf("source %s: got kind %q, section %+v; want fhir over https", s.Name, s.Kind, s.Section)
+			continue
+		}
+		if def := fhirsource.DefaultConfig(); fc.Include != def.Include || fc.FullReread != def.FullReread || s.Timeout != config.DefaultTimeout && s.Name != "laegehuset" {
+			t.Errorf("source %s: include %v, full_reread %v, timeout %v differ from the defaults", s.Name, fc.Include, fc.FullReread, s.Timeout)
+		}
+	}
+	if want := []string{"hospital", "municipality", "gp"}; !slices.Equal(sectors, want) {
+		t.Errorf("got sectors %v, want %v", sectors, want)
 	}
 }

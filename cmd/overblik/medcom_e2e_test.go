@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/overblik/overblik/access/storetest"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/web"
 )
@@ -49,7 +50,7 @@ sources:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{EnvHandleSecret: "a handle secret of at least thirty-two bytes"}
+	env := map[string]string{config.EnvHandleSecret: "a handle secret of at least thirty-two bytes"}
 	ctx, cancel := context.WithCancel(context.Background())
 	stdoutR, stdoutW := io.Pipe()
 	stderr := &syncBuffer{}
@@ -342,7 +343,7 @@ sources:
   - {name: kommune, display: Herlev Kommune, sector: municipality, kind: fhir, base_url: `+fx.municipal+`}
   - {name: herlev, display: Herlev og Gentofte Hospital, sector: hospital, kind: medcom-hospitalnotification}
 `, func(k string) string {
-		if k == EnvHandleSecret {
+		if k == config.EnvHandleSecret {
 			return "a handle secret of at least thirty-two bytes"
 		}
 		return ""
@@ -424,7 +425,7 @@ sources:
   - {name: kommune, display: Herlev Kommune, sector: municipality, kind: fhir, base_url: `+fx.municipal+`}
   - {name: herlev, display: Herlev og Gentofte Hospital (advis), sector: hospital, kind: medcom-hospitalnotification}
 `, func(k string) string {
-		if k == EnvHandleSecret {
+		if k == config.EnvHandleSecret {
 			return "a handle secret of at least thirty-two bytes"
 		}
 		return ""

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/web"
 )
@@ -19,7 +20,7 @@ import (
 // changedHook is the aggregator's Options.Changed when notices are
 // configured: the notifier is made after the service, so the hook looks
 // it up when called (newApp sets it before anything is built).
-func (a *app) changedHook(cfg *Config) func(context.Context, string, int64, []aggregator.Change, []aggregator.Conflict) {
+func (a *app) changedHook(cfg *config.Config) func(context.Context, string, int64, []aggregator.Change, []aggregator.Conflict) {
 	if cfg.Notify == nil {
 		return nil
 	}
@@ -33,7 +34,7 @@ func (a *app) changedHook(cfg *Config) func(context.Context, string, int64, []ag
 // openNotify makes the notifier and starts its worker when `notify` is
 // configured. Notices are reads of patient data: without access control
 // there are none.
-func (a *app) openNotify(cfg *Config, extras demoExtras, sec *security, svc *aggregator.Service, patients *aggregator.Patients, log *slog.Logger) error {
+func (a *app) openNotify(cfg *config.Config, extras demoExtras, sec *security, svc *aggregator.Service, patients *aggregator.Patients, log *slog.Logger) error {
 	nc := cfg.Notify
 	if nc == nil {
 		return nil
@@ -48,8 +49,8 @@ func (a *app) openNotify(cfg *Config, extras demoExtras, sec *security, svc *agg
 	}
 	opts := notify.Options{
 		Senders: map[notify.Channel]notify.Sender{}, Details: map[notify.Channel]bool{},
-		BaseURL: nc.BaseURL, Location: cfg.Location, ReminderAt: nc.reminderAt, MaxAttempts: nc.MaxAttempts,
-		Quiet: &notify.QuietHours{From: nc.quietFrom, To: nc.quietTo}, Logger: log,
+		BaseURL: nc.BaseURL, Location: cfg.Location, ReminderAt: nc.Reminder, MaxAttempts: nc.MaxAttempts,
+		Quiet: &notify.QuietHours{From: nc.QuietStart, To: nc.QuietEnd}, Logger: log,
 		ConflictText: web.ConflictSentences(cfg.Location),
 	}
 	if s := nc.SMTP; s != nil {
@@ -141,12 +142,12 @@ func demoNotices(patients []web.DemoPatient) []demoNotice {
 // demoNotify is the demo's `notify`: e-mail to smtpAddr (no TLS, no
 // login: a local test server) or, without one, into the mailbox at
 // /demo/mail; links to the demo at baseURL.
-func demoNotify(baseURL, smtpAddr string) *NotifyConfig {
-	n := &NotifyConfig{BaseURL: baseURL, ReminderAt: "18:00", QuietFrom: "22:00", QuietTo: "07:00", MaxAttempts: 5}
+func demoNotify(baseURL, smtpAddr string) *config.NotifyConfig {
+	n := &config.NotifyConfig{BaseURL: baseURL, ReminderAt: "18:00", QuietFrom: "22:00", QuietTo: "07:00", MaxAttempts: 5}
 	if smtpAddr != "" {
-		n.SMTP = &SMTPConfig{Addr: smtpAddr, From: "Overblik demo <overblik@example.test>"}
+		n.SMTP = &config.SMTPConfig{Addr: smtpAddr, From: "Overblik demo <overblik@example.test>"}
 	} else {
-		n.demoMailbox = true
+		n.Mailbox = true
 	}
 	return n
 }

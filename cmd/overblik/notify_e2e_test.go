@@ -26,8 +26,10 @@ import (
 
 	"github.com/overblik/overblik/access/storetest"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
 	"github.com/overblik/overblik/notify"
+	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
 )
 
@@ -147,7 +149,7 @@ func TestMovedAppointmentMailsOnceWithThreeReplicas(t *testing.T) {
 	t.Cleanup(hsrv.Close)
 	for i := range d.cfg.Sources {
 		if d.cfg.Sources[i].Name == "aarhus-uh" {
-			d.cfg.Sources[i].BaseURL = hsrv.URL
+			d.cfg.Sources[i].Section.(*fhirsource.Config).BaseURL = hsrv.URL
 		}
 	}
 	var b [6]byte
@@ -164,9 +166,9 @@ func TestMovedAppointmentMailsOnceWithThreeReplicas(t *testing.T) {
 	d.cfg.Cache.RedisURL, d.cfg.Cache.RedisPrefix = "redis://127.0.0.1:6379/0", prefix
 	d.cfg.DatabaseURL = storetest.PostgresURL(t, "notify_e2e_")
 	d.cfg.Refresh.Enabled = false
-	d.cfg.APIKeys = []APIKeyConfig{{Name: "test", Role: "clinician", KeySHA256: strings.Repeat("ab", 32)}}
+	d.cfg.APIKeys = []config.APIKeyConfig{{Name: "test", Role: "clinician", KeySHA256: strings.Repeat("ab", 32)}}
 	d.cfg.Notify = demoNotify("http://127.0.0.1:8080", sink.addr)
-	if err := d.cfg.Validate(); err != nil {
+	if err := d.cfg.Validate(sourceKinds()); err != nil {
 		t.Fatal(err)
 	}
 	// The demo's login, for its delegation from Birthe to Åse.
@@ -266,16 +268,16 @@ func TestDemoMailbox(t *testing.T) {
 	t.Cleanup(hsrv.Close)
 	for i := range d.cfg.Sources {
 		if d.cfg.Sources[i].Name == "aarhus-uh" {
-			d.cfg.Sources[i].BaseURL = hsrv.URL
+			d.cfg.Sources[i].Section.(*fhirsource.Config).BaseURL = hsrv.URL
 		}
 	}
 	d.cfg.Refresh.Enabled = false
 	d.cfg.DatabasePath = filepath.Join(t.TempDir(), "overblik.db")
 	const key = "a-key-only-this-test-knows"
 	sum := sha256.Sum256([]byte(key))
-	d.cfg.APIKeys = []APIKeyConfig{{Name: "newcomer", Role: "clinician", KeySHA256: hex.EncodeToString(sum[:])}}
+	d.cfg.APIKeys = []config.APIKeyConfig{{Name: "newcomer", Role: "clinician", KeySHA256: hex.EncodeToString(sum[:])}}
 	d.cfg.Notify = demoNotify("http://127.0.0.1:8080", "")
-	if err := d.cfg.Validate(); err != nil {
+	if err := d.cfg.Validate(sourceKinds()); err != nil {
 		t.Fatal(err)
 	}
 	idp, login, err := startDemoLogin("http://127.0.0.1:8080", d.patients, slogDiscard())

@@ -21,13 +21,15 @@ import (
 	"github.com/overblik/overblik/fhir"
 )
 
-// Config describes one FHIR source.
+// Config describes one FHIR source. Its fields tagged yaml are the
+// source's own keys in the configuration (config.go); Open fills the
+// others from the keys every source has.
 type Config struct {
 	Name         string // unique; part of every entry id
 	Sector       aggregator.Sector
-	BaseURL      string
-	PageSize     int   // _count; 0 lets the server choose
-	MaxBodyBytes int64 // per-response limit; 0 means the fhir client's default
+	BaseURL      string `yaml:"base_url" env:"BASE_URL"`
+	PageSize     int    `yaml:"page_size"` // _count; 0 lets the server choose
+	MaxBodyBytes int64  // per-response limit; 0 means the fhir client's default
 	// MaxBytes is the byte budget of one Fetch (and of one poll of the
 	// change feed): every page of its searches together, the patient
 	// look-up included; default DefaultMaxBytes. A fetch that runs over it
@@ -41,7 +43,7 @@ type Config struct {
 	// instead of reading each one not yet cached. A server that does not
 	// support it refuses it (searches ask for strict handling); the
 	// connector then searches without it from then on.
-	Include bool
+	Include bool `yaml:"include"`
 	// Incremental: after a full read for a patient, later fetches ask only
 	// for what changed since (_lastUpdated=ge the newest meta.lastUpdated
 	// seen), merged by resource id with the result kept from before, and
@@ -49,13 +51,16 @@ type Config struct {
 	// a search cannot show) are noticed within that period. The server must
 	// support _lastUpdated; one that ignores it is noticed only when its
 	// answer reaches the page cap, and then the window is read instead.
-	Incremental bool
-	FullReread  time.Duration    // default DefaultFullReread; also how long a patient's id here is remembered
+	Incremental bool             `yaml:"incremental"`
+	FullReread  time.Duration    `yaml:"full_reread"` // default DefaultFullReread; also how long a patient's id here is remembered
 	MaxPatients int              // patients whose last result is kept; default DefaultMaxPatients
 	Now         func() time.Time // clock for FullReread; nil is time.Now
 	// Client tunes the FHIR client (retries, breaker, ...); PageSize and
 	// MaxBodyBytes above win over its fields when set.
 	Client fhir.Options
+	// Auth is how Open's HTTP client authenticates to the server; New
+	// takes the client instead.
+	Auth fhir.AuthConfig `yaml:"auth"`
 }
 
 // DefaultMaxBytes is Config.MaxBytes when left at zero: room for a few

@@ -275,7 +275,7 @@ func TestFeedURL(t *testing.T) {
 	}
 }
 
-func TestConfigErrors(t *testing.T) {
+func TestNewRefuses(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config

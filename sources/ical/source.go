@@ -76,24 +76,32 @@ const (
 
 const placeholder = "{identifier}"
 
-// Config describes one feed.
+// Config describes one feed. Its fields tagged yaml are the source's own
+// keys in the configuration (config.go); Open fills the others from the
+// keys every source has.
 type Config struct {
 	Name   string // unique; part of every entry id
 	Sector aggregator.Sector
 	// URL is an absolute http(s) URL template with {identifier} in its path
 	// or query.
-	URL string
-	// IdentifierSystem is the identifier system the feed knows patients by.
-	IdentifierSystem string
+	URL string `yaml:"url" env:"URL"`
+	// IdentifierSystem is the identifier system the feed knows patients
+	// by; Open's default is the configuration's patient_identifier_system.
+	IdentifierSystem string `yaml:"identifier_system"`
 	// IdentifierKey, when set, sends HMAC-SHA256(key, value) in hex instead
-	// of the value itself. At least 16 bytes.
-	IdentifierKey []byte
-	MaxBytes      int64          // largest feed read; default DefaultMaxBytes
-	Location      *time.Location // zone of DATE and floating values; default UTC
+	// of the value itself. At least 16 bytes. ReadFiles reads it from
+	// IdentifierKeyFile.
+	IdentifierKey     []byte
+	IdentifierKeyFile string         `yaml:"identifier_key_file"`
+	MaxBytes          int64          // largest feed read; default DefaultMaxBytes
+	Location          *time.Location // zone of DATE and floating values; default UTC
 	// Generic keeps only time, place, medium, status and sensitivity and
 	// marks entries Generic, for the web to show a generic title (the
 	// configuration's detail: generic).
 	Generic bool
+	// Auth is how Open's HTTP client authenticates to the feed; New takes
+	// the client instead.
+	Auth fhir.AuthConfig `yaml:"auth"`
 }
 
 // Source is an iCalendar feed as a timeline source. Safe for concurrent use:
@@ -110,7 +118,7 @@ func New(cfg Config, hc *http.Client) (*Source, error) {
 		return nil, errors.New("ical: name is required")
 	}
 	if err := checkTemplate(cfg.URL); err != nil {
-		return nil, fmt.Errorf("ical %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("ical %s: url %w", cfg.Name, err)
 	}
 	if cfg.IdentifierSystem == "" {
 		cfg.IdentifierSystem = DefaultIdentifierSystem
@@ -133,29 +141,29 @@ func New(cfg Config, hc *http.Client) (*Source, error) {
 	return &Source{cfg: cfg, hc: hc}, nil
 }
 
+// checkTemplate checks a feed's URL template: absolute http(s), with the
+// placeholder outside the host (it would leak into DNS). It never quotes
+// the URL.
 func checkTemplate(tpl string) error {
 	if !strings.Contains(tpl, placeholder) {
-		return errors.New("url must contain " + placeholder)
+		return errors.New("must contain " + placeholder + ", where the patient's identifier goes")
 	}
 	u, err := url.Parse(strings.ReplaceAll(tpl, placeholder, "x0"))
 	if err != nil {
-		return errors.New("url does not parse") // url's error would repeat it
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("url must be absolute http or https")
-	case u.Host == "":
-		return errors.New("url has no host")
-	case u.User != nil:
-		return errors.New("url must not carry credentials")
-	case u.Fragment != "":
-		return errors.New("url must not have a fragment")
+		return errors.New("not a valid URL") // url's error would repeat it
 	}
 	scheme, rest, _ := strings.Cut(tpl, "://")
 	host, _, _ := strings.Cut(rest, "/")
 	host, _, _ = strings.Cut(host, "?")
-	if strings.Contains(host, placeholder) || scheme == "" {
-		return errors.New(placeholder + " must not be in the host")
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an absolute http or https URL")
+	case u.Host == "" || scheme == "" || strings.Contains(host, placeholder):
+		return errors.New("must name a host, without " + placeholder + " in it")
+	case u.User != nil:
+		return errors.New("must not carry credentials (user:password@): they would leak into logs")
+	case u.Fragment != "":
+		return errors.New("must not have a fragment")
 	}
 	return nil
 }

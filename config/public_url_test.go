@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -21,7 +21,7 @@ func TestPublicURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			c, err := Parse([]byte(minimalConfig+"public_url: "+tt.value+"\n"), nil)
+			c, err := Parse([]byte(minimalConfig+"public_url: "+tt.value+"\n"), nil, testKinds())
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Parse: %v", err)

@@ -1,8 +1,6 @@
-package main
+package config
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,9 @@ import (
 
 // keyHash is the SHA-256 of "a-key-only-these-tests-know".
 const keyHash = "78726d1cd080c7a6bb423be2c97471a2abaf326c9231efcbc8622bd481d8946a"
+
+// demoKeyHash is the SHA-256 of the demo's public key, "demo-clinician-key".
+const demoKeyHash = "14e98ee7a4f52e2a086b5926dfdb043240096ab555e453417bf0926d73a335ed"
 
 func TestParseAccessSections(t *testing.T) {
 	dir := t.TempDir()
@@ -34,7 +35,7 @@ database_path: access.db
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(path, func(string) string { return "" })
+	c, err := Load(path, func(string) string { return "" }, testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +50,8 @@ database_path: access.db
 	if c.DatabasePath != filepath.Join(dir, "access.db") {
 		t.Errorf("database_path = %q, want it next to the configuration", c.DatabasePath)
 	}
-	if err := requireAuthMethod(c); err != nil {
-		t.Errorf("requireAuthMethod: %v", err)
+	if !c.LoginConfigured() {
+		t.Error("LoginConfigured: false with auth.issuer given")
 	}
 
 	env := map[string]string{EnvAuthClientSecret: "from-env", EnvDatabaseURL: "postgres://u:pw@db/overblik"}
@@ -87,7 +88,7 @@ func TestAccessConfigErrors(t *testing.T) {
 		{
 			name: "the old example's key and the demo's",
 			data: "api_keys:\n  - {name: care-coordination, key_sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8, role: clinician}\n" +
-				"  - {name: demo-clinician, key_sha256: " + demoAPIKey.KeySHA256 + ", role: clinician}\n",
+				"  - {name: demo-clinician, key_sha256: " + demoKeyHash + ", role: clinician}\n",
 			want: []string{`api_keys[0].key_sha256: the API key "care-coordination" is the key of the old overblik.example.yaml ("password"), which anyone can send: make a key of your own with ` + "`head -c 32 /dev/urandom | base64`",
 				`api_keys[1].key_sha256: the API key "demo-clinician" is the public key of the demo ("demo-clinician-key")`},
 		},
@@ -146,13 +147,13 @@ func TestAccessSettings(t *testing.T) {
 	}
 	c = mustParseConfig(t, minimalConfig+"metrics_listen: off\ntrusted_proxies: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/48\"]\nrate_limits: {login: 100}\n"+
 		"auth: {issuer: https://x.dk, client_id: o, redirect_url: https://o.dk/auth/callback, audience: api://overblik, require_at_jwt: true}\n", nil)
-	proxies, err := parseTrustedProxies(c.TrustedProxies)
-	if c.metricsListener() != "" || err != nil || len(proxies) != 3 || proxies[1].String() != "192.0.2.7/32" ||
+	proxies, err := ParseTrustedProxies(c.TrustedProxies)
+	if c.MetricsListener() != "" || err != nil || len(proxies) != 3 || proxies[1].String() != "192.0.2.7/32" ||
 		c.RateLimits != (RateLimitsConfig{Login: 100, Lookup: 30, FailedBearer: 20}) || c.Login.Audience != "api://overblik" || !c.Login.RequireATJWT {
-		t.Errorf("metrics %q, proxies %v (%v), rate_limits %+v, auth %+v", c.metricsListener(), proxies, err, c.RateLimits, c.Login)
+		t.Errorf("metrics %q, proxies %v (%v), rate_limits %+v, auth %+v", c.MetricsListener(), proxies, err, c.RateLimits, c.Login)
 	}
-	if c := mustParseConfig(t, minimalConfig+"metrics_listen: \"\"\n", nil); c.metricsListener() != "" {
-		t.Errorf("metrics_listen empty: %q", c.metricsListener())
+	if c := mustParseConfig(t, minimalConfig+"metrics_listen: \"\"\n", nil); c.MetricsListener() != "" {
+		t.Errorf("metrics_listen empty: %q", c.MetricsListener())
 	}
 	// The hash of an API key may come from the environment.
 	c = mustParseConfig(t, minimalConfig+"api_keys: [{name: care-coordination, key_sha256: REPLACE-ME, role: clinician}]\n",
@@ -161,57 +162,6 @@ func TestAccessSettings(t *testing.T) {
 		t.Errorf("key_sha256 from the environment: %q", c.APIKeys[0].KeySHA256)
 	}
 	got := parseConfigErr(t, minimalConfig+"api_keys: [{name: care-coordination, key_sha256: "+keyHash+", role: clinician}]\n",
-		envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": demoAPIKey.KeySHA256}))
+		envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": demoKeyHash}))
 	assertErrContains(t, got, `OVERBLIK_API_KEY_CARE_COORDINATION_SHA256: the API key "care-coordination" is the public key of the demo`, "(overrides api_keys[0].key_sha256)")
-}
-
-// TestServeRefusesPublishedKeys: serve with the old example's key, or with
-// the shipped demo configuration given the public demo key, exits 2 and
-// names the key.
-func TestServeRefusesPublishedKeys(t *testing.T) {
-	old := filepath.Join(t.TempDir(), "overblik.yaml")
-	if err := os.WriteFile(old, []byte("listen: 127.0.0.1:0\nmetrics_listen: off\n"+minimalConfig+
-		"api_keys: [{name: care-coordination, key_sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8, role: clinician}]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name, config string
-		env          map[string]string
-		want         []string
-	}{
-		{"the old example's key", old, nil, []string{`api_keys[0].key_sha256: the API key "care-coordination" is the key of the old overblik.example.yaml ("password")`}},
-		{"the shipped example", "../../overblik.example.yaml", nil, []string{"api_keys[0].key_sha256: want the SHA-256 of the key", "head -c 32 /dev/urandom | base64", "OVERBLIK_API_KEY_CARE_COORDINATION_SHA256"}},
-		{"the shipped demo configuration", "../../overblik.demo.yaml", nil, []string{"api_keys[0].key_sha256: want the SHA-256 of the key", "OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256"}},
-		{"the demo configuration with the public demo key", "../../overblik.demo.yaml", map[string]string{"OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256": demoAPIKey.KeySHA256},
-			[]string{`OVERBLIK_API_KEY_DEMO_CLINICIAN_SHA256: the API key "demo-clinician" is the public key of the demo ("demo-clinician-key")`}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			got := run(context.Background(), []string{"serve", "--config", tc.config}, &stdout, &stderr, envFunc(tc.env))
-			if got != exitUsage {
-				t.Fatalf("exit = %d, want %d; stderr: %s", got, exitUsage, stderr.String())
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("serve started: %s", stdout.String())
-			}
-			assertErrContains(t, stderr.String(), tc.want...)
-		})
-	}
-}
-
-// TestServeRefusesWithoutAuthentication: serve with no login and no API
-// keys exits with status 2 and says why, before it listens.
-func TestServeRefusesWithoutAuthentication(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "overblik.yaml")
-	if err := os.WriteFile(path, []byte("listen: 0.0.0.0:0\n"+minimalConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	got := run(context.Background(), []string{"serve", "--config", path}, &stdout, &stderr, func(string) string { return "" })
-	if got != exitUsage {
-		t.Fatalf("exit = %d, want %d; stderr: %s", got, exitUsage, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "no authentication method configured") || stdout.Len() != 0 {
-		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
-	}
 }

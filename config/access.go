@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -61,8 +61,8 @@ func defaultRateLimits() RateLimitsConfig {
 // same machine (or a sidecar); "off" serves it to admins only.
 const DefaultMetricsListen = "127.0.0.1:9090"
 
-// metricsListener is the address of /metrics' own listener, "" for none.
-func (c *Config) metricsListener() string {
+// MetricsListener is the address of /metrics' own listener, "" for none.
+func (c *Config) MetricsListener() string {
 	if c.MetricsListen == "off" {
 		return ""
 	}
@@ -87,8 +87,8 @@ const (
 	DefaultDatabasePath = "overblik.db"
 )
 
-// loginConfigured says whether `auth` is in use.
-func (c *Config) loginConfigured() bool { return c.Login.Issuer != "" }
+// LoginConfigured says whether `auth` is in use.
+func (c *Config) LoginConfigured() bool { return c.Login.Issuer != "" }
 
 func (d *decoder) login(n *yaml.Node, path string, l *LoginConfig) {
 	d.mapping(n, path, map[string]field{
@@ -217,7 +217,7 @@ func (d *decoder) readAccessSecrets(c *Config, dir string, getenv func(string) s
 // method is configured at all is serve's question (the demo brings its own).
 func (c *Config) validateAccess(add func(key, format string, args ...any)) {
 	l := c.Login
-	if c.loginConfigured() {
+	if c.LoginConfigured() {
 		if err := checkAbsURL(l.Issuer); err != nil {
 			add("auth.issuer", "%v", err)
 		} else if err := checkIssuer(l.Issuer); err != nil {
@@ -272,13 +272,12 @@ func (c *Config) validateAccess(add func(key, format string, args ...any)) {
 			add(key("role"), "unknown role %q (want patient, relative, clinician, admin or source)", k.Role)
 		}
 	}
-	c.validateSenders(add) // config_medcom.go
-	if addr := c.metricsListener(); addr != "" {
+	if addr := c.MetricsListener(); addr != "" {
 		if err := checkListen(addr); err != nil {
 			add("metrics_listen", "%v (or off, for none)", err)
 		}
 	}
-	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
 		add("trusted_proxies", "%v", err)
 	}
 	for _, r := range []struct {
@@ -322,8 +321,8 @@ func checkIssuer(raw string) error {
 	return errors.New("must be https (plain http only for a provider on loopback)")
 }
 
-// parseTrustedProxies reads CIDRs, or single addresses.
-func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+// ParseTrustedProxies reads CIDRs, or single addresses.
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
 		p, err := netip.ParsePrefix(s)

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ func TestParseNotify(t *testing.T) {
 		if err := os.WriteFile(path, []byte(minimalConfig+yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return Load(path, func(string) string { return "" })
+		return Load(path, func(string) string { return "" }, testKinds())
 	}
 
 	c, err := load(t, `auth: {issuer: https://login.example.dk, client_id: o, redirect_url: https://overblik.example.dk/auth/callback}
@@ -38,8 +38,8 @@ notify:
 		t.Fatal(err)
 	}
 	n := c.Notify
-	if n == nil || n.BaseURL != "https://overblik.example.dk" || n.MaxAttempts != 7 || n.reminderAt.String() != "17:30" ||
-		n.quietFrom.String() != "21:00" || n.quietTo.String() != "08:15" {
+	if n == nil || n.BaseURL != "https://overblik.example.dk" || n.MaxAttempts != 7 || n.Reminder.String() != "17:30" ||
+		n.QuietStart.String() != "21:00" || n.QuietEnd.String() != "08:15" {
 		t.Fatalf("notify = %+v", n)
 	}
 	if s := n.SMTP; s == nil || s.Addr != "smtp.example.dk:587" || !s.StartTLS || string(s.Password) != "pw" || s.Details {
@@ -54,7 +54,7 @@ notify:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := c.Notify; n.reminderAt != notify.DefaultReminderAt || n.quietFrom != notify.DefaultQuietFrom || n.quietTo != notify.DefaultQuietTo || n.MaxAttempts != 5 {
+	if n := c.Notify; n.Reminder != notify.DefaultReminderAt || n.QuietStart != notify.DefaultQuietFrom || n.QuietEnd != notify.DefaultQuietTo || n.MaxAttempts != 5 {
 		t.Errorf("defaults: %+v", n)
 	}
 	if c, err := load(t, ""); err != nil || c.Notify != nil {
@@ -79,7 +79,7 @@ notify:
 		{"notify: {base_url: https://o.dk, smtp: {addr: \"x:25\", from: o@x.dk, tls: true}}\n", "notify.smtp.tls"},
 	} {
 		_, err := load(t, tc.yaml)
-		var ce *ConfigError
+		var ce *Error
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.key+":") {
 			t.Errorf("%s: error %v, want one about %s", strings.TrimSpace(tc.yaml), err, tc.key)
 		}

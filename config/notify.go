@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -28,10 +28,11 @@ type NotifyConfig struct {
 	QuietTo     string         // `quiet_hours.to`, default 07:00
 	MaxAttempts int            // `max_attempts`, default 5: then a notice is failed and listed on /admin
 
-	// Resolved by validation.
-	reminderAt, quietFrom, quietTo notify.Clock
-	// demoMailbox: the demo keeps e-mail in its mailbox (not from YAML).
-	demoMailbox bool
+	// Reminder, QuietStart and QuietEnd are ReminderAt, QuietFrom and
+	// QuietTo as Validate read them.
+	Reminder, QuietStart, QuietEnd notify.Clock
+	// Mailbox: the demo keeps e-mail in its mailbox (not from YAML).
+	Mailbox bool
 }
 
 // SMTPConfig is `notify.smtp`.
@@ -121,7 +122,7 @@ func (c *Config) validateNotify(add func(key, format string, args ...any)) {
 	if n == nil {
 		return
 	}
-	if n.SMTP == nil && n.Webhook == nil && !n.demoMailbox {
+	if n.SMTP == nil && n.Webhook == nil && !n.Mailbox {
 		add("notify", "needs smtp or webhook (or both): notices have no way to go")
 	}
 	if n.BaseURL == "" && c.Login.RedirectURL != "" {
@@ -135,13 +136,13 @@ func (c *Config) validateNotify(add func(key, format string, args ...any)) {
 		add("notify.base_url", "must be an absolute https URL (http only on loopback)")
 	}
 	var err error
-	if n.reminderAt, err = notify.ParseClock(n.ReminderAt); err != nil {
+	if n.Reminder, err = notify.ParseClock(n.ReminderAt); err != nil {
 		add("notify.reminders.at", "%v", err)
 	}
-	if n.quietFrom, err = notify.ParseClock(n.QuietFrom); err != nil {
+	if n.QuietStart, err = notify.ParseClock(n.QuietFrom); err != nil {
 		add("notify.quiet_hours.from", "%v", err)
 	}
-	if n.quietTo, err = notify.ParseClock(n.QuietTo); err != nil {
+	if n.QuietEnd, err = notify.ParseClock(n.QuietTo); err != nil {
 		add("notify.quiet_hours.to", "%v", err)
 	}
 	if n.MaxAttempts < 1 || n.MaxAttempts > 100 {
