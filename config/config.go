@@ -31,6 +31,9 @@ import (
 // Config is the typed configuration of `overblik serve`. Defaults fill what
 // the YAML leaves out. Problems are reported with the key named as in YAML.
 type Config struct {
+	// Warnings are what the file says that is ignored (a key of another
+	// kind of source): serve logs them and check prints them.
+	Warnings []string `yaml:"-"`
 	Listen                  string                   // `listen`, default "127.0.0.1:8080"
 	Timezone                string                   // `timezone`, default "Europe/Copenhagen"
 	Location                *time.Location           // resolved from Timezone by Validate, not from YAML
@@ -330,6 +333,10 @@ func parse(file, dir string, data []byte, getenv func(string) string, kinds []Ki
 			return cmp.Compare(lineOrder(a.Line), lineOrder(b.Line))
 		})
 		return nil, newConfigError(probs)
+	}
+	for _, w := range d.warns {
+		w.File = file
+		c.Warnings = append(c.Warnings, w.Error())
 	}
 	return c, nil
 }

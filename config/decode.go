@@ -53,6 +53,7 @@ func ParseDuration(s string) (time.Duration, error) {
 // the first, and remembers the line of every key for later validation errors.
 type decoder struct {
 	probs []*FieldError
+	warns []*FieldError // what is ignored but works
 	lines map[string]int  // key path -> line
 	bad   map[string]bool // key paths whose value could not be decoded
 }
@@ -62,6 +63,10 @@ type field func(n *yaml.Node, path string)
 
 func (d *decoder) problem(line int, key, format string, args ...any) {
 	d.probs = append(d.probs, &FieldError{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) warn(line int, key, format string, args ...any) {
+	d.warns = append(d.warns, &FieldError{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -132,6 +137,7 @@ func (d *decoder) mappingOr(n *yaml.Node, path string, fields map[string]field, 
 			continue
 		}
 		seen[k.Value] = k.Line
+		d.lines[p] = k.Line
 		f, ok := fields[k.Value]
 		if !ok {
 			if unknown != nil {
@@ -149,7 +155,6 @@ func (d *decoder) mappingOr(n *yaml.Node, path string, fields map[string]field, 
 			d.problem(k.Line, p, "unknown key (%s takes %s)", where, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 			continue
 		}
-		d.lines[p] = k.Line
 		f(v, p)
 	}
 }

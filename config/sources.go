@@ -165,7 +165,11 @@ func (d *decoder) source(n *yaml.Node, p string, kinds []Kind, owners map[string
 		case kind == nil:
 			return "", true // a key of some kind, and the kind is missing or wrong: that is reported
 		case len(others) > 0:
-			return fmt.Sprintf("is for kind %s, not %s (%s takes %s)", orList(others), kind.Name, p, takes), true
+			// Ignored, as it always was: a file that worked keeps working,
+			// and the operator is told. A key the kind needs instead is
+			// reported as missing.
+			d.warn(d.lines[p+"."+key], p+"."+key, "is for kind %s, not %s: ignored (%s takes %s)", orList(others), kind.Name, p, takes)
+			return "", true
 		}
 		return "", false
 	})

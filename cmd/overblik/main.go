@@ -99,6 +99,9 @@ func loadConfig(args []string, stderr io.Writer, getenv func(string) string) (*c
 	if err != nil {
 		return nil, exitStatus(stderr, err)
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "configuration warning: %s\n", w)
+	}
 	return cfg, exitOK
 }
 

@@ -227,6 +227,30 @@ func TestCheckCommand(t *testing.T) {
 	}
 }
 
+// TestCheckWarnsOfAKeyOfAnotherKind: a configuration that gave an iCal
+// source a FHIR key loaded before connectors owned their keys, and still
+// does; check says the key is ignored.
+func TestCheckWarnsOfAKeyOfAnotherKind(t *testing.T) {
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/calendar")
+		io.WriteString(w, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n")
+	}))
+	t.Cleanup(feed.Close)
+	path := filepath.Join(t.TempDir(), "overblik.yaml")
+	cfg := "sources:\n  - {name: k, display: K, sector: municipality, kind: ical, url: '" + feed.URL + "/{identifier}.ics', page_size: 20}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	got := run(context.Background(), []string{"check", "--config", path}, &stdout, &stderr, func(string) string { return "" })
+	if got == exitUsage {
+		t.Fatalf("exit = %d: the configuration was refused\n%s", got, stderr.String())
+	}
+	if want := "sources[0].page_size: is for kind fhir, not ical: ignored"; !strings.Contains(stderr.String(), "configuration warning: ") || !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+}
+
 // TestNewAppClosesWhatItOpenedWhenItFails: a start that fails late (the
 // login provider cannot be reached, after the cache, the database and the
 // access change feed were opened) leaves no goroutine or connection behind.
