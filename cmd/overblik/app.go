@@ -140,6 +140,7 @@ func (a *app) Close() {
 type demoExtras struct {
 	patients []web.DemoPatient // Handle holds system|value; newApp swaps it for the real handle
 	outages  web.Outages
+	changes  web.DemoChanges // move, cancel and add appointments (demo_changes.go)
 	login    *demoLogin      // the in-process OpenID provider and its delegations (access.go)
 	mailbox  *notify.Mailbox // where the demo's e-mail goes without --smtp (notify.go)
 	notices  []demoNotice    // who the demo opts in to notices (notify.go)
@@ -203,6 +204,13 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		RefreshEvery: refreshEvery(cfg),
 		Metrics:      m,
 		Changed:      a.changedHook(cfg), // notify.go
+		// The name a source gives is kept sealed with the identifier,
+		// for the clinician's patient banner, never in the timeline.
+		Named: func(ctx context.Context, handle, name string) {
+			if a.patients != nil {
+				a.patients.SetName(ctx, handle, name)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -240,7 +248,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		return nil, err
 	}
 	// Every read of patient data goes through the one authorized view.
-	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now}
+	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now, Names: patients}
 	if sec != nil {
 		vopts.Access = sec.access
 	}
@@ -256,7 +264,7 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 	// how the service is used: on the web server only admins get them; the
 	// operator's scraper reads them on metrics_listen (serve).
 	a.metrics = m.Handler()
-	deps := web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}
+	deps := web.Deps{Views: views, Patients: patients, Sources: svc, Ready: ready, Metrics: a.metrics, Logger: log}
 	if deps.Messages, err = a.receiveMessages(cfg, inbox, patients, svc, log); err != nil { // app_medcom.go
 		return nil, err
 	}
@@ -319,8 +327,14 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		TrustedProxies:          proxies,
 		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
 		PublicURL:               cfg.PublicURL,
+		// The demo's CPR numbers are dated 30 and 31 February, which no
+		// real person's is; outside the demo a CPR number's date must exist.
+		FictitiousCPR: len(extras.patients) > 0,
 	}
 	deps.Outages = extras.outages
+	if extras.changes != nil {
+		deps.Changes = extras.changes
+	}
 	if sec != nil {
 		sec.apply(&wc, &deps) // access.go
 	}

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/view"
+)
+
+// A clinician's pages: one patient's timeline with its conflicts, opened
+// with a reason, under a banner that says who the patient is.
+
+// patientBanner opens every clinician page about a patient, so a nurse
+// knows whom she is calling about: the name the sources give, the age and
+// the CPR number with its last four digits hidden. The name and the CPR
+// number come from the view, which gives them only to a viewer it let see
+// the patient; they are in the page body only, never in its title or URL.
+type patientBanner struct {
+	Name string // "" when no source gave one
+	Age  string // "85 år"; "" without a CPR number
+	CPR  string // "300241-xxxx"; "" for another kind of identifier
+}
+
+// banner is the banner of what v shows, at now.
+func (s *Server) banner(tr *translator, v *view.View, now time.Time) *patientBanner {
+	b := &patientBanner{Name: v.Name}
+	if id := v.Patient.Identifier; id.System == SystemCPR && checkCPR(id.Value, true) == nil {
+		b.CPR = maskCPR(id.Value)
+		b.Age = tr.F("pbanner.age", birthDate(id.Value).age(now.In(s.loc)))
+	}
+	return b
+}
+
+// clinicianPage is one patient's timeline with every conflict highlighted.
+// With access control its GET shows the page to a session holding a pass
+// for the patient (lookuppass.go) and asks anyone else why; the POST of
+// that question leaves a pass and redirects to the GET.
+func (s *Server) clinicianPage(c echo.Context) error {
+	handle := c.Param("handle")
+	if !s.secured() {
+		v, err := s.open(c, view.Request{Handle: handle, Reason: c.Request().Header.Get(ReasonHeader)})
+		if err != nil {
+			return err
+		}
+		return s.renderClinician(c, v)
+	}
+	id, _ := identity(c)
+	key := sessionKey(id)
+	if c.Request().Method == http.MethodGet {
+		reason, ok := s.passes.get(key, handle, s.now())
+		if !ok {
+			return s.reasonPage(c, handle, http.StatusOK, "")
+		}
+		v, err := s.open(c, view.Request{Handle: handle, Reason: reason})
+		if err != nil {
+			return err
+		}
+		return s.renderClinician(c, v)
+	}
+	reason := strings.TrimSpace(c.Request().PostForm.Get("reason"))
+	tr := s.translatorFor(c)
+	switch {
+	case reason == "":
+		return s.reasonPage(c, handle, http.StatusBadRequest, tr.T("error.reason_required"))
+	case len(reason) > access.MaxReasonLen:
+		return s.reasonPage(c, handle, http.StatusBadRequest, tr.T("why.too_long"))
+	}
+	if key == "" {
+		// No session to keep the reason in: the page is the answer.
+		return s.clinicianLookup(c, handle, reason)
+	}
+	s.passes.put(key, handle, reason, s.now())
+	return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(handle))
+}
+
+func (s *Server) renderClinician(c echo.Context, pv *view.View) error {
+	tr := s.translatorFor(c)
+	now := s.now()
+	v := s.timelineView(c, tr, pv.Timeline, now, true)
+	v.Clinician = true
+	v.Patient = s.banner(tr, pv, now)
+	v.Title, v.Heading = tr.T("clinician.title"), tr.T("clinician.heading")
+	v.ConflictsHeading = tr.T("clinician.conflicts")
+	if len(v.Conflicts) == 0 {
+		v.NoConflicts = tr.T("clinician.no_conflicts")
+	}
+	if pv.Timeline.Unknown() {
+		// One line, not a banner per source that does not know them.
+		v.Banners = []string{tr.T("lookup.unknown")}
+	}
+	if err := s.renderDays(tr.lang, &v); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
+}
+
+// firstName is how a relative's note names the patient: "Birthe" of
+// "Birthe Østergaard Madsen".
+func firstName(name string) string {
+	f := strings.Fields(name)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+// viewVoice is the voice in which the reader of v reads its conflicts.
+func viewVoice(tr *translator, v *view.View) voice {
+	switch v.Decision.Role {
+	case access.RoleClinician:
+		return staffVoice(tr)
+	case access.RoleRelative:
+		return relativeVoice(tr, v.Name)
+	}
+	return voice{}
+}
+
+// ctxRelativeKey holds, on a relative's request for a timeline page, the
+// patient's name as the view gave it, so the page's sentences name her.
+const ctxRelativeKey = "overblik.relative"
+
+// readerVoice is the voice of a page: staff on a clinician's, the
+// relative's on a page whose request carries ctxRelativeKey, else the
+// patient's.
+func readerVoice(c echo.Context, tr *translator, clinician bool) voice {
+	if clinician {
+		return staffVoice(tr)
+	}
+	if name, ok := c.Get(ctxRelativeKey).(string); ok {
+		return relativeVoice(tr, name)
+	}
+	return voice{}
+}
