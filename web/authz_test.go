@@ -167,11 +167,9 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	e.logs = &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.tl, e.pats, e.auth = fakeTimelines{tl: tl}, pats, headerAuth{ids: ids}
-	// The CPR numbers are the demo's, dated 30 and 31 February.
-	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000},
-		FictitiousCPR: true},
+	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
 		Deps{
-			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock}), Patients: pats,
+			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock, Names: pats}), Patients: pats,
 			Auth: headerAuth{ids: ids}, Access: svc, Marks: svc, Logger: log,
 			Checks: func(context.Context) []SourceCheck {
 				return []SourceCheck{{Source: "hosp", Check: "metadata", Detail: "connection refused"}}

@@ -29,7 +29,7 @@ type patientBanner struct {
 // banner is the banner of what v shows, at now.
 func (s *Server) banner(tr *translator, v *view.View, now time.Time) *patientBanner {
 	b := &patientBanner{Name: v.Name}
-	if id := v.Patient.Identifier; id.System == SystemCPR && checkCPR(id.Value, true) == nil {
+	if id := v.Patient.Identifier; id.System == SystemCPR && checkCPR(id.Value) == nil {
 		b.CPR = maskCPR(id.Value)
 		b.Age = tr.F("pbanner.age", birthDate(id.Value).age(now.In(s.loc)))
 	}

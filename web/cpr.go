@@ -44,9 +44,11 @@ func normalCPR(s string) string {
 }
 
 // checkCPR tells whether v (normalised) is a CPR number: 10 digits and a
-// date that exists. fictitious also lets 30 and 31 February through: no real
-// person has such a number, which is why the demo and test systems use them.
-func checkCPR(v string, fictitious bool) error {
+// date that exists, or 30 or 31 February. No real person has a number with
+// those two dates, which is why the demo and test systems use them as their
+// fictitious series: such a number never reaches a real person, and one
+// mistyped into that series is caught as one no source knows.
+func checkCPR(v string) error {
 	if len(v) != 10 {
 		return errCPRFormat
 	}
@@ -59,7 +61,7 @@ func checkCPR(v string, fictitious bool) error {
 	if d.month < time.January || d.month > time.December || d.day < 1 {
 		return errCPRDate
 	}
-	if fictitious && d.month == time.February && (d.day == 30 || d.day == 31) {
+	if d.month == time.February && (d.day == 30 || d.day == 31) {
 		return nil
 	}
 	if t := time.Date(d.year, d.month, d.day, 12, 0, 0, 0, time.UTC); t.Day() != d.day {
@@ -127,7 +129,7 @@ func (s *Server) checkIdentifier(id aggregator.Identifier) error {
 	if id.System != SystemCPR {
 		return nil
 	}
-	if err := checkCPR(id.Value, s.cfg.FictitiousCPR); err != nil {
+	if err := checkCPR(id.Value); err != nil {
 		return &requestError{status: http.StatusBadRequest, code: "bad_identifier", msg: cprMsg(err), err: err}
 	}
 	return nil

@@ -39,8 +39,7 @@ func newRateEnv(t *testing.T, limits RateLimits, trusted ...string) *rateEnv {
 	})
 	re := &rateEnv{now: testNow(t)}
 	fp := newFakePatients()
-	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: limits, TrustedProxies: proxies,
-		FictitiousCPR: true}, // the demo's CPR numbers
+	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: limits, TrustedProxies: proxies},
 		Deps{Views: view.New(fakeTimelines{tl: testTimeline(t)}, fp, view.Options{Access: e.svc}), Patients: fp,
 			Auth: headerAuth{ids: ids}, Access: e.svc, AuthRoutes: login})
 	s.now = func() time.Time { re.mu.Lock(); defer re.mu.Unlock(); return re.now }

@@ -79,10 +79,6 @@ type Config struct {
 	// PublicURL is where people reach the server (https://overblik.example.dk):
 	// calendar feed addresses are made under it. Empty offers no feeds.
 	PublicURL string
-	// FictitiousCPR accepts CPR numbers dated 30 or 31 February, the
-	// fictitious numbers of the demo and of test systems (cpr.go); off, a
-	// CPR number's date must exist.
-	FictitiousCPR bool
 }
 
 // Deps are what the web layer is built on; cmd wires them.

@@ -327,9 +327,6 @@ func newWeb(cfg *Config, extras demoExtras, deps web.Deps, sec *security) http.H
 		TrustedProxies:          proxies,
 		SenderCerts:             cfg.medcomSenders(), // config_medcom.go
 		PublicURL:               cfg.PublicURL,
-		// The demo's CPR numbers are dated 30 and 31 February, which no
-		// real person's is; outside the demo a CPR number's date must exist.
-		FictitiousCPR: len(extras.patients) > 0,
 	}
 	deps.Outages = extras.outages
 	if extras.changes != nil {
