@@ -30,8 +30,8 @@ func TestCPRNumbers(t *testing.T) {
 		{"0101904321", "0101904321", nil, cprDate{1990, time.January, 1}, 36}, // 7th digit 4, year 90: 1990
 		{"0101104321", "0101104321", nil, cprDate{2010, time.January, 1}, 16}, // 4, year 10: 2010
 		{"0101369321", "0101369321", nil, cprDate{2036, time.January, 1}, -10},
-		{"0101375321", "0101375321", nil, cprDate{2037, time.January, 1}, -11}, // 5-8 and 00-57: 2000s
-		{"0101585321", "0101585321", nil, cprDate{1858, time.January, 1}, 168}, // 5-8 and 58-99: 1800s
+		{"0101375321", "0101375321", nil, cprDate{2037, time.January, 1}, -11},  // 5-8 and 00-57: 2000s
+		{"0101585321", "0101585321", nil, cprDate{1858, time.January, 1}, 168},  // 5-8 and 58-99: 1800s
 		{"0112261234", "0112261234", nil, cprDate{1926, time.December, 1}, 100}, // 0-3: 1900s; birthday today
 		{"0212261234", "0212261234", nil, cprDate{1926, time.December, 2}, 99},  // tomorrow
 		{"2902960000", "2902960000", nil, cprDate{1996, time.February, 29}, 30}, // a leap year
