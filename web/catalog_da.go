@@ -422,7 +422,7 @@ var danish = catalog{
 		"demo.add":                                    "Tilføj en aftale",
 		"demo.cancel":                                 "Aflys den næste",
 		"demo.changes":                                "Prøv en ændring",
-		"demo.changes_intro":                          "Flyt, aflys eller tilføj en aftale hos en af de simulerede kilder i %[1]s' aftaler. Næste gang siden hentes, står der Ny, Flyttet fra ... eller Aflyst siden sidst.",
+		"demo.changes_intro":                          "Flyt, aflys eller tilføj en aftale hos en af de simulerede kilder, i aftalerne for %[1]s. Næste gang siden hentes, står der Ny, Flyttet fra ... eller Aflyst siden sidst.",
 		"demo.move":                                   "Flyt den næste en dag",
 		"demo.nothing_to_change":                      "Der er ingen kommende aftale at ændre hos den kilde.",
 		"error.cpr_date":                              "CPR-nummerets første seks cifre skal være en dato, der findes (DDMMÅÅ).",

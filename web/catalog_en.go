@@ -422,7 +422,7 @@ var english = catalog{
 		"demo.add":                                    "Add an appointment",
 		"demo.cancel":                                 "Cancel the next one",
 		"demo.changes":                                "Try a change",
-		"demo.changes_intro":                          "Move, cancel or add an appointment at one of the simulated sources, in %[1]s's appointments. The next time the page loads, it says New, Moved from ... or Cancelled since you last looked.",
+		"demo.changes_intro":                          "Move, cancel or add an appointment at one of the simulated sources, in the appointments of %[1]s. The next time the page loads, it says New, Moved from ... or Cancelled since you last looked.",
 		"demo.move":                                   "Move the next one a day",
 		"demo.nothing_to_change":                      "There is no upcoming appointment to change at that source.",
 		"error.cpr_date":                              "The first six digits of a CPR number must be a date that exists (DDMMYY).",
