@@ -83,7 +83,6 @@ type conflictView struct {
 	CallLabel     string      // heads the contacts; "" for the patient's "whom to contact"
 	Entries       []entryLink // clinician summary: where the entries are
 	PatientHref   string      // worklist: the patient's clinician page
-	Patient       string      // worklist: which patient, by the start of the opaque handle
 }
 
 type contactView struct {
