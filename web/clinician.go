@@ -89,6 +89,9 @@ func (s *Server) renderClinician(c echo.Context, pv *view.View) error {
 	if len(v.Conflicts) == 0 {
 		v.NoConflicts = tr.T("clinician.no_conflicts")
 	}
+	if err := s.markHandledOn(c, tr, pv, v.Conflicts, now); err != nil {
+		return err
+	}
 	if pv.Timeline.Unknown() {
 		// One line, not a banner per source that does not know them.
 		v.Banners = []string{tr.T("lookup.unknown")}
@@ -135,4 +138,30 @@ func readerVoice(c echo.Context, tr *translator, clinician bool) voice {
 		return relativeVoice(tr, name)
 	}
 	return voice{}
+}
+
+// markHandledOn says on a patient's conflicts which a clinician marked
+// handled on the worklist, by whom and when.
+func (s *Server) markHandledOn(c echo.Context, tr *translator, pv *view.View, cvs []conflictView, now time.Time) error {
+	if s.deps.Marks == nil || len(cvs) == 0 {
+		return nil
+	}
+	p, err := s.principal(c)
+	if err != nil {
+		return err
+	}
+	ms, err := s.deps.Marks.Handled(c.Request().Context(), p, []string{pv.Patient.Handle})
+	if err != nil {
+		return accessError(err)
+	}
+	by := make(map[string]access.ConflictMark, len(ms))
+	for _, m := range ms {
+		by["c"+m.Conflict] = m
+	}
+	for i := range cvs {
+		if m, ok := by[cvs[i].Anchor]; ok {
+			cvs[i].HandledBy = tr.F("worklist.handled_by", m.ActorName, tr.when(m.At.In(s.loc), now.In(s.loc)))
+		}
+	}
+	return nil
 }

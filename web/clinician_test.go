@@ -370,6 +370,10 @@ func TestWorklistMarksProblemsHandled(t *testing.T) {
 	if !strings.Contains(c, "Markeret som håndteret af Dr. Clausen, kl. 12.01") || strings.Contains(c, "<form") {
 		t.Errorf("the handled card: %s", c)
 	}
+	// And on the patient's own page.
+	if page := e.do(t, "colleague", http.MethodGet, "/clinician/p/"+e.a, "").Body.String(); strings.Count(html.UnescapeString(page), "Markeret som håndteret af Dr. Clausen, kl. 12.01") != 3 {
+		t.Errorf("the patient's page does not say which conflicts were handled: %.3000s", between(page, `<section class="conflicts"`, "</section>"))
+	}
 	// The patient reads it in her log, in her language.
 	log := html.UnescapeString(e.do(t, "patientA", http.MethodGet, "/account/log", "").Body.String())
 	if strings.Count(log, "markerede et koordineringsproblem i dine aftaler som håndteret") != 3 {

@@ -83,6 +83,7 @@ type conflictView struct {
 	CallLabel     string      // heads the contacts; "" for the patient's "whom to contact"
 	Entries       []entryLink // clinician summary: where the entries are
 	PatientHref   string      // worklist: the patient's clinician page
+	HandledBy     string      // clinician page: who marked it handled, and when
 }
 
 type contactView struct {
