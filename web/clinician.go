@@ -1,8 +1,6 @@
 package web
 
 import (
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -34,72 +32,6 @@ func (s *Server) banner(tr *translator, v *view.View, now time.Time) *patientBan
 		b.Age = tr.F("pbanner.age", birthDate(id.Value).age(now.In(s.loc)))
 	}
 	return b
-}
-
-// clinicianPage is one patient's timeline with every conflict highlighted.
-// With access control its GET shows the page to a session holding a pass
-// for the patient (lookuppass.go) and asks anyone else why; the POST of
-// that question leaves a pass and redirects to the GET.
-func (s *Server) clinicianPage(c echo.Context) error {
-	handle := c.Param("handle")
-	if !s.secured() {
-		v, err := s.open(c, view.Request{Handle: handle, Reason: c.Request().Header.Get(ReasonHeader)})
-		if err != nil {
-			return err
-		}
-		return s.renderClinician(c, v)
-	}
-	id, _ := identity(c)
-	key := sessionKey(id)
-	if c.Request().Method == http.MethodGet {
-		reason, ok := s.passes.get(key, handle, s.now())
-		if !ok {
-			return s.reasonPage(c, handle, http.StatusOK, "")
-		}
-		v, err := s.open(c, view.Request{Handle: handle, Reason: reason})
-		if err != nil {
-			return err
-		}
-		return s.renderClinician(c, v)
-	}
-	reason := strings.TrimSpace(c.Request().PostForm.Get("reason"))
-	tr := s.translatorFor(c)
-	switch {
-	case reason == "":
-		return s.reasonPage(c, handle, http.StatusBadRequest, tr.T("error.reason_required"))
-	case len(reason) > access.MaxReasonLen:
-		return s.reasonPage(c, handle, http.StatusBadRequest, tr.T("why.too_long"))
-	}
-	if key == "" {
-		// No session to keep the reason in: the page is the answer.
-		return s.clinicianLookup(c, handle, reason)
-	}
-	s.passes.put(key, handle, reason, s.now())
-	return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(handle))
-}
-
-func (s *Server) renderClinician(c echo.Context, pv *view.View) error {
-	tr := s.translatorFor(c)
-	now := s.now()
-	v := s.timelineView(c, tr, pv.Timeline, now, true)
-	v.Clinician = true
-	v.Patient = s.banner(tr, pv, now)
-	v.Title, v.Heading = tr.T("clinician.title"), tr.T("clinician.heading")
-	v.ConflictsHeading = tr.T("clinician.conflicts")
-	if len(v.Conflicts) == 0 {
-		v.NoConflicts = tr.T("clinician.no_conflicts")
-	}
-	if err := s.markHandledOn(c, tr, pv, v.Conflicts, now); err != nil {
-		return err
-	}
-	if pv.Timeline.Unknown() {
-		// One line, not a banner per source that does not know them.
-		v.Banners = []string{tr.T("lookup.unknown")}
-	}
-	if err := s.renderDays(tr.lang, &v); err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
 }
 
 // firstName is how a relative's note names the patient: "Birthe" of
