@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -534,22 +533,4 @@ func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string
 		return nil, fmt.Errorf("patients of an organisation: %w", err)
 	}
 	return out, ctx.Err()
-}
-
-// Recent returns every timeline in the cache, most recently built first, for
-// views across patients such as the conflict worklist. It builds nothing.
-func (s *Service) Recent(ctx context.Context) ([]*Timeline, error) {
-	var out []*Timeline
-	err := s.backend.Timelines.Range(ctx, func(_ string, t *Timeline) bool {
-		out = append(out, t)
-		return ctx.Err() == nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list cached timelines: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(out, func(a, b *Timeline) int { return b.GeneratedAt.Compare(a.GeneratedAt) })
-	return out, nil
 }
