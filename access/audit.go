@@ -80,4 +80,5 @@ type Store interface {
 	Block(ctx context.Context, patient string) (Block, error)
 
 	FeedStore // calendar feeds (feeds.go)
+	MarkStore // conflicts marked handled (handled.go)
 }

@@ -38,9 +38,9 @@ func Decide(p Principal, rel Relation, a Action, at time.Time, reason string) (D
 	}
 	own := p.Handle != "" && p.Handle == rel.Patient
 	switch a {
-	case ActionWorklist:
+	case ActionWorklist, ActionConflictHandled:
 		// The worklist is the reason: a clinician's list of the patients in
-		// their care with coordination conflicts.
+		// their care with coordination conflicts, and marking one handled.
 		if p.Has(RoleClinician) && !rel.Blocked {
 			return Decision{Role: RoleClinician, Restricted: true}, nil
 		}

@@ -97,3 +97,41 @@ func TestPatientsShareHandlesThroughADirectory(t *testing.T) {
 		t.Error("a replica with another secret resolved the handle")
 	}
 }
+
+// A name a source gave on one replica is shown on another, sealed in the
+// directory beside the identifier, never in clear.
+func TestPatientNamesThroughADirectory(t *testing.T) {
+	ctx := context.Background()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	dir := &mapDirectory{m: map[string][]byte{}}
+	a, _ := NewPatients(secret, dir)
+	b, _ := NewPatients(secret, dir)
+	id := Identifier{System: "urn:oid:1.2.208.176.1.2", Value: "3002991234"}
+	p, err := a.Register(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Name(ctx, p.Handle); got != "" {
+		t.Errorf("name before any source gave one: %q", got)
+	}
+	a.SetName(ctx, "never-registered", "Nobody")
+	if got := a.Name(ctx, "never-registered"); got != "" {
+		t.Errorf("a name kept without its identifier: %q", got)
+	}
+	a.SetName(ctx, p.Handle, " Birthe Østergaard Madsen ")
+	if got := a.Name(ctx, p.Handle); got != "Birthe Østergaard Madsen" {
+		t.Errorf("this replica: %q", got)
+	}
+	if strings.Contains(string(dir.m[p.Handle]), "Birthe") {
+		t.Error("the directory holds the name in clear")
+	}
+	if got := b.Name(ctx, p.Handle); got != "Birthe Østergaard Madsen" {
+		t.Errorf("another replica: %q", got)
+	}
+	// The identifier still resolves from the entry that holds the name too.
+	c, _ := NewPatients(secret, dir)
+	got, ok, err := c.Resolve(ctx, p.Handle)
+	if err != nil || !ok || got.Identifier != id || c.Name(ctx, p.Handle) != "Birthe Østergaard Madsen" {
+		t.Errorf("resolve with a name: %+v %v %v %q", got, ok, err, c.Name(ctx, p.Handle))
+	}
+}

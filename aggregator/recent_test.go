@@ -2,7 +2,6 @@ package aggregator_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -44,46 +43,6 @@ func TestBuildFindsConflicts(t *testing.T) {
 			}
 			if got := found(tl.Conflicts); !slices.Equal(got, tc.want) {
 				t.Errorf("conflicts = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestRecent(t *testing.T) {
-	ctx := context.Background()
-	src := &fakeSource{name: "hospital", sector: aggregator.SectorHospital, fetch: returning(appt("hospital/Appointment/1", now.Add(time.Hour)))}
-	tests := []struct {
-		name    string
-		cache   aggregator.Cache
-		want    []string
-		wantErr error
-	}{
-		{"memory cache lists newest first", memcache.New(0), []string{"p2", "p1"}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{now: now}
-			svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(tc.cache, nil), aggregator.Options{Now: clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(svc.Close)
-			for _, h := range []string{"p1", "p2"} {
-				if _, err := svc.Refresh(ctx, aggregator.PatientRef{Handle: h}); err != nil {
-					t.Fatal(err)
-				}
-				clk.Add(time.Second)
-			}
-			tls, err := svc.Recent(ctx)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("Recent error = %v, want %v", err, tc.wantErr)
-			}
-			var got []string
-			for _, tl := range tls {
-				got = append(got, tl.Patient)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("Recent = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +55,12 @@ type Options struct {
 	// version is seen once in the cluster). It must return within ctx and
 	// handle its own errors; notices of changes hang on it.
 	Changed func(ctx context.Context, handle string, version int64, changes []Change, conflictsAdded []Conflict)
+	// Named, when set, hears the patient's name after each build in which a
+	// source gave one (the first source in configuration order that did),
+	// so it can be kept where identities are kept (Patients.SetName) and
+	// never in the timeline. It must return within ctx; the name is
+	// personal data.
+	Named func(ctx context.Context, handle, name string)
 }
 
 // Service builds, caches and refreshes timelines.
@@ -67,6 +72,7 @@ type Service struct {
 
 	flight singleflight.Group
 	views  viewNotes
+	health sourceHealth   // each source's own last success and failure (sourcestate.go)
 	bg     sync.WaitGroup // background refreshes, awaited by Close
 	mu     sync.Mutex
 	closed bool
@@ -279,8 +285,11 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reu
 	bctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
 	defer cancel()
 	start := time.Now()
-	t = s.build(bctx, p, prev, reuse)
+	t, name := s.build(bctx, p, prev, reuse)
 	s.opts.Metrics.TimelineBuilt(time.Since(start))
+	if name != "" && s.opts.Named != nil {
+		s.opts.Named(bctx, p.Handle, name)
+	}
 	t.Version = s.lastVersion(bctx, p.Handle, prev) + 1
 	stored := true
 	if err := s.backend.Timelines.Put(bctx, p.Handle, t); err != nil {
@@ -369,8 +378,9 @@ type fetchResult struct {
 // build fans out to every source in parallel. A failing source never fails
 // the timeline: its last good entries from prev stay, marked stale. A source
 // in reuse is not asked when prev has its status: its entries in the window
-// and its status stay as they were.
-func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse map[string]bool) *Timeline {
+// and its status stay as they were. patientName is the patient's name from the
+// first source (in configuration order) that gave one.
+func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse map[string]bool) (_ *Timeline, patientName string) {
 	now := s.opts.Now()
 	w := s.Window(now)
 	results := make([]fetchResult, len(s.regs))
@@ -404,6 +414,9 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse
 				}
 			}
 		} else if res.err == nil {
+			if patientName == "" {
+				patientName = res.batch.PatientName
+			}
 			st.OK = true
 			st.LastSuccess = now
 			st.Skipped, st.Warnings = res.batch.Skipped, res.batch.Warnings
@@ -437,7 +450,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse
 			}
 		}
 	}
-	return t
+	return t, patientName
 }
 
 // statusOf returns the status of source name in t, nil when it has none.
@@ -480,6 +493,7 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 			kind = KindOf(res.err)
 		}
 		s.opts.Metrics.SourceFetched(r.Source.Name(), res.duration, kind)
+		s.health.record(r.Source.Name(), s.opts.Now(), kind)
 	}()
 	defer func() {
 		res.duration = time.Since(start)
@@ -519,22 +533,4 @@ func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string
 		return nil, fmt.Errorf("patients of an organisation: %w", err)
 	}
 	return out, ctx.Err()
-}
-
-// Recent returns every timeline in the cache, most recently built first, for
-// views across patients such as the conflict worklist. It builds nothing.
-func (s *Service) Recent(ctx context.Context) ([]*Timeline, error) {
-	var out []*Timeline
-	err := s.backend.Timelines.Range(ctx, func(_ string, t *Timeline) bool {
-		out = append(out, t)
-		return ctx.Err() == nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list cached timelines: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(out, func(a, b *Timeline) int { return b.GeneratedAt.Compare(a.GeneratedAt) })
-	return out, nil
 }

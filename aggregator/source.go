@@ -23,6 +23,11 @@ type Batch struct {
 	Skipped  int      // resources that could not be used
 	Notes    []string // why they were skipped, free of personal data
 	Warnings int      // resources used but only partly understood (e.g. a status code from a newer FHIR version); explained in Notes
+	// PatientName is the person's name as the source has it, when it says:
+	// what a clinician's page shows to tell whom they are calling about.
+	// Personal data: never logged, never kept in a timeline (Options.Named
+	// hears of it).
+	PatientName string
 }
 
 // MaxNotes bounds Batch.Notes: a source that sends thousands of bad

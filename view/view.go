@@ -64,8 +64,17 @@ type Organizations interface {
 	PatientsOf(ctx context.Context, organization string) ([]string, error)
 }
 
+// Names gives the patient's name as the sources have it, "" when none
+// said; *aggregator.Patients is one.
+type Names interface {
+	Name(ctx context.Context, handle string) string
+}
+
 // Options tune a Viewer; zero values take the defaults.
 type Options struct {
+	// Names tells a clinician whom they are looking at (the patient
+	// banner); nil leaves their views without a name.
+	Names Names
 	// Access decides and audits. Nil opens every timeline to everyone,
 	// restricted entries included, and audits nothing: only the
 	// loopback demo without login does that, and serve refuses to.
@@ -139,8 +148,8 @@ type View struct {
 	// never log it or put it in a URL.
 	Patient aggregator.PatientRef
 	// Name is whose timeline it is, as this viewer knows the patient (their
-	// own name, the name on the delegation); empty when not known.
-	// Personal data: never log it.
+	// own name, the name on the delegation, for a clinician the name the
+	// sources give); empty when not known. Personal data: never log it.
 	Name string
 	// Decision is what the view was allowed as: role, restricted entries.
 	Decision access.Decision
@@ -202,7 +211,7 @@ func (v *Viewer) Open(ctx context.Context, r Request) (*View, error) {
 	if tl == nil {
 		tl = &aggregator.Timeline{Patient: ref.Handle}
 	}
-	out := &View{Patient: ref, Name: name(r.Principal, d, ref.Handle), Decision: d}
+	out := &View{Patient: ref, Name: v.name(ctx, r.Principal, d, ref.Handle), Decision: d}
 	out.Timeline = v.visible(tl, d.Restricted)
 	if r.Changes {
 		out.Changes = visibleChanges(<-changes, out.Timeline, d.Restricted)
@@ -251,10 +260,18 @@ func (v *Viewer) changes(ctx context.Context, handle string, since time.Time) <-
 	return out
 }
 
+// ErrUnknownPerson is a clinician's look-up of an identifier no source
+// knows (every source answered it has nobody by it: a mistyped CPR number).
+// Only a clinician, allowed and audited, is told: anyone else gets the
+// handle, as for any identifier, and learns nothing of who exists.
+var ErrUnknownPerson = errors.New("view: no source knows the person")
+
 // Lookup finds the handle of a patient by identifier for a viewer who may
 // look them up. The identifier is registered (kept so the handle resolves)
 // only once the decision allowed it, and the look-up is audited before it
-// answers.
+// answers. A clinician's look-up builds the timeline (which the view that
+// follows reads from the cache) and is ErrUnknownPerson when no source
+// knows the person.
 func (v *Viewer) Lookup(ctx context.Context, p access.Principal, id aggregator.Identifier, reason string) (aggregator.PatientRef, error) {
 	h := v.pats.Handle(id)
 	d, err := v.decide(ctx, p, h, access.ActionLookup, reason)
@@ -267,6 +284,15 @@ func (v *Viewer) Lookup(ctx context.Context, p access.Principal, id aggregator.I
 	}
 	if err := v.audit(ctx, p, d, ref.Handle, access.ActionLookup, reason); err != nil {
 		return aggregator.PatientRef{}, err
+	}
+	if d.Role == access.RoleClinician {
+		tl, err := v.tl.Timeline(ctx, ref)
+		if err != nil {
+			return aggregator.PatientRef{}, fmt.Errorf("timeline: %w", err)
+		}
+		if tl != nil && tl.Unknown() {
+			return aggregator.PatientRef{}, ErrUnknownPerson
+		}
 	}
 	return ref, nil
 }
@@ -319,13 +345,16 @@ func (v *Viewer) audited(r Request) {
 // maxAuditKeys bounds the keys whose last audit a replica remembers.
 const maxAuditKeys = 100_000
 
-// name is whose timeline it is, as far as this viewer knows the patient.
-func name(p access.Principal, d access.Decision, handle string) string {
+// name is whose timeline it is, as far as this viewer knows the patient:
+// a clinician, who may see whom they look up, reads the sources' name.
+func (v *Viewer) name(ctx context.Context, p access.Principal, d access.Decision, handle string) string {
 	switch {
 	case d.Role == access.RolePatient && p.Handle == handle:
 		return p.Name
 	case d.Role == access.RoleRelative:
 		return d.PatientName
+	case (d.Role == access.RoleClinician || v.opts.Access == nil) && v.opts.Names != nil:
+		return v.opts.Names.Name(ctx, handle)
 	}
 	return ""
 }

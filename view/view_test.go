@@ -466,3 +466,47 @@ func TestAuditOncePerKeyAndInterval(t *testing.T) {
 		t.Errorf("Open as a worklist: %v, want ErrInvalid", err)
 	}
 }
+
+// A clinician's view names the patient as the sources do; a relative's as
+// the delegation does; the patient's own by her login. A clinician who looks
+// up someone no source knows is told so, after the look-up is decided and
+// audited; anyone else gets the handle, as for anyone.
+func TestWhoTheViewerSees(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	views := view.New(e.svc, e.pats, view.Options{Access: e.acc, Now: func() time.Time { return e.now }, Names: e.pats})
+	e.pats.SetName(ctx, e.annaRef.Handle, "Anna B. Andersen") // as a source has it
+	tests := []struct {
+		p      access.Principal
+		reason string
+		want   string
+	}{
+		{e.klara, "visit", "Anna B. Andersen"},
+		{e.rasmus, "", "Anna Andersen"}, // the name on the delegation
+		{e.anna, "", "Anna Andersen"},   // her own login's
+	}
+	for _, tt := range tests {
+		v, err := views.Open(ctx, view.Request{Principal: tt.p, Handle: e.annaRef.Handle, Reason: tt.reason})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.p.Subject, err)
+		}
+		if v.Name != tt.want || v.Patient.Identifier != e.annaRef.Identifier {
+			t.Errorf("%s sees %q, %+v; want %q", tt.p.Subject, v.Name, v.Patient.Identifier, tt.want)
+		}
+	}
+
+	nobody := &aggregator.SourceError{Source: "x", Kind: aggregator.NotFound}
+	e.hosp.err, e.kom.err = nobody, nobody
+	stranger := aggregator.Identifier{System: cprSystem, Value: "0101904321"}
+	if _, err := views.Lookup(ctx, e.klara, stranger, "visit"); !errors.Is(err, view.ErrUnknownPerson) {
+		t.Errorf("clinician's look-up of someone no source knows: %v", err)
+	}
+	if rows, _ := e.acc.AuditLog(ctx, access.Principal{Subject: "s", Roles: []access.Role{access.RolePatient}, Handle: e.pats.Handle(stranger)}, "", 10); len(rows.Events) != 1 ||
+		rows.Events[0].Action != access.ActionLookup {
+		t.Errorf("the look-up of an unknown person is not audited: %+v", rows.Events)
+	}
+	own := aggregator.Identifier{System: cprSystem, Value: "3002410148"}
+	if ref, err := views.Lookup(ctx, e.anna, own, ""); err != nil || ref.Handle != e.annaRef.Handle {
+		t.Errorf("a patient's look-up of herself, whom no source knows: %+v, %v", ref, err)
+	}
+}

@@ -17,7 +17,8 @@ import (
 // clinicians is left out. Nothing is built: a patient whose timeline is not
 // cached is not on the list. Each patient shown, and only those, is audited
 // (access.ActionWorklist) before the list is returned. Each View's Timeline
-// holds only the conflicts in the period.
+// holds only the conflicts in the period; its Patient and Name say who the
+// patient is, for the clinician to tell patients apart.
 func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to string) ([]*View, error) {
 	handles, err := v.scope(ctx, p)
 	if err != nil {
@@ -52,7 +53,14 @@ func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to stri
 		}
 		shown := *vis
 		shown.Conflicts = in
-		out = append(out, &View{Patient: aggregator.PatientRef{Handle: h}, Decision: d, Timeline: &shown})
+		ref, ok, err := v.pats.Resolve(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: resolve patient: %w", err)
+		}
+		if !ok {
+			ref = aggregator.PatientRef{Handle: h} // cached, but its identifier is not known here
+		}
+		out = append(out, &View{Patient: ref, Name: v.name(ctx, p, d, h), Decision: d, Timeline: &shown})
 		evs = append(evs, access.NewEvent(p, d, h, access.ActionWorklist, "", v.opts.Now()))
 	}
 	if len(evs) > 0 && v.opts.Access != nil {

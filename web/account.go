@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/overblik/overblik/access"
-	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/view"
 )
 
@@ -92,14 +91,16 @@ type switchLink struct {
 type reasonPageData struct {
 	page
 	Action string
+	Error  string // why the reason given was not taken
 }
 
 // reasonPage asks a clinician why they open a patient's timeline.
-func (s *Server) reasonPage(c echo.Context, handle string) error {
+func (s *Server) reasonPage(c echo.Context, handle string, status int, errMsg string) error {
 	tr := s.translatorFor(c)
-	return s.render(c, http.StatusOK, tr.lang, "reason", reasonPageData{
+	return s.render(c, status, tr.lang, "reason", reasonPageData{
 		page:   s.newPage(c, tr, tr.T("why.title")),
 		Action: clinicianPrefix + "/p/" + url.PathEscape(handle),
+		Error:  errMsg,
 	})
 }
 
@@ -283,13 +284,14 @@ type SourceCheck struct {
 }
 
 type adminSource struct {
-	Name, Display, Sector, State, LastSuccess string
-	OK                                        bool
+	Name, Display, Sector, State, LastSuccess, LastFailure string
+	OK                                                     bool
 }
 
-// adminPage shows whether the server is ready and how each source answered
-// last, from the newest cached timeline that asked it: no patient data, only
-// sources. Its POST runs the sources' configuration checks as well.
+// adminPage shows whether the server is ready and how each source itself
+// answered its latest fetches on this replica (whichever patients they were
+// for): no patient data, only sources. Its POST runs the sources'
+// configuration checks as well.
 func (s *Server) adminPage(c echo.Context) error {
 	tr := s.translatorFor(c)
 	ctx := c.Request().Context()
@@ -303,33 +305,7 @@ func (s *Server) adminPage(c echo.Context) error {
 			v.Ready = tr.T("admin.not_ready")
 		}
 	}
-	var tls []*aggregator.Timeline
-	if s.deps.Cached != nil {
-		var err error
-		tls, err = s.deps.Cached.Recent(ctx)
-		if err != nil {
-			return fmt.Errorf("list cached timelines: %w", err)
-		}
-	}
-	seen := map[string]bool{}
-	now := s.now().In(s.loc)
-	for _, tl := range tls { // most recently built first
-		for _, st := range tl.Sources {
-			if seen[st.Name] {
-				continue
-			}
-			seen[st.Name] = true
-			as := adminSource{Name: st.Name, Display: st.Display, Sector: tr.T("sector." + sectorKey(st.Sector)), OK: st.OK,
-				State: tr.T("admin.ok")}
-			if !st.OK {
-				as.State = tr.F("reason."+errorKindKey(st.ErrorKind), st.Display)
-			}
-			if !st.LastSuccess.IsZero() {
-				as.LastSuccess = tr.when(st.LastSuccess.In(s.loc), now)
-			}
-			v.Sources = append(v.Sources, as)
-		}
-	}
+	s.adminSources(tr, &v) // clinician.go
 	if len(v.Sources) == 0 && v.Note == "" {
 		v.Note = tr.T("admin.no_status")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/view"
 )
@@ -123,8 +124,8 @@ func jsonTime(t time.Time, loc *time.Location) *string {
 	return &s
 }
 
-// toTimelineJSON gives the conflicts' sentences in tr's language.
-func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location, tr *translator) timelineJSON {
+// toTimelineJSON gives the conflicts' sentences in tr's language and vc.
+func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.Location, tr *translator, vc voice) timelineJSON {
 	out := timelineJSON{
 		Patient:     patientJSON{Handle: p.Handle},
 		Version:     tl.Version,
@@ -133,7 +134,7 @@ func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.
 		Stale:       tl.Stale(),
 		Entries:     make([]entryJSON, 0, len(tl.Entries)),
 		Sources:     make([]sourceJSON, 0, len(tl.Sources)),
-		Conflicts:   toConflictsJSON(tl, tr),
+		Conflicts:   toConflictsJSON(tl, tr, vc),
 	}
 	for i := range tl.Entries {
 		out.Entries = append(out.Entries, toEntryJSON(&tl.Entries[i], loc))
@@ -243,11 +244,17 @@ func (s *Server) lookup(c echo.Context, raw, reason string) (aggregator.PatientR
 	if !ok {
 		return aggregator.PatientRef{}, errBadRequest("error.empty_identifier", nil)
 	}
+	if err := s.checkIdentifier(id); err != nil { // cpr.go
+		return aggregator.PatientRef{}, err
+	}
 	p, err := s.principal(c)
 	if err != nil {
 		return aggregator.PatientRef{}, err
 	}
 	ref, err := s.deps.Views.Lookup(c.Request().Context(), p, id, reason)
+	if errors.Is(err, view.ErrUnknownPerson) {
+		return aggregator.PatientRef{}, &requestError{status: http.StatusNotFound, code: "unknown_person", msg: "lookup.unknown", err: err}
+	}
 	if err != nil {
 		return aggregator.PatientRef{}, accessError(err)
 	}
@@ -267,6 +274,9 @@ func (s *Server) parseIdentifier(raw string) (aggregator.Identifier, bool) {
 	if system == "" {
 		system = s.cfg.DefaultIdentifierSystem
 	}
+	if system == SystemCPR {
+		value = normalCPR(value) // 300241-0148 is 3002410148
+	}
 	return aggregator.Identifier{System: system, Value: value}, true
 }
 
@@ -279,15 +289,19 @@ func (s *Server) apiTimeline(c echo.Context) error {
 		return err
 	}
 	tl := v.Timeline
-	lang := s.translatorFor(c).lang
-	key := renderKey{handle: v.Patient.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "json", lang: lang, restricted: v.Decision.Restricted}
-	if tl.GeneratedAt.IsZero() {
-		return s.writeJSON(c, http.StatusOK, toTimelineJSON(v.Patient, tl, s.loc, s.translatorFor(c)))
+	tr := s.translatorFor(c)
+	vc := viewVoice(tr, v)
+	// The sentences differ by the reader's voice; a relative's name the
+	// patient by name, so are not kept.
+	key := renderKey{handle: v.Patient.Handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(),
+		view: "json/" + string(v.Decision.Role), lang: tr.lang, restricted: v.Decision.Restricted}
+	if tl.GeneratedAt.IsZero() || v.Decision.Role == access.RoleRelative {
+		return s.writeJSON(c, http.StatusOK, toTimelineJSON(v.Patient, tl, s.loc, tr, vc))
 	}
 	if b, ok := s.renders.get(key); ok {
 		return writeBytes(c, http.StatusOK, echo.MIMEApplicationJSON, b)
 	}
-	b, err := json.Marshal(toTimelineJSON(v.Patient, tl, s.loc, s.translatorFor(c)))
+	b, err := json.Marshal(toTimelineJSON(v.Patient, tl, s.loc, tr, vc))
 	if err != nil {
 		return fmt.Errorf("encode json: %w", err)
 	}

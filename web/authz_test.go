@@ -169,8 +169,8 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	e.tl, e.pats, e.auth = fakeTimelines{tl: tl}, pats, headerAuth{ids: ids}
 	s := New(Config{Location: cph(t), DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
 		Deps{
-			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock}), Patients: pats,
-			Auth: headerAuth{ids: ids}, Access: svc, Logger: log,
+			Views: view.New(e.tl, pats, view.Options{Access: svc, Now: clock, Names: pats}), Patients: pats,
+			Auth: headerAuth{ids: ids}, Access: svc, Marks: svc, Logger: log,
 			Checks: func(context.Context) []SourceCheck {
 				return []SourceCheck{{Source: "hosp", Check: "metadata", Detail: "connection refused"}}
 			},
@@ -178,6 +178,17 @@ func newSecEnv(t *testing.T, backend ...string) *secEnv {
 	s.now = clock
 	e.h = s.Handler()
 	return e
+}
+
+// doFollow is do, and after a POST that answers with a clinician page's
+// Post/Redirect/Get, the GET of that page.
+func (e *secEnv) doFollow(t *testing.T, user, method, target, body string, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := e.do(t, user, method, target, body, headers...)
+	if loc := rec.Header().Get("Location"); method == http.MethodPost && rec.Code == http.StatusSeeOther && strings.HasPrefix(loc, clinicianPrefix+"/p/") {
+		return e.do(t, user, http.MethodGet, loc, "")
+	}
+	return rec
 }
 
 func (e *secEnv) advance(d time.Duration) {
@@ -357,7 +368,7 @@ func testAuthorizationMatrix(t *testing.T, backend string) {
 					if rt.body != nil {
 						body = rt.body(cprOf[target])
 					}
-					rec := e.do(t, u, rt.method, rt.path(e.handle(target)), body, rt.headers...)
+					rec := e.doFollow(t, u, rt.method, rt.path(e.handle(target)), body, rt.headers...)
 					if got, want := rec.Code, rt.want[u][target]; got != want {
 						t.Fatalf("status = %d, want %d; body %.300s", got, want, rec.Body)
 					}
@@ -409,7 +420,7 @@ func testEveryViewIsAudited(t *testing.T, backend string) {
 	}
 	for i, st := range steps {
 		e.advance(time.Minute)
-		rec := e.do(t, st.user, st.method, st.target, st.body, st.headers...)
+		rec := e.doFollow(t, st.user, st.method, st.target, st.body, st.headers...)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("step %d: status %d; %s", i, rec.Code, rec.Body)
 		}
@@ -445,7 +456,7 @@ func TestAuditFailureRefusesTheRequest(t *testing.T) {
 			if tc.header != "" {
 				hs = append(hs, tc.header)
 			}
-			rec := e.do(t, tc.user, tc.method, tc.target, tc.body, hs...)
+			rec := e.doFollow(t, tc.user, tc.method, tc.target, tc.body, hs...)
 			if rec.Code != http.StatusInternalServerError {
 				t.Fatalf("status = %d, want 500", rec.Code)
 			}

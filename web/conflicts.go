@@ -1,27 +1,20 @@
 package web
 
 import (
-	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/view"
 )
-
-// CachedTimelines lists the timelines already built, for the admin page's
-// source status. It never builds one. *aggregator.Service implements it
-// when its cache can enumerate.
-type CachedTimelines interface {
-	Recent(ctx context.Context) ([]*aggregator.Timeline, error)
-}
 
 // The clinician routes live under /clinician so access control (another
 // issue) can protect them with one group middleware.
@@ -45,8 +38,8 @@ type conflictsJSON struct {
 
 // toConflictsJSON gives tl's conflicts with their sentences in tr's
 // language; never null, so clients can iterate.
-func toConflictsJSON(tl *aggregator.Timeline, tr *translator) []conflictJSON {
-	ct := newConflictText(tr, tl)
+func toConflictsJSON(tl *aggregator.Timeline, tr *translator, vc voice) []conflictJSON {
+	ct := newConflictText(tr, tl).in(vc)
 	out := make([]conflictJSON, 0, len(tl.Conflicts))
 	for _, c := range tl.Conflicts {
 		out = append(out, conflictJSON{ID: c.ID, Rule: string(c.Rule), Severity: string(c.Severity), Day: c.Day,
@@ -60,7 +53,7 @@ func (s *Server) apiConflicts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(c, http.StatusOK, conflictsJSON{Conflicts: toConflictsJSON(v.Timeline, s.translatorFor(c))})
+	return s.writeJSON(c, http.StatusOK, conflictsJSON{Conflicts: toConflictsJSON(v.Timeline, s.translatorFor(c), viewVoice(s.translatorFor(c), v))})
 }
 
 // patientRules are the conflicts a patient can act on themselves; the rest
@@ -90,9 +83,10 @@ type conflictView struct {
 	Day           string
 	Message       string
 	Contacts      []contactView
+	CallLabel     string      // heads the contacts; "" for the patient's "whom to contact"
 	Entries       []entryLink // clinician summary: where the entries are
 	PatientHref   string      // worklist: the patient's clinician page
-	Patient       string      // worklist: which patient, by the start of the opaque handle
+	HandledBy     string      // clinician page: who marked it handled, and when
 }
 
 type contactView struct {
@@ -123,8 +117,10 @@ func severityKey(sv aggregator.Severity) string {
 }
 
 // conflictViews builds the views of the conflicts show keeps, and the notes
-// per entry index that the timeline puts next to each entry involved.
-func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool, show func(aggregator.Conflict) bool) ([]conflictView, map[int][]conflictView) {
+// per entry index that the timeline puts next to each entry involved,
+// written in vc. A patient's or relative's page (not clinician) also gets a
+// plain note on each visit booked during an admission.
+func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool, vc voice, show func(aggregator.Conflict) bool) ([]conflictView, map[int][]conflictView) {
 	index := make(map[string]int, len(tl.Entries))
 	for i := range tl.Entries {
 		index[tl.Entries[i].ID] = i
@@ -133,10 +129,19 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 	for _, st := range tl.Sources {
 		display[st.Name] = st.Display
 	}
-	ct := newConflictText(tr, tl)
+	ct := newConflictText(tr, tl).in(vc)
 	var all []conflictView
 	notes := map[int][]conflictView{}
 	for _, c := range tl.Conflicts {
+		if !clinician && len(c.Entries) > 0 {
+			if i, ok := index[c.Entries[0]]; ok {
+				if msg := ct.note(c); msg != "" {
+					notes[i] = append(notes[i], conflictView{Anchor: "n" + c.ID, Heading: tr.T("conflict.patient_heading"),
+						Rule: ruleKey(c.Rule), Severity: severityKey(c.Severity), SeverityLabel: tr.T("severity." + severityKey(c.Severity)),
+						Message: msg})
+				}
+			}
+		}
 		if !show(c) {
 			continue
 		}
@@ -151,6 +156,7 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 		v.Heading = tr.T("conflict.patient_heading")
 		if clinician {
 			v.Heading = tr.F("conflict.clinician_heading", v.RuleLabel, v.SeverityLabel)
+			v.CallLabel = tr.T("conflict.call_staff")
 		}
 		if d, err := time.ParseInLocation(time.DateOnly, c.Day, s.loc); err == nil {
 			v.Day = tr.dayHeading(d)
@@ -187,113 +193,69 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 }
 
 // clinicianPage is one patient's timeline with every conflict highlighted.
+// With access control its GET shows the page to a session holding a pass
+// for the patient (lookuppass.go) and asks anyone else why; the POST of
+// that question leaves a pass and redirects to the GET.
 func (s *Server) clinicianPage(c echo.Context) error {
-	if s.secured() {
-		// A GET only asks why; the POST of that form shows the timeline.
-		if c.Request().Method == http.MethodGet {
-			return s.reasonPage(c, c.Param("handle"))
-		}
-		v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().PostForm.Get("reason")})
+	handle := c.Param("handle")
+	if !s.secured() {
+		v, err := s.open(c, view.Request{Handle: handle, Reason: c.Request().Header.Get(ReasonHeader)})
 		if err != nil {
 			return err
 		}
 		return s.renderClinician(c, v)
 	}
-	v, err := s.open(c, view.Request{Handle: c.Param("handle"), Reason: c.Request().Header.Get(ReasonHeader)})
-	if err != nil {
-		return err
+	id, _ := identity(c)
+	key := sessionKey(id)
+	if c.Request().Method == http.MethodGet {
+		reason, ok := s.passes.get(key, handle, s.now())
+		if !ok {
+			return s.reasonPage(c, handle, http.StatusOK, "")
+		}
+		v, err := s.open(c, view.Request{Handle: handle, Reason: reason})
+		if err != nil {
+			return err
+		}
+		return s.renderClinician(c, v)
 	}
-	return s.renderClinician(c, v)
+	reason := strings.TrimSpace(c.Request().PostForm.Get("reason"))
+	tr := s.translatorFor(c)
+	switch {
+	case reason == "":
+		return s.reasonPage(c, handle, http.StatusBadRequest, tr.T("error.reason_required"))
+	case len(reason) > access.MaxReasonLen:
+		return s.reasonPage(c, handle, http.StatusBadRequest, tr.T("why.too_long"))
+	}
+	if key == "" {
+		// No session to keep the reason in: the page is the answer.
+		return s.clinicianLookup(c, handle, reason)
+	}
+	s.passes.put(key, handle, reason, s.now())
+	return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(handle))
 }
 
 func (s *Server) renderClinician(c echo.Context, pv *view.View) error {
 	tr := s.translatorFor(c)
 	v := s.timelineView(c, tr, pv.Timeline, s.now(), true)
 	v.Clinician = true
+	now := s.now()
+	v.Patient = s.banner(tr, pv, now)
 	v.Title, v.Heading = tr.T("clinician.title"), tr.T("clinician.heading")
 	v.ConflictsHeading = tr.T("clinician.conflicts")
 	if len(v.Conflicts) == 0 {
 		v.NoConflicts = tr.T("clinician.no_conflicts")
 	}
+	if err := s.markHandledOn(c, tr, pv, v.Conflicts, now); err != nil {
+		return err
+	}
+	if pv.Timeline.Unknown() {
+		// One line, not a banner per source that does not know them.
+		v.Banners = []string{tr.T("lookup.unknown")}
+	}
 	if err := s.renderDays(tr.lang, &v); err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
-}
-
-type worklistPage struct {
-	page
-	From, To string // YYYY-MM-DD, for the form
-	Period   string
-	Days     []worklistDay
-	Empty    string
-	Note     string // why the list may be incomplete
-}
-
-type worklistDay struct {
-	ID        string
-	Heading   string
-	Conflicts []conflictView
-}
-
-// worklist lists the conflicts in [from, to] across the cached timelines, by
-// day, most severe first. Only patients someone has looked up are in the
-// cache; the page says so.
-func (s *Server) worklist(c echo.Context) error {
-	tr := s.translatorFor(c)
-	now := s.now().In(s.loc)
-	from, to, err := s.period(c, now)
-	if err != nil {
-		return err
-	}
-	v := worklistPage{page: s.newPage(c, tr, tr.T("worklist.title")), From: from, To: to,
-		Note: tr.T("worklist.note")}
-	fromT, _ := time.ParseInLocation(time.DateOnly, from, s.loc)
-	toT, _ := time.ParseInLocation(time.DateOnly, to, s.loc)
-	v.Period = tr.F("fmt.period", tr.dayHeading(fromT), tr.dayHeading(toT))
-
-	p, err := s.principal(c)
-	if err != nil {
-		return err
-	}
-	views, err := s.deps.Views.Worklist(c.Request().Context(), p, from, to)
-	if err != nil {
-		return accessError(err)
-	}
-	type item struct {
-		c aggregator.Conflict
-		v conflictView
-	}
-	var items []item
-	for _, pv := range views {
-		tl := pv.Timeline // its conflicts are those in the period
-		all, _ := s.conflictViews(tr, tl, now, true, forClinician)
-		for k, cf := range tl.Conflicts {
-			cv := all[k]
-			cv.PatientHref = clinicianPrefix + "/p/" + url.PathEscape(pv.Patient.Handle) + "#" + cv.Anchor
-			cv.Patient = tr.F("worklist.patient", shortHandle(pv.Patient.Handle))
-			cv.Entries = nil // their anchors belong to the patient's page
-			items = append(items, item{c: cf, v: cv})
-		}
-	}
-	slices.SortStableFunc(items, func(a, b item) int {
-		if a.c.Day != b.c.Day {
-			return cmp.Compare(a.c.Day, b.c.Day)
-		}
-		return a.c.Severity.Rank() - b.c.Severity.Rank()
-	})
-	for _, it := range items {
-		if n := len(v.Days); n == 0 || v.Days[n-1].ID != "d"+it.c.Day {
-			d, _ := time.ParseInLocation(time.DateOnly, it.c.Day, s.loc)
-			v.Days = append(v.Days, worklistDay{ID: "d" + it.c.Day, Heading: tr.dayHeading(d)})
-		}
-		last := &v.Days[len(v.Days)-1]
-		last.Conflicts = append(last.Conflicts, it.v)
-	}
-	if len(v.Days) == 0 {
-		v.Empty = tr.T("worklist.empty")
-	}
-	return s.render(c, http.StatusOK, tr.lang, "worklist", v)
 }
 
 // period reads ?from=&to= (YYYY-MM-DD, inclusive); missing ones default to

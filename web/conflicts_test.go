@@ -24,6 +24,10 @@ const (
 	enAdmitted = "but you are admitted to Rigshospitalet"
 	daOverlap  = "ligger oven i hinanden"
 	enOverlap  = "overlap on"
+	// A clinician reads the same conflict in the third person; the
+	// patient reads a plain note on the visit.
+	enStaffAdmitted = "but the patient is admitted to Rigshospitalet"
+	daPlainNote     = "Du er indlagt. kommune ved det måske ikke. Kontakt kommune."
 )
 
 // conflictTimeline is testTimeline with a conflict the patient sees
@@ -159,7 +163,8 @@ func TestPatientPageShowsTheirConflicts(t *testing.T) {
 		{"overlap next to the video call", "Opfølgning efter operation",
 			[]string{"Vær opmærksom", daOverlap, "Hvem du kan kontakte:", "<li>Hospital</li>", "<li>Kommune</li>"}, nil},
 		{"and next to the other entry", "Genoptræning", []string{daOverlap}, nil},
-		{"not the clinicians' during-admission", "Hjemmesygepleje", nil, []string{daAdmitted, "conflict-note"}},
+		{"a plain note, not the clinicians' during-admission", "Hjemmesygepleje", []string{"Vær opmærksom", daPlainNote}, []string{daAdmitted}},
+		{"the plain note is on the visit, not the stay", "Indlæggelse til hofteoperation", nil, []string{daPlainNote, "conflict-note"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +196,7 @@ func TestClinicianPage(t *testing.T) {
 	summary := between(body, `<section class="conflicts"`, `</section>`)
 	id := aggregator.ConflictID(aggregator.RuleDuringAdmission, []string{"kommune/Appointment/hv1", "hospital/Encounter/adm1"})
 	for _, w := range []string{
-		`id="c` + id + `"`, "Visit during an admission (urgent)", enAdmitted,
+		`id="c` + id + `"`, "Visit during an admission (urgent)", enStaffAdmitted, "Contacts at the sources involved:",
 		"Overlapping appointments (urgent)", enOverlap,
 		"Rigshospitalet (Hospital), phone 35 45 35 45", // the admission's organisation, source and phone
 		`<a href="#e1">Indlæggelse til hofteoperation`,
@@ -200,7 +205,10 @@ func TestClinicianPage(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", w, summary)
 		}
 	}
-	if note := noteOf(t, body, "Hjemmesygepleje"); !strings.Contains(note, enAdmitted) {
+	if strings.Contains(body, enAdmitted) || strings.Contains(body, "Whom to contact") {
+		t.Error("the clinician's page speaks to the patient")
+	}
+	if note := noteOf(t, body, "Hjemmesygepleje"); !strings.Contains(note, enStaffAdmitted) {
 		t.Errorf("the home visit has no note of its conflict:\n%s", note)
 	}
 	if !strings.Contains(body, "Patient&#39;s appointments and coordination conflicts") {
@@ -223,14 +231,14 @@ func TestClinicianPage(t *testing.T) {
 }
 
 // fakeCached holds a cached timeline per patient: view.Timelines, and the
-// listing the worklist (view.Organizations) and the admin page
-// (CachedTimelines) need.
+// listing the worklist (view.Organizations) needs.
 type fakeCached struct {
-	tls []*aggregator.Timeline
-	err error
+	tls   []*aggregator.Timeline
+	names map[string]string // the sources' names of the patients (view.Names)
+	err   error
 }
 
-func (f fakeCached) Recent(context.Context) ([]*aggregator.Timeline, error) { return f.tls, f.err }
+func (f fakeCached) Name(_ context.Context, h string) string { return f.names[h] }
 
 func (f fakeCached) PatientsOf(context.Context, string) ([]string, error) {
 	var hs []string
@@ -274,7 +282,7 @@ func TestWorklist(t *testing.T) {
 	b := testTimeline(t)
 	b.Patient = "pb"
 	b.Conflicts = []aggregator.Conflict{travel, early}
-	cached := fakeCached{tls: []*aggregator.Timeline{b, a}}
+	cached := fakeCached{tls: []*aggregator.Timeline{b, a}, names: map[string]string{"pb": "Bo Berg"}}
 	tests := []struct {
 		name   string
 		cached view.Timelines
@@ -287,20 +295,22 @@ func TestWorklist(t *testing.T) {
 			[]string{link(overlap), link(heavy), link(travel)}, []string{link(late), link(early)}},
 		{"default period is today and two weeks on", cached, "", http.StatusOK,
 			[]string{link(overlap), link(heavy), link(travel)}, []string{link(late), link(early)}},
-		{"links to the patient's clinician page", cached, "?from=2026-11-30&to=2026-11-30", http.StatusOK,
-			[]string{"patient pb", `href="/clinician/p/pb` + link(early)}, []string{link(overlap), "patient pa"}},
+		{"by the patient's name, with a link to their clinician page", cached, "?from=2026-11-30&to=2026-11-30", http.StatusOK,
+			[]string{`<a href="/clinician/p/pb">Bo Berg</a>`, "36 years", "CPR 010190-xxxx", `href="/clinician/p/pb` + link(early)},
+			[]string{link(overlap), fakeCPR, `/clinician/p/pa"`}},
 		{"each with its sentence", cached, "?from=2026-11-30&to=2026-11-30", http.StatusOK,
-			[]string{"Der er kun"}, nil},
+			[]string{"There are only"}, nil},
 		{"nothing in the period", cached, "?from=2027-01-01&to=2027-01-31", http.StatusOK,
-			[]string{"Ingen koordineringsproblemer i perioden."}, []string{`#c`}},
-		{"no cache configured", nil, "", http.StatusOK, []string{"Ingen koordineringsproblemer i perioden."}, nil},
-		{"bad date", cached, "?from=1.12.2026", http.StatusBadRequest, []string{"ÅÅÅÅ-MM-DD"}, nil},
-		{"to before from", cached, "?from=2026-12-10&to=2026-12-01", http.StatusBadRequest, []string{"ÅÅÅÅ-MM-DD"}, nil},
+			[]string{"No coordination conflicts in this period."}, []string{`#c`}},
+		{"no cache configured", nil, "", http.StatusOK, []string{"No coordination conflicts in this period."}, nil},
+		{"bad date", cached, "?from=1.12.2026", http.StatusBadRequest, []string{"YYYY-MM-DD"}, nil},
+		{"to before from", cached, "?from=2026-12-10&to=2026-12-01", http.StatusBadRequest, []string{"YYYY-MM-DD"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, Config{}, tc.cached)
-			rec := env.do(t, http.MethodGet, "/clinician/conflicts"+tc.query, "")
+			env.pats.byHandle["pb"] = aggregator.PatientRef{Handle: "pb", Identifier: aggregator.Identifier{System: testSystem, Value: fakeCPR}}
+			rec := env.do(t, http.MethodGet, "/clinician/conflicts"+tc.query+sep(tc.query)+"lang=en", "")
 			if rec.Code != tc.status {
 				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
 			}
@@ -361,4 +371,12 @@ func TestConflictKeysInCatalog(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sep is what joins one more parameter to query.
+func sep(query string) string {
+	if query == "" {
+		return "?"
+	}
+	return "&"
 }

@@ -12,8 +12,10 @@ import (
 
 // A conflict carries facts (its rule, its entries, what the rule measured);
 // the sentence a reader sees is written here from the catalog, in the
-// reader's language. The patient's voice ("du") is what patients and
-// relatives read, and what the API gives.
+// reader's language and voice: the patient's ("du") for the patient, the
+// third person for staff ("patienten") and for a relative (the patient's
+// first name), from the cmsg.they.* keys where a sentence names the
+// patient.
 
 // ConflictSentences writes a conflict's sentence in lang (Danish for a
 // language not spoken) from the timeline it is part of, with times in loc:
@@ -38,6 +40,48 @@ type conflictText struct {
 	entries map[string]*aggregator.Entry
 	display map[string]string // source name -> its display name
 	now     time.Time         // tenses are as of the build
+	voice   voice
+}
+
+// voice is whom a sentence speaks to: the patient (the zero voice), or
+// someone else about them.
+type voice struct {
+	third   bool   // about the patient, not to them
+	subject string // how the third person names the patient: "patienten", "Birthe"
+}
+
+// staffVoice is how a clinician reads a conflict.
+func staffVoice(tr *translator) voice {
+	return voice{third: true, subject: tr.T("cmsg.subject.patient")}
+}
+
+// relativeVoice is how a relative reads one: by the patient's first name
+// when the delegation gives it.
+func relativeVoice(tr *translator, name string) voice {
+	if f := firstName(name); f != "" {
+		return voice{third: true, subject: f}
+	}
+	return staffVoice(tr)
+}
+
+// in is ct speaking in v.
+func (ct *conflictText) in(v voice) *conflictText {
+	out := *ct
+	out.voice = v
+	return &out
+}
+
+// say formats the sentence k (a cmsg key without its prefix) in ct's
+// voice: in the third person cmsg.they.k, when the catalog has one, gets
+// the subject as two more arguments, as is and capitalised (for a
+// sentence it opens).
+func (ct *conflictText) say(k string, args ...any) string {
+	if ct.voice.third {
+		if _, ok := ct.tr.msgs["cmsg.they."+k]; ok {
+			return ct.tr.F("cmsg.they."+k, append(args, ct.voice.subject, capitalFirst(ct.voice.subject))...)
+		}
+	}
+	return ct.tr.F("cmsg."+k, args...)
 }
 
 func newConflictText(tr *translator, tl *aggregator.Timeline) *conflictText {
@@ -148,11 +192,11 @@ func (ct *conflictText) duringAdmission(v, stay *aggregator.Entry) string {
 		lead = "home_visit"
 	}
 	var b strings.Builder
-	b.WriteString(ct.tr.F("cmsg.during_admission."+lead+"."+tense, ct.who(v), ct.when(v), conflictTitle(v)))
+	b.WriteString(ct.say("during_admission."+lead+"."+tense, ct.who(v), ct.when(v), conflictTitle(v)))
 	if stay.End.IsZero() {
-		b.WriteString(ct.tr.F("cmsg.during_admission.stay_open."+tense, ct.who(stay), ct.day(stay.Start)))
+		b.WriteString(ct.say("during_admission.stay_open."+tense, ct.who(stay), ct.day(stay.Start)))
 	} else {
-		b.WriteString(ct.tr.F("cmsg.during_admission.stay."+tense, ct.who(stay), ct.day(stay.Start), ct.day(stay.End)))
+		b.WriteString(ct.say("during_admission.stay."+tense, ct.who(stay), ct.day(stay.Start), ct.day(stay.End)))
 	}
 	b.WriteString(ct.tr.F("cmsg.during_admission.contact."+tense, ct.call(v)))
 	return b.String()
@@ -191,7 +235,7 @@ func (ct *conflictText) heavyDay(es []*aggregator.Entry) string {
 	for i, e := range es {
 		items[i] = ct.tr.F("cmsg.heavy_day.item", ct.clock(e.Start), conflictTitle(e), ct.who(e))
 	}
-	return ct.tr.F("cmsg.heavy_day", len(es), ct.day(es[0].Start), strings.Join(items, ct.tr.T("cmsg.heavy_day.sep")))
+	return ct.say("heavy_day", len(es), ct.day(es[0].Start), strings.Join(items, ct.tr.T("cmsg.heavy_day.sep")))
 }
 
 func (ct *conflictText) bookedTwice(a, b *aggregator.Entry) string {
@@ -199,7 +243,7 @@ func (ct *conflictText) bookedTwice(a, b *aggregator.Entry) string {
 }
 
 func (ct *conflictText) nothingAfter(a *aggregator.Entry, days int) string {
-	return ct.tr.F("cmsg.nothing_after."+ct.tense(a.End), ct.who(a), ct.day(a.End), days, ct.call(a))
+	return ct.say("nothing_after."+ct.tense(a.End), ct.who(a), ct.day(a.End), days, ct.call(a))
 }
 
 // capitalFirst upper-cases the first letter, for a day that opens a sentence.
@@ -209,4 +253,30 @@ func capitalFirst(s string) string {
 		return s
 	}
 	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// note is the plain word a patient, or their relative, reads on a visit
+// booked during an admission: that the patient is (or will be, or was)
+// admitted, that whoever comes may not know, and whom to call. "" for any
+// other conflict.
+func (ct *conflictText) note(c aggregator.Conflict) string {
+	if c.Rule != aggregator.RuleDuringAdmission || len(c.Entries) != 2 {
+		return ""
+	}
+	v, stay := ct.entries[c.Entries[0]], ct.entries[c.Entries[1]]
+	if v == nil || stay == nil {
+		return ""
+	}
+	tense := ct.tense(v.End)
+	if tense == "future" && !stay.Start.After(ct.now) {
+		tense = "now"
+	}
+	var b strings.Builder
+	b.WriteString(ct.say("note.during_admission."+tense, ct.who(v)))
+	if v.Contact != "" {
+		b.WriteString(ct.tr.F("cmsg.note.call_phone", ct.who(v), v.Contact))
+	} else {
+		b.WriteString(ct.tr.F("cmsg.note.call", ct.who(v)))
+	}
+	return b.String()
 }

@@ -70,3 +70,55 @@ func TestNoOutageRoutesOutsideDemo(t *testing.T) {
 		t.Error("front page offers outage switches outside demo mode")
 	}
 }
+
+// changeLog is a DemoChanges that records what it was asked.
+type changeLog struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (c *changeLog) Patient() string { return "Birthe" }
+
+func (c *changeLog) Change(_ context.Context, source string, kind DemoChangeKind) error {
+	switch {
+	case source != "gp" && source != "hosp":
+		return ErrUnknownSource
+	case source == "hosp" && kind == DemoCancel:
+		return ErrNothingToChange
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = append(c.done, source+" "+string(kind))
+	return nil
+}
+
+func TestDemoChangeSwitches(t *testing.T) {
+	log := &changeLog{}
+	env := newTestEnv(t, Config{Demo: []DemoPatient{{Handle: testHandle, Name: "Demo"}}}, nil,
+		func(d *Deps) { d.Outages, d.Changes = &switchboard{down: map[string]bool{}}, log })
+	home := env.do(t, http.MethodGet, "/", "").Body.String()
+	for _, w := range []string{`id="changes"`, "aftalerne for Birthe", `action="/demo/change"`, `name="source" value="gp"`,
+		`name="kind" value="move"`, `name="kind" value="cancel"`, `name="kind" value="add"`, `aria-describedby="change-gp"`} {
+		if !strings.Contains(home, w) {
+			t.Errorf("front page lacks %q", w)
+		}
+	}
+	rec := env.do(t, http.MethodPost, "/demo/change", "source=gp&kind=move", "Content-Type: application/x-www-form-urlencoded")
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/#changes" {
+		t.Errorf("form: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := env.do(t, http.MethodPost, "/api/v1/demo/change", `{"source": "hosp", "kind": "add"}`, "Content-Type: application/json"); rec.Code != http.StatusNoContent {
+		t.Errorf("api: %d %s", rec.Code, rec.Body)
+	}
+	if got := strings.Join(log.done, ", "); got != "gp move, hosp add" {
+		t.Errorf("changes made: %s", got)
+	}
+	assertAPIError(t, env.do(t, http.MethodPost, "/api/v1/demo/change", `{"source": "nosuch", "kind": "add"}`), http.StatusNotFound, "not_found")
+	assertAPIError(t, env.do(t, http.MethodPost, "/api/v1/demo/change", `{"source": "gp", "kind": "delete"}`), http.StatusBadRequest, "bad_request")
+	assertAPIError(t, env.do(t, http.MethodPost, "/api/v1/demo/change", `{"source": "hosp", "kind": "cancel"}`), http.StatusConflict, "conflict")
+
+	plain := newTestEnv(t, Config{}, nil)
+	if rec := plain.do(t, http.MethodPost, "/api/v1/demo/change", `{"source": "gp", "kind": "add"}`); rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("change route outside demo: %d", rec.Code)
+	}
+}

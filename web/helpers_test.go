@@ -213,8 +213,8 @@ type testEnv struct {
 
 // newTestEnv serves testTimeline for testHandle with the clock at testNow,
 // without access control; deps adjust the dependencies. A tl that can list
-// its patients (view.Organizations) fills the worklist, one that lists its
-// timelines (CachedTimelines) the admin page.
+// its patients (view.Organizations) fills the worklist, one that tells its
+// sources' states (SourceStates) the admin page.
 func newTestEnv(t testing.TB, cfg Config, tl view.Timelines, deps ...func(*Deps)) *testEnv {
 	t.Helper()
 	if cfg.Location == nil {
@@ -230,9 +230,12 @@ func newTestEnv(t testing.TB, cfg Config, tl view.Timelines, deps ...func(*Deps)
 	if o, ok := tl.(view.Organizations); ok {
 		vopts.Organizations = o
 	}
+	if n, ok := tl.(view.Names); ok {
+		vopts.Names = n
+	}
 	d := Deps{Views: view.New(tl, pats, vopts), Patients: pats, Logger: log}
-	if c, ok := tl.(CachedTimelines); ok {
-		d.Cached = c
+	if c, ok := tl.(SourceStates); ok {
+		d.Sources = c
 	}
 	for _, f := range deps {
 		f(&d)

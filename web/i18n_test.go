@@ -146,7 +146,7 @@ func TestCatalogHasEveryUsedKey(t *testing.T) {
 	// Every audited action, as the patient's log names it.
 	for _, a := range []access.Action{access.ActionView, access.ActionLookup, access.ActionGrant, access.ActionRevoke,
 		access.ActionBlock, access.ActionUnblock, access.ActionReadAudit, access.ActionWorklist, access.ActionCalendar, access.ActionNotice,
-		access.ActionFeedCreate, access.ActionFeedRevoke} {
+		access.ActionFeedCreate, access.ActionFeedRevoke, access.ActionConflictHandled} {
 		used["action."+string(a)] = "action " + string(a)
 	}
 

@@ -127,6 +127,9 @@ type homePage struct {
 	Lookup     bool       // a clinician may look patients up, with a reason
 	Admin      bool
 	DemoMail   bool // the demo's mailbox is at /demo/mail (notify.go)
+	// The look-up form's values after an error (renderHomeForm).
+	Identifier, Reason string
+	Changes            *demoChangesView // the demo's change switches (demo.go)
 }
 
 func (s *Server) home(c echo.Context) error {
@@ -134,8 +137,20 @@ func (s *Server) home(c echo.Context) error {
 }
 
 func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
+	return s.renderHomeForm(c, status, lookupFormValues{Error: errMsg})
+}
+
+// lookupFormValues is what the look-up form shows again after an error:
+// the message and what was typed (in the page only, never in a URL).
+type lookupFormValues struct {
+	Error, Identifier, Reason string
+}
+
+func (s *Server) renderHomeForm(c echo.Context, status int, form lookupFormValues) error {
 	tr := s.translatorFor(c)
-	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: errMsg, DemoMail: s.deps.Mailbox != nil}
+	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: form.Error, DemoMail: s.deps.Mailbox != nil,
+		Identifier: form.Identifier, Reason: form.Reason}
+	data.Changes = s.demoChangesView(tr)
 	if s.secured() {
 		if err := s.roleHome(c, &data); err != nil {
 			return err
@@ -153,7 +168,10 @@ func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 }
 
 // lookupForm is the no-JavaScript lookup: POST, then 303 to the patient's
-// page, whose URL holds only the opaque handle.
+// page, whose URL holds only the opaque handle (Post/Redirect/Get). A
+// clinician's reason stays on the server (lookuppass.go). A mistyped CPR
+// number, a missing reason, or a person no source knows is said on the
+// form, with what was typed.
 func (s *Server) lookupForm(c echo.Context) error {
 	if err := c.Request().ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
@@ -165,18 +183,39 @@ func (s *Server) lookupForm(c echo.Context) error {
 	f := c.Request().PostForm
 	p, err := s.lookup(c, f.Get("identifier"), f.Get("reason"))
 	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) && re.status == http.StatusBadRequest && re.msg == "error.empty_identifier" {
-			return s.renderHome(c, http.StatusBadRequest, s.translatorFor(c).T("lookup.empty"))
+		if status, msg, ok := lookupFormError(err); ok {
+			return s.renderHomeForm(c, status, lookupFormValues{Error: s.translatorFor(c).T(msg),
+				Identifier: f.Get("identifier"), Reason: f.Get("reason")})
 		}
 		return err
 	}
 	if s.secured() {
-		// A clinician's look-up answers with the timeline itself, so the
-		// reason travels in the form and never in a URL.
+		id, _ := identity(c)
+		if key := sessionKey(id); key != "" {
+			s.passes.put(key, p.Handle, strings.TrimSpace(f.Get("reason")), s.now())
+			return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(p.Handle))
+		}
+		// A caller without a session has nowhere to keep the reason: the
+		// answer is the page itself, as the form's reply.
 		return s.clinicianLookup(c, p.Handle, f.Get("reason"))
 	}
 	return c.Redirect(http.StatusSeeOther, patientPath(p.Handle))
+}
+
+// lookupFormError is the status and message the form shows for a look-up
+// error it can explain; ok=false for the rest (refusals stay 404 pages).
+func lookupFormError(err error) (status int, msg string, ok bool) {
+	var re *requestError
+	if !errors.As(err, &re) {
+		return 0, "", false
+	}
+	switch re.msg {
+	case "error.empty_identifier":
+		return re.status, "lookup.empty", true
+	case "error.cpr_format", "error.cpr_date", "error.reason_required", "lookup.unknown":
+		return re.status, re.msg, true
+	}
+	return 0, "", false
 }
 
 func patientPath(handle string) string {
@@ -198,6 +237,7 @@ type timelinePage struct {
 	// Clinician pages list every conflict above the timeline; the patient's
 	// page only puts the ones they can act on next to the entries.
 	Clinician        bool
+	Patient          *patientBanner // clinician pages: who the patient is (clinician.go)
 	ConflictsHeading string
 	Conflicts        []conflictView
 	NoConflicts      string
@@ -260,8 +300,13 @@ func (s *Server) timelinePage(c echo.Context) error {
 	marks, removed := s.changeMarks(tr, pv.Changes, now)
 	key := renderKey{handle: handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "days",
 		lang: tr.lang, restricted: restricted, minute: now.Unix() / 60}
+	// A relative's notes name the patient (clinician.go): not kept.
+	relative := pv.Decision.Role == access.RoleRelative
+	if relative {
+		c.Set(ctxRelativeKey, pv.Name)
+	}
 	var v timelinePage
-	if b, ok := s.renders.getText(key); ok && len(marks) == 0 {
+	if b, ok := s.renders.getText(key); ok && len(marks) == 0 && !relative {
 		v = s.timelineShell(c, tr, tl, now)
 		v.Days = template.HTML(b) // rendered by html/template before it was cached
 	} else {
@@ -270,7 +315,7 @@ func (s *Server) timelinePage(c echo.Context) error {
 		if err := s.renderDays(tr.lang, &v); err != nil {
 			return err
 		}
-		if len(marks) == 0 && !tl.GeneratedAt.IsZero() {
+		if len(marks) == 0 && !tl.GeneratedAt.IsZero() && !relative {
 			s.renders.putText(key, string(v.Days))
 		}
 	}
@@ -291,7 +336,7 @@ func (s *Server) timelinePage(c echo.Context) error {
 func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool) timelinePage {
 	now = now.In(s.loc)
 	v := s.timelineShell(c, tr, tl, now)
-	conflicts, notes := s.conflictViews(tr, tl, now, clinician, audience(clinician))
+	conflicts, notes := s.conflictViews(tr, tl, now, clinician, readerVoice(c, tr, clinician), audience(clinician))
 	v.Conflicts = conflicts
 	y, m, d := now.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, s.loc)

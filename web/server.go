@@ -97,9 +97,12 @@ type Deps struct {
 	Ready      func(ctx context.Context) error // for /readyz; nil = always ready
 	// Outages, in demo mode only, offers switches to take simulated sources down.
 	Outages Outages
-	// Cached lists the cached timelines, for the admin page's source
-	// status (no patient data); nil leaves it empty.
-	Cached CachedTimelines
+	// Changes, in demo mode only, offers switches that move, cancel and add
+	// appointments at the simulated sources (demo.go).
+	Changes DemoChanges
+	// Sources tells each source's own state, for the admin page (admin.go);
+	// nil leaves it empty.
+	Sources SourceStates
 	// Metrics, when set, is served at /metrics to admins.
 	Metrics http.Handler
 	// Checks, when set, lets an admin run every source's configuration
@@ -111,6 +114,9 @@ type Deps struct {
 	// Notices, when set, keeps notice preferences (/account) and lists the
 	// notices given up on (/admin): notify.go.
 	Notices Notices
+	// Marks, when set, keeps the conflicts clinicians mark handled on the
+	// worklist (worklist.go).
+	Marks ConflictMarks
 	// Mailbox, in demo mode without an SMTP server, holds the notices
 	// sent, shown at /demo/mail.
 	Mailbox DemoMailbox
@@ -152,7 +158,8 @@ type Server struct {
 	renders *renderCache
 	// failedBearer counts wrong bearer credentials per client address.
 	failedBearer *rateLimiter
-	feedsSeen    feedsSeen // calendar.go
+	feedsSeen    feedsSeen    // calendar.go
+	passes       lookupPasses // a clinician's look-up reason, per session and patient (lookuppass.go)
 }
 
 type staticFile struct {
@@ -244,9 +251,14 @@ func (s *Server) routes() *echo.Echo {
 	clin.GET("/p/:handle", s.clinicianPage, clinician)
 	clin.POST("/p/:handle", s.clinicianPage, limit, clinician, csrf)
 	clin.GET("/conflicts", s.worklist, clinician)
+	clin.POST("/conflicts/handled", s.markHandledForm, limit, clinician, csrf) // worklist.go
 	if s.deps.Outages != nil {
 		e.POST("/demo/sources/:name", s.demoOutageForm, limit, anyone, csrf)
 		api.POST("/demo/sources/:name", s.apiDemoOutage, limit, anyone, csrf)
+	}
+	if s.deps.Changes != nil {
+		e.POST("/demo/change", s.demoChangeForm, limit, anyone, csrf)
+		api.POST("/demo/change", s.apiDemoChange, limit, anyone, csrf)
 	}
 	s.calendarRoutes(e, api) // calendar.go
 	if s.secured() {

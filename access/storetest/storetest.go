@@ -38,7 +38,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditBatch", func(t *testing.T) { testAuditBatch(t, h) })
 	t.Run("LookedUp", func(t *testing.T) { testLookedUp(t, h) })
 	t.Run("BrokenStoreFails", func(t *testing.T) { testBroken(t, h) })
-	runFeeds(t, h) // feeds.go
+	runFeeds(t, h)   // feeds.go
+	runHandled(t, h) // handled.go
 }
 
 func event(patient string, at time.Time, a access.Action, n int) access.Event {

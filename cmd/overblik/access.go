@@ -51,6 +51,7 @@ type security struct {
 
 func (s *security) apply(wc *web.Config, deps *web.Deps) {
 	deps.Auth, deps.Access, deps.AuthRoutes, deps.Checks = s.auth, s.access, s.auth.Handler(), s.checks
+	deps.Marks = s.access // conflicts marked handled on the worklist
 	wc.LoginPath, wc.TLS, wc.NoAccessControl = s.loginPath, s.tls, false
 }
 

@@ -167,6 +167,7 @@ func (a *app) Close() {
 type demoExtras struct {
 	patients []web.DemoPatient // Handle holds system|value; newApp swaps it for the real handle
 	outages  web.Outages
+	changes  web.DemoChanges // move, cancel and add appointments (demo_changes.go)
 	login    *demoLogin      // the in-process OpenID provider and its delegations (access.go)
 	mailbox  *notify.Mailbox // where the demo's e-mail goes without --smtp (notify.go)
 	notices  []demoNotice    // who the demo opts in to notices (notify.go)
@@ -228,6 +229,13 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 		RefreshEvery: refreshEvery(cfg),
 		Metrics:      m,
 		Changed:      a.changedHook(cfg), // notify.go
+		// The name a source gives is kept sealed with the identifier,
+		// for the clinician's patient banner, never in the timeline.
+		Named: func(ctx context.Context, handle, name string) {
+			if a.patients != nil {
+				a.patients.SetName(ctx, handle, name)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -265,7 +273,7 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 		return nil, err
 	}
 	// Every read of patient data goes through the one authorized view.
-	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now}
+	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now, Names: patients}
 	if sec != nil {
 		vopts.Access = sec.access
 	}
@@ -281,7 +289,7 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 	// how the service is used: on the web server only admins get them; the
 	// operator's scraper reads them on metrics_listen (serve).
 	a.metrics = m.Handler()
-	deps := web.Deps{Views: views, Patients: patients, Cached: svc, Ready: ready, Metrics: a.metrics, Logger: log}
+	deps := web.Deps{Views: views, Patients: patients, Sources: svc, Ready: ready, Metrics: a.metrics, Logger: log}
 	if deps.Messages, err = a.receiveMessages(cfg, inbox, patients, svc, log); err != nil { // app_medcom.go
 		return nil, err
 	}
@@ -346,6 +354,9 @@ func newWeb(cfg *config.Config, extras demoExtras, deps web.Deps, sec *security)
 		TLS:                     cfg.TLS.On(), // HSTS; behind a proxy, auth says so by its https redirect_url
 	}
 	deps.Outages = extras.outages
+	if extras.changes != nil {
+		deps.Changes = extras.changes
+	}
 	if sec != nil {
 		sec.apply(&wc, &deps) // access.go
 	}

@@ -90,7 +90,7 @@ func BenchmarkCachedRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	views := view.New(svc, patients, view.Options{})
-	h := newWeb(cfg, demoExtras{}, web.Deps{Views: views, Patients: patients, Cached: svc, Logger: slog.New(slog.DiscardHandler)}, nil)
+	h := newWeb(cfg, demoExtras{}, web.Deps{Views: views, Patients: patients, Sources: svc, Logger: slog.New(slog.DiscardHandler)}, nil)
 	for _, tc := range []struct{ name, path string }{
 		{"JSON", "/api/v1/patients/" + p.Handle + "/timeline"},
 		{"HTML", "/p/" + p.Handle},

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,97 @@ func TestBrowserDemo(t *testing.T) {
 	}
 	if !strings.Contains(after, "Egen læge") {
 		t.Error("the GP's last good entries are gone from the page")
+	}
+}
+
+// TestBrowserClinician is the demo's clinician in a real browser: the CPR
+// form says what is wrong with a number as typed, and that no source knows
+// a person; a look-up opens the patient's page under a banner naming her,
+// her age and her CPR number with its last four digits hidden, at an
+// address without the number, and a reload shows it again.
+func TestBrowserClinician(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Close)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	base := demoBaseURL(ln.Addr())
+	ctx := browser(t)
+
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/clinician/conflicts?lang=da"),
+		chromedp.Click(`form:has(input[value="clinician"]) button`, chromedp.ByQuery, chromedp.NodeVisible),
+		chromedp.WaitVisible(`main h1`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("log in as the demo clinician: %v", err)
+	}
+	lookup := func(cpr string, wait string) (text, location string) {
+		t.Helper()
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(base+"/"),
+			chromedp.SetValue(`#identifier`, cpr, chromedp.ByQuery, chromedp.NodeVisible),
+			chromedp.SetValue(`#reason`, "opfølgning efter udskrivelse", chromedp.ByQuery),
+			chromedp.Click(`form.lookup button[type="submit"]`, chromedp.ByQuery),
+			chromedp.WaitVisible(wait, chromedp.ByQuery),
+			chromedp.Text("main", &text, chromedp.ByQuery),
+			chromedp.Location(&location),
+		)
+		if err != nil {
+			t.Fatalf("look up %q: %v", cpr, err)
+		}
+		return text, location
+	}
+	for _, tc := range []struct{ typed, want string }{
+		{"300241014", "Et CPR-nummer har 10 cifre"},
+		{"3013410148", "skal være en dato, der findes"},
+		{"3002410149", "Ingen af kilderne kender en person med det nummer"},
+	} {
+		text, _ := lookup(tc.typed, `#identifier-error`)
+		var invalid string
+		var ok bool
+		if err := chromedp.Run(ctx, chromedp.AttributeValue(`#identifier`, "aria-invalid", &invalid, &ok, chromedp.ByQuery)); err != nil || invalid != "true" {
+			t.Errorf("%s: the field is not marked invalid (%q, %v)", tc.typed, invalid, err)
+		}
+		if !strings.Contains(text, tc.want) {
+			t.Errorf("%s: the form says %q, want %q", tc.typed, text, tc.want)
+		}
+	}
+
+	banner, location := lookup("300241-0148", `.patient-banner`)
+	if strings.Contains(location, "0148") || strings.Contains(location, "udskrivelse") || !strings.Contains(location, "/clinician/p/") {
+		t.Errorf("the patient's address is %s", location)
+	}
+	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	now := time.Now().In(cph)
+	age := now.Year() - 1941 // born "30 February 1941": her birthday is after the 28th
+	if now.Month() < time.March {
+		age--
+	}
+	for _, want := range []string{"Birthe Østergaard Madsen", strconv.Itoa(age) + " år", "CPR 300241-xxxx", "Patienten blev udskrevet fra"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("the clinician's page lacks %q:\n%s", want, banner)
+		}
+	}
+	if strings.Contains(banner, "3002410148") {
+		t.Error("the page shows the whole CPR number")
+	}
+	var again, title string
+	if err := chromedp.Run(ctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible(`.patient-banner`, chromedp.ByQuery),
+		chromedp.Text(`.patient-banner`, &again, chromedp.ByQuery),
+		chromedp.Title(&title),
+	); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if !strings.Contains(again, "Birthe Østergaard Madsen") || strings.Contains(title, "Birthe") {
+		t.Errorf("after a reload: banner %q, title %q", again, title)
 	}
 }

@@ -168,7 +168,8 @@ func openDemoWith(ctx context.Context, today time.Time, addr net.Addr, flags dem
 	d.cfg.APIKeys = append(d.cfg.APIKeys, demoAPIKey)
 	d.cfg.PublicURL = demoBaseURL(addr) // calendar feeds are made under it
 	outages := &demoOutages{demo: d}
-	extras := demoExtras{patients: d.patients, outages: outages, login: login, notices: demoNotices(d.patients)}
+	changes := &demoChanges{demo: d, now: time.Now} // demo_changes.go
+	extras := demoExtras{patients: d.patients, outages: outages, changes: changes, login: login, notices: demoNotices(d.patients)}
 	if flags.smtp == "" {
 		extras.mailbox = notify.NewMailbox(200)
 	}
@@ -177,7 +178,7 @@ func openDemoWith(ctx context.Context, today time.Time, addr net.Addr, flags dem
 		rd.Close()
 		return nil, err
 	}
-	outages.app = a
+	outages.app, changes.app = a, a
 	rd.app = a
 	rd.closers = append(rd.closers, a.Close)
 	return rd, nil

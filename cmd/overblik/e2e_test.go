@@ -74,11 +74,12 @@ func startDemoEnvAt(t *testing.T, now time.Time) *demoEnv {
 	t.Cleanup(d.Close)
 	d.cfg.HandleSecret = []byte("a fixed secret so handles are golden-stable")
 	outages := &demoOutages{demo: d}
-	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, outages: outages}, log, clk.Now)
+	changes := &demoChanges{demo: d, now: clk.Now}
+	a, err := newApp(t.Context(), d.cfg, demoExtras{patients: d.patients, outages: outages, changes: changes}, log, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	outages.app = a
+	outages.app, changes.app = a, a
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	return &demoEnv{demo: d, app: a, url: srv.URL, clock: clk, logs: logs}

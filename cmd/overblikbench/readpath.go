@@ -350,7 +350,7 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 	}
 	views := view.New(d.svc, d.patients, view.Options{Access: svc, Organizations: d.svc, Logger: log})
 	h := web.New(web.Config{Location: loc, DefaultIdentifierSystem: patient.System, LoginPath: "/auth/login"},
-		web.Deps{Views: views, Patients: d.patients, Auth: au, Access: svc, AuthRoutes: au.Handler(), Cached: d.svc, Logger: log}).Handler()
+		web.Deps{Views: views, Patients: d.patients, Auth: au, Access: svc, AuthRoutes: au.Handler(), Sources: d.svc, Logger: log}).Handler()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stops = append(stops, func() { srv.Close() })

@@ -93,10 +93,12 @@ type Options struct {
 	TimeZone *time.Location
 }
 
-// Server serves a fixed set of resources. It is safe for concurrent use.
+// Server serves a set of resources, fixed but for Put. It is safe for
+// concurrent use.
 type Server struct {
 	opts     Options
 	basePath string
+	data     sync.RWMutex           // guards byType and byKey, which Put changes
 	byType   map[string][]*resource // sorted for searching
 	byKey    map[string]*resource   // "Type/id"
 	metadata []byte
@@ -156,6 +158,45 @@ func New(resources []json.RawMessage, opts Options) (*Server, error) {
 	}
 	s.metadata = s.capabilityStatement()
 	return s, nil
+}
+
+// Put stores raw as an update would: a resource with a new type and id is
+// added, one with a known type and id replaced. Later reads and searches
+// see it (the demo's switches move, cancel and add appointments with it).
+// A resource that is not valid is an error and changes nothing.
+func (s *Server) Put(raw json.RawMessage) error {
+	r, err := index(raw, s.opts.TimeZone)
+	if err != nil {
+		return fmt.Errorf("fhirsim: put: %w", err)
+	}
+	s.data.Lock()
+	defer s.data.Unlock()
+	key := r.typ + "/" + r.id
+	resolvePatients(r, s.byKey)
+	s.byKey[key] = r
+	// Searches may be reading the old slice: make a new one.
+	rs := make([]*resource, 0, len(s.byType[r.typ])+1)
+	for _, old := range s.byType[r.typ] {
+		if old.id != r.id {
+			rs = append(rs, old)
+		}
+	}
+	rs = append(rs, r)
+	sortResources(rs)
+	s.byType[r.typ] = rs
+	return nil
+}
+
+// Resources returns the JSON of the stored resources of a type, in search
+// order.
+func (s *Server) Resources(resourceType string) []json.RawMessage {
+	s.data.RLock()
+	defer s.data.RUnlock()
+	out := make([]json.RawMessage, 0, len(s.byType[resourceType]))
+	for _, r := range s.byType[resourceType] {
+		out = append(out, slices.Clone(r.raw))
+	}
+	return out
 }
 
 // SetDown makes every request answer 503 while down, to stop a source and
@@ -222,7 +263,9 @@ func (s *Server) roll() float64 {
 }
 
 func (s *Server) read(w http.ResponseWriter, r *http.Request, resourceType, id string) {
+	s.data.RLock()
 	res, ok := s.byKey[resourceType+"/"+id]
+	s.data.RUnlock()
 	if !ok {
 		writeOutcome(w, http.StatusNotFound, fmt.Sprintf("%s/%s is not known", resourceType, id))
 		return
@@ -250,11 +293,13 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		return
 	}
 	var matches []*resource
+	s.data.RLock()
 	for _, res := range s.byType[resourceType] {
 		if q.matches(res) {
 			matches = append(matches, res)
 		}
 	}
+	s.data.RUnlock()
 	base := s.base(r)
 	page := matches[min(q.offset, len(matches)):]
 	page = page[:min(q.count, len(page))]

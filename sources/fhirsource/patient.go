@@ -44,6 +44,9 @@ func sameIdentifier(want aggregator.Identifier, system, value string) bool {
 type patient struct {
 	id   string
 	same map[string]bool // id itself, the records it replaced or was found by, and those it links to
+	// name is the person's name as this server has it (the official one,
+	// else the first): personal data, never logged.
+	name string
 }
 
 // patientID resolves the identifier to this server's Patient and
@@ -92,7 +95,7 @@ func (s *Source) patientID(ctx context.Context, budget *fhir.ByteBudget, id aggr
 		}
 		p, ok := found[*final.Id]
 		if !ok {
-			p = patient{id: *final.Id, same: map[string]bool{*final.Id: true}}
+			p = patient{id: *final.Id, same: map[string]bool{*final.Id: true}, name: personName(final.Name)}
 			s.addLinks(p.same, final)
 		}
 		for _, c := range chain {
@@ -220,4 +223,24 @@ func (s *Source) followReplacedBy(ctx context.Context, pat *r4.Patient) (*r4.Pat
 	}
 	return nil, nil, &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid,
 		Msg: fmt.Sprintf("more than %d replaced-by links between patient records", maxLinkHops)}
+}
+
+// personName is the name to show for a Patient: the official one, else the
+// usual, else the first that says anything.
+func personName(names []r4.HumanName) string {
+	for _, use := range []r4.NameUse{r4.NameUseOfficial, r4.NameUseUsual} {
+		for _, n := range names {
+			if n.Use != nil && *n.Use == use {
+				if s := strings.TrimSpace(formatName(n)); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if s := strings.TrimSpace(formatName(n)); s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -160,14 +160,20 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
+	var b aggregator.Batch
 	if s.cfg.Incremental {
-		return s.fetchIncremental(ctx, budget, pat, w)
+		b, err = s.fetchIncremental(ctx, budget, pat, w)
+	} else {
+		var items []item
+		if items, err = s.read(ctx, budget, pat, windowQuery(pat.id, w)); err == nil {
+			b = s.batch(items)
+		}
 	}
-	items, err := s.read(ctx, budget, pat, windowQuery(pat.id, w))
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
-	return s.batch(items), nil
+	b.PatientName = pat.name
+	return b, nil
 }
 
 // errTruncated: a search had more pages than the client's cap, or more
