@@ -39,6 +39,11 @@ func (d *demoChanges) Change(ctx context.Context, source string, kind web.DemoCh
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// A timeline from before the change, so the change is one: pressed
+	// before anyone looked, it would only be part of her first build.
+	if _, err := d.app.svc.Timeline(ctx, ref); err != nil {
+		return fmt.Errorf("demo change: the timeline before it: %w", err)
+	}
 	pid := ""
 	for _, raw := range sim.Resources("Patient") {
 		var pt struct {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
@@ -72,5 +75,54 @@ func TestDemoChangeSwitches(t *testing.T) {
 	}
 	if code := change("laegehuset", "delete"); code != http.StatusBadRequest {
 		t.Errorf("an unknown kind: %d", code)
+	}
+}
+
+// TestDemoChangeSwitchSendsANotice: in the demo as `overblik demo` wires
+// it, a change made with a switch reaches the demo's mailbox as a notice to
+// the patient, so a newcomer sees notices work without an SMTP server, even
+// when nobody looked at her timeline before pressing it.
+func TestDemoChangeSwitchSendsANotice(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Close)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer demo-clinician-key")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do(http.MethodGet, "/demo/mail", ""); code != http.StatusOK || strings.Contains(body, "birthe@example.test") {
+		t.Fatalf("/demo/mail before any change: %d, and it lists a notice to Birthe already:\n%s", code, body)
+	}
+	if code, body := do(http.MethodPost, "/api/v1/demo/change", `{"source": "aarhus-uh", "kind": "move"}`); code != http.StatusNoContent {
+		t.Fatalf("move: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := do(http.MethodGet, "/demo/mail", "")
+		if strings.Contains(body, "birthe@example.test") && strings.Contains(body, "Der er en ændring i dine aftaler") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice to Birthe in /demo/mail 10 s after the switch:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
