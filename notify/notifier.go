@@ -55,8 +55,9 @@ type Options struct {
 	Keep time.Duration
 	// ConflictText writes a conflict's sentence in lang from the
 	// timeline it is part of (web.ConflictSentences), for notices with
-	// details; nil names the conflict's rule alone.
-	ConflictText func(tl *aggregator.Timeline, c aggregator.Conflict, lang string) string
+	// details: to the patient when about is "", else to someone else
+	// about the patient so named. nil names the conflict's rule alone.
+	ConflictText func(tl *aggregator.Timeline, c aggregator.Conflict, lang, about string) string
 	Now          func() time.Time
 	Logger       *slog.Logger
 }
@@ -258,7 +259,11 @@ func (n *Notifier) handle(ctx context.Context, ev event) error {
 			if k == KindChange {
 				return n.changeDetails(v, ev)
 			}
-			return n.conflictDetails(v, ev.Conflicts, f.Lang)
+			about := "" // to the patient herself
+			if f.Person != ev.Patient {
+				about = v.Name
+			}
+			return n.conflictDetails(v, ev.Conflicts, f.Lang, about)
 		}, view.Request{Changes: true, Since: ev.Noticed.Add(-time.Second)}); err != nil {
 			return err
 		}
@@ -306,13 +311,13 @@ func upcoming(e *aggregator.Entry, now time.Time) bool {
 
 // conflictDetails are the event's new high-severity conflicts that the
 // viewer's own timeline has (the view found them among visible entries).
-func (n *Notifier) conflictDetails(v *view.View, ids []string, lang string) []detail {
+func (n *Notifier) conflictDetails(v *view.View, ids []string, lang, about string) []detail {
 	var out []detail
 	for _, c := range v.Timeline.Conflicts {
 		if c.Severity == aggregator.SeverityHigh && slices.Contains(ids, c.ID) {
 			text := string(c.Rule)
 			if n.opts.ConflictText != nil {
-				text = n.opts.ConflictText(v.Timeline, c, lang)
+				text = n.opts.ConflictText(v.Timeline, c, lang, about)
 			}
 			out = append(out, detail{text: text})
 		}

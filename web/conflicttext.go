@@ -19,18 +19,23 @@ import (
 
 // ConflictSentences writes a conflict's sentence in lang (Danish for a
 // language not spoken) from the timeline it is part of, with times in loc:
-// for outputs outside the pages, such as notices.
-func ConflictSentences(loc *time.Location) func(tl *aggregator.Timeline, c aggregator.Conflict, lang string) string {
+// for outputs outside the pages, such as notices. It speaks to the patient
+// when about is "", else, as to a relative, about the patient so named.
+func ConflictSentences(loc *time.Location) func(tl *aggregator.Timeline, c aggregator.Conflict, lang, about string) string {
 	trs := map[string]*translator{}
 	for l, msgs := range newCatalog() {
 		trs[l] = &translator{lang: l, msgs: msgs, loc: loc}
 	}
-	return func(tl *aggregator.Timeline, c aggregator.Conflict, lang string) string {
+	return func(tl *aggregator.Timeline, c aggregator.Conflict, lang, about string) string {
 		tr, ok := trs[lang]
 		if !ok {
 			tr = trs[catalogs[0].lang]
 		}
-		return newConflictText(tr, tl).sentence(c)
+		ct := newConflictText(tr, tl)
+		if about != "" {
+			ct = ct.in(relativeVoice(tr, about))
+		}
+		return ct.sentence(c)
 	}
 }
 

@@ -87,3 +87,32 @@ func TestConflictSentences(t *testing.T) {
 		})
 	}
 }
+
+// TestConflictSentencesForARelative: a notice's sentence to a relative is
+// about the patient by her first name, never "du er indlagt".
+func TestConflictSentencesForARelative(t *testing.T) {
+	loc := cph(t)
+	mar := func(day, h int) time.Time { return time.Date(2026, 3, day, h, 0, 0, 0, loc) }
+	tl := &aggregator.Timeline{GeneratedAt: mar(20, 10), Window: aggregator.Window{From: mar(1, 0), To: mar(1, 0).AddDate(0, 6, 0)},
+		Entries: []aggregator.Entry{
+			{ID: "auh/Encounter/adm", Source: "auh", Sector: aggregator.SectorHospital, Kind: aggregator.KindAdmission,
+				Status: aggregator.StatusBooked, Start: mar(23, 9), End: mar(26, 12), Organization: "Aarhus Universitetshospital"},
+			{ID: "kommune/Appointment/1", Source: "kommune", Sector: aggregator.SectorMunicipality, Kind: aggregator.KindAppointment,
+				Status: aggregator.StatusBooked, Start: mar(24, 8), End: mar(24, 9), Title: "Hjemmepleje", Medium: aggregator.MediumHomeVisit,
+				Organization: "Hjemmeplejen"},
+		}}
+	rules := aggregator.ConflictRules{}
+	rules.Overlap.Off, rules.Travel.Off, rules.HeavyDay.Off, rules.BookedTwice.Off, rules.NothingAfterDischarge.Off = true, true, true, true, true
+	tl.Conflicts = rules.Find(tl, loc, tl.GeneratedAt)
+	if len(tl.Conflicts) != 1 {
+		t.Fatalf("got %d conflicts, want 1", len(tl.Conflicts))
+	}
+	say := ConflictSentences(loc)
+	if got := say(tl, tl.Conflicts[0], langDA, ""); !strings.Contains(got, "du er indlagt") {
+		t.Errorf("to the patient: %q, want her own voice", got)
+	}
+	got := say(tl, tl.Conflicts[0], langDA, "Birthe Østergaard Madsen")
+	if !strings.Contains(got, "Birthe er indlagt") || strings.Contains(got, "du er") {
+		t.Errorf("to a relative: %q, want it about Birthe", got)
+	}
+}
