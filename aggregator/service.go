@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -496,29 +495,6 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 		return fetchResult{err: err}
 	}
 	return fetchResult{batch: b}
-}
-
-// PatientsOf lists the cached patients with an entry from organization
-// (compared without regard to case), or every cached patient for "".
-func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string, error) {
-	var out []string
-	err := s.backend.Timelines.Range(ctx, func(h string, t *Timeline) bool {
-		if organization == "" {
-			out = append(out, h)
-			return ctx.Err() == nil
-		}
-		for i := range t.Entries {
-			if strings.EqualFold(t.Entries[i].Organization, organization) {
-				out = append(out, h)
-				break
-			}
-		}
-		return ctx.Err() == nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("patients of an organisation: %w", err)
-	}
-	return out, ctx.Err()
 }
 
 // Recent returns every timeline in the cache, most recently built first, for

@@ -12,14 +12,18 @@ import (
 // Worklist opens, for clinician p, the cached timelines of the patients in
 // their scope that have a conflict on a day in [from, to] (civil dates
 // YYYY-MM-DD, inclusive). The scope is the patients p looked up or viewed
-// within Options.LookedUpWithin and, when the login carries p's
-// organisation, the patients with an entry from it. A patient who blocks
-// clinicians is left out. Nothing is built: a patient whose timeline is not
-// cached is not on the list. Each patient shown, and only those, is audited
+// within Options.LookedUpWithin and, with Options.ByOrganization and a
+// login that carries p's organisation, the patients with an entry from it.
+// The candidates come from the conflict index (Options.Conflicted), so the
+// cost follows what the list shows, not the number of cached patients; each
+// is then decided and read, and shown only with a conflict in the period
+// among the entries p may see. A patient who blocks clinicians is left out.
+// Nothing is built: a patient whose timeline is not cached is not on the
+// list. Each patient shown, and only those, is audited
 // (access.ActionWorklist) before the list is returned. Each View's Timeline
 // holds only the conflicts in the period.
 func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to string) ([]*View, error) {
-	handles, err := v.scope(ctx, p)
+	handles, err := v.scope(ctx, p, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -38,8 +42,10 @@ func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to stri
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
 		if !ok {
-			continue
+			continue // evicted or expired since the index named it
 		}
+		// The index only proposes: what is shown is what the timeline
+		// holds now, among the entries this viewer may see.
 		vis := v.visible(tl, d.Restricted)
 		var in []aggregator.Conflict
 		for _, c := range vis.Conflicts {
@@ -64,8 +70,10 @@ func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to stri
 }
 
 // scope lists the handles a worklist considers, each once, at most
-// WorklistMax: without access control every cached patient.
-func (v *Viewer) scope(ctx context.Context, p access.Principal) ([]string, error) {
+// WorklistMax: those of p's scope with a conflict in [from, to] by the
+// index, or, without one, every patient p looked up. Without access control
+// it is every patient the index names.
+func (v *Viewer) scope(ctx context.Context, p access.Principal, from, to string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	add := func(hs []string) {
@@ -76,11 +84,12 @@ func (v *Viewer) scope(ctx context.Context, p access.Principal) ([]string, error
 			}
 		}
 	}
+	idx := v.opts.Conflicted
 	if v.opts.Access == nil {
-		if v.opts.Organizations == nil {
+		if idx == nil {
 			return nil, nil
 		}
-		hs, err := v.opts.Organizations.PatientsOf(ctx, "")
+		hs, err := idx.Conflicted(ctx, from, to, "", v.opts.WorklistMax)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -94,9 +103,14 @@ func (v *Viewer) scope(ctx context.Context, p access.Principal) ([]string, error
 	if err != nil {
 		return nil, fmt.Errorf("worklist: %w", err)
 	}
+	if idx != nil {
+		if hs, err = idx.ConflictedAmong(ctx, from, to, hs); err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+	}
 	add(hs)
-	if p.Organization != "" && v.opts.Organizations != nil {
-		hs, err := v.opts.Organizations.PatientsOf(ctx, p.Organization)
+	if p.Organization != "" && v.opts.ByOrganization && idx != nil {
+		hs, err := idx.Conflicted(ctx, from, to, p.Organization, v.opts.WorklistMax)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}

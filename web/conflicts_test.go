@@ -223,8 +223,8 @@ func TestClinicianPage(t *testing.T) {
 }
 
 // fakeCached holds a cached timeline per patient: view.Timelines, and the
-// listing the worklist (view.Organizations) and the admin page
-// (CachedTimelines) need.
+// conflict index the worklist (view.Conflicted) and the listing the admin
+// page (CachedTimelines) need.
 type fakeCached struct {
 	tls []*aggregator.Timeline
 	err error
@@ -232,12 +232,30 @@ type fakeCached struct {
 
 func (f fakeCached) Recent(context.Context) ([]*aggregator.Timeline, error) { return f.tls, f.err }
 
-func (f fakeCached) PatientsOf(context.Context, string) ([]string, error) {
+// Conflicted names every patient with a conflict in the period, as an
+// index would.
+func (f fakeCached) Conflicted(_ context.Context, from, to, _ string, _ int) ([]string, error) {
 	var hs []string
 	for _, t := range f.tls {
-		hs = append(hs, t.Patient)
+		for _, c := range t.Conflicts {
+			if c.Day >= from && c.Day <= to {
+				hs = append(hs, t.Patient)
+				break
+			}
+		}
 	}
 	return hs, f.err
+}
+
+func (f fakeCached) ConflictedAmong(ctx context.Context, from, to string, among []string) ([]string, error) {
+	all, err := f.Conflicted(ctx, from, to, "", 0)
+	var hs []string
+	for _, h := range all {
+		if slices.Contains(among, h) {
+			hs = append(hs, h)
+		}
+	}
+	return hs, err
 }
 
 func (f fakeCached) Cached(_ context.Context, h string) (*aggregator.Timeline, bool, error) {

@@ -240,12 +240,10 @@ func newApp(ctx context.Context, cfg *Config, extras demoExtras, log *slog.Logge
 		return nil, err
 	}
 	// Every read of patient data goes through the one authorized view.
-	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now}
+	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Conflicted: svc, ByOrganization: cfg.Worklist.ByOrganization,
+		Logger: log, Now: now}
 	if sec != nil {
 		vopts.Access = sec.access
-	}
-	if cfg.Worklist.ByOrganization || sec == nil {
-		vopts.Organizations = svc
 	}
 	views := view.New(svc, patients, vopts)
 	if err := a.openNotify(cfg, extras, sec, svc, patients, log); err != nil { // notify.go
