@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -164,6 +165,7 @@ func NewRefresher(svc *Service, patients PatientResolver, opts RefresherOptions)
 			return nil, errors.New("aggregator: change feeds need a resolver that makes handles (*Patients)")
 		}
 		r.handles = hm
+		svc.feeds.watch(r.feeds, opts.FeedEvery, opts.FeedFullEvery)
 	}
 	return r, nil
 }
@@ -248,7 +250,8 @@ func (r *Refresher) reportQueue(ctx context.Context) {
 
 // refreshOne refreshes one claimed patient unless its timeline is fresh
 // enough already, and schedules the next refresh (see reschedule).
-// Sources with a change feed that named no change are not asked.
+// Sources with a change feed that named no change are not asked; when that
+// is every source, nothing is built.
 func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	handle := c.Handle
 	interval := r.svc.opts.RefreshEvery
@@ -265,19 +268,25 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	var reuse map[string]bool
 	if cached, ok, err := r.svc.backend.Timelines.Get(ctx, handle); err == nil && ok {
 		now := r.svc.opts.Now()
-		if age := now.Sub(cached.GeneratedAt); age < interval/2 && (c.Changed.IsZero() || c.Changed.Before(cached.GeneratedAt)) {
-			r.reschedule(ctx, c, cached.GeneratedAt) // a viewer refreshed it lately
+		if age := now.Sub(cached.GeneratedAt); age < interval/2 && !unread(cached, c) {
+			r.reschedule(ctx, c, cached) // a viewer refreshed it lately
 			return false
 		}
 		seen = cached.GeneratedAt
 		reuse = r.reusable(cached, c, now)
+		if len(reuse) == len(r.svc.regs) {
+			// Every source has a feed that named no change since it was
+			// read: building would ask nobody and find nothing new.
+			r.reschedule(ctx, c, cached)
+			return false
+		}
 	}
-	t, err := r.svc.refreshShared(ctx, p, seen, reuse)
+	t, err := r.svc.refreshShared(ctx, p, seen, plan{claimed: true, reuse: reuse, marks: c.Marks})
 	if err != nil {
 		r.log.WarnContext(ctx, "background refresh failed", "patient", p, "err", err)
 		return false
 	}
-	r.reschedule(ctx, c, t.GeneratedAt)
+	r.reschedule(ctx, c, t)
 	return true
 }
 
@@ -285,17 +294,41 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 // this time, so its refreshes keep to the interval. (Scheduled a little
 // early after each build, as a newly viewed patient is, the early parts
 // added up: 11 or 12 refreshes in 10 intervals.) When that would be less
-// than half an interval after gen, the timeline the claim ended with (a
-// refresher that fell behind), the patient is scheduled afresh from gen,
-// so its sources are never asked twice within half an interval.
-func (r *Refresher) reschedule(ctx context.Context, c Claim, gen time.Time) {
+// than half an interval after t, the timeline the claim ended with (a
+// refresher that fell behind), the patient is scheduled afresh from t, so
+// its sources are never asked twice within half an interval. A patient all
+// of whose sources have change feeds that read it without failing is due
+// only for the first full read (FeedFullEvery): its feeds bring it back
+// sooner when it changes.
+func (r *Refresher) reschedule(ctx context.Context, c Claim, t *Timeline) {
 	interval := r.svc.opts.RefreshEvery
 	due := c.Due.Add(interval)
-	if due.Before(gen.Add(interval / 2)) {
-		due = gen.Add(dueIn(interval, r.opts.Jitter))
+	if due.Before(t.GeneratedAt.Add(interval / 2)) {
+		due = t.GeneratedAt.Add(dueIn(interval, r.opts.Jitter))
+	}
+	if full, ok := r.fullReadDue(t); ok {
+		due = full
 	}
 	if err := r.sched.Reschedule(ctx, c.Handle, due); err != nil {
 		// The claim runs out after an interval and brings it back anyway.
 		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", c.Handle, "err", err)
 	}
+}
+
+// fullReadDue is when t's first feed source is due for its full read, when
+// every source of t has a change feed and was read without failing.
+func (r *Refresher) fullReadDue(t *Timeline) (time.Time, bool) {
+	if len(r.feeds) != len(r.svc.regs) || len(t.Sources) != len(r.svc.regs) {
+		return time.Time{}, false
+	}
+	var first time.Time
+	for _, st := range t.Sources {
+		if !st.OK || !slices.Contains(r.feeds, st.Name) {
+			return time.Time{}, false
+		}
+		if first.IsZero() || st.LastSuccess.Before(first) {
+			first = st.LastSuccess
+		}
+	}
+	return first.Add(r.opts.FeedFullEvery), true
 }
