@@ -110,6 +110,27 @@ func (w *feedWatch) answered(source string, at time.Time) {
 	}
 }
 
+// fullRead is when t's first source is due for its full read, when every
+// source of t (all n configured) has a change feed and was read without
+// failing: until then the feeds stand for t.
+func (w *feedWatch) fullRead(t *Timeline, n int) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.polled) < n || len(t.Sources) != n {
+		return time.Time{}, false
+	}
+	var first time.Time
+	for _, st := range t.Sources {
+		if _, ok := w.polled[st.Name]; !ok || !st.OK {
+			return time.Time{}, false
+		}
+		if first.IsZero() || st.LastSuccess.Before(first) {
+			first = st.LastSuccess
+		}
+	}
+	return first.Add(w.full), true
+}
+
 // vouches says whether the feeds stand for t at now: every source of t
 // (all n configured) has a feed that answered within three of its
 // intervals, and t read it without failing within the full-read period.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -44,10 +43,11 @@ type viewNotes struct {
 
 // noteViewed tells the Schedule, at most once per viewNoteEvery per patient
 // and replica, that handle was viewed; a patient new to the schedule is due
-// a little before its timeline generated at gen turns stale, so a refresher
-// that keeps up means viewers never see a stale one. A failure costs the
+// a little before its timeline t turns stale, so a refresher that keeps up
+// means viewers never see a stale one, or, when change feeds stand for all
+// of t (feedWatch.fullRead), at its first full read. A failure costs the
 // background refresh of one patient for a while, never the request: logged.
-func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) {
+func (s *Service) noteViewed(ctx context.Context, handle string, t *Timeline) {
 	sched := s.backend.Schedule
 	now := s.opts.Now()
 	s.views.mu.Lock()
@@ -62,7 +62,11 @@ func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) 
 	s.views.mu.Unlock()
 	vctx, cancel := context.WithTimeout(ctx, viewNoteTimeout)
 	defer cancel()
-	if err := sched.Viewed(vctx, handle, now, gen.Add(dueIn(s.opts.RefreshEvery, DefaultJitter))); err != nil {
+	due := t.GeneratedAt.Add(dueIn(s.opts.RefreshEvery, DefaultJitter))
+	if full, ok := s.feeds.fullRead(t, len(s.regs)); ok {
+		due = full
+	}
+	if err := sched.Viewed(vctx, handle, now, due); err != nil {
 		s.views.mu.Lock()
 		s.views.last[handle] = now.Add(viewNoteRetry - viewNoteEvery) // try again in a minute, not at every view
 		s.views.mu.Unlock()
@@ -318,17 +322,5 @@ func (r *Refresher) reschedule(ctx context.Context, c Claim, t *Timeline) {
 // fullReadDue is when t's first feed source is due for its full read, when
 // every source of t has a change feed and was read without failing.
 func (r *Refresher) fullReadDue(t *Timeline) (time.Time, bool) {
-	if len(r.feeds) != len(r.svc.regs) || len(t.Sources) != len(r.svc.regs) {
-		return time.Time{}, false
-	}
-	var first time.Time
-	for _, st := range t.Sources {
-		if !st.OK || !slices.Contains(r.feeds, st.Name) {
-			return time.Time{}, false
-		}
-		if first.IsZero() || st.LastSuccess.Before(first) {
-			first = st.LastSuccess
-		}
-	}
-	return first.Add(r.opts.FeedFullEvery), true
+	return r.svc.feeds.fullRead(t, len(r.svc.regs))
 }

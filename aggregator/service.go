@@ -178,7 +178,7 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 			s.opts.Metrics.CacheRead(CacheHit)
 		}
 		if !cached.Unknown() {
-			s.noteViewed(ctx, p.Handle, cached.GeneratedAt)
+			s.noteViewed(ctx, p.Handle, cached)
 		}
 		return cached, nil
 	}
@@ -187,7 +187,7 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 	if err == nil && !t.Unknown() {
 		// A patient no source knows (a mistyped identifier) is not worth
 		// asking every source about again and again.
-		s.noteViewed(ctx, p.Handle, t.GeneratedAt)
+		s.noteViewed(ctx, p.Handle, t)
 	}
 	return t, err
 }

@@ -281,15 +281,20 @@ type slot struct {
 func (r *Region) slot(s *RegionSource, i, j int) slot {
 	salt := map[Sector]uint64{SectorHospital: 1, SectorMunicipality: 2, SectorGP: 3}[s.sector]
 	rng := rand.New(rand.NewPCG(uint64(i)<<8|uint64(j), salt))
-	// A patient sees one unit mostly and others now and then; the GP is
-	// always the patient's own practice.
-	own := i % len(s.units)
+	// A patient sees one unit mostly and one other now and then (in the
+	// municipality a place they go to, not a second home-care district);
+	// the GP is always the patient's own practice.
+	own, other := i%len(s.units), i%len(s.units)
 	if s.sector != SectorGP {
-		own = int(rand.New(rand.NewPCG(uint64(i), salt)).IntN(len(s.units)))
+		prng := rand.New(rand.NewPCG(uint64(i), salt))
+		own, other = prng.IntN(len(s.units)), prng.IntN(len(s.units))
+		for s.units[other].lat == 0 {
+			other = (other + 1) % len(s.units)
+		}
 	}
 	sl := slot{unit: own, staff: rng.IntN(4), title: rng.IntN(8), age: rng.IntN(500), note: -1}
-	if s.sector != SectorGP && rng.IntN(3) == 0 {
-		sl.unit = rng.IntN(len(s.units))
+	if rng.IntN(3) == 0 {
+		sl.unit = other
 	}
 	// Spread over the window, from some weeks back to half a year ahead,
 	// on weekdays in opening hours; home care in the morning.

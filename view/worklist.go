@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
 )
@@ -27,39 +29,29 @@ func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to stri
 	if err != nil {
 		return nil, err
 	}
+	// Each candidate is decided and read on its own (a block looked up,
+	// a timeline read): a few at once, so the list waits for the slowest
+	// few, not for all in a row. The order stays the scope's.
+	shown := make([]*View, len(handles))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(worklistReads)
+	for i, h := range handles {
+		g.Go(func() error {
+			vw, err := v.worklistEntry(gctx, p, h, from, to)
+			shown[i] = vw
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	var out []*View
 	var evs []access.Event
-	for _, h := range handles {
-		d, err := v.decide(ctx, p, h, access.ActionWorklist, "")
-		if errors.Is(err, access.ErrNotVisible) {
-			continue
+	for _, vw := range shown {
+		if vw != nil {
+			out = append(out, vw)
+			evs = append(evs, access.NewEvent(p, vw.Decision, vw.Patient.Handle, access.ActionWorklist, "", v.opts.Now()))
 		}
-		if err != nil {
-			return nil, err
-		}
-		tl, ok, err := v.tl.Cached(ctx, h)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		if !ok {
-			continue // evicted or expired since the index named it
-		}
-		// The index only proposes: what is shown is what the timeline
-		// holds now, among the entries this viewer may see.
-		vis := v.visible(tl, d.Restricted)
-		var in []aggregator.Conflict
-		for _, c := range vis.Conflicts {
-			if c.Day >= from && c.Day <= to {
-				in = append(in, c)
-			}
-		}
-		if len(in) == 0 {
-			continue
-		}
-		shown := *vis
-		shown.Conflicts = in
-		out = append(out, &View{Patient: aggregator.PatientRef{Handle: h}, Decision: d, Timeline: &shown})
-		evs = append(evs, access.NewEvent(p, d, h, access.ActionWorklist, "", v.opts.Now()))
 	}
 	if len(evs) > 0 && v.opts.Access != nil {
 		if err := v.opts.Access.AuditAll(ctx, evs); err != nil {
@@ -67,6 +59,45 @@ func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to stri
 		}
 	}
 	return out, nil
+}
+
+// worklistReads is how many of a worklist's candidates are decided and
+// read at once.
+const worklistReads = 8
+
+// worklistEntry is what the worklist shows of patient h, nil for nothing:
+// not visible to p, not cached, or no conflict in [from, to] among what p
+// may see.
+func (v *Viewer) worklistEntry(ctx context.Context, p access.Principal, h, from, to string) (*View, error) {
+	d, err := v.decide(ctx, p, h, access.ActionWorklist, "")
+	if errors.Is(err, access.ErrNotVisible) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	tl, ok, err := v.tl.Cached(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("worklist: %w", err)
+	}
+	if !ok {
+		return nil, nil // evicted or expired since the index named it
+	}
+	// The index only proposes: what is shown is what the timeline holds
+	// now, among the entries this viewer may see.
+	vis := v.visible(tl, d.Restricted)
+	var in []aggregator.Conflict
+	for _, c := range vis.Conflicts {
+		if c.Day >= from && c.Day <= to {
+			in = append(in, c)
+		}
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	shown := *vis
+	shown.Conflicts = in
+	return &View{Patient: aggregator.PatientRef{Handle: h}, Decision: d, Timeline: &shown}, nil
 }
 
 // scope lists the handles a worklist considers, each once, at most
