@@ -284,21 +284,32 @@ func (r *Region) slot(s *RegionSource, i, j int) slot {
 	// A patient sees one unit mostly and one other now and then (in the
 	// municipality a place they go to, not a second home-care district);
 	// the GP is always the patient's own practice.
+	// Each stays near home: the town of their practice (i mod 6, as
+	// gpUnits cycles through the towns) picks their hospital and centre.
 	own, other := i%len(s.units), i%len(s.units)
-	if s.sector != SectorGP {
-		prng := rand.New(rand.NewPCG(uint64(i), salt))
-		own, other = prng.IntN(len(s.units)), prng.IntN(len(s.units))
-		for s.units[other].lat == 0 {
-			other = (other + 1) % len(s.units)
+	prng := rand.New(rand.NewPCG(uint64(i), salt))
+	town := i % 6 // Aarhus C, Aarhus N, Randers, Silkeborg, Herning, Horsens
+	switch s.sector {
+	case SectorHospital:
+		own, other = prng.IntN(7), prng.IntN(7) // Aarhus Universitetshospital's departments
+		switch town {
+		case 2, 3, 4: // the regional hospital of the town
+			own = 5 + town
+		}
+	case SectorMunicipality:
+		own = prng.IntN(4) // a home-care district
+		other = []int{4, 4, 5, 6, 6, 4}[town]
+		if prng.IntN(3) == 0 {
+			own = other // no home care: the centre only
 		}
 	}
 	sl := slot{unit: own, staff: rng.IntN(4), title: rng.IntN(8), age: rng.IntN(500), note: -1}
 	if rng.IntN(3) == 0 {
 		sl.unit = other
 	}
-	// Spread over the window, from some weeks back to half a year ahead,
+	// Anywhere in the window, from some weeks back to half a year ahead,
 	// on weekdays in opening hours; home care in the morning.
-	sl.day = r.c.weekday(-85 + j*255/RegionEntries + rng.IntN(8))
+	sl.day = r.c.weekday(-85 + rng.IntN(255))
 	sl.hour, sl.minute, sl.minutes = 8+rng.IntN(8), 15*rng.IntN(4), []int{15, 20, 30, 45, 60}[rng.IntN(5)]
 	if s.units[sl.unit].lat == 0 {
 		sl.hour, sl.minutes = 7+rng.IntN(3), 30

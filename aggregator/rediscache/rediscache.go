@@ -253,6 +253,9 @@ func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) 
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}
+	// Who stored a build reads it back soon (the viewer who asked, a
+	// notice): for a stamp, not its bytes and their decoding.
+	c.near.put(handle, nearItem{stamp: stampOf(b), t: t})
 	return nil
 }
 

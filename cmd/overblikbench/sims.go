@@ -41,33 +41,32 @@ type requestCounts struct {
 	Patient     int64 `json:"patient"`     // Patient searches (look-ups by identifier)
 	Appointment int64 `json:"appointment"` // Appointment searches for a patient
 	Encounter   int64 `json:"encounter"`   // Encounter searches for a patient
-	Polls       int64 `json:"polls"`       // system-level searches (change feeds), by type and page
+	Polls       int64 `json:"polls"`       // system-level searches (change feeds), by type: their first pages
+	PollPages   int64 `json:"poll_pages"`  // the further pages of those
 	Reads       int64 `json:"reads"`       // reads of one resource
 }
 
-func (c requestCounts) total() int64 {
-	return c.Patient + c.Appointment + c.Encounter + c.Polls + c.Reads
-}
-
 func (c requestCounts) minus(d requestCounts) requestCounts {
-	return requestCounts{c.Patient - d.Patient, c.Appointment - d.Appointment, c.Encounter - d.Encounter, c.Polls - d.Polls, c.Reads - d.Reads}
+	return requestCounts{c.Patient - d.Patient, c.Appointment - d.Appointment, c.Encounter - d.Encounter, c.Polls - d.Polls,
+		c.PollPages - d.PollPages, c.Reads - d.Reads}
 }
 
 func (c requestCounts) plus(d requestCounts) requestCounts {
-	return requestCounts{c.Patient + d.Patient, c.Appointment + d.Appointment, c.Encounter + d.Encounter, c.Polls + d.Polls, c.Reads + d.Reads}
+	return requestCounts{c.Patient + d.Patient, c.Appointment + d.Appointment, c.Encounter + d.Encounter, c.Polls + d.Polls,
+		c.PollPages + d.PollPages, c.Reads + d.Reads}
 }
 
 // countingSource counts what it answers and serves the bench's own
 // requests under /_bench/ (not counted): changes and the counts.
 type countingSource struct {
-	sim                          *fhirsim.Server
-	patient, appt, enc, poll, rd atomic.Int64
+	sim                                 *fhirsim.Server
+	patient, appt, enc, poll, pages, rd atomic.Int64
 }
 
 func (c *countingSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path := r.URL.Path; {
 	case path == "/_bench/counts":
-		_ = json.NewEncoder(w).Encode(requestCounts{c.patient.Load(), c.appt.Load(), c.enc.Load(), c.poll.Load(), c.rd.Load()})
+		_ = json.NewEncoder(w).Encode(requestCounts{c.patient.Load(), c.appt.Load(), c.enc.Load(), c.poll.Load(), c.pages.Load(), c.rd.Load()})
 		return
 	case path == "/_bench/change" && r.Method == http.MethodPost:
 		var patients []int
@@ -97,6 +96,8 @@ func (c *countingSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				c.enc.Add(1)
 			}
+		case q.Has("_page"):
+			c.pages.Add(1)
 		default:
 			c.poll.Add(1)
 		}
