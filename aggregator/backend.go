@@ -18,6 +18,9 @@ type Backend struct {
 	Schedule  Schedule  // who is due for background refresh
 	Cursors   Cursors   // the change feeds' positions
 	Directory Directory // which identifier a handle stands for
+	// Index names the patients with conflicts per day, for worklists; it
+	// is kept by Timelines' Put and must be the same store's.
+	Index ConflictIndex
 }
 
 // check tells which part is missing.
@@ -27,7 +30,8 @@ func (b Backend) check() error {
 		name string
 		nil  bool
 	}{{"Timelines", b.Timelines == nil}, {"Changes", b.Changes == nil}, {"Lease", b.Lease == nil},
-		{"Schedule", b.Schedule == nil}, {"Cursors", b.Cursors == nil}, {"Directory", b.Directory == nil}} {
+		{"Schedule", b.Schedule == nil}, {"Cursors", b.Cursors == nil}, {"Directory", b.Directory == nil},
+		{"Index", b.Index == nil}} {
 		if p.nil {
 			missing = append(missing, errors.New("aggregator: the backend has no "+p.name))
 		}
@@ -44,7 +48,8 @@ type Cache interface {
 	// Range calls fn for each cached timeline until fn returns false, for
 	// views across patients. fn must treat t as read-only and must not call
 	// back into the cache. (Redis walks its key prefix with SCAN on every
-	// master: its cost grows with the number of cached patients.)
+	// master: its cost grows with the number of cached patients, which is
+	// why worklists read the ConflictIndex instead.)
 	Range(ctx context.Context, fn func(handle string, t *Timeline) bool) error
 }
 

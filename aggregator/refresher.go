@@ -43,10 +43,11 @@ type viewNotes struct {
 
 // noteViewed tells the Schedule, at most once per viewNoteEvery per patient
 // and replica, that handle was viewed; a patient new to the schedule is due
-// a little before its timeline generated at gen turns stale, so a refresher
-// that keeps up means viewers never see a stale one. A failure costs the
+// a little before its timeline t turns stale, so a refresher that keeps up
+// means viewers never see a stale one, or, when change feeds stand for all
+// of t (feedWatch.fullRead), at its first full read. A failure costs the
 // background refresh of one patient for a while, never the request: logged.
-func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) {
+func (s *Service) noteViewed(ctx context.Context, handle string, t *Timeline) {
 	sched := s.backend.Schedule
 	now := s.opts.Now()
 	s.views.mu.Lock()
@@ -61,7 +62,11 @@ func (s *Service) noteViewed(ctx context.Context, handle string, gen time.Time) 
 	s.views.mu.Unlock()
 	vctx, cancel := context.WithTimeout(ctx, viewNoteTimeout)
 	defer cancel()
-	if err := sched.Viewed(vctx, handle, now, gen.Add(dueIn(s.opts.RefreshEvery, DefaultJitter))); err != nil {
+	due := t.GeneratedAt.Add(dueIn(s.opts.RefreshEvery, DefaultJitter))
+	if full, ok := s.feeds.fullRead(t, len(s.regs)); ok {
+		due = full
+	}
+	if err := sched.Viewed(vctx, handle, now, due); err != nil {
 		s.views.mu.Lock()
 		s.views.last[handle] = now.Add(viewNoteRetry - viewNoteEvery) // try again in a minute, not at every view
 		s.views.mu.Unlock()
@@ -164,6 +169,7 @@ func NewRefresher(svc *Service, patients PatientResolver, opts RefresherOptions)
 			return nil, errors.New("aggregator: change feeds need a resolver that makes handles (*Patients)")
 		}
 		r.handles = hm
+		svc.feeds.watch(r.feeds, opts.FeedEvery, opts.FeedFullEvery)
 	}
 	return r, nil
 }
@@ -248,7 +254,8 @@ func (r *Refresher) reportQueue(ctx context.Context) {
 
 // refreshOne refreshes one claimed patient unless its timeline is fresh
 // enough already, and schedules the next refresh (see reschedule).
-// Sources with a change feed that named no change are not asked.
+// Sources with a change feed that named no change are not asked; when that
+// is every source, nothing is built.
 func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	handle := c.Handle
 	interval := r.svc.opts.RefreshEvery
@@ -265,19 +272,25 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	var reuse map[string]bool
 	if cached, ok, err := r.svc.backend.Timelines.Get(ctx, handle); err == nil && ok {
 		now := r.svc.opts.Now()
-		if age := now.Sub(cached.GeneratedAt); age < interval/2 && (c.Changed.IsZero() || c.Changed.Before(cached.GeneratedAt)) {
-			r.reschedule(ctx, c, cached.GeneratedAt) // a viewer refreshed it lately
+		if age := now.Sub(cached.GeneratedAt); age < interval/2 && !unread(cached, c) {
+			r.reschedule(ctx, c, cached) // a viewer refreshed it lately
 			return false
 		}
 		seen = cached.GeneratedAt
 		reuse = r.reusable(cached, c, now)
+		if len(reuse) == len(r.svc.regs) {
+			// Every source has a feed that named no change since it was
+			// read: building would ask nobody and find nothing new.
+			r.reschedule(ctx, c, cached)
+			return false
+		}
 	}
-	t, err := r.svc.refreshShared(ctx, p, seen, reuse)
+	t, err := r.svc.refreshShared(ctx, p, seen, plan{claimed: true, reuse: reuse, marks: c.Marks})
 	if err != nil {
 		r.log.WarnContext(ctx, "background refresh failed", "patient", p, "err", err)
 		return false
 	}
-	r.reschedule(ctx, c, t.GeneratedAt)
+	r.reschedule(ctx, c, t)
 	return true
 }
 
@@ -285,17 +298,29 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 // this time, so its refreshes keep to the interval. (Scheduled a little
 // early after each build, as a newly viewed patient is, the early parts
 // added up: 11 or 12 refreshes in 10 intervals.) When that would be less
-// than half an interval after gen, the timeline the claim ended with (a
-// refresher that fell behind), the patient is scheduled afresh from gen,
-// so its sources are never asked twice within half an interval.
-func (r *Refresher) reschedule(ctx context.Context, c Claim, gen time.Time) {
+// than half an interval after t, the timeline the claim ended with (a
+// refresher that fell behind), the patient is scheduled afresh from t, so
+// its sources are never asked twice within half an interval. A patient all
+// of whose sources have change feeds that read it without failing is due
+// only for the first full read (FeedFullEvery): its feeds bring it back
+// sooner when it changes.
+func (r *Refresher) reschedule(ctx context.Context, c Claim, t *Timeline) {
 	interval := r.svc.opts.RefreshEvery
 	due := c.Due.Add(interval)
-	if due.Before(gen.Add(interval / 2)) {
-		due = gen.Add(dueIn(interval, r.opts.Jitter))
+	if due.Before(t.GeneratedAt.Add(interval / 2)) {
+		due = t.GeneratedAt.Add(dueIn(interval, r.opts.Jitter))
+	}
+	if full, ok := r.fullReadDue(t); ok {
+		due = full
 	}
 	if err := r.sched.Reschedule(ctx, c.Handle, due); err != nil {
 		// The claim runs out after an interval and brings it back anyway.
 		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", c.Handle, "err", err)
 	}
+}
+
+// fullReadDue is when t's first feed source is due for its full read, when
+// every source of t has a change feed and was read without failing.
+func (r *Refresher) fullReadDue(t *Timeline) (time.Time, bool) {
+	return r.svc.feeds.fullRead(t, len(r.svc.regs))
 }

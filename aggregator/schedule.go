@@ -22,11 +22,11 @@ type Schedule interface {
 	// Reschedule makes a scheduled patient due at due; a patient no longer
 	// scheduled stays out.
 	Reschedule(ctx context.Context, handle string, due time.Time) error
-	// MarkChanged is for patients a source's change feed named at at: the
+	// MarkChanged is for patients source's change feed named at at: the
 	// scheduled ones among handles become due at at, when that is earlier
-	// than planned, and remember at as their latest change (Claim.Changed);
-	// others are ignored.
-	MarkChanged(ctx context.Context, handles []string, at time.Time) error
+	// than planned, and their mark for source (Claim.Marks) counts one
+	// more; others are ignored.
+	MarkChanged(ctx context.Context, source string, handles []string, at time.Time) error
 	// Due counts the patients due at now and gives the earliest due time
 	// (zero when none is scheduled), for the queue length and lag.
 	Due(ctx context.Context, now time.Time) (n int64, earliest time.Time, err error)
@@ -38,7 +38,11 @@ type Claim struct {
 	// Due is when the patient was due, so the next refresh can be one
 	// interval after it, whenever this one ran.
 	Due time.Time
-	// Changed is the latest time a change feed named the patient (see
-	// Schedule.MarkChanged), zero when none did.
-	Changed time.Time
+	// Marks counts, per source, the times its change feed named the
+	// patient (see Schedule.MarkChanged); nil when none did. A read of the
+	// source after the claim covers those marks: SourceStatus.FeedMark
+	// keeps the count it covered, so a later mark, and only that, asks the
+	// source again. Counts, not times: no replica's clock is compared with
+	// another's.
+	Marks map[string]int64
 }

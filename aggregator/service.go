@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +47,13 @@ type Options struct {
 	RefreshEvery time.Duration
 	// Metrics receives measurements; nil for none.
 	Metrics Metrics
+	// StaleRefreshes bounds the refreshes stale reads start that run at
+	// once in this process, and StaleQueue the patients waiting for one;
+	// a stale read beyond that is served without asking for a refresh (the
+	// next read, or the background refresher, will). Defaults
+	// DefaultStaleRefreshes and DefaultStaleQueue.
+	StaleRefreshes int
+	StaleQueue     int
 	// Changed, when set, is called after a build was stored that recorded
 	// changes or found conflicts the previous build did not have, with the
 	// new version, its changes and the new conflicts, before the refresh
@@ -73,9 +79,15 @@ type Service struct {
 	flight singleflight.Group
 	views  viewNotes
 	health sourceHealth   // each source's own last success and failure (sourcestate.go)
+	feeds  feedWatch      // set by a Refresher with change feeds
 	bg     sync.WaitGroup // background refreshes, awaited by Close
-	mu     sync.Mutex
+	mu     sync.Mutex     // guards closed, stale and running
 	closed bool
+	// Refreshes stale reads asked for: the patients waiting or under way
+	// (at most StaleQueue), and how many run (at most StaleRefreshes).
+	stale   map[string]staleRead
+	queue   []string
+	running int
 }
 
 // New checks the registrations and returns a service keeping its state in
@@ -134,6 +146,12 @@ func New(regs []Registration, backend Backend, opts Options) (*Service, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = noMetrics{}
 	}
+	if opts.StaleRefreshes <= 0 {
+		opts.StaleRefreshes = DefaultStaleRefreshes
+	}
+	if opts.StaleQueue <= 0 {
+		opts.StaleQueue = DefaultStaleQueue
+	}
 	rules := opts.Conflicts.withDefaults()
 	opts.Conflicts = &rules // a copy: the caller's struct may change later
 	mr := DefaultMergeRules()
@@ -159,14 +177,14 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 		ok = false
 	}
 	if ok {
-		if s.opts.Now().Sub(cached.GeneratedAt) >= s.opts.FreshFor {
+		if !s.fresh(cached, s.opts.Now()) {
 			s.opts.Metrics.CacheRead(CacheStale)
 			s.refreshInBackground(p, cached.GeneratedAt)
 		} else {
 			s.opts.Metrics.CacheRead(CacheHit)
 		}
 		if !cached.Unknown() {
-			s.noteViewed(ctx, p.Handle, cached.GeneratedAt)
+			s.noteViewed(ctx, p.Handle, cached)
 		}
 		return cached, nil
 	}
@@ -175,9 +193,15 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 	if err == nil && !t.Unknown() {
 		// A patient no source knows (a mistyped identifier) is not worth
 		// asking every source about again and again.
-		s.noteViewed(ctx, p.Handle, t.GeneratedAt)
+		s.noteViewed(ctx, p.Handle, t)
 	}
 	return t, err
+}
+
+// fresh says whether t may be served without a refresh: younger than
+// FreshFor, or vouched for by change feeds (feedWatch.vouches).
+func (s *Service) fresh(t *Timeline, now time.Time) bool {
+	return now.Sub(t.GeneratedAt) < s.opts.FreshFor || s.feeds.vouches(t, len(s.regs), now)
 }
 
 // Cached returns the patient's timeline if one is cached, without building
@@ -202,16 +226,27 @@ func (s *Service) Conflicts(t *Timeline) []Conflict {
 // for the same patient), stores it and returns it. The build itself is not
 // cancelled when ctx is: other callers may be waiting for it.
 func (s *Service) Refresh(ctx context.Context, p PatientRef) (*Timeline, error) {
-	return s.refreshShared(ctx, p, time.Time{}, nil)
+	return s.refreshShared(ctx, p, time.Time{}, plan{})
+}
+
+// plan is what a background refresh knows before building: the sources
+// not to ask (reuse: their entries and status come from the cached
+// timeline) and the change-feed marks its claim carried, which the build
+// covers (SourceStatus.FeedMark). A build without a claim covers none: a
+// source it read may be read once more for a mark it did cover, never
+// skipped for one it did not.
+type plan struct {
+	claimed bool
+	reuse   map[string]bool
+	marks   map[string]int64
 }
 
 // refreshShared runs one refresh per patient in this process. seen is the
 // GeneratedAt of the old timeline that made the caller refresh, zero when
-// it wants a build whatever the cache holds. The sources in reuse are not
-// asked: their entries and status come from the cached timeline.
-func (s *Service) refreshShared(ctx context.Context, p PatientRef, seen time.Time, reuse map[string]bool) (*Timeline, error) {
+// it wants a build whatever the cache holds.
+func (s *Service) refreshShared(ctx context.Context, p PatientRef, seen time.Time, pl plan) (*Timeline, error) {
 	ch := s.flight.DoChan(p.Handle, func() (any, error) {
-		return s.refresh(context.WithoutCancel(ctx), p, seen, reuse)
+		return s.refresh(context.WithoutCancel(ctx), p, seen, pl)
 	})
 	select {
 	case <-ctx.Done():
@@ -232,19 +267,71 @@ func (s *Service) Close() {
 	s.bg.Wait()
 }
 
+// Defaults of the refreshes stale reads start.
+const (
+	DefaultStaleRefreshes = 8
+	DefaultStaleQueue     = 1024
+)
+
+// refreshInBackground asks for p to be refreshed after a stale read: once
+// however many reads ask (a patient waiting or under way is not queued
+// again), at most StaleRefreshes at a time, the others waiting in order,
+// and none beyond StaleQueue waiting, so a burst of stale reads (a restart,
+// a Redis back after an outage) never starts a goroutine per read.
 func (s *Service) refreshInBackground(p PatientRef, seen time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
+	if _, ok := s.stale[p.Handle]; ok {
+		return
+	}
+	if len(s.stale) >= s.opts.StaleQueue {
+		s.log.Debug("stale-read refreshes are queued full; served stale without one", "patient", p)
+		return
+	}
+	if s.stale == nil {
+		s.stale = map[string]staleRead{}
+	}
+	s.stale[p.Handle] = staleRead{p: p, seen: seen}
+	s.queue = append(s.queue, p.Handle)
+	if s.running >= s.opts.StaleRefreshes {
+		return
+	}
+	s.running++
 	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		if _, err := s.refreshShared(context.Background(), p, seen, nil); err != nil {
-			s.log.Warn("background refresh failed", "patient", p, "err", err)
+	go s.refreshStale()
+}
+
+// staleRead is a patient a stale read asked to refresh, and the
+// GeneratedAt of the timeline it read.
+type staleRead struct {
+	p    PatientRef
+	seen time.Time
+}
+
+// refreshStale refreshes queued patients until the queue is empty.
+func (s *Service) refreshStale() {
+	defer s.bg.Done()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.running--
+			s.mu.Unlock()
+			return
 		}
-	}()
+		h := s.queue[0]
+		s.queue = s.queue[1:]
+		r := s.stale[h]
+		s.mu.Unlock()
+		if _, err := s.refreshShared(context.Background(), r.p, r.seen, plan{}); err != nil {
+			s.log.Warn("background refresh failed", "patient", r.p, "err", err)
+		}
+		s.mu.Lock()
+		delete(s.stale, h)
+		s.mu.Unlock()
+	}
 }
 
 func (s *Service) buildTimeout() time.Duration {
@@ -259,7 +346,7 @@ func (s *Service) buildTimeout() time.Duration {
 // earlier flight) has refreshed it since the caller saw it at seen. ctx has
 // no deadline: the wait for another replica and the build each get
 // buildTimeout.
-func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reuse map[string]bool) (*Timeline, error) {
+func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, pl plan) (*Timeline, error) {
 	prev, ok, err := s.backend.Timelines.Get(ctx, p.Handle)
 	if err != nil || !ok {
 		prev = nil
@@ -285,7 +372,7 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, reu
 	bctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
 	defer cancel()
 	start := time.Now()
-	t, name := s.build(bctx, p, prev, reuse)
+	t, name := s.build(bctx, p, prev, pl)
 	s.opts.Metrics.TimelineBuilt(time.Since(start))
 	if name != "" && s.opts.Named != nil {
 		s.opts.Named(bctx, p.Handle, name)
@@ -377,10 +464,11 @@ type fetchResult struct {
 
 // build fans out to every source in parallel. A failing source never fails
 // the timeline: its last good entries from prev stay, marked stale. A source
-// in reuse is not asked when prev has its status: its entries in the window
-// and its status stay as they were. patientName is the patient's name from the
+// in pl.reuse is not asked when prev has its status: its entries in the
+// window and its status stay as they were. A source read covers the marks
+// of a claimed pl (see plan). patientName is the patient's name from the
 // first source (in configuration order) that gave one.
-func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse map[string]bool) (_ *Timeline, patientName string) {
+func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl plan) (_ *Timeline, patientName string) {
 	now := s.opts.Now()
 	w := s.Window(now)
 	results := make([]fetchResult, len(s.regs))
@@ -388,7 +476,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse
 	// A plain Group, not WithContext: one source's failure must not cancel the others.
 	var g errgroup.Group
 	for i, r := range s.regs {
-		if reuse[r.Source.Name()] && prev != nil {
+		if pl.reuse[r.Source.Name()] && prev != nil {
 			if kept[i] = statusOf(prev, r.Source.Name()); kept[i] != nil {
 				continue
 			}
@@ -443,6 +531,10 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, reuse
 	t.Entries = merge(all, *s.opts.Merge)
 	t.Conflicts = s.opts.Conflicts.Find(t, s.opts.Location, now)
 	for i := range t.Sources {
+		t.Sources[i].FeedMark = 0
+		if pl.claimed {
+			t.Sources[i].FeedMark = pl.marks[t.Sources[i].Name]
+		}
 		t.Sources[i].Entries = 0
 		for _, e := range t.Entries {
 			if e.Source == t.Sources[i].Name {
@@ -510,27 +602,4 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 		return fetchResult{err: err}
 	}
 	return fetchResult{batch: b}
-}
-
-// PatientsOf lists the cached patients with an entry from organization
-// (compared without regard to case), or every cached patient for "".
-func (s *Service) PatientsOf(ctx context.Context, organization string) ([]string, error) {
-	var out []string
-	err := s.backend.Timelines.Range(ctx, func(h string, t *Timeline) bool {
-		if organization == "" {
-			out = append(out, h)
-			return ctx.Err() == nil
-		}
-		for i := range t.Entries {
-			if strings.EqualFold(t.Entries[i].Organization, organization) {
-				out = append(out, h)
-				break
-			}
-		}
-		return ctx.Err() == nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("patients of an organisation: %w", err)
-	}
-	return out, ctx.Err()
 }

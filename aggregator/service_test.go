@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -407,5 +408,65 @@ func TestBuildKeepsOnlyHTTPSLinks(t *testing.T) {
 	}
 	if got := tl.Entries[1].VideoURL; got != fine.VideoURL {
 		t.Errorf("an https link became %q", got)
+	}
+}
+
+// TestStaleReadsRefreshBounded: a burst of stale reads of many patients
+// (as after a restart) refreshes at most StaleRefreshes at a time, queues at
+// most StaleQueue patients, and starts no goroutine per read.
+func TestStaleReadsRefreshBounded(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: now}
+	release := make(chan struct{})
+	var inFlight, most atomic.Int64
+	blocking := false
+	var mu sync.Mutex
+	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: func(ctx context.Context, p aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
+		mu.Lock()
+		b := blocking
+		mu.Unlock()
+		if b {
+			n := inFlight.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			<-release
+			inFlight.Add(-1)
+		}
+		return aggregator.Batch{Entries: []aggregator.Entry{appt("h/Appointment/1", now.Add(time.Hour))}}, nil
+	}}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(nil, nil),
+		aggregator.Options{FreshFor: time.Minute, Now: clk.Now, StaleRefreshes: 2, StaleQueue: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ps := patients(40)
+	for _, p := range ps {
+		if _, err := svc.Timeline(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(2 * time.Minute) // every one is stale now
+	mu.Lock()
+	blocking = true
+	mu.Unlock()
+	before := runtime.NumGoroutine()
+	for range 3 { // each patient read three times
+		for _, p := range ps {
+			if _, err := svc.Timeline(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for inFlight.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine() - before; n > 10 {
+		t.Errorf("120 stale reads started %d goroutines, want a few (2 refreshes and their fetches)", n)
+	}
+	calls := src.calls.Load()
+	close(release)
+	svc.Close()
+	if got := src.calls.Load() - calls + 2; got != 5 || most.Load() != 2 {
+		t.Errorf("the stale reads refreshed %d patients, at most %d at once; want 5 (the queue) and 2", got, most.Load())
 	}
 }

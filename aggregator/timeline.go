@@ -56,4 +56,7 @@ type SourceStatus struct {
 	Skipped     int       // resources skipped as unusable at the last success
 	Warnings    int       // resources used but only partly understood at the last success
 	Duration    time.Duration
+	// FeedMark is the count of change-feed marks (Claim.Marks) the last
+	// read of this source covered; 0 without a change feed.
+	FeedMark int64
 }

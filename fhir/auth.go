@@ -164,10 +164,17 @@ func (a Auth) now() func() time.Time {
 	return time.Now
 }
 
-// transport is net/http's default transport with the client certificate and
-// roots of a.
+// idlePerSource is how many idle connections to a source are kept:
+// refresh.per_source refreshes at once each search Appointments and
+// Encounters together, and viewers' builds come on top. net/http keeps two
+// per host, so most requests opened a connection and left one in TIME_WAIT.
+const idlePerSource = 64
+
+// transport is net/http's default transport, keeping idlePerSource idle
+// connections, with the client certificate and roots of a.
 func (a Auth) transport() (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = idlePerSource
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(a.CertPEM) > 0 || len(a.KeyPEM) > 0 {
 		cert, err := tls.X509KeyPair(a.CertPEM, a.KeyPEM)

@@ -56,12 +56,15 @@ type Patients interface {
 	Resolve(ctx context.Context, handle string) (aggregator.PatientRef, bool, error)
 }
 
-// Organizations finds the cached patients with an entry from an
-// organisation, for a worklist scoped to the clinician's workplace;
-// *aggregator.Service is one.
-type Organizations interface {
-	// PatientsOf lists them; "" lists every cached patient.
-	PatientsOf(ctx context.Context, organization string) ([]string, error)
+// Conflicted finds, from the index each build keeps, the cached patients
+// with a conflict in a period, so a worklist costs what it shows;
+// *aggregator.Service is one (see aggregator.ConflictIndex).
+type Conflicted interface {
+	// Conflicted lists, at most limit, the patients with a conflict on a
+	// day in [from, to] and, unless organization is "", an entry from it.
+	Conflicted(ctx context.Context, from, to, organization string, limit int) ([]string, error)
+	// ConflictedAmong keeps those of handles with a conflict in [from, to].
+	ConflictedAmong(ctx context.Context, from, to string, handles []string) ([]string, error)
 }
 
 // Names gives the patient's name as the sources have it, "" when none
@@ -79,10 +82,14 @@ type Options struct {
 	// restricted entries included, and audits nothing: only the
 	// loopback demo without login does that, and serve refuses to.
 	Access Access
-	// Organizations widens the worklist to the patients with an entry from
-	// the clinician's organisation (when the login carries one); nil
-	// leaves the worklist to the patients the clinician looked up.
-	Organizations Organizations
+	// Conflicted is the conflict index the worklist reads. Nil: the
+	// worklist reads the timeline of each patient the clinician looked up,
+	// and without access control it is empty.
+	Conflicted Conflicted
+	// ByOrganization widens the worklist to the patients with an entry from
+	// the clinician's organisation (when the login carries one), through
+	// Conflicted.
+	ByOrganization bool
 	// LookedUpWithin is how far back the patients a clinician looked up
 	// stay on their worklist; default 30 days.
 	LookedUpWithin time.Duration

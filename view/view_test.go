@@ -122,7 +122,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := e.acc.Grant(ctx, e.anna, access.GrantRequest{Grantee: rasmus, Label: "Søn"}); err != nil {
 		t.Fatal(err)
 	}
-	e.views = view.New(e.svc, e.pats, view.Options{Access: e.acc, Organizations: e.svc, Now: clock})
+	e.views = view.New(e.svc, e.pats, view.Options{Access: e.acc, Conflicted: e.svc, ByOrganization: true, Now: clock})
 	return e
 }
 

@@ -109,7 +109,7 @@ func newCalEnv(t *testing.T, backend string) *calEnv {
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := New(Config{Location: loc, DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", PublicURL: publicURL,
 		RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
-		Deps{Views: view.New(e.svc, e.pats, view.Options{Access: e.secEnv.svc, Organizations: e.svc, Now: clock}), Patients: e.pats,
+		Deps{Views: view.New(e.svc, e.pats, view.Options{Access: e.secEnv.svc, Conflicted: e.svc, ByOrganization: true, Now: clock}), Patients: e.pats,
 			Auth: e.auth, Access: e.secEnv.svc, Logger: log})
 	s.now = clock
 	e.h, e.srv = s.Handler(), s

@@ -231,7 +231,8 @@ func TestClinicianPage(t *testing.T) {
 }
 
 // fakeCached holds a cached timeline per patient: view.Timelines, and the
-// listing the worklist (view.Organizations) needs.
+// conflict index the worklist (view.Conflicted) and the names (view.Names)
+// need.
 type fakeCached struct {
 	tls   []*aggregator.Timeline
 	names map[string]string // the sources' names of the patients (view.Names)
@@ -240,12 +241,30 @@ type fakeCached struct {
 
 func (f fakeCached) Name(_ context.Context, h string) string { return f.names[h] }
 
-func (f fakeCached) PatientsOf(context.Context, string) ([]string, error) {
+// Conflicted names every patient with a conflict in the period, as an
+// index would.
+func (f fakeCached) Conflicted(_ context.Context, from, to, _ string, _ int) ([]string, error) {
 	var hs []string
 	for _, t := range f.tls {
-		hs = append(hs, t.Patient)
+		for _, c := range t.Conflicts {
+			if c.Day >= from && c.Day <= to {
+				hs = append(hs, t.Patient)
+				break
+			}
+		}
 	}
 	return hs, f.err
+}
+
+func (f fakeCached) ConflictedAmong(ctx context.Context, from, to string, among []string) ([]string, error) {
+	all, err := f.Conflicted(ctx, from, to, "", 0)
+	var hs []string
+	for _, h := range all {
+		if slices.Contains(among, h) {
+			hs = append(hs, h)
+		}
+	}
+	return hs, err
 }
 
 func (f fakeCached) Cached(_ context.Context, h string) (*aggregator.Timeline, bool, error) {

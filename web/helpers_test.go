@@ -213,8 +213,8 @@ type testEnv struct {
 
 // newTestEnv serves testTimeline for testHandle with the clock at testNow,
 // without access control; deps adjust the dependencies. A tl that can list
-// its patients (view.Organizations) fills the worklist, one that tells its
-// sources' states (SourceStates) the admin page.
+// its patients with conflicts (view.Conflicted) fills the worklist, one that
+// tells its sources' states (SourceStates) the admin page.
 func newTestEnv(t testing.TB, cfg Config, tl view.Timelines, deps ...func(*Deps)) *testEnv {
 	t.Helper()
 	if cfg.Location == nil {
@@ -227,8 +227,8 @@ func newTestEnv(t testing.TB, cfg Config, tl view.Timelines, deps ...func(*Deps)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	vopts := view.Options{Now: func() time.Time { return testNow(t) }}
-	if o, ok := tl.(view.Organizations); ok {
-		vopts.Organizations = o
+	if o, ok := tl.(view.Conflicted); ok {
+		vopts.Conflicted = o
 	}
 	if n, ok := tl.(view.Names); ok {
 		vopts.Names = n

@@ -141,7 +141,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	log := slog.New(slog.DiscardHandler)
 	clock := func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return *e.now }
 	s := New(Config{Location: loc, DefaultIdentifierSystem: testSystem, LoginPath: "/auth/login", RateLimits: RateLimits{Login: 1000, Lookup: 1000}},
-		Deps{Views: view.New(e.svc, pats, view.Options{Access: e.secEnv.svc, Organizations: e.svc, Now: clock}), Patients: pats,
+		Deps{Views: view.New(e.svc, pats, view.Options{Access: e.secEnv.svc, Conflicted: e.svc, ByOrganization: true, Now: clock}), Patients: pats,
 			Auth: e.auth, Access: e.secEnv.svc, Logger: log})
 	s.now = clock
 	e.h = s.Handler()

@@ -36,6 +36,12 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) aggregator.Backend) 
 	t.Run("Directory", func(t *testing.T) {
 		RunDirectory(t, func(t *testing.T) aggregator.Directory { return newBackend(t).Directory })
 	})
+	t.Run("Index", func(t *testing.T) {
+		RunIndex(t, func(t *testing.T) (aggregator.Cache, aggregator.ConflictIndex) {
+			b := newBackend(t)
+			return b.Timelines, b.Index
+		})
+	})
 }
 
 // RunLease checks the refresh lease: one holder at a time, a holder's

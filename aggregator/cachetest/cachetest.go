@@ -3,8 +3,8 @@
 // go-cloud's drivertest: one set of behaviours, many back ends. RunBackend
 // runs all of it on an aggregator.Backend: Run covers the timelines (Range
 // too), RunChangeLog the changes, RunLease the refresh lease, RunSchedule
-// the background-refresh schedule, RunCursors the change-feed cursors and
-// RunDirectory the patient directory.
+// the background-refresh schedule, RunCursors the change-feed cursors,
+// RunDirectory the patient directory and RunIndex the conflict index.
 package cachetest
 
 import (

@@ -84,7 +84,7 @@ func RunSchedule(t *testing.T, newSchedule func(t *testing.T) aggregator.Schedul
 		if err := s.Reschedule(ctx, "old", minute(20)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.MarkChanged(ctx, []string{"old"}, minute(20)); err != nil {
+		if err := s.MarkChanged(ctx, "h", []string{"old"}, minute(20)); err != nil {
 			t.Fatal(err)
 		}
 		same(t, "Claim after rescheduling a forgotten patient", claim(t, s, minute(40), 10, minute(50), minute(5)), []string{"old-seen-again", "recent"})
@@ -102,39 +102,54 @@ func RunSchedule(t *testing.T, newSchedule func(t *testing.T) aggregator.Schedul
 		s := newSchedule(t)
 		viewed(t, s, "p1", t0, minute(10))
 		viewed(t, s, "p2", t0, minute(2))
-		if err := s.MarkChanged(ctx, []string{"p1", "p2", "unknown"}, minute(3)); err != nil {
+		if err := s.MarkChanged(ctx, "h", []string{"p1", "p2", "unknown"}, minute(3)); err != nil {
 			t.Fatal(err)
 		}
 		same(t, "Claim at 2", claim(t, s, minute(2), 10, minute(20), long), []string{"p2"})
 		same(t, "Claim at 3", claim(t, s, minute(3), 10, minute(20), long), []string{"p1"})
 		same(t, "Claim of an unknown patient marked due", claim(t, s, minute(30), 10, minute(40), long), []string{"p1", "p2"})
 	})
-	t.Run("ClaimTellsTheLatestChange", func(t *testing.T) {
+	t.Run("ClaimCountsMarksPerSource", func(t *testing.T) {
 		s := newSchedule(t)
 		viewed(t, s, "changed", t0, minute(10))
 		viewed(t, s, "unchanged", t0, minute(1))
-		for _, at := range []int{3, 5, 4} { // an older mark does not win over a newer one
-			if err := s.MarkChanged(ctx, []string{"changed"}, minute(at)); err != nil {
+		for _, m := range []struct {
+			source string
+			at     int
+		}{{"h", 3}, {"kom-1", 5}, {"h", 4}, {"h", 2}} {
+			if err := s.MarkChanged(ctx, m.source, []string{"changed"}, minute(m.at)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		cs, err := s.Claim(ctx, minute(6), 10, minute(20), long)
-		if err != nil {
+		claims := func(t *testing.T, at int) map[string]map[string]int64 {
+			t.Helper()
+			cs, err := s.Claim(ctx, minute(at), 10, minute(at+1), long)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]map[string]int64{}
+			for _, c := range cs {
+				got[c.Handle] = c.Marks
+			}
+			return got
+		}
+		got := claims(t, 6)
+		if want := map[string]int64{"h": 3, "kom-1": 1}; len(got) != 2 || !reflect.DeepEqual(got["changed"], want) || len(got["unchanged"]) != 0 {
+			t.Errorf("Claim = %v, want changed with marks %v and unchanged with none", got, want)
+		}
+		// Marks count on: a claim does not reset them.
+		if err := s.MarkChanged(ctx, "kom-1", []string{"changed"}, minute(8)); err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]time.Time{}
-		for _, c := range cs {
-			got[c.Handle] = c.Changed
-		}
-		if len(got) != 2 || !got["changed"].Equal(minute(5)) || !got["unchanged"].IsZero() {
-			t.Errorf("Claim = %v, want changed at %v and unchanged with no change", cs, minute(5))
+		if got := claims(t, 8)["changed"]; !reflect.DeepEqual(got, map[string]int64{"h": 3, "kom-1": 2}) {
+			t.Errorf("after one more mark: %v", got)
 		}
 	})
 	t.Run("ClaimTellsWhenItWasDue", func(t *testing.T) {
 		s := newSchedule(t)
 		viewed(t, s, "p1", t0, minute(2))
 		viewed(t, s, "p2", t0, minute(3))
-		if err := s.MarkChanged(ctx, []string{"p2"}, minute(1)); err != nil {
+		if err := s.MarkChanged(ctx, "h", []string{"p2"}, minute(1)); err != nil {
 			t.Fatal(err)
 		}
 		cs, err := s.Claim(ctx, minute(5), 10, minute(20), long)

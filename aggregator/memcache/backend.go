@@ -8,12 +8,13 @@ import "github.com/overblik/overblik/aggregator"
 func NewBackend(max int) aggregator.Backend {
 	c := New(max)
 	return aggregator.Backend{Timelines: c, Changes: c, Lease: NewLease(c), Schedule: NewSchedule(),
-		Cursors: NewCursors(), Directory: NewDirectory()}
+		Cursors: NewCursors(), Directory: NewDirectory(), Index: c}
 }
 
 var (
-	_ aggregator.Cache     = (*Cache)(nil)
-	_ aggregator.ChangeLog = (*Cache)(nil)
-	_ aggregator.Schedule  = (*Schedule)(nil)
-	_ aggregator.Cursors   = (*Cursors)(nil)
+	_ aggregator.Cache         = (*Cache)(nil)
+	_ aggregator.ChangeLog     = (*Cache)(nil)
+	_ aggregator.ConflictIndex = (*Cache)(nil)
+	_ aggregator.Schedule      = (*Schedule)(nil)
+	_ aggregator.Cursors       = (*Cursors)(nil)
 )

@@ -20,12 +20,14 @@ type Cache struct {
 	max   int
 	order *list.List // front = most recently used; values are *item
 	items map[string]*list.Element
+	index conflictIndex
 }
 
 type item struct {
 	handle  string
 	t       *aggregator.Timeline
 	changes []aggregator.Change // oldest first
+	terms   terms               // what the conflict index holds of t
 }
 
 // New returns a cache holding at most max timelines (10 000 when max <= 0).
@@ -51,14 +53,20 @@ func (c *Cache) Get(_ context.Context, handle string) (*aggregator.Timeline, boo
 
 // Put stores t for handle, evicting the least recently used timeline when full.
 func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) error {
+	days, orgs := aggregator.IndexTerms(t)
+	tm := terms{days: days, orgs: orgs}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[handle]; ok {
-		el.Value.(*item).t = t
+		it := el.Value.(*item)
+		c.index.remove(handle, it.terms)
+		it.t, it.terms = t, tm
+		c.index.add(handle, tm)
 		c.order.MoveToFront(el)
 		return nil
 	}
-	c.items[handle] = c.order.PushFront(&item{handle: handle, t: t})
+	c.items[handle] = c.order.PushFront(&item{handle: handle, t: t, terms: tm})
+	c.index.add(handle, tm)
 	c.evict()
 	return nil
 }
@@ -68,7 +76,9 @@ func (c *Cache) evict() {
 	for c.order.Len() > c.max {
 		last := c.order.Back()
 		c.order.Remove(last)
-		delete(c.items, last.Value.(*item).handle)
+		it := last.Value.(*item)
+		c.index.remove(it.handle, it.terms)
+		delete(c.items, it.handle)
 	}
 }
 

@@ -3,6 +3,7 @@ package memcache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/overblik/overblik/aggregator"
@@ -77,5 +78,29 @@ func TestRange(t *testing.T) {
 				t.Errorf("Range visited %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestIndexForgetsEvicted: a patient whose timeline was evicted is not
+// named by the conflict index.
+func TestIndexForgetsEvicted(t *testing.T) {
+	ctx := context.Background()
+	c := New(2)
+	for _, h := range []string{"a", "b", "c"} {
+		tl := &aggregator.Timeline{Patient: h,
+			Entries:   []aggregator.Entry{{ID: "s/Appointment/1", Organization: "Aarhus Kommune"}},
+			Conflicts: []aggregator.Conflict{{ID: "x", Day: "2026-12-01", Entries: []string{"s/Appointment/1"}}}}
+		if err := c.Put(ctx, h, tl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, org := range []string{"", "aarhus kommune"} {
+		got, err := c.Conflicted(ctx, "2026-12-01", "2026-12-01", org, 0)
+		if err != nil || len(got) != 2 || slices.Contains(got, "a") {
+			t.Errorf("Conflicted(%q) = %v, %v; want b and c, not the evicted a", org, got, err)
+		}
+	}
+	if got, _ := c.ConflictedAmong(ctx, "2026-12-01", "2026-12-01", []string{"a", "b"}); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("ConflictedAmong = %v, want b alone", got)
 	}
 }

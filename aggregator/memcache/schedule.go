@@ -3,6 +3,7 @@ package memcache
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -14,15 +15,15 @@ import (
 // aggregator.Schedule). Claim looks at every scheduled patient, which is
 // fine for the patients one machine serves.
 type Schedule struct {
-	mu      sync.Mutex
-	due     map[string]time.Time
-	viewed  map[string]time.Time
-	changed map[string]time.Time
+	mu     sync.Mutex
+	due    map[string]time.Time
+	viewed map[string]time.Time
+	marks  map[string]map[string]int64 // handle -> source -> count
 }
 
 // NewSchedule returns an empty schedule.
 func NewSchedule() *Schedule {
-	return &Schedule{due: map[string]time.Time{}, viewed: map[string]time.Time{}, changed: map[string]time.Time{}}
+	return &Schedule{due: map[string]time.Time{}, viewed: map[string]time.Time{}, marks: map[string]map[string]int64{}}
 }
 
 func (s *Schedule) Viewed(_ context.Context, handle string, at, due time.Time) error {
@@ -49,7 +50,7 @@ func (s *Schedule) Claim(_ context.Context, now time.Time, n int, until, viewedB
 		if v.Before(viewedBefore) {
 			delete(s.viewed, h)
 			delete(s.due, h)
-			delete(s.changed, h)
+			delete(s.marks, h)
 			continue
 		}
 		if d := s.due[h]; !d.After(now) {
@@ -60,7 +61,7 @@ func (s *Schedule) Claim(_ context.Context, now time.Time, n int, until, viewedB
 	var out []aggregator.Claim
 	for _, c := range due[:min(n, len(due))] {
 		s.due[c.h] = until
-		out = append(out, aggregator.Claim{Handle: c.h, Due: c.due, Changed: s.changed[c.h]})
+		out = append(out, aggregator.Claim{Handle: c.h, Due: c.due, Marks: maps.Clone(s.marks[c.h])})
 	}
 	return out, nil
 }
@@ -74,7 +75,7 @@ func (s *Schedule) Reschedule(_ context.Context, handle string, due time.Time) e
 	return nil
 }
 
-func (s *Schedule) MarkChanged(_ context.Context, handles []string, at time.Time) error {
+func (s *Schedule) MarkChanged(_ context.Context, source string, handles []string, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, h := range handles {
@@ -85,9 +86,10 @@ func (s *Schedule) MarkChanged(_ context.Context, handles []string, at time.Time
 		if at.Before(d) {
 			s.due[h] = at
 		}
-		if at.After(s.changed[h]) {
-			s.changed[h] = at
+		if s.marks[h] == nil {
+			s.marks[h] = map[string]int64{}
 		}
+		s.marks[h][source]++
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func NewBackend(rdb redis.UniversalClient, opts Options, fopts FallbackOptions) 
 	fb := NewFallback(c, memcache.New(0), fopts)
 	return &Backend{
 		Backend: aggregator.Backend{Timelines: fb, Changes: fb, Lease: fb, Schedule: c.Schedule(),
-			Cursors: c.Cursors(), Directory: c},
+			Cursors: c.Cursors(), Directory: c, Index: fb},
 		Cache: c, Fallback: fb,
 	}, nil
 }
@@ -36,17 +36,19 @@ func NewBackend(rdb redis.UniversalClient, opts Options, fopts FallbackOptions) 
 // Backend is the aggregator's back end on this cache alone, without the
 // fallback to memory: for tools and tests that want Redis or nothing.
 func (c *Cache) Backend() aggregator.Backend {
-	return aggregator.Backend{Timelines: c, Changes: c, Lease: c, Schedule: c.Schedule(), Cursors: c.Cursors(), Directory: c}
+	return aggregator.Backend{Timelines: c, Changes: c, Lease: c, Schedule: c.Schedule(), Cursors: c.Cursors(), Directory: c, Index: c}
 }
 
 // Close stops the fallback's pings; the client stays the caller's.
 func (b *Backend) Close() { b.Fallback.Close() }
 
 var (
-	_ aggregator.Cache     = (*Cache)(nil)
-	_ aggregator.ChangeLog = (*Cache)(nil)
-	_ aggregator.Lease     = (*Cache)(nil)
-	_ aggregator.Directory = (*Cache)(nil)
-	_ aggregator.Schedule  = (*Schedule)(nil)
-	_ aggregator.Cursors   = (*Cursors)(nil)
+	_ aggregator.Cache         = (*Cache)(nil)
+	_ aggregator.ChangeLog     = (*Cache)(nil)
+	_ aggregator.Lease         = (*Cache)(nil)
+	_ aggregator.Directory     = (*Cache)(nil)
+	_ aggregator.ConflictIndex = (*Cache)(nil)
+	_ aggregator.ConflictIndex = (*Fallback)(nil)
+	_ aggregator.Schedule      = (*Schedule)(nil)
+	_ aggregator.Cursors       = (*Cursors)(nil)
 )

@@ -52,11 +52,12 @@ type Fallback struct {
 	probing   sync.WaitGroup
 }
 
-// Local is what a Fallback serves from while Redis is away: timelines and
-// their changes in this process (a memcache.Cache).
+// Local is what a Fallback serves from while Redis is away: timelines,
+// their changes and their conflict index in this process (a memcache.Cache).
 type Local interface {
 	aggregator.Cache
 	aggregator.ChangeLog
+	aggregator.ConflictIndex
 }
 
 var (
@@ -248,6 +249,35 @@ func (f *Fallback) Range(ctx context.Context, fn func(handle string, t *aggregat
 		return err
 	}
 	return f.local.Range(ctx, fn)
+}
+
+// Conflicted asks Redis's index, or while Redis is down the local cache's:
+// then only the timelines this replica holds.
+func (f *Fallback) Conflicted(ctx context.Context, from, to, organization string, limit int) ([]string, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		hs, err := f.redis.Conflicted(octx, from, to, organization, limit)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return hs, err
+		}
+		f.markDown(ctx, err)
+	}
+	return f.local.Conflicted(ctx, from, to, organization, limit)
+}
+
+// ConflictedAmong is Conflicted's counterpart for a list of patients.
+func (f *Fallback) ConflictedAmong(ctx context.Context, from, to string, handles []string) ([]string, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		hs, err := f.redis.ConflictedAmong(octx, from, to, handles)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return hs, err
+		}
+		f.markDown(ctx, err)
+	}
+	return f.local.ConflictedAmong(ctx, from, to, handles)
 }
 
 // Close stops the background pings. It does not close the Redis cache.

@@ -52,6 +52,12 @@ func TestFallbackConformance(t *testing.T) {
 	t.Run("changes, Redis down", func(t *testing.T) {
 		cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return newFallback(t, deadCache(t)) })
 	})
+	t.Run("index, Redis down", func(t *testing.T) {
+		cachetest.RunIndex(t, func(t *testing.T) (aggregator.Cache, aggregator.ConflictIndex) {
+			f := newFallback(t, deadCache(t))
+			return f, f
+		})
+	})
 }
 
 func TestFallbackWithoutRedis(t *testing.T) {

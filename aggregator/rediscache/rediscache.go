@@ -233,12 +233,16 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 	return t, true, nil
 }
 
-// Put stores t with the cache's TTL, and the stamp of its bytes (see
-// near.go) in the same transaction, and tells waiting replicas.
+// Put indexes t's conflicts (index.go), then stores t with the cache's
+// TTL, and the stamp of its bytes (see near.go) in the same transaction,
+// and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
 	b, err := c.codec.encodeTimeline(t, c.timelineKey(handle))
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
+	}
+	if err := c.index(ctx, handle, t); err != nil { // first: see index.go
+		return err
 	}
 	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
@@ -249,6 +253,9 @@ func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) 
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}
+	// Who stored a build reads it back soon (the viewer who asked, a
+	// notice): for a stamp, not its bytes and their decoding.
+	c.near.put(handle, nearItem{stamp: stampOf(b), t: t})
 	return nil
 }
 

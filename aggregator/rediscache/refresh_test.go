@@ -52,9 +52,21 @@ func (c *testClock) Add(d time.Duration) {
 // Replicas sharing Redis refresh each viewed patient once per interval
 // between them, however many run their refresher at the same time.
 func TestReplicasRefreshInTheBackgroundOncePerInterval(t *testing.T) {
+	prefix := testPrefix(t)
+	replicasOncePerInterval(t, func(t *testing.T) *Cache {
+		return newTestCache(t, prefix, Options{PollInterval: 20 * time.Millisecond})
+	})
+}
+
+// replicasOncePerInterval runs three replicas, each on a cache newCache
+// opens on one Redis (its own client, a prefix they share), with
+// cmd/overblik's intervals (refresh every minute, fresh for two): for a few
+// intervals every refresher runs at once while viewers read every patient
+// on every replica, and each patient's source is asked once per interval.
+func replicasOncePerInterval(t *testing.T, newCache func(t *testing.T) *Cache) {
+	t.Helper()
 	const replicas, n, rounds = 3, 30, 3
 	ctx := context.Background()
-	prefix := testPrefix(t)
 	// Redis scores are real milliseconds: the test's clock starts now.
 	clk := &testClock{now: time.Now().Truncate(time.Millisecond)}
 	src := &perPatientSource{calls: map[string]int{}}
@@ -68,9 +80,9 @@ func TestReplicasRefreshInTheBackgroundOncePerInterval(t *testing.T) {
 	var svcs []*aggregator.Service
 	var refs []*aggregator.Refresher
 	for range replicas {
-		c := newTestCache(t, prefix, Options{PollInterval: 20 * time.Millisecond})
+		c := newCache(t)
 		svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c.Backend(),
-			aggregator.Options{FreshFor: time.Minute, Now: clk.Now})
+			aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,8 +102,8 @@ func TestReplicasRefreshInTheBackgroundOncePerInterval(t *testing.T) {
 		clk.Add(time.Minute)
 		var wg sync.WaitGroup
 		var refreshed atomic.Int64
-		for _, r := range refs {
-			wg.Add(1)
+		for k, r := range refs {
+			wg.Add(2)
 			go func() {
 				defer wg.Done()
 				k, err := r.RunOnce(ctx)
@@ -100,11 +112,23 @@ func TestReplicasRefreshInTheBackgroundOncePerInterval(t *testing.T) {
 				}
 				refreshed.Add(int64(k))
 			}()
+			go func() { // viewers, as the refreshers run
+				defer wg.Done()
+				for _, p := range ps {
+					if _, err := svcs[k].Timeline(ctx, p); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
 		}
 		wg.Wait()
 		if got := refreshed.Load(); got != n {
 			t.Errorf("round %d: the replicas refreshed %d patients between them, want %d", round, got, n)
 		}
+	}
+	for _, svc := range svcs {
+		svc.Close() // waits for any refresh a view started
 	}
 	src.mu.Lock()
 	defer src.mu.Unlock()

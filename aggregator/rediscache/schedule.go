@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,21 +14,25 @@ import (
 )
 
 // Schedule is the background-refresh schedule shared by the replicas (see
-// aggregator.Schedule): three sorted sets of handles, scored in milliseconds
-// by when each patient was last viewed, when it is next due, and when a
-// change feed last named it.
-// Claim is one script, so a due patient goes to exactly one replica.
-// The sets carry one hash tag: a Cluster keeps them on one slot.
+// aggregator.Schedule): two sorted sets of handles, scored in milliseconds
+// by when each patient was last viewed and when it is next due, and a hash
+// of each patient's change-feed marks ("source=count,..."). Claim is one
+// script, so a due patient goes to exactly one replica. The keys carry one
+// hash tag: a Cluster keeps them on one slot.
 type Schedule struct {
-	rdb     redis.UniversalClient
-	due     string
-	viewed  string
+	rdb    redis.UniversalClient
+	due    string
+	viewed string
+	marks  string
+	// changed is the sorted set of change times releases before marks
+	// kept; the mark script deletes it.
 	changed string
 }
 
 // Schedule returns the refresh schedule under the cache's prefix.
 func (c *Cache) Schedule() *Schedule {
-	return &Schedule{rdb: c.rdb, due: c.prefix + "{refresh}:due", viewed: c.prefix + "{refresh}:viewed", changed: c.prefix + "{refresh}:changed"}
+	return &Schedule{rdb: c.rdb, due: c.prefix + "{refresh}:due", viewed: c.prefix + "{refresh}:viewed",
+		marks: c.prefix + "{refresh}:marks", changed: c.prefix + "{refresh}:changed"}
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
@@ -44,9 +49,8 @@ func (s *Schedule) Viewed(ctx context.Context, handle string, at, due time.Time)
 	return nil
 }
 
-// claimScript: KEYS due, viewed, changed; ARGV now, n, until,
-// viewedBefore (ms). It returns handle, due-ms, changed-ms triples
-// (changed "" for none).
+// claimScript: KEYS due, viewed, marks; ARGV now, n, until, viewedBefore
+// (ms). It returns handle, due-ms, marks triples (marks "" for none).
 // Forgetting is bounded per call so one call never blocks Redis for long;
 // the next calls forget the rest.
 var claimScript = redis.NewScript(`
@@ -54,7 +58,7 @@ local gone = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", "(" .. ARGV[4], "LIMIT
 if #gone > 0 then
 	redis.call("ZREM", KEYS[2], unpack(gone))
 	redis.call("ZREM", KEYS[1], unpack(gone))
-	redis.call("ZREM", KEYS[3], unpack(gone))
+	redis.call("HDEL", KEYS[3], unpack(gone))
 end
 local hs = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "WITHSCORES", "LIMIT", 0, tonumber(ARGV[2]))
 local out = {}
@@ -63,7 +67,7 @@ for i = 1, #hs, 2 do
 	redis.call("ZADD", KEYS[1], ARGV[3], h)
 	out[#out + 1] = h
 	out[#out + 1] = hs[i + 1]
-	out[#out + 1] = redis.call("ZSCORE", KEYS[3], h) or ""
+	out[#out + 1] = redis.call("HGET", KEYS[3], h) or ""
 end
 return out`)
 
@@ -71,7 +75,7 @@ func (s *Schedule) Claim(ctx context.Context, now time.Time, n int, until, viewe
 	if n <= 0 {
 		return nil, nil
 	}
-	raw, err := claimScript.Run(ctx, s.rdb, []string{s.due, s.viewed, s.changed}, ms(now), n, ms(until), ms(viewedBefore)).StringSlice()
+	raw, err := claimScript.Run(ctx, s.rdb, []string{s.due, s.viewed, s.marks}, ms(now), n, ms(until), ms(viewedBefore)).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("rediscache: claim due patients: %w", err)
 	}
@@ -81,8 +85,14 @@ func (s *Schedule) Claim(ctx context.Context, now time.Time, n int, until, viewe
 		if v, err := strconv.ParseFloat(raw[i+1], 64); err == nil { // a score, as Redis writes doubles
 			c.Due = time.UnixMilli(int64(v))
 		}
-		if v, err := strconv.ParseInt(raw[i+2], 10, 64); err == nil {
-			c.Changed = time.UnixMilli(v)
+		for m := range strings.SplitSeq(raw[i+2], ",") {
+			src, count, ok := strings.Cut(m, "=")
+			if n, err := strconv.ParseInt(count, 10, 64); ok && err == nil {
+				if c.Marks == nil {
+					c.Marks = map[string]int64{}
+				}
+				c.Marks[src] = n
+			}
 		}
 		out = append(out, c)
 	}
@@ -96,12 +106,25 @@ func (s *Schedule) Reschedule(ctx context.Context, handle string, due time.Time)
 	return nil
 }
 
-// markScript: KEYS due, changed; ARGV at (ms), handles...
+// markScript: KEYS due, marks, the old changed set; ARGV at (ms), source,
+// handles...
 var markScript = redis.NewScript(`
-for i = 2, #ARGV do
-	if redis.call("ZSCORE", KEYS[1], ARGV[i]) then
-		redis.call("ZADD", KEYS[1], "LT", ARGV[1], ARGV[i])
-		redis.call("ZADD", KEYS[2], "GT", ARGV[1], ARGV[i])
+redis.call("DEL", KEYS[3])
+local key = ARGV[2] .. "="
+for i = 3, #ARGV do
+	local h = ARGV[i]
+	if redis.call("ZSCORE", KEYS[1], h) then
+		redis.call("ZADD", KEYS[1], "LT", ARGV[1], h)
+		local marks, found, out = redis.call("HGET", KEYS[2], h) or "", false, {}
+		for m in string.gmatch(marks, "[^,]+") do
+			if string.sub(m, 1, #key) == key then
+				m = key .. (tonumber(string.sub(m, #key + 1)) + 1)
+				found = true
+			end
+			out[#out + 1] = m
+		end
+		if not found then out[#out + 1] = key .. "1" end
+		redis.call("HSET", KEYS[2], h, table.concat(out, ","))
 	end
 end
 return 0`)
@@ -110,15 +133,18 @@ return 0`)
 // many patients does not block Redis for long.
 const markBatch = 500
 
-func (s *Schedule) MarkChanged(ctx context.Context, handles []string, at time.Time) error {
+func (s *Schedule) MarkChanged(ctx context.Context, source string, handles []string, at time.Time) error {
+	if strings.ContainsAny(source, "=,") {
+		return fmt.Errorf("rediscache: mark changes of source %q: a name with '=' or ','", source)
+	}
 	for len(handles) > 0 {
 		n := min(len(handles), markBatch)
-		args := make([]any, 0, n+1)
-		args = append(args, ms(at))
+		args := make([]any, 0, n+2)
+		args = append(args, ms(at), source)
 		for _, h := range handles[:n] {
 			args = append(args, h)
 		}
-		if err := markScript.Run(ctx, s.rdb, []string{s.due, s.changed}, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		if err := markScript.Run(ctx, s.rdb, []string{s.due, s.marks, s.changed}, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("rediscache: mark %d patients changed: %w", len(handles), err)
 		}
 		handles = handles[n:]

@@ -31,6 +31,12 @@ func TestOnSentinel(t *testing.T) {
 func TestOnCluster(t *testing.T) {
 	c := redistest.NewCluster(t)
 	runOnTopology(t, c.URL())
+	t.Run("ReplicasRefreshOncePerInterval", func(t *testing.T) {
+		prefix := openAt(t, c.URL()).prefix
+		replicasOncePerInterval(t, func(t *testing.T) *Cache {
+			return openURL(t, c.URL(), Options{Prefix: prefix, PollInterval: 20 * time.Millisecond})
+		})
+	})
 	t.Run("RangeReadsEveryMaster", func(t *testing.T) {
 		ctx := context.Background()
 		cache := openAt(t, c.URL())

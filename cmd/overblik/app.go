@@ -273,12 +273,10 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 		return nil, err
 	}
 	// Every read of patient data goes through the one authorized view.
-	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Logger: log, Now: now, Names: patients}
+	vopts := view.Options{LookedUpWithin: cfg.Worklist.LookedUpWithin, Conflicted: svc, ByOrganization: cfg.Worklist.ByOrganization,
+		Logger: log, Now: now, Names: patients}
 	if sec != nil {
 		vopts.Access = sec.access
-	}
-	if cfg.Worklist.ByOrganization || sec == nil {
-		vopts.Organizations = svc
 	}
 	views := view.New(svc, patients, vopts)
 	if err := a.openNotify(cfg, extras, sec, svc, patients, log); err != nil { // notify.go

@@ -24,6 +24,7 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/internal/redistest"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/view"
@@ -31,9 +32,19 @@ import (
 )
 
 func main() {
+	if spec := os.Getenv(simsEnv); spec != "" { // the simulated sources' process (sims.go)
+		if err := serveSims(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "overblikbench sims:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	conns := flag.Int("conns", 8, "concurrent keep-alive connections per load run")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis for the Redis rows (keys under a prefix of the run's own, deleted at the end)")
 	patients := flag.Int("patients", 300, "patients in the background refresh runs")
+	regionSize := flag.Int("region", 100_000, "registered patients in the region rows")
+	regionViewed := flag.Int("region-viewed", 20_000, "of them, viewed in the last 30 days")
+	regionEvery := flag.Duration("region-every", 8*time.Second, "refresh.every of the region rows, compressed")
 	dur := flag.Duration("duration", 3*time.Second, "length of each load run")
 	builds := flag.Int("builds", 40, "cold builds to time")
 	pgURL := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
@@ -42,7 +53,7 @@ func main() {
 	only := flag.String("only", "", "run only these sections, comma-separated: "+strings.Join(sections, ","))
 	flag.Parse()
 	cfg := config{conns: *conns, dur: *dur, builds: *builds, redisURL: *redisURL, patients: *patients, pgURL: *pgURL,
-		only: map[string]bool{}}
+		region: regionConfig{patients: *regionSize, viewed: *regionViewed, every: *regionEvery}, only: map[string]bool{}}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			if !slices.Contains(sections, s) {
@@ -86,11 +97,12 @@ type config struct {
 	redisURL string
 	pgURL    string
 	patients int
+	region   regionConfig
 	only     map[string]bool // sections to run; empty: all
 }
 
 // sections of the run, in order.
-var sections = []string{"cached", "readpath", "cold", "refresh", "replicas"}
+var sections = []string{"cached", "readpath", "cold", "refresh", "replicas", "region"}
 
 func (c config) runs(section string) bool { return len(c.only) == 0 || c.only[section] }
 
@@ -135,26 +147,38 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	}
 
 	if cfg.runs("refresh") {
-		// Background refresh: every viewed patient comes due at once.
-		const minRate = 150.0
-		rate, err := refreshThroughput(ctx, cfg.patients, log)
-		if err != nil {
+		if err := refreshRows(ctx, out, cfg, log); err != nil {
 			return fmt.Errorf("background refresh: %w", err)
 		}
-		fmt.Fprintf(out, "\nbackground refresh, %d patients, %d zero-latency sources x %d entries, %d at once (memory):\n",
-			cfg.patients, refreshSources, entriesPerSource, refreshConcurrency)
-		fmt.Fprintf(out, "  %.0f patients/s  target >= %.0f: %s\n", rate, minRate, verdict(rate >= minRate))
 	}
 
 	if cfg.runs("replicas") {
-		// Three replicas on one Redis, refreshers and viewers all at once.
+		// Three replicas on a Redis Cluster of three masters of the run's
+		// own, refreshers and viewers all at once.
 		const intervals = 3
-		perInterval, err := replicasAskOnce(ctx, rdb, cfg.patients, intervals, log)
+		cluster, err := redistest.StartCluster(ctx, "")
+		if err != nil {
+			return fmt.Errorf("replicas: a Redis Cluster: %w", err)
+		}
+		crdb, err := openRedis(ctx, cluster.URL())
+		if err != nil {
+			_ = cluster.Close()
+			return err
+		}
+		perInterval, err := replicasAskOnce(ctx, crdb, cfg.patients, intervals, log)
+		crdb.cleanup(context.WithoutCancel(ctx))
+		_ = cluster.Close()
 		if err != nil {
 			return fmt.Errorf("replicas: %w", err)
 		}
-		fmt.Fprintf(out, "\n3 replicas sharing Redis, %d patients, %d refresh intervals, every replica refreshing and viewing every patient:\n", cfg.patients, intervals)
+		fmt.Fprintf(out, "\n3 replicas on a Redis Cluster of 3 masters, %d patients, %d refresh intervals, change feeds off, every replica refreshing and viewing every patient:\n", cfg.patients, intervals)
 		fmt.Fprintf(out, "  Appointment searches per patient, source and interval: %.2f  target 1.00: %s\n", perInterval, verdict(perInterval == 1))
+	}
+
+	if cfg.runs("region") {
+		if err := regionRows(ctx, out, cfg, rdb, log); err != nil {
+			return fmt.Errorf("region: %w", err)
+		}
 	}
 	return nil
 }

@@ -348,7 +348,7 @@ func startReadPath(ctx context.Context, r *benchRedis, dbURL string, loc *time.L
 		ln.Close()
 		return fail(err)
 	}
-	views := view.New(d.svc, d.patients, view.Options{Access: svc, Organizations: d.svc, Logger: log})
+	views := view.New(d.svc, d.patients, view.Options{Access: svc, Conflicted: d.svc, ByOrganization: true, Logger: log})
 	h := web.New(web.Config{Location: loc, DefaultIdentifierSystem: patient.System, LoginPath: "/auth/login"},
 		web.Deps{Views: views, Patients: d.patients, Auth: au, Access: svc, AuthRoutes: au.Handler(), Sources: d.svc, Logger: log}).Handler()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}

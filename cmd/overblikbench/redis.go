@@ -72,17 +72,42 @@ func (r *benchRedis) backend(log *slog.Logger) (*rediscache.Backend, redis.Unive
 	return b, rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
+// sub is the run's Redis under a prefix of its own below the run's, for a
+// row whose keys drop deletes when it is done; the client is shared.
+func (r *benchRedis) sub(name string) *benchRedis {
+	return &benchRedis{url: r.url, prefix: r.prefix + name, rdb: r.rdb}
+}
+
+// drop deletes every key under the prefix (on every master of a Cluster).
+func (r *benchRedis) drop(ctx context.Context) {
+	del := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, r.prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 500)
+			// One at a time on a Cluster: the keys are on many slots.
+			_, _ = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys[:n] {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			})
+			keys = keys[n:]
+		}
+		return iter.Err()
+	}
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		_ = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return del(ctx, m) })
+		return
+	}
+	_ = del(ctx, r.rdb)
+}
+
 func (r *benchRedis) cleanup(ctx context.Context) {
-	iter := r.rdb.Scan(ctx, 0, r.prefix+"*", 500).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		_ = r.rdb.Del(ctx, keys[:n]...).Err()
-		keys = keys[n:]
-	}
+	r.drop(ctx)
 	_ = r.rdb.Close()
 }
 

@@ -2,83 +2,38 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
-	"github.com/overblik/overblik/aggregator/rediscache"
-	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/fhir"
 	"github.com/overblik/overblik/sources/fhirsource"
+	"github.com/overblik/overblik/testdata"
 )
 
 const (
-	cprSystem          = "urn:oid:1.2.208.176.1.2"
-	entriesPerSource   = 30
+	entriesPerSource   = testdata.RegionEntries
 	refreshSources     = 3
 	refreshInterval    = time.Minute // refresh.every of the refresh runs; the clock is moved, not waited for
 	refreshConcurrency = 8           // RefresherOptions.PerSource
 )
 
-// countingSim is a simulated source that counts the Appointment searches
-// it answers: one per patient per refresh when nobody asks twice.
-type countingSim struct {
-	sim          *fhirsim.Server
-	appointments atomic.Int64
-}
-
-func (c *countingSim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/Appointment" {
-		c.appointments.Add(1)
+// cpuTime is the CPU this process has used, user and system: the
+// simulated sources run in a child of their own, so it is overblik's.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	c.sim.ServeHTTP(w, r)
-}
-
-// refreshSims starts three zero-latency sources, each with n patients of
-// entriesPerSource appointments, and returns their base URLs.
-func refreshSims(n int) ([]string, []*countingSim, func(), error) {
-	var urls []string
-	var sims []*countingSim
-	var stops []func()
-	stopAll := func() {
-		for _, s := range stops {
-			s()
-		}
-	}
-	start := time.Now().Add(24 * time.Hour).Truncate(time.Hour)
-	for s := range refreshSources {
-		res := make([]json.RawMessage, 0, n*(entriesPerSource+1))
-		for i := range n {
-			res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Patient","id":"p%d","identifier":[{"system":%q,"value":"%010d"}]}`, i, cprSystem, i)))
-			for j := range entriesPerSource {
-				at := start.Add(time.Duration(j)*49*time.Hour + time.Duration(i)*time.Minute)
-				res = append(res, json.RawMessage(fmt.Sprintf(`{"resourceType":"Appointment","id":"a%d-%d","status":"booked","description":"Aftale %d i kilde %d","start":%q,"end":%q,"participant":[{"actor":{"reference":"Patient/p%d"},"status":"accepted"}]}`,
-					i, j, j, s, at.Format(time.RFC3339), at.Add(30*time.Minute).Format(time.RFC3339), i)))
-			}
-		}
-		sim, err := fhirsim.New(res, fhirsim.Options{})
-		if err != nil {
-			stopAll()
-			return nil, nil, nil, err
-		}
-		cs := &countingSim{sim: sim}
-		u, stop, err := serve(cs)
-		if err != nil {
-			stopAll()
-			return nil, nil, nil, err
-		}
-		stops = append(stops, stop)
-		urls = append(urls, u[:len(u)-1])
-		sims = append(sims, cs)
-	}
-	return urls, sims, stopAll, nil
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchClock is the real clock moved on by whole refresh intervals, so a
@@ -96,19 +51,49 @@ type replica struct {
 	dir *aggregator.Patients
 }
 
-func newReplica(urls []string, backend aggregator.Backend, clk *benchClock, log *slog.Logger) (*replica, error) {
+// replicaOptions tune newReplica; zero values are cmd/overblik's defaults
+// (refresh every minute, fresh for two, 4 per source at once).
+type replicaOptions struct {
+	now        func() time.Time
+	every      time.Duration // refresh.every
+	perSource  int
+	changeFeed bool
+	feedEvery  time.Duration
+	changed    func(ctx context.Context, handle string, version int64, cs []aggregator.Change, added []aggregator.Conflict)
+	metrics    aggregator.Metrics
+	pageSize   int // page_size: 0 is the connector's 50
+}
+
+func newReplica(urls []string, backend aggregator.Backend, o replicaOptions, log *slog.Logger) (*replica, error) {
+	loc, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		return nil, err
+	}
+	if o.every <= 0 {
+		o.every = refreshInterval
+	}
+	if o.pageSize <= 0 {
+		o.pageSize = 50 // page_size's default
+	}
 	var regs []aggregator.Registration
 	for i, u := range urls {
-		src, err := fhirsource.New(fhirsource.Config{Name: fmt.Sprintf("s%d", i), Sector: aggregator.SectorHospital, BaseURL: u, PageSize: 100}, nil)
+		// As a `kind: fhir` source is configured by default, with its
+		// client as serve makes it.
+		hc, err := fhir.NewHTTPClient(fhir.Auth{})
 		if err != nil {
 			return nil, err
 		}
-		regs = append(regs, aggregator.Registration{Source: src})
+		src, err := fhirsource.New(fhirsource.Config{Name: string(sectors[i]), Sector: []aggregator.Sector{aggregator.SectorHospital,
+			aggregator.SectorMunicipality, aggregator.SectorGP}[i], BaseURL: u, PageSize: o.pageSize, Include: true, Location: loc}, hc)
+		if err != nil {
+			return nil, err
+		}
+		regs = append(regs, aggregator.Registration{Source: src, ChangeFeed: o.changeFeed})
 	}
 	// As cmd/overblik's defaults (refresh.every 1m, fresh_for 2m): a refresher
 	// that keeps up leaves viewers no stale timeline to refresh on demand.
-	svc, err := aggregator.New(regs, backend, aggregator.Options{FreshFor: 2 * refreshInterval, RefreshEvery: refreshInterval,
-		Now: clk.Now, Logger: log})
+	svc, err := aggregator.New(regs, backend, aggregator.Options{FreshFor: 2 * o.every, RefreshEvery: o.every,
+		Now: o.now, Location: loc, Logger: log, Changed: o.changed, Metrics: o.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -116,31 +101,43 @@ func newReplica(urls []string, backend aggregator.Backend, clk *benchClock, log 
 	if err != nil {
 		return nil, err
 	}
-	ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{PerSource: refreshConcurrency, Logger: log})
+	ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{PerSource: o.perSource, FeedEvery: o.feedEvery, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	return &replica{svc: svc, ref: ref, dir: dir}, nil
 }
 
-// register makes every patient known to the replica, as a directory shared
-// by the replicas would.
-func (r *replica) register(ctx context.Context, n int) ([]aggregator.PatientRef, error) {
-	ps := make([]aggregator.PatientRef, n)
-	for i := range n {
-		p, err := r.dir.Register(ctx, aggregator.Identifier{System: cprSystem, Value: fmt.Sprintf("%010d", i)})
-		if err != nil {
-			return nil, err
-		}
-		ps[i] = p
+// region is the parent's copy of the children's patients, for their CPR
+// numbers (cheap: nothing is made but the number).
+func region(n int) (*testdata.Region, error) {
+	loc, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		return nil, err
 	}
-	return ps, nil
+	return testdata.NewRegion(n, time.Now(), loc)
+}
+
+// register makes patients 0..n-1 known to the replica, as a directory
+// shared by the replicas would.
+func (r *replica) register(ctx context.Context, reg *testdata.Region, n int) ([]aggregator.PatientRef, error) {
+	ps := make([]aggregator.PatientRef, n)
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i := range n {
+		g.Go(func() error {
+			p, err := r.dir.Register(ctx, aggregator.Identifier{System: testdata.CPRSystem, Value: reg.CPR(i)})
+			ps[i] = p
+			return err
+		})
+	}
+	return ps, g.Wait()
 }
 
 // viewAll views each patient once on the replica view(i) picks, a few at a time.
 func viewAll(ctx context.Context, ps []aggregator.PatientRef, view func(i int) *replica) error {
 	var g errgroup.Group
-	g.SetLimit(8)
+	g.SetLimit(16)
 	for i, p := range ps {
 		g.Go(func() error {
 			tl, err := view(i).svc.Timeline(ctx, p)
@@ -156,67 +153,83 @@ func viewAll(ctx context.Context, ps []aggregator.PatientRef, view func(i int) *
 	return g.Wait()
 }
 
-// refreshThroughput views n patients, moves the clock on by an interval and
-// times one background round that refreshes them all: patients per second.
-func refreshThroughput(ctx context.Context, n int, log *slog.Logger) (float64, error) {
-	urls, _, stop, err := refreshSims(n)
-	if err != nil {
-		return 0, err
-	}
-	defer stop()
-	clk := &benchClock{}
-	r, err := newReplica(urls, memcache.NewBackend(0), clk, log)
-	if err != nil {
-		return 0, err
-	}
-	defer r.svc.Close()
-	ps, err := r.register(ctx, n)
-	if err != nil {
-		return 0, err
-	}
-	if err := viewAll(ctx, ps, func(int) *replica { return r }); err != nil {
-		return 0, err
-	}
-	clk.Advance(refreshInterval)
-	t0 := time.Now()
-	got, err := r.ref.RunOnce(ctx)
-	elapsed := time.Since(t0)
-	if err != nil {
-		return 0, err
-	}
-	if got != n {
-		return 0, fmt.Errorf("a round refreshed %d of %d due patients", got, n)
-	}
-	return float64(n) / elapsed.Seconds(), nil
+// refreshRun is one timed background round.
+type refreshRun struct {
+	rate   float64       // patients per second
+	cpu    time.Duration // per refreshed patient
+	perSrc int
 }
 
-// replicasAskOnce runs three replicas on one Redis: each views a third of
-// the patients, then for a few intervals every refresher runs at once while
-// viewers read every patient on every replica.
-// It returns the Appointment searches per patient, per source and per
-// interval that the sources answered: 1.00 when nobody asked twice.
-func replicasAskOnce(ctx context.Context, r *benchRedis, n, intervals int, log *slog.Logger) (float64, error) {
+// refreshThroughput views n patients, moves the clock on by an interval and
+// times one background round that refreshes them all, with perSource
+// refreshes at once, on sources answering after latency.
+func refreshThroughput(ctx context.Context, n, perSource int, latency time.Duration, log *slog.Logger) (refreshRun, error) {
+	sims, err := startSims(ctx, simSpec{Patients: n, Latency: latency})
+	if err != nil {
+		return refreshRun{}, err
+	}
+	defer sims.stop()
+	reg, err := region(n)
+	if err != nil {
+		return refreshRun{}, err
+	}
+	clk := &benchClock{}
+	r, err := newReplica(sims.urls, memcache.NewBackend(0), replicaOptions{now: clk.Now, perSource: perSource}, log)
+	if err != nil {
+		return refreshRun{}, err
+	}
+	defer r.svc.Close()
+	ps, err := r.register(ctx, reg, n)
+	if err != nil {
+		return refreshRun{}, err
+	}
+	if err := viewAll(ctx, ps, func(int) *replica { return r }); err != nil {
+		return refreshRun{}, err
+	}
+	clk.Advance(refreshInterval)
+	cpu0, t0 := cpuTime(), time.Now()
+	got, err := r.ref.RunOnce(ctx)
+	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	if err != nil {
+		return refreshRun{}, err
+	}
+	if got != n {
+		return refreshRun{}, fmt.Errorf("a round refreshed %d of %d due patients", got, n)
+	}
+	return refreshRun{rate: float64(n) / elapsed.Seconds(), cpu: cpu / time.Duration(n), perSrc: perSource}, nil
+}
+
+// replicasAskOnce runs three replicas on one Redis (rdb: a Cluster of three
+// masters): each views a third of the patients, then for a few intervals
+// every refresher runs at once while viewers read every patient on every
+// replica. It returns the Appointment searches per patient, per source and
+// per interval that the sources answered: 1.00 when nobody asked twice.
+func replicasAskOnce(ctx context.Context, rdb *benchRedis, n, intervals int, log *slog.Logger) (float64, error) {
 	const replicas = 3
-	urls, sims, stop, err := refreshSims(n)
+	sims, err := startSims(ctx, simSpec{Patients: n})
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
+	defer sims.stop()
+	reg, err := region(n)
+	if err != nil {
+		return 0, err
+	}
 	clk := &benchClock{}
 	var reps []*replica
 	var ps []aggregator.PatientRef
 	for range replicas {
-		c, closeCache, err := r.cache(log)
+		c, closeCache, err := rdb.cache(log)
 		if err != nil {
 			return 0, err
 		}
 		defer closeCache()
-		rep, err := newReplica(urls, c.Backend(), clk, log)
+		rep, err := newReplica(sims.urls, c.Backend(), replicaOptions{now: clk.Now, perSource: refreshConcurrency}, log)
 		if err != nil {
 			return 0, err
 		}
 		defer rep.svc.Close()
-		if ps, err = rep.register(ctx, n); err != nil {
+		if ps, err = rep.register(ctx, reg, n); err != nil {
 			return 0, err
 		}
 		reps = append(reps, rep)
@@ -224,14 +237,14 @@ func replicasAskOnce(ctx context.Context, r *benchRedis, n, intervals int, log *
 	if err := viewAll(ctx, ps, func(i int) *replica { return reps[i%replicas] }); err != nil {
 		return 0, err
 	}
-	searches := func() int64 {
-		var s int64
-		for _, sim := range sims {
-			s += sim.appointments.Load()
-		}
-		return s
+	searches := func() (int64, error) {
+		c, err := sims.total()
+		return c.Appointment, err
 	}
-	before := searches()
+	before, err := searches()
+	if err != nil {
+		return 0, err
+	}
 	if want := int64(n * refreshSources); before != want {
 		return 0, fmt.Errorf("the first views made %d Appointment searches, want %d", before, want)
 	}
@@ -266,7 +279,46 @@ func replicasAskOnce(ctx context.Context, r *benchRedis, n, intervals int, log *
 	for _, rep := range reps {
 		rep.svc.Close() // waits for refreshes the viewers started
 	}
-	return float64(searches()-before) / float64(n*refreshSources*intervals), nil
+	after, err := searches()
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / float64(n*refreshSources*intervals), nil
 }
 
-var _ aggregator.Schedule = (*rediscache.Schedule)(nil)
+// refreshRows prints the background refresh rows: throughput and CPU per
+// refreshed patient on zero-latency sources, and throughput by
+// refresh.per_source on sources with latency, where the bound is the
+// waiting, not the CPU.
+func refreshRows(ctx context.Context, out io.Writer, cfg config, log *slog.Logger) error {
+	const minRate, maxCPU = 150.0, time.Millisecond
+	run, err := refreshThroughput(ctx, cfg.patients, refreshConcurrency, 0, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nbackground refresh, %d patients, %d zero-latency sources x %d entries, %d at once (memory; sources in a process of their own):\n",
+		cfg.patients, refreshSources, entriesPerSource, refreshConcurrency)
+	fmt.Fprintf(out, "  %.0f patients/s  target >= %.0f: %s\n", run.rate, minRate, verdict(run.rate >= minRate))
+	fmt.Fprintf(out, "  CPU per refreshed patient %s  target <= %s: %s\n", run.cpu.Round(time.Microsecond), maxCPU, verdict(run.cpu <= maxCPU))
+
+	const latency, n = 20 * time.Millisecond, 200
+	fmt.Fprintf(out, "background refresh by refresh.per_source, %d patients, sources answering after %s:\n", n, latency)
+	var base, last float64
+	for _, k := range []int{1, 4, 16} {
+		run, err := refreshThroughput(ctx, n, k, latency, log)
+		if err != nil {
+			return err
+		}
+		if k == 1 {
+			base, last = run.rate, run.rate
+			fmt.Fprintf(out, "  per_source %2d: %4.0f patients/s, %s CPU each\n", k, run.rate, run.cpu.Round(10*time.Microsecond))
+			continue
+		}
+		// It grows until the replica's CPU is the bound (rate x CPU each
+		// near the cores there are), never shrinks.
+		fmt.Fprintf(out, "  per_source %2d: %4.0f patients/s, %s CPU each  x%.1f of per_source 1  target more than the step before: %s\n",
+			k, run.rate, run.cpu.Round(10*time.Microsecond), run.rate/base, verdict(run.rate > last))
+		last = run.rate
+	}
+	return nil
+}

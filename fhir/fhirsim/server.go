@@ -21,6 +21,10 @@
 //   - _lastUpdated on meta.lastUpdated
 //   - _count (default 50, max 500; 0 gives only the total), _summary=count
 //   - _page: the opaque paging token of next links
+//   - _include of the Patients resources name, with Options.Include
+//
+// NewPopulation serves patients made on demand (a Population) instead of
+// a fixed set, with Change to change one at the source; see there.
 //
 // Date values are a date or dateTime with offset (without one, they are read
 // in Options.TimeZone); an unencoded "+" that arrives as a space is accepted.
@@ -91,6 +95,10 @@ type Options struct {
 	BaseURL string
 	// TimeZone reads dates and dateTimes without an offset; nil means UTC.
 	TimeZone *time.Location
+	// Include answers _include of the Patients a resource names
+	// (Appointment:patient, Appointment:actor, Encounter:subject, ...),
+	// as servers such as HAPI do; other _include values are ignored.
+	Include bool
 }
 
 // Server serves a set of resources, fixed but for Put. It is safe for
@@ -98,10 +106,14 @@ type Options struct {
 type Server struct {
 	opts     Options
 	basePath string
-	data     sync.RWMutex           // guards byType and byKey, which Put changes
+	data     sync.RWMutex           // guards byType, byKey and byPatient, which Put changes
 	byType   map[string][]*resource // sorted for searching
 	byKey    map[string]*resource   // "Type/id"
-	metadata []byte
+	// byPatient holds each type's resources per Patient id they name,
+	// sorted as byType, so a search by patient looks at theirs alone.
+	byPatient map[string]map[string][]*resource
+	pop       *population // nil unless NewPopulation
+	metadata  []byte
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -148,13 +160,27 @@ func New(resources []json.RawMessage, opts Options) (*Server, error) {
 		}
 		s.byKey[key] = r
 	}
+	s.byPatient = map[string]map[string][]*resource{}
 	for _, key := range order {
 		r := s.byKey[key]
 		resolvePatients(r, s.byKey)
 		s.byType[r.typ] = append(s.byType[r.typ], r)
+		for _, pid := range r.patients {
+			m := s.byPatient[r.typ]
+			if m == nil {
+				m = map[string][]*resource{}
+				s.byPatient[r.typ] = m
+			}
+			m[pid] = append(m[pid], r)
+		}
 	}
 	for _, rs := range s.byType {
 		sortResources(rs)
+	}
+	for _, m := range s.byPatient {
+		for _, rs := range m {
+			sortResources(rs)
+		}
 	}
 	s.metadata = s.capabilityStatement()
 	return s, nil
@@ -184,6 +210,20 @@ func (s *Server) Put(raw json.RawMessage) error {
 	rs = append(rs, r)
 	sortResources(rs)
 	s.byType[r.typ] = rs
+	// And in the lists by patient: out of its old patients', into its new ones'.
+	m := s.byPatient[r.typ]
+	if m == nil {
+		m = map[string][]*resource{}
+		s.byPatient[r.typ] = m
+	}
+	for pid, list := range m {
+		m[pid] = slices.DeleteFunc(slices.Clone(list), func(old *resource) bool { return old.id == r.id })
+	}
+	for _, pid := range r.patients {
+		list := append(slices.Clone(m[pid]), r)
+		sortResources(list)
+		m[pid] = list
+	}
 	return nil
 }
 
@@ -266,6 +306,9 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, resourceType, id s
 	s.data.RLock()
 	res, ok := s.byKey[resourceType+"/"+id]
 	s.data.RUnlock()
+	if !ok && s.pop != nil {
+		res, ok = s.pop.read(resourceType, id, s.opts.TimeZone)
+	}
 	if !ok {
 		writeOutcome(w, http.StatusNotFound, fmt.Sprintf("%s/%s is not known", resourceType, id))
 		return
@@ -292,9 +335,15 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		writeOutcome(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	s.data.RLock() // Put may change what candidates reads
+	cands, err := s.candidates(resourceType, values)
+	if err != nil {
+		s.data.RUnlock()
+		writeOutcomeCode(w, http.StatusBadRequest, "too-costly", err.Error())
+		return
+	}
 	var matches []*resource
-	s.data.RLock()
-	for _, res := range s.byType[resourceType] {
+	for _, res := range cands {
 		if q.matches(res) {
 			matches = append(matches, res)
 		}
@@ -303,6 +352,10 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 	base := s.base(r)
 	page := matches[min(q.offset, len(matches)):]
 	page = page[:min(q.count, len(page))]
+	var included []*resource
+	if s.opts.Include {
+		included = s.included(resourceType, values["_include"], page)
+	}
 
 	var b bytes.Buffer
 	b.WriteString(`{"resourceType":"Bundle","type":"searchset","total":`)
@@ -322,22 +375,99 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		b.WriteString(`}`)
 	}
 	b.WriteString(`]`)
-	if len(page) > 0 {
+	if len(page)+len(included) > 0 {
 		b.WriteString(`,"entry":[`)
-		for i, res := range page {
+		for i, res := range append(page, included...) {
 			if i > 0 {
 				b.WriteByte(',')
+			}
+			mode := "match"
+			if i >= len(page) {
+				mode = "include"
 			}
 			b.WriteString(`{"fullUrl":`)
 			b.Write(jsonString(base + "/" + res.typ + "/" + res.id))
 			b.WriteString(`,"resource":`)
 			b.Write(res.raw)
-			b.WriteString(`,"search":{"mode":"match"}}`)
+			b.WriteString(`,"search":{"mode":"` + mode + `"}}`)
 		}
 		b.WriteString(`]`)
 	}
 	b.WriteString(`}`)
 	s.writeData(w, r, b.Bytes())
+}
+
+// candidates are the resources a search of resourceType may match, in
+// search order: those of the patients a patient parameter names, or of the
+// patients a population's search names, or all of the type.
+func (s *Server) candidates(resourceType string, values url.Values) ([]*resource, error) {
+	if s.pop != nil && populated[resourceType] {
+		rs, err := s.pop.candidates(resourceType, values, s.opts.TimeZone)
+		if err != nil {
+			return nil, err
+		}
+		if shared := s.byType[resourceType]; len(shared) > 0 {
+			rs = append(rs, shared...)
+			sortResources(rs)
+		}
+		return rs, nil
+	}
+	for _, name := range []string{"patient", "subject", "patient:Patient", "subject:Patient"} {
+		if resourceType == "Patient" || len(values[name]) == 0 {
+			continue
+		}
+		// Occurrences are ANDed: the first one's patients hold every match.
+		var out []*resource
+		ids := strings.Split(values[name][0], ",")
+		for _, v := range ids {
+			if id, ok := refID(v, "Patient", true); ok {
+				out = append(out, s.byPatient[resourceType][id]...)
+			}
+		}
+		if len(ids) > 1 {
+			sortResources(out)
+			out = slices.Compact(out)
+		}
+		return out, nil
+	}
+	return s.byType[resourceType], nil
+}
+
+// included are the Patients the page's resources name, for _include
+// values naming a patient parameter of resourceType (Appointment:patient,
+// Appointment:actor, Encounter:subject, ...), each once.
+func (s *Server) included(resourceType string, includes []string, page []*resource) []*resource {
+	want := false
+	for _, v := range includes {
+		typ, param, _ := strings.Cut(v, ":")
+		param, _, _ = strings.Cut(param, ":")
+		if typ == resourceType && (param == "patient" || param == "subject" || param == "actor") {
+			want = true
+		}
+	}
+	if !want {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []*resource
+	for _, r := range page {
+		for _, pid := range r.patients {
+			if seen[pid] {
+				continue
+			}
+			seen[pid] = true
+			s.data.RLock()
+			p, ok := s.byKey["Patient/"+pid]
+			s.data.RUnlock()
+			if !ok && s.pop != nil {
+				p, ok = s.pop.read("Patient", pid, s.opts.TimeZone)
+			}
+			if ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // base is the server's base URL without a trailing slash.
@@ -426,7 +556,17 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 // writeOutcome answers an error as an OperationOutcome.
 func writeOutcome(w http.ResponseWriter, status int, diagnostics string) {
-	code := "processing"
+	writeOutcomeCode(w, status, "", diagnostics)
+}
+
+// writeOutcomeCode answers an error as an OperationOutcome with the issue
+// code given, or the one status implies for "".
+func writeOutcomeCode(w http.ResponseWriter, status int, code, diagnostics string) {
+	if code != "" {
+		writeOutcomeBody(w, status, code, diagnostics)
+		return
+	}
+	code = "processing"
 	switch {
 	case status == http.StatusBadRequest:
 		code = "invalid"
@@ -446,6 +586,10 @@ func writeOutcome(w http.ResponseWriter, status int, diagnostics string) {
 	case status >= 500:
 		code = "exception"
 	}
+	writeOutcomeBody(w, status, code, diagnostics)
+}
+
+func writeOutcomeBody(w http.ResponseWriter, status int, code, diagnostics string) {
 	body := []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"` + code +
 		`","diagnostics":`)
 	body = append(body, jsonString(diagnostics)...)

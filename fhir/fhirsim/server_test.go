@@ -111,9 +111,13 @@ func search(t *testing.T, u string) bundle {
 	if b.ResourceType != "Bundle" || b.Type != "searchset" || b.Total == nil {
 		t.Fatalf("GET %s: not a searchset Bundle with total: %s", u, body)
 	}
+	included := false
 	for _, e := range b.Entry {
-		if e.Search.Mode != "match" {
-			t.Errorf("GET %s: entry %s search.mode %q", u, e.Resource.ID, e.Search.Mode)
+		switch {
+		case e.Search.Mode == "include":
+			included = true
+		case e.Search.Mode != "match" || included:
+			t.Errorf("GET %s: entry %s search.mode %q (matches first, then what is included)", u, e.Resource.ID, e.Search.Mode)
 		}
 		if want := "/" + e.Resource.ResourceType + "/" + e.Resource.ID; !strings.HasSuffix(e.FullURL, want) || !strings.HasPrefix(e.FullURL, "http") {
 			t.Errorf("GET %s: fullUrl %q does not end in %s", u, e.FullURL, want)
