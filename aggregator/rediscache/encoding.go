@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/overblik/overblik/aggregator"
@@ -395,7 +397,7 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 				Entries: c.Entries, NeedNS: int64(c.Need), NeedKnown: c.NeedKnown, Days: c.Days}
 		}
 	}
-	b, err := json.Marshal(d)
+	b, err := jsonv2.Marshal(d, jsonv1.DefaultOptionsV1())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errEncode, err)
 	}
@@ -405,7 +407,7 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 // decode reads a timeline's JSON. A newer schema version gives errNewerSchema.
 func decode(b []byte) (*aggregator.Timeline, error) {
 	var d timelineV1
-	if err := json.Unmarshal(b, &d); err != nil {
+	if err := jsonv2.Unmarshal(b, &d, jsonv1.DefaultOptionsV1()); err != nil {
 		// A newer schema may have changed a field's type: its version says so.
 		var v struct {
 			V int `json:"v"`
