@@ -315,7 +315,7 @@ func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType s
 			return nil, err
 		}
 		var page bundlePage
-		if err := json.Unmarshal(body, &page); err != nil {
+		if err := Unmarshal(body, &page); err != nil {
 			return nil, fmt.Errorf("%s: page %d: %w", op, res.Pages+1, invalid("bundle", err))
 		}
 		if page.ResourceType != "Bundle" {

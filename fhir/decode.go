@@ -55,7 +55,7 @@ func DecodeAppointment(raw []byte) (*Appointment, error) {
 		Participant  []codedElem       `json:"participant"`
 		Contained    []json.RawMessage `json:"contained"`
 	}
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := Unmarshal(raw, &p); err != nil {
 		return nil, invalid("decode "+rt, err)
 	}
 	if err := checkHead(rt, p.ResourceType, p.Status); err != nil {
@@ -99,7 +99,7 @@ func DecodeEncounter(raw []byte) (*Encounter, error) {
 		Location      []codedElem       `json:"location"`
 		Contained     []json.RawMessage `json:"contained"`
 	}
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := Unmarshal(raw, &p); err != nil {
 		return nil, invalid("decode "+rt, err)
 	}
 	if err := checkHead(rt, p.ResourceType, p.Status); err != nil {
@@ -140,14 +140,14 @@ func DecodePatient(raw []byte) (*r4.Patient, error) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
 	}
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := Unmarshal(raw, &p); err != nil {
 		return nil, invalid("decode "+rt, err)
 	}
 	if p.ResourceType != rt {
 		return nil, fmt.Errorf("decode %s: resourceType %q: %w", rt, shortType(p.ResourceType), ErrInvalid)
 	}
 	var pat r4.Patient
-	if err := json.Unmarshal(raw, &pat); err != nil {
+	if err := Unmarshal(raw, &pat); err != nil {
 		return nil, invalid("decode "+rt, err)
 	}
 	return &pat, nil
@@ -212,14 +212,14 @@ func mergeDropped(listed []string, drop []path) []string {
 // copy of the JSON and the rest is decoded.
 func decodeModel[T any](raw []byte, dst *T, dropStatus bool, drop []path) error {
 	if !dropStatus && len(drop) == 0 {
-		err := json.Unmarshal(raw, dst)
+		err := Unmarshal(raw, dst)
 		if err == nil {
 			return nil
 		}
 		// A known code written with JSON escapes fails samply's decoder:
 		// retry without the status, which the caller sets itself.
 		*dst = *new(T)
-		if json.Unmarshal(stripped(raw, nil), dst) != nil {
+		if Unmarshal(stripped(raw, nil), dst) != nil {
 			*dst = *new(T)
 			return err
 		}
@@ -229,7 +229,7 @@ func decodeModel[T any](raw []byte, dst *T, dropStatus bool, drop []path) error 
 	if cleaned == nil {
 		return fmt.Errorf("not a JSON object")
 	}
-	return json.Unmarshal(cleaned, dst)
+	return Unmarshal(cleaned, dst)
 }
 
 // stripped returns raw without its top-level status and without the listed
@@ -315,7 +315,7 @@ func Resources(raw []byte) ([]json.RawMessage, error) {
 			Resource json.RawMessage `json:"resource"`
 		} `json:"entry"`
 	}
-	if err := json.Unmarshal(raw, &b); err != nil {
+	if err := Unmarshal(raw, &b); err != nil {
 		return nil, invalid("resources: bundle", err)
 	}
 	out := make([]json.RawMessage, 0, len(b.Entry))

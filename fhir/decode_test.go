@@ -326,3 +326,16 @@ func TestDecodeKeepsContained(t *testing.T) {
 		t.Errorf("Encounter.Contained has %d resources, want 1", len(e.Contained))
 	}
 }
+
+// TestUnmarshalNumbersAsEncodingJSON: the models keep decimals as
+// encoding/json's Number; the faster decoder reads them as it did.
+func TestUnmarshalNumbersAsEncodingJSON(t *testing.T) {
+	for _, in := range []string{`{"n":1.50}`, `{"n":"2.5"}`, `{"n":null}`, `{"n":"x"}`, `{"n":true}`, `{"n":"1e3"}`} {
+		var want, got struct{ N json.Number }
+		wantErr := json.Unmarshal([]byte(in), &want)
+		gotErr := Unmarshal([]byte(in), &got)
+		if (wantErr == nil) != (gotErr == nil) || got.N != want.N {
+			t.Errorf("%s: got %q, %v; encoding/json %q, %v", in, got.N, gotErr, want.N, wantErr)
+		}
+	}
+}

@@ -164,7 +164,7 @@ func decodeParty(raw json.RawMessage) (party, error) {
 	switch typ {
 	case "Location":
 		var l r4.Location
-		if err := json.Unmarshal(raw, &l); err != nil {
+		if err := fhir.Unmarshal(raw, &l); err != nil {
 			return party{}, err
 		}
 		p.Name = deref(l.Name)
@@ -185,7 +185,7 @@ func decodeParty(raw json.RawMessage) (party, error) {
 		p.Virtual = hasCode(l.PhysicalType, sysLocationPhysicalType, "vi")
 	case "Practitioner":
 		var pr r4.Practitioner
-		if err := json.Unmarshal(raw, &pr); err != nil {
+		if err := fhir.Unmarshal(raw, &pr); err != nil {
 			return party{}, err
 		}
 		if len(pr.Name) > 0 {
@@ -194,7 +194,7 @@ func decodeParty(raw json.RawMessage) (party, error) {
 		p.Phone, _ = telecom(pr.Telecom)
 	case "PractitionerRole":
 		var pr r4.PractitionerRole
-		if err := json.Unmarshal(raw, &pr); err != nil {
+		if err := fhir.Unmarshal(raw, &pr); err != nil {
 			return party{}, err
 		}
 		if pr.Practitioner != nil {
@@ -205,7 +205,7 @@ func decodeParty(raw json.RawMessage) (party, error) {
 		p.Phone, p.VideoURL = telecom(pr.Telecom)
 	case "Organization":
 		var o r4.Organization
-		if err := json.Unmarshal(raw, &o); err != nil {
+		if err := fhir.Unmarshal(raw, &o); err != nil {
 			return party{}, err
 		}
 		p.Name = deref(o.Name)
@@ -215,7 +215,7 @@ func decodeParty(raw json.RawMessage) (party, error) {
 		p.Phone, _ = telecom(o.Telecom)
 	case "HealthcareService":
 		var h r4.HealthcareService
-		if err := json.Unmarshal(raw, &h); err != nil {
+		if err := fhir.Unmarshal(raw, &h); err != nil {
 			return party{}, err
 		}
 		p.Name = deref(h.Name)
@@ -234,7 +234,7 @@ func containedParties(raws []json.RawMessage) map[string]party {
 		var head struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(raw, &head) != nil || head.ID == "" {
+		if fhir.Unmarshal(raw, &head) != nil || head.ID == "" {
 			continue
 		}
 		if p, err := decodeParty(raw); err == nil {

@@ -270,7 +270,7 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient,
 		var head struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(raw, &head) == nil && head.ID != "" {
+		if fhir.Unmarshal(raw, &head) == nil && head.ID != "" {
 			key = typ + "/" + head.ID // so a later version replaces it
 		}
 		items = append(items, item{key: key, note: fmt.Sprintf("%s #%d skipped: %v", typ, i, err)})
@@ -424,7 +424,7 @@ func (s *Source) included(raw json.RawMessage, searched string) bool {
 		var head struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(raw, &head) == nil && head.ID != "" {
+		if fhir.Unmarshal(raw, &head) == nil && head.ID != "" {
 			if p, err := decodeParty(raw); err == nil && p.Type == t {
 				s.refs.put(t+"/"+head.ID, p)
 			}

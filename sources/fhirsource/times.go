@@ -22,6 +22,11 @@ var fhirDateTime = regexp.MustCompile(`^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2
 // kept as given (a +02:00 on a December date stays +02:00: it is the
 // source's statement of the instant). Values without an offset are read in loc.
 func parseTime(s string, loc *time.Location) (time.Time, precision, error) {
+	if secondsWithOffset(s) { // what nearly every server sends: no regexp
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, precTime, nil
+		}
+	}
 	m := fhirDateTime.FindStringSubmatch(s)
 	if m == nil {
 		return time.Time{}, 0, fmt.Errorf("not a FHIR date or dateTime: %q", s)
@@ -65,6 +70,27 @@ func parseTime(s string, loc *time.Location) (time.Time, precision, error) {
 	}
 	return t, precTime, nil
 }
+
+// secondsWithOffset reports whether s has the form
+// YYYY-MM-DDThh:mm:ss followed by Z or an offset ±hh:mm.
+func secondsWithOffset(s string) bool {
+	const form = "dddd-dd-ddTdd:dd:dd"
+	switch {
+	case len(s) == len(form)+1 && s[len(form)] == 'Z':
+	case len(s) == len(form)+6 && (s[len(form)] == '+' || s[len(form)] == '-') &&
+		isDigit(s[20]) && isDigit(s[21]) && s[22] == ':' && isDigit(s[23]) && isDigit(s[24]):
+	default:
+		return false
+	}
+	for i := range len(form) {
+		if form[i] == 'd' && !isDigit(s[i]) || form[i] != 'd' && s[i] != form[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func daysIn(year int, m time.Month) int {
 	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
