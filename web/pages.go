@@ -301,7 +301,7 @@ func (s *Server) timelinePage(c echo.Context) error {
 	now := s.now().In(s.loc)
 	restricted := pv.Decision.Restricted
 	marks, removed := s.changeMarks(tr, pv.Changes, now)
-	onlyYou, err := s.onlyYouLabel(c, tr, pv)
+	onlyYou, err := s.onlyYouLabel(c, pv)
 	if err != nil {
 		return err
 	}
@@ -370,7 +370,7 @@ func (s *Server) whose(tr *translator, v *timelinePage, pv *view.View, now time.
 // the patient's own page, "" on any other page or without such entries:
 // that her relatives cannot see them, or, when she let one see them, that
 // only such relatives can.
-func (s *Server) onlyYouLabel(c echo.Context, tr *translator, pv *view.View) (string, error) {
+func (s *Server) onlyYouLabel(c echo.Context, pv *view.View) (string, error) {
 	if pv.Decision.Role != access.RolePatient || !hasRestricted(pv.Timeline) {
 		return "", nil
 	}
