@@ -165,6 +165,11 @@ type View struct {
 	Timeline *aggregator.Timeline
 	// Changes are those asked for, about visible entries only, oldest first.
 	Changes []aggregator.Change
+	// Hidden is how many entries of the timeline this viewer may not see
+	// (restricted ones, for a relative whose delegation leaves them out),
+	// so a page can say that some are not shown. A count only: nothing
+	// else of them leaves this package.
+	Hidden int
 }
 
 // errUnknown wraps access.ErrNotVisible for a handle nobody registered, so
@@ -219,7 +224,7 @@ func (v *Viewer) Open(ctx context.Context, r Request) (*View, error) {
 		tl = &aggregator.Timeline{Patient: ref.Handle}
 	}
 	out := &View{Patient: ref, Name: v.name(ctx, r.Principal, d, ref.Handle), Decision: d}
-	out.Timeline = v.visible(tl, d.Restricted)
+	out.Timeline, out.Hidden = v.visible(tl, d.Restricted)
 	if r.Changes {
 		out.Changes = visibleChanges(<-changes, out.Timeline, d.Restricted)
 	}
@@ -366,24 +371,26 @@ func (v *Viewer) name(ctx context.Context, p access.Principal, d access.Decision
 	return ""
 }
 
-// visible is t as a viewer allowed restricted (or not) sees it. Without
-// hidden entries it is t itself; with them, a copy without them whose
-// conflicts are found again among the visible entries alone, kept per build
-// so it is worked out once, not per request.
-func (v *Viewer) visible(t *aggregator.Timeline, restricted bool) *aggregator.Timeline {
+// visible is t as a viewer allowed restricted (or not) sees it, and how
+// many entries were left out. Without hidden entries it is t itself; with
+// them, a copy without them whose conflicts are found again among the
+// visible entries alone, kept per build so it is worked out once, not per
+// request.
+func (v *Viewer) visible(t *aggregator.Timeline, restricted bool) (*aggregator.Timeline, int) {
 	if restricted || !hasRestricted(t) {
-		return t
+		return t, 0
 	}
 	key := visibleKey{handle: t.Patient, version: t.Version, generated: t.GeneratedAt.UnixNano()}
-	if out, ok := v.vis.get(key); ok {
-		return out
+	out, ok := v.vis.get(key)
+	if !ok {
+		out = withoutRestricted(t)
+		out.Conflicts = v.tl.Conflicts(out)
+		if !t.GeneratedAt.IsZero() {
+			v.vis.put(key, out)
+		}
 	}
-	out := withoutRestricted(t)
-	out.Conflicts = v.tl.Conflicts(out)
-	if !t.GeneratedAt.IsZero() {
-		v.vis.put(key, out)
-	}
-	return out
+	// The copy keeps every entry of t but the restricted ones.
+	return out, len(t.Entries) - len(out.Entries)
 }
 
 func hasRestricted(t *aggregator.Timeline) bool {

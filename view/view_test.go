@@ -510,3 +510,63 @@ func TestWhoTheViewerSees(t *testing.T) {
 		t.Errorf("a patient's look-up of herself, whom no source knows: %+v, %v", ref, err)
 	}
 }
+
+// Hidden counts the entries a viewer may not see, and only for the viewer
+// who may not see them: the first read of a build and a later one (the
+// kept copy) alike, and anew when the build changes.
+func TestHiddenCountsWhatTheViewerMayNotSee(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.hosp.set(entry(e.hosp, "psyk", "Psykiatri", at(3, 13, 0), 60, true),
+		entry(e.hosp, "psyk-2", "Psykiatri, opfølgning", at(9, 10, 0), 30, true),
+		entry(e.hosp, "xray", "Røntgen", at(4, 9, 0), 30, false))
+	e.kom.set(entry(e.kom, "fys", "Genoptræning", at(3, 15, 0), 45, false))
+	ida := access.Principal{Subject: "sub-ida", Roles: []access.Role{access.RoleRelative},
+		Handle: e.pats.Handle(aggregator.Identifier{System: cprSystem, Value: "3102450133"}), Name: "Ida"}
+	if _, err := e.acc.Grant(ctx, e.anna, access.GrantRequest{Grantee: ida.Handle, IncludeRestricted: true}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(p access.Principal, reason string) *view.View {
+		t.Helper()
+		v, err := e.views.Open(ctx, view.Request{Principal: p, Handle: e.annaRef.Handle, Reason: reason})
+		if err != nil {
+			t.Fatalf("%s: %v", p.Subject, err)
+		}
+		return v
+	}
+	tests := []struct {
+		p      access.Principal
+		reason string
+		want   int
+	}{
+		{e.rasmus, "", 2}, // her delegation leaves restricted entries out
+		{e.rasmus, "", 2}, // again, from the copy kept for this build
+		{e.anna, "", 0},
+		{ida, "", 0}, // her delegation includes them
+		{e.klara, "ward round", 0},
+	}
+	for _, tt := range tests {
+		v := open(tt.p, tt.reason)
+		if v.Hidden != tt.want || len(v.Timeline.Entries)+v.Hidden != 4 {
+			t.Errorf("%s: Hidden = %d with %d entries shown, want %d hidden of 4", tt.p.Subject, v.Hidden, len(v.Timeline.Entries), tt.want)
+		}
+	}
+
+	e.now = e.now.Add(time.Minute)
+	e.hosp.set(entry(e.hosp, "psyk", "Psykiatri", at(3, 13, 0), 60, true),
+		entry(e.hosp, "xray", "Røntgen", at(4, 9, 0), 30, false))
+	if _, err := e.svc.Refresh(ctx, e.annaRef); err != nil {
+		t.Fatal(err)
+	}
+	if v := open(e.rasmus, ""); v.Hidden != 1 {
+		t.Errorf("after a restricted entry went: Hidden = %d, want 1", v.Hidden)
+	}
+	e.now = e.now.Add(time.Minute)
+	e.hosp.set(entry(e.hosp, "xray", "Røntgen", at(4, 9, 0), 30, false))
+	if _, err := e.svc.Refresh(ctx, e.annaRef); err != nil {
+		t.Fatal(err)
+	}
+	if v := open(e.rasmus, ""); v.Hidden != 0 {
+		t.Errorf("with no restricted entry left: Hidden = %d, want 0", v.Hidden)
+	}
+}

@@ -86,7 +86,7 @@ func (v *Viewer) worklistEntry(ctx context.Context, p access.Principal, h, from,
 	}
 	// The index only proposes: what is shown is what the timeline holds
 	// now, among the entries this viewer may see.
-	vis := v.visible(tl, d.Restricted)
+	vis, _ := v.visible(tl, d.Restricted)
 	var in []aggregator.Conflict
 	for _, c := range vis.Conflicts {
 		if c.Day >= from && c.Day <= to {

@@ -261,6 +261,16 @@ var danish = catalog{
 		"relative.timeline_heading": "Aftaler for %[1]s",
 		"relative.until":            "%[1]s (til og med %[2]s)",
 
+		// The timeline page's head: whose timeline it is, what a relative
+		// is not shown, what only the patient sees, and the printout's line.
+		"relative.timeline_title": "Aftaler for %[1]s – Overblik",
+		"relative.hidden_one":     "%[1]d fortrolig aftale vises ikke, fordi %[2]s ikke har delt den med dig.",
+		"relative.hidden_many":    "%[1]d fortrolige aftaler vises ikke, fordi %[2]s ikke har delt dem med dig.",
+		"entry.only_you":          "Kun for dig – dine pårørende kan ikke se den",
+		"entry.only_shared":       "Fortrolig – kun pårørende, du har givet adgang til fortrolige aftaler, kan se den",
+		"timeline.printed":        "Udskrift for %[1]s, %[2]s",
+		"timeline.printed_noname": "Udskrift, %[1]s",
+
 		"role.admin":     "administrator",
 		"role.clinician": "sundhedsperson",
 		"role.patient":   "patient",

@@ -261,6 +261,16 @@ var english = catalog{
 		"relative.timeline_heading": "Appointments of %[1]s",
 		"relative.until":            "%[1]s (until %[2]s)",
 
+		// The timeline page's head: whose timeline it is, what a relative
+		// is not shown, what only the patient sees, and the printout's line.
+		"relative.timeline_title": "Appointments of %[1]s – Overblik",
+		"relative.hidden_one":     "%[1]d confidential appointment is not shown, because %[2]s has not shared it with you.",
+		"relative.hidden_many":    "%[1]d confidential appointments are not shown, because %[2]s has not shared them with you.",
+		"entry.only_you":          "Only for you – your relatives cannot see this",
+		"entry.only_shared":       "Confidential – only relatives you gave access to confidential appointments can see this",
+		"timeline.printed":        "Printout for %[1]s, %[2]s",
+		"timeline.printed_noname": "Printout, %[1]s",
+
 		"role.admin":     "administrator",
 		"role.clinician": "clinician",
 		"role.patient":   "patient",

@@ -232,6 +232,8 @@ type timelinePage struct {
 	EarlierSummary string
 	TodayHeading   string
 	Switch         []switchLink // a relative's timelines to switch between
+	HiddenNote     string       // a relative's page: how many entries are not shown (a count only)
+	Printed        string       // only on paper: whose timeline, and the day
 	Today          []entryView
 	Upcoming       []dayView
 	// Clinician pages list every conflict above the timeline; the patient's
@@ -278,6 +280,7 @@ type entryView struct {
 	Parts        []string       // a joint entry's sources whose status differs: "aflyst hos Aarhus Kommune"
 	Mark         string         // what changed since the viewer last looked: "Ny", "Flyttet fra ...", "Aflyst"
 	Notes        []conflictView // conflicts this entry is part of
+	OnlyYou      string         // the patient's own page: on a restricted entry, that her relatives cannot see it
 	ICS          string         // "Tilføj til kalender": the entry's download (calendar.go); not on clinicians' pages
 }
 
@@ -298,8 +301,15 @@ func (s *Server) timelinePage(c echo.Context) error {
 	now := s.now().In(s.loc)
 	restricted := pv.Decision.Restricted
 	marks, removed := s.changeMarks(tr, pv.Changes, now)
+	onlyYou, err := s.onlyYouLabel(c, pv)
+	if err != nil {
+		return err
+	}
 	key := renderKey{handle: handle, version: tl.Version, generated: tl.GeneratedAt.UnixNano(), view: "days",
 		lang: tr.lang, restricted: restricted, minute: now.Unix() / 60}
+	if onlyYou != "" {
+		key.view += " " + onlyYou // the patient's own days differ by their labels
+	}
 	// A relative's notes name the patient (clinician.go): not kept.
 	relative := pv.Decision.Role == access.RoleRelative
 	if relative {
@@ -312,6 +322,9 @@ func (s *Server) timelinePage(c echo.Context) error {
 	} else {
 		v = s.timelineView(c, tr, tl, now, false)
 		applyMarks(&v, tl, marks)
+		if onlyYou != "" {
+			markOnlyYou(&v, tl, tr.T(onlyYou))
+		}
 		if err := s.renderDays(tr.lang, &v); err != nil {
 			return err
 		}
@@ -323,10 +336,86 @@ func (s *Server) timelinePage(c echo.Context) error {
 	if v.Switch, err = s.switcher(c, tr, handle); err != nil {
 		return err
 	}
-	if pv.Decision.Role == access.RoleRelative && pv.Name != "" {
-		v.Heading = tr.F("relative.timeline_heading", pv.Name) // whose timeline the relative is reading
-	}
+	s.whose(tr, &v, pv, now)
 	return s.render(c, http.StatusOK, tr.lang, "timeline", v)
+}
+
+// whose says on v whose timeline it is: to a relative in the title and
+// heading, with how many entries the patient keeps from her (a count, from
+// the view, which left them out), and on paper the patient's name and the day.
+func (s *Server) whose(tr *translator, v *timelinePage, pv *view.View, now time.Time) {
+	name := pv.Name
+	if pv.Decision.Role == access.RoleRelative {
+		if name == "" {
+			name = tr.F("worklist.patient", shortHandle(pv.Patient.Handle)) // as the switcher names her
+		}
+		v.Title = tr.F("relative.timeline_title", name)
+		v.Heading = tr.F("relative.timeline_heading", name)
+		who := cmp.Or(firstName(pv.Name), name)
+		switch {
+		case pv.Hidden == 1:
+			v.HiddenNote = tr.F("relative.hidden_one", pv.Hidden, who)
+		case pv.Hidden > 1:
+			v.HiddenNote = tr.F("relative.hidden_many", pv.Hidden, who)
+		}
+	}
+	if name == "" {
+		v.Printed = tr.F("timeline.printed_noname", tr.dayHeading(now))
+	} else {
+		v.Printed = tr.F("timeline.printed", name, tr.dayHeading(now))
+	}
+}
+
+// onlyYouLabel is the catalog key of the label on the restricted entries of
+// the patient's own page, "" on any other page or without such entries:
+// that her relatives cannot see them, or, when she let one see them, that
+// only such relatives can.
+func (s *Server) onlyYouLabel(c echo.Context, pv *view.View) (string, error) {
+	if pv.Decision.Role != access.RolePatient || !hasRestricted(pv.Timeline) {
+		return "", nil
+	}
+	id, ok := identity(c)
+	if !ok || s.deps.Access == nil {
+		return "entry.only_you", nil
+	}
+	ds, err := s.deps.Access.Grants(c.Request().Context(), id.Principal)
+	if err != nil {
+		return "", fmt.Errorf("list grants: %w", err)
+	}
+	now := s.now()
+	for _, d := range ds {
+		if d.IncludeRestricted && d.Valid(now) {
+			return "entry.only_shared", nil
+		}
+	}
+	return "entry.only_you", nil
+}
+
+func hasRestricted(tl *aggregator.Timeline) bool {
+	for i := range tl.Entries {
+		if tl.Entries[i].Sensitivity == aggregator.SensitivityRestricted {
+			return true
+		}
+	}
+	return false
+}
+
+// markOnlyYou puts label on v's restricted entries.
+func markOnlyYou(v *timelinePage, tl *aggregator.Timeline, label string) {
+	mark := func(evs []entryView) {
+		for i := range evs {
+			if n := evs[i].N; n >= 0 && n < len(tl.Entries) && tl.Entries[n].Sensitivity == aggregator.SensitivityRestricted {
+				evs[i].OnlyYou = label
+			}
+		}
+	}
+	for i := range v.Earlier {
+		mark(v.Earlier[i].Entries)
+	}
+	mark(v.Today)
+	for i := range v.Upcoming {
+		mark(v.Upcoming[i].Entries)
+	}
 }
 
 // timelineView groups the entries, kept in the order given, into earlier
