@@ -118,11 +118,11 @@ const (
 // Delegation lets a relative (Grantee) see a patient's (Patient) timeline.
 // Both are handles, never identifiers.
 type Delegation struct {
-	ID                string
-	Patient           string
-	Grantee           string
-	Label             string // the patient's own name for the grantee; personal data: never log
-	PatientName       string // the grantor's name when granting, so the relative can tell whose timeline it is; personal data: never log
+	ID          string
+	Patient     string
+	Grantee     string
+	Label       string // the patient's own name for the grantee; personal data: never log
+	PatientName string // the grantor's name when granting, so the relative can tell whose timeline it is; personal data: never log
 	// GranteeMasked is whom the patient typed, as pages show a CPR number
 	// (300241-xxxx: the date, never the number); GranteeName the grantee's
 	// own name, stored once they sign in. Both are for the patient to read
