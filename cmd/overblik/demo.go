@@ -18,6 +18,7 @@ import (
 	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/internal/cpr"
 	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
@@ -261,7 +262,8 @@ func (l *demoLogin) grant(ctx context.Context, svc *access.Service, patients *ag
 		grantor := access.Principal{Subject: "demo", Roles: []access.Role{access.RolePatient}, Name: g.patientName,
 			Handle: patients.Handle(aggregator.Identifier{System: system, Value: g.patientCPR})}
 		grantee := patients.Handle(aggregator.Identifier{System: system, Value: g.granteeCPR})
-		if _, err := svc.Grant(ctx, grantor, access.GrantRequest{Grantee: grantee, Label: g.label}); err != nil {
+		req := access.GrantRequest{Grantee: grantee, GranteeMasked: cpr.Masked(g.granteeCPR), Label: g.label}
+		if _, err := svc.Grant(ctx, grantor, req); err != nil {
 			return fmt.Errorf("demo delegation: %w", err)
 		}
 	}
