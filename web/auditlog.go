@@ -95,7 +95,7 @@ func (s *Server) auditLogPage(c echo.Context) error {
 func (s *Server) eventView(tr *translator, p access.Principal, ev access.Event, byID, byGrantee map[string]access.Delegation) eventView {
 	at := ev.At.In(s.loc)
 	e := eventView{
-		When: tr.F("when.day", tr.dayHeading(at), tr.clock(at)), Datetime: at.Format(time.RFC3339),
+		When: tr.F("log.at", tr.dayHeading(at), tr.clock(at)), Datetime: at.Format(time.RFC3339),
 		Who: ev.ActorName, What: tr.T("action." + string(ev.Action)), Reason: reasonText(tr, ev.Reason),
 	}
 	if e.Who == "" {

@@ -201,6 +201,7 @@ var danish = catalog{
 		"lang.name": "Dansk",
 
 		"log.action":      "Hvad",
+		"log.at":          "%[1]s kl. %[2]s",
 		"log.empty":       "Ingen har set dit overblik endnu.",
 		"log.granted_to":  "gav %[1]s adgang",
 		"log.heading":     "Hvem har set mit overblik",

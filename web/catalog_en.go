@@ -201,6 +201,7 @@ var english = catalog{
 		"lang.name": "English",
 
 		"log.action":      "What",
+		"log.at":          "%[1]s at %[2]s",
 		"log.empty":       "Nobody has looked at your overview yet.",
 		"log.granted_to":  "gave %[1]s access",
 		"log.heading":     "Who has looked at my overview",
