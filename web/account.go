@@ -86,18 +86,26 @@ type switchLink struct {
 
 type reasonPageData struct {
 	page
-	Action string
-	Error  string // why the reason given was not taken
+	Action      string
+	Error       string // why the reason given was not taken
+	ReasonCodes []reasonOption
+	Reason      string // what was written, after an error
 }
 
 // reasonPage asks a clinician why they open a patient's timeline.
 func (s *Server) reasonPage(c echo.Context, handle string, status int, errMsg string) error {
 	tr := s.translatorFor(c)
-	return s.render(c, status, tr.lang, "reason", reasonPageData{
+	v := reasonPageData{
 		page:   s.newPage(c, tr, tr.T("why.title")),
 		Action: clinicianPrefix + "/p/" + url.PathEscape(handle),
 		Error:  errMsg,
-	})
+	}
+	code := ""
+	if errMsg != "" {
+		code, v.Reason = c.Request().PostForm.Get("reason_code"), c.Request().PostForm.Get("reason")
+	}
+	v.ReasonCodes = reasonOptions(tr, code)
+	return s.render(c, status, tr.lang, "reason", v)
 }
 
 // clinicianLookup shows the timeline a clinician looked up: the look-up is
