@@ -256,14 +256,15 @@ func (l *demoLogin) oidc(system string) *auth.OIDCConfig {
 	}
 }
 
-// grant gives the demo's delegations.
+// grant gives the demo's delegations, unless they are there already.
 func (l *demoLogin) grant(ctx context.Context, svc *access.Service, patients *aggregator.Patients, system string) error {
 	for _, g := range l.grants {
 		grantor := access.Principal{Subject: "demo", Roles: []access.Role{access.RolePatient}, Name: g.patientName,
 			Handle: patients.Handle(aggregator.Identifier{System: system, Value: g.patientCPR})}
 		grantee := patients.Handle(aggregator.Identifier{System: system, Value: g.granteeCPR})
 		req := access.GrantRequest{Grantee: grantee, GranteeMasked: cpr.Masked(g.granteeCPR), Label: g.label}
-		if _, err := svc.Grant(ctx, grantor, req); err != nil {
+		// Replicas on one database each start the demo: the first grants.
+		if _, err := svc.Grant(ctx, grantor, req); err != nil && !errors.Is(err, access.ErrAlreadyGranted) {
 			return fmt.Errorf("demo delegation: %w", err)
 		}
 	}
