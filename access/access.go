@@ -103,22 +103,32 @@ var (
 	ErrInvalid = errors.New("access: invalid request")
 	// ErrReasonRequired: a clinician must say why they look.
 	ErrReasonRequired = fmt.Errorf("access: a clinician must give a reason: %w", ErrInvalid)
+	// ErrAlreadyGranted: the patient already gives that person access (a
+	// delegation neither revoked nor ended), so a second would only make
+	// the person appear twice.
+	ErrAlreadyGranted = fmt.Errorf("access: already granted to that person: %w", ErrInvalid)
 )
 
 // Limits on free text a caller stores, so the log stays a log.
 const (
-	MaxReasonLen = 500
-	MaxLabelLen  = 100
+	MaxReasonLen = 500 // bytes
+	MaxLabelLen  = 100 // characters, as the form's maxlength counts them
 )
 
 // Delegation lets a relative (Grantee) see a patient's (Patient) timeline.
 // Both are handles, never identifiers.
 type Delegation struct {
-	ID                string
-	Patient           string
-	Grantee           string
-	Label             string // the patient's own name for the grantee; personal data: never log
-	PatientName       string // the grantor's name when granting, so the relative can tell whose timeline it is; personal data: never log
+	ID          string
+	Patient     string
+	Grantee     string
+	Label       string // the patient's own name for the grantee; personal data: never log
+	PatientName string // the grantor's name when granting, so the relative can tell whose timeline it is; personal data: never log
+	// GranteeMasked is whom the patient typed, as pages show a CPR number
+	// (300241-xxxx: the date, never the number); GranteeName the grantee's
+	// own name, stored once they sign in. Both are for the patient to read
+	// beside the label. Personal data: never log.
+	GranteeMasked     string
+	GranteeName       string
 	IncludeRestricted bool
 	Created           time.Time
 	Until             time.Time // exclusive end; zero means no end date

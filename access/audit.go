@@ -23,6 +23,7 @@ type Event struct {
 	Actor       string // Principal.Subject
 	ActorRole   Role
 	ActorName   string // Principal.Name, for the patient to read; personal data: never log
+	ActorOrg    string // Principal.Organization of a clinician: their workplace, for the patient to read
 	ActorHandle string // Principal.Handle: lets the patient's page match a relative to their grant
 	Patient     string // handle
 	Action      Action
@@ -38,6 +39,12 @@ func (e Event) LogValue() slog.Value {
 		slog.String("patient", e.Patient), slog.String("action", string(e.Action)),
 		slog.String("outcome", string(e.Outcome)), slog.String("ref", e.Ref),
 	)
+}
+
+// ReadActions are the actions that read a patient's data (a view, look-up,
+// worklist, calendar fetch or notice), as against changing who may see it.
+func ReadActions() []Action {
+	return []Action{ActionView, ActionLookup, ActionWorklist, ActionCalendar, ActionNotice, ActionReadAudit}
 }
 
 // AuditPage is one page of a patient's audit log, newest first. Next is the
@@ -63,9 +70,19 @@ type Store interface {
 	// AuditLog pages through a patient's events newest first; cursor is ""
 	// or a previous page's Next, limit at least 1.
 	AuditLog(ctx context.Context, patient, cursor string, limit int) (AuditPage, error)
+	// AuditLogWithoutReadsBy is AuditLog without the reads (ReadActions) whose
+	// actor has the handle reader: a patient's log without their own
+	// looking, which a calendar app alone adds many times a day.
+	AuditLogWithoutReadsBy(ctx context.Context, patient, reader, cursor string, limit int) (AuditPage, error)
 
-	// CreateDelegation stores d, whose ID the caller chose.
+	// CreateDelegation stores d, whose ID the caller chose; ErrAlreadyGranted
+	// when the patient has a delegation to d.Grantee that is neither
+	// revoked nor ended at d.Created. The check and the write are one
+	// transaction, so a form sent twice at once makes one delegation.
 	CreateDelegation(ctx context.Context, d Delegation, ev Event) error
+	// SetGranteeName stores name as the name of the person with the handle
+	// grantee on every delegation given to them.
+	SetGranteeName(ctx context.Context, grantee, name string) error
 	// RevokeDelegation revokes the patient's delegation id at time at;
 	// ErrNotFound when the patient has no unrevoked delegation with that id.
 	RevokeDelegation(ctx context.Context, patient, id string, at time.Time, ev Event) error

@@ -41,8 +41,10 @@
 // grant, block and audit row, so the secret must be kept (and backed up) as
 // long as the database. The only personal data stored is what people must
 // read: the label a patient gives a grant ("Mor"), the patient's name on the
-// grant (for the relative's switcher), the name of whoever looked at a
-// timeline and the reason they gave. None of it is ever logged or put in an
+// grant (for the relative's switcher), whom the grant is for as the patient
+// reads it (the date part of the number they typed, 300241-xxxx, and the
+// grantee's own name once that person has signed in), the name and
+// workplace of whoever looked at a timeline and the reason they gave. None of it is ever logged or put in an
 // error; Principal, Delegation and Event log without it.
 //
 // # Audit
@@ -77,5 +79,8 @@
 // Audit. web builds the [Principal] from the session (Handle =
 // Patients.Handle of the identifier claim); grants, revocations, blocks and
 // the audit log page go through the Service methods of the same names; a
-// grantee is named by the handle of the relative's identifier.
+// grantee is named by the handle of the relative's identifier. A patient
+// gives one person one delegation at a time ([ErrAlreadyGranted]), and
+// auth tells [Service.SignedIn] of each login, which is how a grantee's
+// name reaches the grants given to them.
 package access

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Service gathers what a decision needs from the store, decides, and writes
@@ -155,13 +157,17 @@ func (s *Service) Authorize(ctx context.Context, p Principal, patient string, a 
 // NewEvent is the audit row of an allowed action: who, under which role,
 // did a to patient's data, why, at at.
 func NewEvent(p Principal, d Decision, patient string, a Action, reason string, at time.Time) Event {
-	return Event{
-		At: at, Actor: p.Subject, ActorRole: d.Role, ActorName: actorName(p), ActorHandle: p.Handle,
+	ev := Event{
+		At: at, Actor: p.Subject, ActorRole: d.Role, ActorName: p.Name, ActorHandle: p.Handle,
 		Patient: patient, Action: a, Reason: strings.TrimSpace(reason), Outcome: OutcomeAllowed,
 	}
+	if p.Has(RoleClinician) {
+		ev.ActorOrg = p.Organization
+	}
+	return ev
 }
 
-// actorName is who the patient reads in their log: a clinician with their
+// actorName is who colleagues and a feed's log read: a clinician with their
 // workplace, when the login says it.
 func actorName(p Principal) string {
 	if p.Organization != "" && p.Has(RoleClinician) && p.Name != "" {
@@ -247,12 +253,14 @@ func (s *Service) AuditAll(ctx context.Context, evs []Event) error {
 // GrantRequest is what a patient fills in to delegate to a relative.
 type GrantRequest struct {
 	Grantee           string    // handle of the relative's identifier (aggregator.Patients.Handle)
+	GranteeMasked     string    // the identifier as a page may show it (300241-xxxx), never the number itself
 	Label             string    // the patient's name for the relative
 	Until             time.Time // exclusive end; zero means no end date
 	IncludeRestricted bool
 }
 
-// Grant lets the relative see p's timeline, from now.
+// Grant lets the relative see p's timeline, from now; ErrAlreadyGranted
+// when p already lets them (a delegation neither revoked nor ended).
 func (s *Service) Grant(ctx context.Context, p Principal, r GrantRequest) (Delegation, error) {
 	now := s.now()
 	d, err := Decide(p, Relation{Patient: p.Handle}, ActionGrant, now, "")
@@ -265,10 +273,25 @@ func (s *Service) Grant(ctx context.Context, p Principal, r GrantRequest) (Deleg
 		return Delegation{}, fmt.Errorf("grant: no grantee: %w", ErrInvalid)
 	case r.Grantee == p.Handle:
 		return Delegation{}, fmt.Errorf("grant: to oneself: %w", ErrInvalid)
-	case len(r.Label) > MaxLabelLen:
-		return Delegation{}, fmt.Errorf("grant: label longer than %d bytes: %w", MaxLabelLen, ErrInvalid)
+	case utf8.RuneCountInString(r.Label) > MaxLabelLen:
+		return Delegation{}, fmt.Errorf("grant: label longer than %d characters: %w", MaxLabelLen, ErrInvalid)
 	case !r.Until.IsZero() && !r.Until.After(now):
 		return Delegation{}, fmt.Errorf("grant: end date not in the future: %w", ErrInvalid)
+	}
+	// The store refuses a second delegation to the same person too, at
+	// once; this read keeps their name, should p have granted before.
+	earlier, err := s.store.Delegations(ctx, p.Handle, r.Grantee)
+	if err != nil {
+		return Delegation{}, fmt.Errorf("grant: %w", err)
+	}
+	name := ""
+	for _, e := range earlier { // newest first
+		if e.Revoked.IsZero() && (e.Until.IsZero() || e.Until.After(now)) {
+			return Delegation{}, fmt.Errorf("grant: %w", ErrAlreadyGranted)
+		}
+		if name == "" {
+			name = e.GranteeName
+		}
 	}
 	id, err := newID()
 	if err != nil {
@@ -276,6 +299,7 @@ func (s *Service) Grant(ctx context.Context, p Principal, r GrantRequest) (Deleg
 	}
 	g := Delegation{
 		ID: id, Patient: p.Handle, Grantee: r.Grantee, Label: r.Label, PatientName: p.Name,
+		GranteeMasked: r.GranteeMasked, GranteeName: name,
 		IncludeRestricted: r.IncludeRestricted, Created: now, Until: r.Until,
 	}
 	ev := s.event(p, d.Role, p.Handle, ActionGrant, "", OutcomeAllowed, id, now)
@@ -313,8 +337,10 @@ func (s *Service) Grants(ctx context.Context, p Principal) ([]Delegation, error)
 	return ds, nil
 }
 
-// Received lists the delegations given to p that are valid now, newest
-// first: the timelines a relative can switch between.
+// Received lists the delegations given to p that are valid now, one for
+// each patient (the one that lasts longest, since two from one patient
+// made before Grant refused that would both let p in), newest first: the
+// timelines a relative can switch between, each person once.
 func (s *Service) Received(ctx context.Context, p Principal) ([]Delegation, error) {
 	if !p.Has(RoleRelative) || p.Handle == "" {
 		return nil, nil
@@ -326,13 +352,39 @@ func (s *Service) Received(ctx context.Context, p Principal) ([]Delegation, erro
 	now := s.now()
 	valid := ds[:0]
 	for _, d := range ds {
-		if d.Valid(now) {
-			// The label is the grantor's private note, not the grantee's business.
-			d.Label = ""
+		if !d.Valid(now) {
+			continue
+		}
+		// The label is the grantor's private note, not the grantee's business.
+		d.Label = ""
+		i := slices.IndexFunc(valid, func(v Delegation) bool { return v.Patient == d.Patient })
+		switch {
+		case i < 0:
 			valid = append(valid, d)
+		case lastsLonger(d, valid[i]):
+			valid[i] = d
 		}
 	}
 	return valid, nil
+}
+
+// lastsLonger tells whether a ends after b; no end is the longest.
+func lastsLonger(a, b Delegation) bool {
+	return !b.Until.IsZero() && (a.Until.IsZero() || a.Until.After(b.Until))
+}
+
+// SignedIn is told of each person's login: the name their login gives is
+// what the patients who delegated to them read beside those grants, once
+// they have signed in. A program, or a person without a handle or a name,
+// changes nothing.
+func (s *Service) SignedIn(ctx context.Context, p Principal) error {
+	if p.Handle == "" || strings.TrimSpace(p.Name) == "" {
+		return nil
+	}
+	if err := s.store.SetGranteeName(ctx, p.Handle, strings.TrimSpace(p.Name)); err != nil {
+		return fmt.Errorf("signed in: %w", err)
+	}
+	return nil
 }
 
 // SetBlock makes p refuse clinician look-ups (blocked) or lifts that.
@@ -374,6 +426,23 @@ func (s *Service) AuditLog(ctx context.Context, p Principal, cursor string, limi
 		return AuditPage{}, fmt.Errorf("audit log: limit %d not in 1..500: %w", limit, ErrInvalid)
 	}
 	page, err := s.store.AuditLog(ctx, p.Handle, cursor, limit)
+	if err != nil {
+		return AuditPage{}, fmt.Errorf("read audit log: %w", err)
+	}
+	return page, nil
+}
+
+// AuditLogWithoutOwnReads is AuditLog without p's own reads of their
+// timeline (their views, calendar fetches and notices): what others did,
+// and every change of who may see it, p's own included.
+func (s *Service) AuditLogWithoutOwnReads(ctx context.Context, p Principal, cursor string, limit int) (AuditPage, error) {
+	if _, err := Decide(p, Relation{Patient: p.Handle}, ActionReadAudit, s.now(), ""); err != nil {
+		return AuditPage{}, err
+	}
+	if limit < 1 || limit > 500 {
+		return AuditPage{}, fmt.Errorf("audit log: limit %d not in 1..500: %w", limit, ErrInvalid)
+	}
+	page, err := s.store.AuditLogWithoutReadsBy(ctx, p.Handle, p.Handle, cursor, limit)
 	if err != nil {
 		return AuditPage{}, fmt.Errorf("read audit log: %w", err)
 	}

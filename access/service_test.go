@@ -263,3 +263,98 @@ func TestServiceRefusals(t *testing.T) {
 		t.Errorf("Received for a clinician = %v, %v; want nothing", recv, err)
 	}
 }
+
+func TestGrantRefusesASecondToThePerson(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := newService(t, c)
+	first, err := s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle, GranteeMasked: "300241-xxxx", Label: "Søn", Until: c.now().Add(24 * time.Hour)})
+	wantErr(t, "first grant", err, nil)
+	_, err = s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle, Label: "Bo igen", IncludeRestricted: true})
+	wantErr(t, "second grant while the first lasts", err, access.ErrAlreadyGranted)
+	if !errors.Is(err, access.ErrInvalid) {
+		t.Errorf("ErrAlreadyGranted is not ErrInvalid: web would not answer it as a bad request")
+	}
+	gs, _ := s.Grants(ctx, anna)
+	if len(gs) != 1 {
+		t.Fatalf("grants = %d, want 1", len(gs))
+	}
+
+	// Bo signs in: Anna reads his name beside her grant.
+	wantErr(t, "signed in", s.SignedIn(ctx, bo), nil)
+	gs, _ = s.Grants(ctx, anna)
+	if gs[0].GranteeName != "Bo" || gs[0].GranteeMasked != "300241-xxxx" {
+		t.Errorf("grant after Bo signed in: name %q, masked %q; want Bo, 300241-xxxx", gs[0].GranteeName, gs[0].GranteeMasked)
+	}
+	wantErr(t, "a program signs in", s.SignedIn(ctx, access.Principal{Subject: "apikey:x", Roles: []access.Role{access.RoleClinician}}), nil)
+
+	// Once it ends, Anna may grant again, and Bo's name stays known.
+	c.advance(24 * time.Hour)
+	again, err := s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle, Label: "Søn"})
+	wantErr(t, "grant after the first ended", err, nil)
+	if again.ID == first.ID || again.GranteeName != "Bo" {
+		t.Errorf("new grant %+v, want a new one with Bo's name from the first", again.LogValue())
+	}
+	wantErr(t, "revoke", s.Revoke(ctx, anna, again.ID), nil)
+	_, err = s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle})
+	wantErr(t, "grant after revoking", err, nil)
+
+	// The label is counted in characters, as the form's maxlength does.
+	_, err = s.Grant(ctx, bo, access.GrantRequest{Grantee: anna.Handle, Label: strings.Repeat("æ", access.MaxLabelLen)})
+	wantErr(t, "label of 100 æ", err, nil)
+	_, err = s.Grant(ctx, anna, access.GrantRequest{Grantee: "h-other", Label: strings.Repeat("æ", access.MaxLabelLen+1)})
+	wantErr(t, "label of 101 æ", err, access.ErrInvalid)
+}
+
+// TestReceivedShowsEachPatientOnce: two delegations from one patient, made
+// before Grant refused that, give the relative one timeline to switch to,
+// the one that lasts longest.
+func TestReceivedShowsEachPatientOnce(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s, st := newService(t, c)
+	_, err := s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle, Until: c.now().Add(24 * time.Hour)})
+	wantErr(t, "grant", err, nil)
+	db := st.DB()
+	if _, err := db.SQL.Exec(db.Dialect.Bind(`INSERT INTO delegations (id, patient, grantee, include_restricted, created_us)
+		VALUES ('old-dup', ?, ?, ?, ?)`), anna.Handle, bo.Handle, true, c.now().Add(-time.Hour).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	recv, err := s.Received(ctx, bo)
+	wantErr(t, "received", err, nil)
+	if len(recv) != 1 || recv[0].ID != "old-dup" {
+		t.Errorf("Received = %+v, want Anna once, by the delegation without an end", recv)
+	}
+}
+
+func TestAuditLogWithoutOwnReads(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := newService(t, c)
+	nurse := clinician
+	nurse.Organization = "Hjemmeplejen Midtbyen"
+	_, err := s.Authorize(ctx, anna, anna.Handle, access.ActionView, "")
+	wantErr(t, "own view", err, nil)
+	c.advance(time.Minute)
+	_, err = s.Authorize(ctx, nurse, anna.Handle, access.ActionView, "visitation")
+	wantErr(t, "clinician's view", err, nil)
+	c.advance(time.Minute)
+	_, err = s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle})
+	wantErr(t, "grant", err, nil)
+
+	page, err := s.AuditLogWithoutOwnReads(ctx, anna, "", 10)
+	wantErr(t, "log without own reads", err, nil)
+	if len(page.Events) != 2 || page.Events[0].Action != access.ActionGrant || page.Events[1].ActorRole != access.RoleClinician {
+		t.Fatalf("log without own reads = %v, want the grant and the clinician's view", page.Events)
+	}
+	if ev := page.Events[1]; ev.ActorName != "Dr. C" || ev.ActorOrg != "Hjemmeplejen Midtbyen" {
+		t.Errorf("clinician's row: name %q, workplace %q; want them apart", ev.ActorName, ev.ActorOrg)
+	}
+	if all := auditLog(t, s, anna); len(all) != 3 {
+		t.Errorf("whole log has %d rows, want 3", len(all))
+	}
+	_, err = s.AuditLogWithoutOwnReads(ctx, bo, "", 10)
+	wantErr(t, "Bo reads his own", err, nil)
+	_, err = s.AuditLogWithoutOwnReads(ctx, clinician, "", 10)
+	wantErr(t, "a clinician reads a log", err, access.ErrNotVisible)
+}

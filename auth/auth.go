@@ -36,6 +36,12 @@ type Registrar interface {
 	Register(ctx context.Context, id aggregator.Identifier) (aggregator.PatientRef, error)
 }
 
+// Logins is told of each person's login; *access.Service implements it,
+// storing the name the login gives beside the grants made to the person.
+type Logins interface {
+	SignedIn(ctx context.Context, p access.Principal) error
+}
+
 // APIKey is a key a system sends as "Authorization: Bearer <key>". Only its
 // SHA-256 is configured.
 type APIKey struct {
@@ -82,6 +88,7 @@ type Config struct {
 	SealKey    []byte
 	Sessions   Store
 	Patients   Registrar
+	Logins     Logins           // nil: nobody is told
 	HTTPClient *http.Client     // for the provider; nil: http.DefaultClient
 	Now        func() time.Time // nil: the real clock
 	Logger     *slog.Logger

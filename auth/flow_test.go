@@ -138,7 +138,7 @@ func newFlowEnv(t *testing.T, opts ...flowOpts) *flowEnv {
 			IdentifierSystem: system, Audience: audience, RequireATJWT: o.requireAT,
 		},
 		APIKeys:  []auth.APIKey{{Name: "journal", SHA256: sha256.Sum256([]byte(apiKey)), Role: access.RoleClinician}},
-		Patients: pats, Sessions: o.sessions, HTTPClient: o.client, Now: o.now,
+		Patients: pats, Sessions: o.sessions, HTTPClient: o.client, Now: o.now, Logins: svc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -326,6 +326,29 @@ func appTokens(t *testing.T, e *flowEnv, user string, opts ...oauth2.AuthCodeOpt
 		t.Fatalf("access token is not a JWT")
 	}
 	return tok
+}
+
+// TestLoginNamesTheGrantee: A granted R by number only; once R signs in,
+// A's grant names R as R's login does, and nobody else's login changes it.
+func TestLoginNamesTheGrantee(t *testing.T) {
+	e := newFlowEnv(t)
+	annaP := access.Principal{Subject: "anna", Roles: []access.Role{access.RolePatient}, Handle: e.handle[cprA]}
+	granteeName := func() string {
+		t.Helper()
+		gs, err := e.svc.Grants(context.Background(), annaP)
+		if err != nil || len(gs) != 1 {
+			t.Fatalf("A's grants: %+v, %v", gs, err)
+		}
+		return gs[0].GranteeName
+	}
+	e.login(t, newBrowser(t), "bo", "/auth/login?next=/")
+	if n := granteeName(); n != "" {
+		t.Fatalf("after B signed in, A's grant to R names %q", n)
+	}
+	e.login(t, newBrowser(t), "rasmus", "/auth/login?next=/")
+	if n := granteeName(); n != "Åse Lund Kjærsgaard" {
+		t.Errorf("after R signed in, A's grant to R names %q, want R's name", n)
+	}
 }
 
 func TestBearerAccessTokenFromTheSameIssuer(t *testing.T) {

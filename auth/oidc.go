@@ -295,6 +295,12 @@ func (rp *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, rp.a.cookie(sessionCookie, id, 0))
 	rp.a.log.InfoContext(ctx, "logged in", "principal", pr)
+	if l := rp.a.cfg.Logins; l != nil {
+		// Not worth failing the login over: the name is stored at the next.
+		if err := l.SignedIn(ctx, pr); err != nil {
+			rp.a.log.WarnContext(ctx, "telling of a login failed", "principal", pr, "err", err)
+		}
+	}
 	// Not http.Redirect, which would path.Clean what safeNext serialised.
 	w.Header().Set("Location", safeNext(p.Next))
 	w.WriteHeader(http.StatusSeeOther)

@@ -308,7 +308,7 @@ func TestLookupRegistersOnlyWhenAllowed(t *testing.T) {
 		t.Error("an allowed look-up did not register the identifier")
 	}
 	evs := auditOf(t, e, access.Principal{Roles: []access.Role{access.RolePatient}, Handle: ref.Handle})
-	if len(evs) != 1 || evs[0].Action != access.ActionLookup || evs[0].Reason != "referral" || evs[0].ActorName != "Klara, Aarhus Kommune" {
+	if len(evs) != 1 || evs[0].Action != access.ActionLookup || evs[0].Reason != "referral" || evs[0].ActorName != "Klara" || evs[0].ActorOrg != "Aarhus Kommune" {
 		t.Errorf("the patient's log = %+v, want Klara's look-up, with her workplace and reason", evs)
 	}
 }

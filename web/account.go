@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,9 +15,6 @@ import (
 // The pages of access control: what each role finds on the front page, a
 // clinician's reason, a patient's grants, block and audit log, and the
 // admin's source status.
-
-// auditPageSize is how many audit rows one page of the log shows.
-const auditPageSize = 50
 
 // roleHome fills the front page with what the caller's roles offer.
 func (s *Server) roleHome(c echo.Context, data *homePage) error {
@@ -90,18 +86,26 @@ type switchLink struct {
 
 type reasonPageData struct {
 	page
-	Action string
-	Error  string // why the reason given was not taken
+	Action      string
+	Error       string // why the reason given was not taken
+	ReasonCodes []reasonOption
+	Reason      string // what was written, after an error
 }
 
 // reasonPage asks a clinician why they open a patient's timeline.
 func (s *Server) reasonPage(c echo.Context, handle string, status int, errMsg string) error {
 	tr := s.translatorFor(c)
-	return s.render(c, status, tr.lang, "reason", reasonPageData{
+	v := reasonPageData{
 		page:   s.newPage(c, tr, tr.T("why.title")),
 		Action: clinicianPrefix + "/p/" + url.PathEscape(handle),
 		Error:  errMsg,
-	})
+	}
+	code := ""
+	if errMsg != "" {
+		code, v.Reason = c.Request().PostForm.Get("reason_code"), c.Request().PostForm.Get("reason")
+	}
+	v.ReasonCodes = reasonOptions(tr, code)
+	return s.render(c, status, tr.lang, "reason", v)
 }
 
 // clinicianLookup shows the timeline a clinician looked up: the look-up is
@@ -114,101 +118,6 @@ func (s *Server) clinicianLookup(c echo.Context, handle, reason string) error {
 	return s.renderClinician(c, v)
 }
 
-type accountPage struct {
-	page
-	Grants   []grantView
-	Blocked  bool
-	Error    string
-	Calendar calendarSection // calendar.go
-	Notices  *noticesView    // notify.go
-}
-
-type grantView struct {
-	ID, Label, Until, State string
-	Active, Restricted      bool
-}
-
-func (s *Server) accountPage(c echo.Context) error { return s.renderAccount(c, http.StatusOK, "") }
-
-func (s *Server) renderAccount(c echo.Context, status int, errMsg string) error {
-	tr := s.translatorFor(c)
-	id, _ := identity(c)
-	ctx := c.Request().Context()
-	gs, err := s.deps.Access.Grants(ctx, id.Principal)
-	if err != nil {
-		return accessError(err)
-	}
-	b, err := s.deps.Access.Block(ctx, id.Principal)
-	if err != nil {
-		return accessError(err)
-	}
-	v := accountPage{page: s.newPage(c, tr, tr.T("account.title")), Blocked: b.Blocked, Error: errMsg}
-	if v.Calendar, err = s.calendarSection(c, tr); err != nil {
-		return err
-	}
-	if v.Notices, err = s.noticesSection(c, tr); err != nil {
-		return err
-	}
-	now := s.now()
-	for _, g := range gs {
-		gv := grantView{ID: g.ID, Label: g.Label, Restricted: g.IncludeRestricted, Active: g.Valid(now)}
-		if gv.Label == "" {
-			gv.Label = tr.T("account.no_label")
-		}
-		if !g.Until.IsZero() {
-			gv.Until = tr.dayHeading(g.Until.Add(-time.Nanosecond).In(s.loc))
-		}
-		switch {
-		case !g.Revoked.IsZero():
-			gv.State = tr.T("account.revoked")
-		case !gv.Active:
-			gv.State = tr.T("account.expired")
-		default:
-			gv.State = tr.T("account.active")
-		}
-		v.Grants = append(v.Grants, gv)
-	}
-	return s.render(c, status, tr.lang, "account", v)
-}
-
-// grantForm delegates to a relative named by their identifier, which turns
-// into a handle at once: the store never sees it.
-func (s *Server) grantForm(c echo.Context) error {
-	f := c.Request().PostForm
-	id, _ := identity(c)
-	tr := s.translatorFor(c)
-	grantee, ok := s.parseIdentifier(f.Get("identifier"))
-	if !ok {
-		return s.renderAccount(c, http.StatusBadRequest, tr.T("lookup.empty"))
-	}
-	// The relative is matched by the handle their own login gives them:
-	// nothing about them is registered here.
-	req := access.GrantRequest{Grantee: s.deps.Patients.Handle(grantee), Label: f.Get("label"), IncludeRestricted: f.Get("restricted") == "1"}
-	if u := f.Get("until"); u != "" {
-		day, err := time.ParseInLocation(time.DateOnly, u, s.loc)
-		if err != nil {
-			return s.renderAccount(c, http.StatusBadRequest, tr.T("account.bad_until"))
-		}
-		req.Until = day.AddDate(0, 0, 1) // the last day given is included
-	}
-	if _, err := s.deps.Access.Grant(c.Request().Context(), id.Principal, req); err != nil {
-		if errors.Is(err, access.ErrInvalid) {
-			return s.renderAccount(c, http.StatusBadRequest, tr.T("account.bad_grant"))
-		}
-		return accessError(err)
-	}
-	s.log.Info("delegation granted", "principal", id.Principal)
-	return c.Redirect(http.StatusSeeOther, "/account")
-}
-
-func (s *Server) revokeForm(c echo.Context) error {
-	id, _ := identity(c)
-	if err := s.deps.Access.Revoke(c.Request().Context(), id.Principal, c.Param("id")); err != nil {
-		return accessError(err)
-	}
-	return c.Redirect(http.StatusSeeOther, "/account")
-}
-
 func (s *Server) blockForm(c echo.Context) error {
 	id, _ := identity(c)
 	blocked := c.Request().PostForm.Get("blocked") == "1"
@@ -216,52 +125,6 @@ func (s *Server) blockForm(c echo.Context) error {
 		return accessError(err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/account")
-}
-
-type logPage struct {
-	page
-	Events []eventView
-	Next   string
-	Empty  string
-}
-
-type eventView struct {
-	When, Who, Role, Action, Reason, Outcome string
-	Refused                                  bool
-}
-
-// auditLogPage is "who has looked at my overview": the patient's own audit
-// log, newest first.
-func (s *Server) auditLogPage(c echo.Context) error {
-	tr := s.translatorFor(c)
-	id, _ := identity(c)
-	pg, err := s.deps.Access.AuditLog(c.Request().Context(), id.Principal, c.QueryParam("cursor"), auditPageSize)
-	if err != nil {
-		return accessError(err)
-	}
-	v := logPage{page: s.newPage(c, tr, tr.T("log.title"))}
-	now := s.now()
-	for _, ev := range pg.Events {
-		who := ev.ActorName
-		if who == "" {
-			who = ev.Actor
-		}
-		if ev.ActorHandle != "" && ev.ActorHandle == id.Principal.Handle {
-			who = tr.T("log.you")
-		}
-		v.Events = append(v.Events, eventView{
-			When: tr.when(ev.At.In(s.loc), now.In(s.loc)), Who: who,
-			Role: tr.T("role." + string(ev.ActorRole)), Action: tr.T("action." + string(ev.Action)),
-			Reason: ev.Reason, Outcome: tr.T("outcome." + string(ev.Outcome)), Refused: ev.Outcome != access.OutcomeAllowed,
-		})
-	}
-	if pg.Next != "" {
-		v.Next = "/account/log?cursor=" + url.QueryEscape(pg.Next)
-	}
-	if len(v.Events) == 0 {
-		v.Empty = tr.T("log.empty")
-	}
-	return s.render(c, http.StatusOK, tr.lang, "log", v)
 }
 
 type adminPage struct {

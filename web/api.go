@@ -12,6 +12,7 @@ import (
 
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/internal/cpr"
 	"github.com/overblik/overblik/view"
 )
 
@@ -275,7 +276,9 @@ func (s *Server) parseIdentifier(raw string) (aggregator.Identifier, bool) {
 		system = s.cfg.DefaultIdentifierSystem
 	}
 	if system == SystemCPR {
-		value = normalCPR(value) // 300241-0148 is 3002410148
+		if v, err := cpr.Parse(value); err == nil {
+			value = v // 300241-0148 is 3002410148
+		}
 	}
 	return aggregator.Identifier{System: system, Value: value}, true
 }

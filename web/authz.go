@@ -42,6 +42,7 @@ type AccessControl interface {
 	SetBlock(ctx context.Context, p access.Principal, blocked bool) error
 	Block(ctx context.Context, p access.Principal) (access.Block, error)
 	AuditLog(ctx context.Context, p access.Principal, cursor string, limit int) (access.AuditPage, error)
+	AuditLogWithoutOwnReads(ctx context.Context, p access.Principal, cursor string, limit int) (access.AuditPage, error)
 	CalendarFeeds // calendar.go
 }
 

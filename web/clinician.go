@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/overblik/overblik/access"
+	"github.com/overblik/overblik/internal/cpr"
 	"github.com/overblik/overblik/view"
 )
 
@@ -27,9 +28,11 @@ type patientBanner struct {
 // banner is the banner of what v shows, at now.
 func (s *Server) banner(tr *translator, v *view.View, now time.Time) *patientBanner {
 	b := &patientBanner{Name: v.Name}
-	if id := v.Patient.Identifier; id.System == SystemCPR && checkCPR(id.Value) == nil {
-		b.CPR = maskCPR(id.Value)
-		b.Age = tr.F("pbanner.age", birthDate(id.Value).age(now.In(s.loc)))
+	if id := v.Patient.Identifier; id.System == SystemCPR {
+		if n, err := cpr.Parse(id.Value); err == nil {
+			b.CPR = cpr.Masked(n)
+			b.Age = tr.F("pbanner.age", cpr.BirthDate(n).Age(now.In(s.loc)))
+		}
 	}
 	return b
 }

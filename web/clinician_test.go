@@ -16,66 +16,6 @@ import (
 	"github.com/overblik/overblik/view"
 )
 
-func TestCPRNumbers(t *testing.T) {
-	tests := []struct {
-		typed   string
-		want    string // normalised
-		err     error
-		born    cprDate
-		ageOn1D int // age on 1 December 2026
-	}{
-		{"3002410148", "3002410148", nil, cprDate{1941, time.February, 30}, 85},
-		{"300241-0148", "3002410148", nil, cprDate{1941, time.February, 30}, 85},
-		{" 300241 0148 ", "3002410148", nil, cprDate{1941, time.February, 30}, 85},
-		{"0101904321", "0101904321", nil, cprDate{1990, time.January, 1}, 36}, // 7th digit 4, year 90: 1990
-		{"0101104321", "0101104321", nil, cprDate{2010, time.January, 1}, 16}, // 4, year 10: 2010
-		{"0101369321", "0101369321", nil, cprDate{2036, time.January, 1}, -10},
-		{"0101375321", "0101375321", nil, cprDate{2037, time.January, 1}, -11},  // 5-8 and 00-57: 2000s
-		{"0101585321", "0101585321", nil, cprDate{1858, time.January, 1}, 168},  // 5-8 and 58-99: 1800s
-		{"0112261234", "0112261234", nil, cprDate{1926, time.December, 1}, 100}, // 0-3: 1900s; birthday today
-		{"0212261234", "0212261234", nil, cprDate{1926, time.December, 2}, 99},  // tomorrow
-		{"2902960000", "2902960000", nil, cprDate{1996, time.February, 29}, 30}, // a leap year
-		{"2902970000", "2902970000", errCPRDate, cprDate{}, 0},
-		{"3104901234", "3104901234", errCPRDate, cprDate{}, 0}, // 31 April
-		{"0013901234", "0013901234", errCPRDate, cprDate{}, 0},
-		{"0001901234", "0001901234", errCPRDate, cprDate{}, 0},
-		{"6701901234", "6701901234", errCPRDate, cprDate{}, 0}, // a replacement number's day, under the CPR system
-		{"300241014", "300241014", errCPRFormat, cprDate{}, 0},
-		{"30024101489", "30024101489", errCPRFormat, cprDate{}, 0},
-		{"300241-01x8", "30024101x8", errCPRFormat, cprDate{}, 0},
-		{"3002-410148", "3002-410148", errCPRFormat, cprDate{}, 0},
-	}
-	day := time.Date(2026, 12, 1, 9, 0, 0, 0, cph(t))
-	for _, tt := range tests {
-		t.Run(tt.typed, func(t *testing.T) {
-			got := normalCPR(tt.typed)
-			if got != tt.want {
-				t.Fatalf("normalCPR = %q, want %q", got, tt.want)
-			}
-			if err := checkCPR(got); err != tt.err {
-				t.Fatalf("checkCPR = %v, want %v", err, tt.err)
-			}
-			if tt.err != nil {
-				return
-			}
-			if b := birthDate(got); b != tt.born {
-				t.Errorf("birthDate = %+v, want %+v", b, tt.born)
-			}
-			if a := birthDate(got).age(day); a != tt.ageOn1D {
-				t.Errorf("age = %d, want %d", a, tt.ageOn1D)
-			}
-			if m := maskCPR(got); m != got[:6]+"-xxxx" {
-				t.Errorf("maskCPR = %q", m)
-			}
-		})
-	}
-	// A birthday of 30 February is after the 28th.
-	feb30 := birthDate("3002410148")
-	if a, b := feb30.age(time.Date(2026, 2, 28, 12, 0, 0, 0, time.UTC)), feb30.age(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)); a != 84 || b != 85 {
-		t.Errorf("ages around 30 February: %d, %d; want 84, 85", a, b)
-	}
-}
-
 // addDuringAdmission gives tl n more home visits (from the from-th on)
 // during its admission, each a during-admission conflict, and returns the
 // conflicts' ids.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -218,7 +217,7 @@ func (s *Server) clinicianPage(c echo.Context) error {
 		}
 		return s.renderClinician(c, v)
 	}
-	reason := strings.TrimSpace(c.Request().PostForm.Get("reason"))
+	reason := formReason(c.Request().PostForm) // reasons.go
 	tr := s.translatorFor(c)
 	switch {
 	case reason == "":

@@ -150,6 +150,10 @@ func TestCatalogHasEveryUsedKey(t *testing.T) {
 		used["action."+string(a)] = "action " + string(a)
 	}
 
+	for _, code := range reasonCodes {
+		used["reasoncode."+code] = "reason code " + code
+	}
+
 	for lang, msgs := range cat {
 		for k, where := range used {
 			if _, ok := msgs[k]; !ok {

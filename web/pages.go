@@ -129,6 +129,7 @@ type homePage struct {
 	DemoMail   bool // the demo's mailbox is at /demo/mail (notify.go)
 	// The look-up form's values after an error (renderHomeForm).
 	Identifier, Reason string
+	ReasonCodes        []reasonOption
 	Changes            *demoChangesView // the demo's change switches (demo.go)
 }
 
@@ -143,13 +144,13 @@ func (s *Server) renderHome(c echo.Context, status int, errMsg string) error {
 // lookupFormValues is what the look-up form shows again after an error:
 // the message and what was typed (in the page only, never in a URL).
 type lookupFormValues struct {
-	Error, Identifier, Reason string
+	Error, Identifier, Reason, ReasonCode string
 }
 
 func (s *Server) renderHomeForm(c echo.Context, status int, form lookupFormValues) error {
 	tr := s.translatorFor(c)
 	data := homePage{page: s.newPage(c, tr, tr.T("home.title")), Error: form.Error, DemoMail: s.deps.Mailbox != nil,
-		Identifier: form.Identifier, Reason: form.Reason}
+		Identifier: form.Identifier, Reason: form.Reason, ReasonCodes: reasonOptions(tr, form.ReasonCode)}
 	data.Changes = s.demoChangesView(tr)
 	if s.secured() {
 		if err := s.roleHome(c, &data); err != nil {
@@ -181,23 +182,24 @@ func (s *Server) lookupForm(c echo.Context) error {
 		return errBadRequest("error.bad_request", fmt.Errorf("parse lookup form: %w", err))
 	}
 	f := c.Request().PostForm
-	p, err := s.lookup(c, f.Get("identifier"), f.Get("reason"))
+	reason := formReason(f) // reasons.go
+	p, err := s.lookup(c, f.Get("identifier"), reason)
 	if err != nil {
 		if status, msg, ok := lookupFormError(err); ok {
 			return s.renderHomeForm(c, status, lookupFormValues{Error: s.translatorFor(c).T(msg),
-				Identifier: f.Get("identifier"), Reason: f.Get("reason")})
+				Identifier: f.Get("identifier"), Reason: f.Get("reason"), ReasonCode: f.Get("reason_code")})
 		}
 		return err
 	}
 	if s.secured() {
 		id, _ := identity(c)
 		if key := sessionKey(id); key != "" {
-			s.passes.put(key, p.Handle, strings.TrimSpace(f.Get("reason")), s.now())
+			s.passes.put(key, p.Handle, reason, s.now())
 			return c.Redirect(http.StatusSeeOther, clinicianPrefix+"/p/"+url.PathEscape(p.Handle))
 		}
 		// A caller without a session has nowhere to keep the reason: the
 		// answer is the page itself, as the form's reply.
-		return s.clinicianLookup(c, p.Handle, f.Get("reason"))
+		return s.clinicianLookup(c, p.Handle, reason)
 	}
 	return c.Redirect(http.StatusSeeOther, patientPath(p.Handle))
 }

@@ -119,20 +119,25 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const insertEvent = `INSERT INTO audit_events
-	(at_us, actor, actor_role, actor_name, actor_handle, patient, action, reason, outcome, ref)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(at_us, actor, actor_role, actor_name, actor_org, actor_handle, patient, action, reason, outcome, ref)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func (s *Store) insertEvent(ctx context.Context, x execer, ev access.Event) error {
-	_, err := x.ExecContext(ctx, s.d.Bind(insertEvent), ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole),
-		ev.ActorName, ev.ActorHandle, ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref)
+	_, err := x.ExecContext(ctx, s.d.Bind(insertEvent), eventArgs(ev)...)
 	if err != nil {
 		return fmt.Errorf("write audit event: %w", err)
 	}
 	return nil
+}
+
+// eventArgs are ev's values in insertEvent's order.
+func eventArgs(ev access.Event) []any {
+	return []any{ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole), ev.ActorName, ev.ActorOrg, ev.ActorHandle,
+		ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref}
 }
 
 // Audit implements access.Store.
@@ -140,7 +145,7 @@ func (s *Store) Audit(ctx context.Context, ev access.Event) error {
 	return s.insertEvent(ctx, s.db, ev)
 }
 
-// maxBatch bounds the rows of one AuditBatch statement: 10 parameters a row
+// maxBatch bounds the rows of one AuditBatch statement: 11 parameters a row
 // stay far below both backends' limits (SQLite 32766, PostgreSQL 65535).
 const maxBatch = 1000
 
@@ -154,16 +159,16 @@ func (s *Store) AuditBatch(ctx context.Context, evs []access.Event) error {
 		return fmt.Errorf("write audit events: %d rows in one batch, at most %d: %w", len(evs), maxBatch, access.ErrInvalid)
 	}
 	var q strings.Builder
-	q.WriteString(`INSERT INTO audit_events
-	(at_us, actor, actor_role, actor_name, actor_handle, patient, action, reason, outcome, ref) VALUES `)
-	args := make([]any, 0, 10*len(evs))
+	head, row, _ := strings.Cut(insertEvent, "VALUES")
+	q.WriteString(head + "VALUES ")
+	row = strings.TrimSpace(row)
+	args := make([]any, 0, 11*len(evs))
 	for i, ev := range evs {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, ev.At.UnixMicro(), ev.Actor, string(ev.ActorRole), ev.ActorName, ev.ActorHandle,
-			ev.Patient, string(ev.Action), ev.Reason, string(ev.Outcome), ev.Ref)
+		q.WriteString(row)
+		args = append(args, eventArgs(ev)...)
 	}
 	if _, err := s.db.ExecContext(ctx, s.d.Bind(q.String()), args...); err != nil {
 		return fmt.Errorf("write %d audit events: %w", len(evs), err)
@@ -239,12 +244,35 @@ func decodeCursor(c string) (atUS, id int64, err error) {
 
 // AuditLog implements access.Store.
 func (s *Store) AuditLog(ctx context.Context, patient, cursor string, limit int) (access.AuditPage, error) {
+	return s.auditLog(ctx, patient, "", cursor, limit)
+}
+
+// AuditLogWithoutReadsBy implements access.Store.
+func (s *Store) AuditLogWithoutReadsBy(ctx context.Context, patient, reader, cursor string, limit int) (access.AuditPage, error) {
+	if reader == "" {
+		// Programs have no handle: "" would hide every API key's reads.
+		return access.AuditPage{}, fmt.Errorf("audit log without the reads of nobody: %w", access.ErrInvalid)
+	}
+	return s.auditLog(ctx, patient, reader, cursor, limit)
+}
+
+// auditLog pages through patient's log, without the reads whose actor has
+// the handle reader when reader is set.
+func (s *Store) auditLog(ctx context.Context, patient, reader, cursor string, limit int) (access.AuditPage, error) {
 	if limit < 1 {
 		return access.AuditPage{}, fmt.Errorf("audit log limit %d: %w", limit, access.ErrInvalid)
 	}
-	q := `SELECT id, at_us, actor, actor_role, actor_name, actor_handle, patient, action, reason, outcome, ref
+	q := `SELECT id, at_us, actor, actor_role, actor_name, actor_org, actor_handle, patient, action, reason, outcome, ref
 		FROM audit_events WHERE patient = ?`
 	args := []any{patient}
+	if reader != "" {
+		reads := access.ReadActions()
+		q += ` AND NOT (actor_handle = ? AND action IN (?` + strings.Repeat(", ?", len(reads)-1) + `))`
+		args = append(args, reader)
+		for _, a := range reads {
+			args = append(args, string(a))
+		}
+	}
 	if cursor != "" {
 		atUS, id, err := decodeCursor(cursor)
 		if err != nil {
@@ -265,7 +293,7 @@ func (s *Store) AuditLog(ctx context.Context, patient, cursor string, limit int)
 		var ev access.Event
 		var atUS int64
 		var role, action, outcome string
-		if err := rows.Scan(&ev.ID, &atUS, &ev.Actor, &role, &ev.ActorName, &ev.ActorHandle, &ev.Patient,
+		if err := rows.Scan(&ev.ID, &atUS, &ev.Actor, &role, &ev.ActorName, &ev.ActorOrg, &ev.ActorHandle, &ev.Patient,
 			&action, &ev.Reason, &outcome, &ev.Ref); err != nil {
 			return access.AuditPage{}, fmt.Errorf("read audit log: %w", err)
 		}
@@ -283,19 +311,51 @@ func (s *Store) AuditLog(ctx context.Context, patient, cursor string, limit int)
 	return page, nil
 }
 
-// CreateDelegation implements access.Store.
+// CreateDelegation implements access.Store. SQLite's transactions take the
+// write lock at BEGIN (sqldb), so two of them check one after the other; on
+// PostgreSQL a lock on the pair does the same, without blocking grants
+// between other people.
 func (s *Store) CreateDelegation(ctx context.Context, d access.Delegation, ev access.Event) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.d.Bind(`INSERT INTO delegations
-			(id, patient, grantee, label, patient_name, include_restricted, created_us, until_us, revoked_us)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			d.ID, d.Patient, d.Grantee, d.Label, d.PatientName, d.IncludeRestricted,
+		if s.d == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`,
+				"overblik delegation "+d.Patient+" "+d.Grantee); err != nil {
+				return fmt.Errorf("create delegation: lock: %w", err)
+			}
+		}
+		var n int
+		err := tx.QueryRowContext(ctx, s.d.Bind(`SELECT COUNT(*) FROM delegations
+			WHERE patient = ? AND grantee = ? AND revoked_us IS NULL AND (until_us IS NULL OR until_us > ?)`),
+			d.Patient, d.Grantee, d.Created.UnixMicro()).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("create delegation: %w", err)
+		}
+		if n > 0 {
+			return access.ErrAlreadyGranted
+		}
+		_, err = tx.ExecContext(ctx, s.d.Bind(`INSERT INTO delegations
+			(id, patient, grantee, label, patient_name, grantee_masked, grantee_name, include_restricted, created_us, until_us, revoked_us)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			d.ID, d.Patient, d.Grantee, d.Label, d.PatientName, d.GranteeMasked, d.GranteeName, d.IncludeRestricted,
 			d.Created.UnixMicro(), nullMicro(d.Until), nullMicro(d.Revoked))
 		if err != nil {
 			return fmt.Errorf("create delegation: %w", err)
 		}
 		return s.insertEvent(ctx, tx, ev)
 	})
+}
+
+// SetGranteeName implements access.Store.
+func (s *Store) SetGranteeName(ctx context.Context, grantee, name string) error {
+	if grantee == "" {
+		return fmt.Errorf("set grantee name: no grantee: %w", access.ErrInvalid)
+	}
+	// Only rows whose name differs: a login is no reason to rewrite them.
+	if _, err := s.db.ExecContext(ctx, s.d.Bind(`UPDATE delegations SET grantee_name = ?
+		WHERE grantee = ? AND grantee_name <> ?`), name, grantee, name); err != nil {
+		return fmt.Errorf("set grantee name: %w", err)
+	}
+	return nil
 }
 
 // RevokeDelegation implements access.Store.
@@ -330,7 +390,7 @@ func (s *Store) Delegations(ctx context.Context, patient, grantee string) ([]acc
 	if len(where) == 0 {
 		return nil, fmt.Errorf("list delegations: neither patient nor grantee: %w", access.ErrInvalid)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.Bind(`SELECT id, patient, grantee, label, patient_name, include_restricted,
+	rows, err := s.db.QueryContext(ctx, s.d.Bind(`SELECT id, patient, grantee, label, patient_name, grantee_masked, grantee_name, include_restricted,
 		created_us, until_us, revoked_us FROM delegations WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY created_us DESC, id DESC`), args...)
 	if err != nil {
@@ -342,7 +402,7 @@ func (s *Store) Delegations(ctx context.Context, patient, grantee string) ([]acc
 		var d access.Delegation
 		var created int64
 		var until, revoked sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.Patient, &d.Grantee, &d.Label, &d.PatientName, &d.IncludeRestricted,
+		if err := rows.Scan(&d.ID, &d.Patient, &d.Grantee, &d.Label, &d.PatientName, &d.GranteeMasked, &d.GranteeName, &d.IncludeRestricted,
 			&created, &until, &revoked); err != nil {
 			return nil, fmt.Errorf("list delegations: %w", err)
 		}

@@ -32,6 +32,10 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditLogBadCursor", func(t *testing.T) { testBadCursor(t, h) })
 	t.Run("Delegations", func(t *testing.T) { testDelegations(t, h) })
 	t.Run("Revoke", func(t *testing.T) { testRevoke(t, h) })
+	t.Run("OneCurrentDelegationPerPerson", func(t *testing.T) { testAlreadyGranted(t, h) })
+	t.Run("ConcurrentGrantsToOnePerson", func(t *testing.T) { testConcurrentGrants(t, h) })
+	t.Run("GranteeName", func(t *testing.T) { testGranteeName(t, h) })
+	t.Run("AuditLogWithoutOwnReads", func(t *testing.T) { testWithoutOwnReads(t, h) })
 	t.Run("ChangeAndAuditRowAreOneTransaction", func(t *testing.T) { testAtomic(t, h) })
 	t.Run("Block", func(t *testing.T) { testBlock(t, h) })
 	t.Run("ConcurrentAudit", func(t *testing.T) { testConcurrentAudit(t, h) })
@@ -45,7 +49,7 @@ func Run(t *testing.T, h Harness) {
 func event(patient string, at time.Time, a access.Action, n int) access.Event {
 	return access.Event{
 		At: at, Actor: fmt.Sprintf("sub-%d", n), ActorRole: access.RoleClinician, ActorName: "Dr. Test",
-		ActorHandle: "h-actor", Patient: patient, Action: a, Reason: fmt.Sprintf("reason %d", n),
+		ActorOrg: "Hjemmeplejen Midtbyen", ActorHandle: "h-actor", Patient: patient, Action: a, Reason: fmt.Sprintf("reason %d", n),
 		Outcome: access.OutcomeAllowed, Ref: "",
 	}
 }
@@ -139,7 +143,8 @@ func testDelegations(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s := h.Open(t)
 	ds := []access.Delegation{
-		{ID: "d1", Patient: "pa", Grantee: "r1", Label: "Mor", PatientName: "Anna", Created: base, Until: base.Add(48 * time.Hour)},
+		{ID: "d1", Patient: "pa", Grantee: "r1", Label: "Mor", PatientName: "Anna", GranteeMasked: "300241-xxxx", GranteeName: "Åse",
+			Created: base, Until: base.Add(48 * time.Hour)},
 		{ID: "d2", Patient: "pa", Grantee: "r2", IncludeRestricted: true, Created: base.Add(time.Hour)},
 		{ID: "d3", Patient: "pb", Grantee: "r1", Created: base.Add(2 * time.Hour)},
 	}
@@ -184,6 +189,7 @@ func testDelegations(t *testing.T, h Harness) {
 
 func sameDelegation(a, b access.Delegation) bool {
 	return a.ID == b.ID && a.Patient == b.Patient && a.Grantee == b.Grantee && a.Label == b.Label && a.PatientName == b.PatientName &&
+		a.GranteeMasked == b.GranteeMasked && a.GranteeName == b.GranteeName &&
 		a.IncludeRestricted == b.IncludeRestricted && a.Created.Equal(b.Created) &&
 		a.Until.Equal(b.Until) && a.Revoked.Equal(b.Revoked)
 }
@@ -227,6 +233,179 @@ func testRevoke(t *testing.T, h Harness) {
 	}
 	if log := allEvents(t, s, "pb", 10); len(log) != 0 {
 		t.Errorf("pb's log: %+v, want none: the refused revoke wrote no row", log)
+	}
+}
+
+func testAlreadyGranted(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	create := func(d access.Delegation) error { return s.CreateDelegation(ctx, d, grantEvent(d)) }
+	// r1 until base+2h; r2 without an end.
+	first := access.Delegation{ID: "d1", Patient: "pa", Grantee: "r1", Created: base, Until: base.Add(2 * time.Hour)}
+	open := access.Delegation{ID: "d2", Patient: "pa", Grantee: "r2", Created: base}
+	for _, d := range []access.Delegation{first, open} {
+		if err := create(d); err != nil {
+			t.Fatalf("CreateDelegation(%s): %v", d.ID, err)
+		}
+	}
+	steps := []struct {
+		name    string
+		d       access.Delegation
+		revoke  string // revoked before
+		wantErr error
+	}{
+		{"r1 again while the first lasts", access.Delegation{ID: "d3", Patient: "pa", Grantee: "r1", Created: base.Add(time.Hour)}, "", access.ErrAlreadyGranted},
+		{"r2 again, with an end", access.Delegation{ID: "d4", Patient: "pa", Grantee: "r2", Created: base.Add(time.Hour), Until: base.Add(5 * time.Hour)}, "", access.ErrAlreadyGranted},
+		{"r1 from another patient", access.Delegation{ID: "d5", Patient: "pb", Grantee: "r1", Created: base.Add(time.Hour)}, "", nil},
+		{"r1 once the first ended", access.Delegation{ID: "d6", Patient: "pa", Grantee: "r1", Created: base.Add(2 * time.Hour)}, "", nil},
+		{"r2 once revoked", access.Delegation{ID: "d7", Patient: "pa", Grantee: "r2", Created: base.Add(3 * time.Hour)}, "d2", nil},
+	}
+	for _, st := range steps {
+		if st.revoke != "" {
+			ev := access.Event{At: st.d.Created, Actor: "sub", ActorRole: access.RolePatient, Patient: "pa",
+				Action: access.ActionRevoke, Outcome: access.OutcomeAllowed, Ref: st.revoke}
+			if err := s.RevokeDelegation(ctx, "pa", st.revoke, st.d.Created, ev); err != nil {
+				t.Fatalf("%s: revoke: %v", st.name, err)
+			}
+		}
+		before := len(allEvents(t, s, st.d.Patient, 100))
+		err := create(st.d)
+		if !errors.Is(err, st.wantErr) || (st.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: err %v, want %v", st.name, err, st.wantErr)
+		}
+		after := len(allEvents(t, s, st.d.Patient, 100))
+		if want := before + map[bool]int{true: 1, false: 0}[err == nil]; after != want {
+			t.Errorf("%s: the log has %d rows, want %d: a refused grant writes none", st.name, after, want)
+		}
+	}
+	ds, err := s.Delegations(ctx, "pa", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range ds {
+		ids = append(ids, d.ID)
+	}
+	if fmt.Sprint(ids) != "[d7 d6 d2 d1]" {
+		t.Errorf("pa's delegations %v, want [d7 d6 d2 d1]: the refused ones are not stored", ids)
+	}
+}
+
+// testConcurrentGrants: a form sent several times at once makes one
+// delegation; the others are ErrAlreadyGranted.
+func testConcurrentGrants(t *testing.T, h Harness) {
+	s := h.Open(t)
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			d := access.Delegation{ID: fmt.Sprintf("c%d", i), Patient: "pa", Grantee: "r1", Created: base}
+			errs[i] = s.CreateDelegation(context.Background(), d, grantEvent(d))
+		})
+	}
+	wg.Wait()
+	made := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			made++
+		case !errors.Is(err, access.ErrAlreadyGranted):
+			t.Errorf("grant %d: %v, want nil or ErrAlreadyGranted", i, err)
+		}
+	}
+	if made != 1 {
+		t.Errorf("%d of %d concurrent grants to one person were made, want 1", made, n)
+	}
+	if ds, err := s.Delegations(context.Background(), "pa", "r1"); err != nil || len(ds) != 1 {
+		t.Errorf("delegations stored: %d, %v; want 1", len(ds), err)
+	}
+}
+
+func testGranteeName(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	for _, d := range []access.Delegation{
+		{ID: "d1", Patient: "pa", Grantee: "r1", Created: base},
+		{ID: "d2", Patient: "pb", Grantee: "r1", Created: base, Revoked: base.Add(time.Hour)},
+		{ID: "d3", Patient: "pa", Grantee: "r2", Created: base},
+	} {
+		if err := s.CreateDelegation(ctx, d, grantEvent(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"Åse Lund", "Åse Lund Kjærsgaard"} { // the second is a change of name
+		if err := s.SetGranteeName(ctx, "r1", name); err != nil {
+			t.Fatalf("SetGranteeName: %v", err)
+		}
+		got, err := s.Delegations(ctx, "", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			if d.GranteeName != name {
+				t.Errorf("%s: grantee name %q, want %q on every delegation to r1", d.ID, d.GranteeName, name)
+			}
+		}
+	}
+	if got, _ := s.Delegations(ctx, "", "r2"); len(got) != 1 || got[0].GranteeName != "" {
+		t.Errorf("r2's delegation: %+v, want no name: another person signed in", got)
+	}
+	if err := s.SetGranteeName(ctx, "nobody", "X"); err != nil {
+		t.Errorf("SetGranteeName for someone without delegations: %v", err)
+	}
+	if err := s.SetGranteeName(ctx, "", "X"); !errors.Is(err, access.ErrInvalid) {
+		t.Errorf("SetGranteeName without a grantee: %v, want ErrInvalid", err)
+	}
+}
+
+func testWithoutOwnReads(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	ev := func(i int, handle string, role access.Role, a access.Action) access.Event {
+		return access.Event{At: base.Add(time.Duration(i) * time.Minute), Actor: fmt.Sprintf("e%d", i), ActorRole: role,
+			ActorHandle: handle, Patient: "pa", Action: a, Outcome: access.OutcomeAllowed}
+	}
+	for _, e := range []access.Event{
+		ev(0, "pa", access.RolePatient, access.ActionView),     // own: hidden
+		ev(1, "", access.RoleClinician, access.ActionLookup),   // an API key: no handle
+		ev(2, "pa", access.RolePatient, access.ActionCalendar), // own calendar app: hidden
+		ev(3, "pa", access.RolePatient, access.ActionGrant),    // own change: shown
+		ev(4, "r1", access.RoleRelative, access.ActionView),    // the relative
+		ev(5, "pa", access.RolePatient, access.ActionNotice),   // own notice: hidden
+		ev(6, "", access.RoleClinician, access.ActionWorklist), // a clinician's worklist
+		ev(7, "pa", access.RolePatient, access.ActionBlock),    // own change: shown
+		ev(8, "pa", access.RolePatient, access.ActionView),     // own: hidden
+		ev(9, "pb", access.RolePatient, access.ActionView),     // someone else's handle
+	} {
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{1, 2, 10} {
+		var got []string
+		cursor := ""
+		for range 20 {
+			page, err := s.AuditLogWithoutReadsBy(ctx, "pa", "pa", cursor, limit)
+			if err != nil {
+				t.Fatalf("AuditLogWithoutReadsBy: %v", err)
+			}
+			for _, e := range page.Events {
+				got = append(got, e.Actor)
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+		if fmt.Sprint(got) != "[e9 e7 e6 e4 e3 e1]" {
+			t.Errorf("limit %d: %v, want [e9 e7 e6 e4 e3 e1]: newest first, without pa's own reads", limit, got)
+		}
+	}
+	if all := allEvents(t, s, "pa", 100); len(all) != 10 {
+		t.Errorf("AuditLog has %d rows, want all 10", len(all))
+	}
+	if _, err := s.AuditLogWithoutReadsBy(ctx, "pa", "", "", 10); !errors.Is(err, access.ErrInvalid) {
+		t.Errorf("without the reads of no handle: %v, want ErrInvalid", err)
 	}
 }
 
@@ -405,7 +584,12 @@ func testBroken(t *testing.T, h Harness) {
 			_, err := s.Delegations(ctx, "pa", "")
 			return err
 		},
-		"SetBlock": func() error { return s.SetBlock(ctx, "pa", true, base, grantEvent(d)) },
+		"SetBlock":       func() error { return s.SetBlock(ctx, "pa", true, base, grantEvent(d)) },
+		"SetGranteeName": func() error { return s.SetGranteeName(ctx, "r1", "Åse") },
+		"AuditLogWithoutReadsBy": func() error {
+			_, err := s.AuditLogWithoutReadsBy(ctx, "pa", "pa", "", 10)
+			return err
+		},
 		"Block": func() error {
 			_, err := s.Block(ctx, "pa")
 			return err

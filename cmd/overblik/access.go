@@ -100,7 +100,8 @@ func (a *app) openAccess(ctx context.Context, cfg *config.Config, store *sqlstor
 	}
 	// Sessions seal the person under a key of the handle secret, which
 	// replicas share: auth derives its own key from it.
-	ac := auth.Config{Sessions: sessions, Patients: patients, Logger: log, SealKey: cfg.HandleSecret,
+	// Each login names the person on the grants made to them.
+	ac := auth.Config{Sessions: sessions, Patients: patients, Logins: svc, Logger: log, SealKey: cfg.HandleSecret,
 		IdleTimeout: cfg.Login.IdleTimeout, AbsoluteTimeout: cfg.Login.AbsoluteTimeout}
 	if cfg.TLS.ClientCAs != nil {
 		// Only the server's own TLS verifies them.

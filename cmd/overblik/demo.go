@@ -18,6 +18,7 @@ import (
 	"github.com/overblik/overblik/auth/demoidp"
 	"github.com/overblik/overblik/config"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/internal/cpr"
 	"github.com/overblik/overblik/notify"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
@@ -255,13 +256,15 @@ func (l *demoLogin) oidc(system string) *auth.OIDCConfig {
 	}
 }
 
-// grant gives the demo's delegations.
+// grant gives the demo's delegations, unless they are there already.
 func (l *demoLogin) grant(ctx context.Context, svc *access.Service, patients *aggregator.Patients, system string) error {
 	for _, g := range l.grants {
 		grantor := access.Principal{Subject: "demo", Roles: []access.Role{access.RolePatient}, Name: g.patientName,
 			Handle: patients.Handle(aggregator.Identifier{System: system, Value: g.patientCPR})}
 		grantee := patients.Handle(aggregator.Identifier{System: system, Value: g.granteeCPR})
-		if _, err := svc.Grant(ctx, grantor, access.GrantRequest{Grantee: grantee, Label: g.label}); err != nil {
+		req := access.GrantRequest{Grantee: grantee, GranteeMasked: cpr.Masked(g.granteeCPR), Label: g.label}
+		// Replicas on one database each start the demo: the first grants.
+		if _, err := svc.Grant(ctx, grantor, req); err != nil && !errors.Is(err, access.ErrAlreadyGranted) {
 			return fmt.Errorf("demo delegation: %w", err)
 		}
 	}

@@ -247,7 +247,7 @@ func TestDemoWorklistFollowsTheClinicianOrganisation(t *testing.T) {
 		t.Errorf("the worklist lists Jørgen, whose timeline nobody opened and whom the clinician never looked up")
 	}
 	log := s.read(t, patient, s.base+"/account/log")
-	if !strings.Contains(log, "Klara Kliniker, Hjemmeplejen Midtbyen") || !strings.Contains(log, "koordineringsproblemer") {
+	if !strings.Contains(log, "Klara Kliniker</strong>, sundhedsperson, Hjemmeplejen Midtbyen") || !strings.Contains(log, "koordineringsproblemer") {
 		t.Errorf("Birthe's log does not say the clinician and her workplace saw her on the worklist: %.2000s", log)
 	}
 }
