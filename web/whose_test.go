@@ -28,6 +28,29 @@ func (e *realEnv) page(t *testing.T, user, path string) string {
 	return html.UnescapeString(rec.Body.String())
 }
 
+// shareRestricted replaces patient A's grant to the relative with one that
+// includes her confidential entries: a person has one current grant.
+func (e *realEnv) shareRestricted(t *testing.T) access.Delegation {
+	t.Helper()
+	ctx, a := context.Background(), e.principals["patientA"]
+	given, err := e.secEnv.svc.Grants(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range given {
+		if g.Grantee == e.r {
+			if err := e.secEnv.svc.Revoke(ctx, a, g.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d, err := e.secEnv.svc.Grant(ctx, a, access.GrantRequest{Grantee: e.r, IncludeRestricted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // restrictTwo gives patient A two restricted entries (the psychiatric
 // appointment and a follow-up) beside her visible ones.
 func (e *realEnv) restrictTwo(t *testing.T) {
@@ -110,10 +133,7 @@ func TestRelativePageSaysWhoseAndHowManyAreHidden(t *testing.T) {
 
 	// Once she shares her confidential entries with him, he sees them and
 	// no note.
-	if _, err := e.secEnv.svc.Grant(context.Background(), e.principals["patientA"],
-		access.GrantRequest{Grantee: e.r, IncludeRestricted: true}); err != nil {
-		t.Fatal(err)
-	}
+	e.shareRestricted(t)
 	all := e.page(t, "relative", path)
 	if strings.Contains(all, "hidden-note") || !strings.Contains(all, hiddenTitle) {
 		t.Errorf("with confidential entries shared: note %q, hidden entry shown %v",
@@ -150,11 +170,7 @@ func TestOwnPageMarksWhatRelativesCannotSee(t *testing.T) {
 	}
 
 	// A relative who may see confidential entries makes "only for you" untrue.
-	d, err := e.secEnv.svc.Grant(context.Background(), e.principals["patientA"],
-		access.GrantRequest{Grantee: e.r, IncludeRestricted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := e.shareRestricted(t)
 	check(shared)
 	if body := e.page(t, "relative", path); strings.Contains(body, "only-you") {
 		t.Error("the relative's page carries the patient's own labels")
