@@ -486,5 +486,13 @@ func (s *Source) wrap(op string, err error) error {
 	case errors.As(err, &ne) && ne.Timeout():
 		kind = aggregator.Timeout
 	}
-	return &aggregator.SourceError{Source: s.cfg.Name, Kind: kind, Msg: op, Err: err}
+	se := &aggregator.SourceError{Source: s.cfg.Name, Kind: kind, Msg: op, Err: err}
+	var open *fhir.CircuitOpenError
+	switch {
+	case errors.As(err, &open):
+		se.RetryAfter = open.Wait
+	case fe != nil:
+		se.RetryAfter = fe.RetryAfter
+	}
+	return se
 }

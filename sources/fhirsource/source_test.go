@@ -284,7 +284,7 @@ func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	s, err := New(Config{Name: "auh", Sector: aggregator.SectorHospital, BaseURL: srv.URL, Location: cph,
-		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1}}, nil)
+		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1, BreakerCooldown: time.Minute}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,6 +295,11 @@ func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
 	_, err = s.Fetch(context.Background(), anna, window)
 	if aggregator.KindOf(err) != aggregator.Unavailable || !errors.Is(err, fhir.ErrCircuitOpen) {
 		t.Errorf("second fetch: %v, want unavailable from the open breaker", err)
+	}
+	// It says when the breaker lets a trial through, so retries wait for it.
+	var se *aggregator.SourceError
+	if !errors.As(err, &se) || se.RetryAfter <= 50*time.Second || se.RetryAfter > time.Minute {
+		t.Errorf("second fetch: %#v, want RetryAfter the rest of the minute's cool-down", se)
 	}
 	if hits.Load() != before || s.BreakerState() != fhir.BreakerOpen {
 		t.Errorf("open breaker let %d requests through; state %v", hits.Load()-before, s.BreakerState())
