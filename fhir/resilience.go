@@ -15,15 +15,15 @@ import (
 
 // Defaults of the resilience options.
 const (
-	DefaultMaxAttempts      = 3
-	DefaultBackoffBase      = 200 * time.Millisecond
-	DefaultBackoffMax       = 2 * time.Second
-	DefaultMaxRetryAfter    = 5 * time.Second
-	DefaultRetryBudget      = 8 * time.Second
+	DefaultMaxAttempts        = 3
+	DefaultBackoffBase        = 200 * time.Millisecond
+	DefaultBackoffMax         = 2 * time.Second
+	DefaultMaxRetryAfter      = 5 * time.Second
+	DefaultRetryBudget        = 8 * time.Second
 	DefaultBreakerThreshold   = 5
 	DefaultBreakerCooldown    = 2 * time.Second
 	DefaultBreakerCooldownMax = 8 * time.Second
-	DefaultMaxConcurrent    = 8
+	DefaultMaxConcurrent      = 8
 )
 
 // ErrCircuitOpen: the client's circuit breaker is open because the server
