@@ -306,6 +306,42 @@ func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
 	}
 }
 
+// TestOneFetchClosesTheBreaker: once the server is back and the cool-down
+// is over, the next fetch is the breaker's trial and succeeds: its searches
+// go one after the other, so the one that is not the trial is not refused
+// (which would cancel the trial and keep the breaker open).
+func TestOneFetchClosesTheBreaker(t *testing.T) {
+	sim, base := startSim(t, fixture, fhirsim.Options{TimeZone: cph})
+	s, err := New(Config{Name: "auh", Sector: aggregator.SectorHospital, BaseURL: base, Location: cph,
+		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1, BreakerCooldown: 50 * time.Millisecond}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(context.Background(), anna, window); err != nil {
+		t.Fatalf("fetch while up: %v", err) // the patient's id is known from now on
+	}
+	sim.SetDown(true)
+	if _, err := s.Fetch(context.Background(), anna, window); aggregator.KindOf(err) != aggregator.Unavailable {
+		t.Fatalf("fetch while down: %v, want unavailable", err)
+	}
+	if got := s.BreakerState(); got != fhir.BreakerOpen {
+		t.Fatalf("breaker after the failure: %v, want open", got)
+	}
+	sim.SetDown(false)
+	for deadline := time.Now().Add(5 * time.Second); s.BreakerState() != fhir.BreakerHalfOpen; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("breaker never cooled down: %v", s.BreakerState())
+		}
+	}
+	b, err := s.Fetch(context.Background(), anna, window)
+	if err != nil {
+		t.Fatalf("the first fetch after the cool-down: %v", err)
+	}
+	if len(b.Entries) == 0 || s.BreakerState() != fhir.BreakerClosed {
+		t.Errorf("after the trial: %d entries, breaker %v; want entries and closed", len(b.Entries), s.BreakerState())
+	}
+}
+
 // TestByteBudget: a fetch whose pages together run over MaxBytes fails as
 // cut off, as one over the page cap does, although each page is small and
 // the page cap far away.
