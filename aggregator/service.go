@@ -17,6 +17,7 @@ import (
 type Registration struct {
 	Source  Source
 	Display string        // human name, e.g. "Aarhus Universitetshospital"
+	Phone   string        // whom to call about its appointments, when configured: said while it fails
 	Timeout time.Duration // per-source deadline for one Fetch; default 10s
 	// ChangeFeed: background refresh asks this source only for patients its
 	// change feed names (and in full every RefresherOptions.FeedFullEvery).
@@ -54,6 +55,12 @@ type Options struct {
 	// DefaultStaleRefreshes and DefaultStaleQueue.
 	StaleRefreshes int
 	StaleQueue     int
+	// RetryFirst and RetryMax pace the retries of a source that is down
+	// for a viewed patient (retry.go): the first after RetryFirst, then
+	// twice as long each time, up to RetryMax. Defaults DefaultRetryFirst
+	// and DefaultRetryMax; a negative RetryFirst turns retries off.
+	RetryFirst time.Duration
+	RetryMax   time.Duration
 	// Changed, when set, is called after a build was stored that recorded
 	// changes or found conflicts the previous build did not have, with the
 	// new version, its changes and the new conflicts, before the refresh
@@ -80,7 +87,9 @@ type Service struct {
 	views  viewNotes
 	health sourceHealth   // each source's own last success and failure (sourcestate.go)
 	feeds  feedWatch      // set by a Refresher with change feeds
-	bg     sync.WaitGroup // background refreshes, awaited by Close
+	retry  retries        // sources down for viewed patients (retry.go)
+	bg     sync.WaitGroup // background refreshes and retries, awaited by Close
+	stop   chan struct{}  // closed by Close: retries stop waiting
 	mu     sync.Mutex     // guards closed, stale and running
 	closed bool
 	// Refreshes stale reads asked for: the patients waiting or under way
@@ -152,6 +161,13 @@ func New(regs []Registration, backend Backend, opts Options) (*Service, error) {
 	if opts.StaleQueue <= 0 {
 		opts.StaleQueue = DefaultStaleQueue
 	}
+	if opts.RetryFirst == 0 {
+		opts.RetryFirst = DefaultRetryFirst
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = DefaultRetryMax
+	}
+	opts.RetryMax = max(opts.RetryMax, opts.RetryFirst)
 	rules := opts.Conflicts.withDefaults()
 	opts.Conflicts = &rules // a copy: the caller's struct may change later
 	mr := DefaultMergeRules()
@@ -163,7 +179,7 @@ func New(regs []Registration, backend Backend, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{regs: regs, backend: backend, opts: opts, log: log}, nil
+	return &Service{regs: regs, backend: backend, opts: opts, log: log, stop: make(chan struct{})}, nil
 }
 
 // Timeline returns the patient's timeline under the freshness policy: a fresh
@@ -185,6 +201,7 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 		}
 		if !cached.Unknown() {
 			s.noteViewed(ctx, p.Handle, cached)
+			s.noteFailures(p, cached)
 		}
 		return cached, nil
 	}
@@ -194,13 +211,18 @@ func (s *Service) Timeline(ctx context.Context, p PatientRef) (*Timeline, error)
 		// A patient no source knows (a mistyped identifier) is not worth
 		// asking every source about again and again.
 		s.noteViewed(ctx, p.Handle, t)
+		s.noteFailures(p, t)
 	}
 	return t, err
 }
 
 // fresh says whether t may be served without a refresh: younger than
-// FreshFor, or vouched for by change feeds (feedWatch.vouches).
+// FreshFor, or vouched for by change feeds (feedWatch.vouches), and not
+// showing a source down that has answered since (recovered).
 func (s *Service) fresh(t *Timeline, now time.Time) bool {
+	if s.recovered(t) {
+		return false
+	}
 	return now.Sub(t.GeneratedAt) < s.opts.FreshFor || s.feeds.vouches(t, len(s.regs), now)
 }
 
@@ -259,9 +281,13 @@ func (s *Service) refreshShared(ctx context.Context, p PatientRef, seen time.Tim
 	}
 }
 
-// Close waits for background refreshes to finish and refuses new ones.
+// Close stops retrying failed sources, waits for background refreshes to
+// finish and refuses new ones.
 func (s *Service) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	s.mu.Unlock()
 	s.bg.Wait()
@@ -493,7 +519,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 	for i, r := range s.regs {
 		res := results[i]
 		name := r.Source.Name()
-		st := SourceStatus{Name: name, Display: r.Display, Sector: r.Source.Sector(), Duration: res.duration}
+		st := SourceStatus{Name: name, Display: r.Display, Phone: r.Phone, Sector: r.Source.Sector(), Duration: res.duration}
 		if kept[i] != nil {
 			st = *kept[i]
 			for _, e := range prev.Entries {
@@ -581,11 +607,15 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 	start := time.Now()
 	defer func() { // runs last: after the recover below has turned a panic into an error
 		var kind ErrorKind
+		var retryAfter time.Duration
 		if res.err != nil {
 			kind = KindOf(res.err)
+			if se := (*SourceError)(nil); errors.As(res.err, &se) {
+				retryAfter = se.RetryAfter
+			}
 		}
 		s.opts.Metrics.SourceFetched(r.Source.Name(), res.duration, kind)
-		s.health.record(r.Source.Name(), s.opts.Now(), kind)
+		s.health.record(r.Source.Name(), s.opts.Now(), kind, retryAfter)
 	}()
 	defer func() {
 		res.duration = time.Since(start)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Source is one system that holds appointments: a FHIR server, an iCalendar
@@ -62,6 +63,10 @@ type SourceError struct {
 	Kind   ErrorKind
 	Msg    string // for a support person; never personal data
 	Err    error
+	// RetryAfter, when positive, is how soon asking again can help: the
+	// rest of a circuit breaker's cool-down, or a server's Retry-After.
+	// Retries of a failed source wait for it (retry.go).
+	RetryAfter time.Duration
 }
 
 func (e *SourceError) Error() string {

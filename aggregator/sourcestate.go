@@ -20,6 +20,9 @@ type SourceState struct {
 	FailureKind ErrorKind // of LastFailure
 	// Down: the latest fetch from the source failed.
 	Down bool
+	// retryAt: the latest failure said asking before then cannot help
+	// (SourceError.RetryAfter); zero when it did not.
+	retryAt time.Time
 }
 
 // Asked reports whether the source was fetched from at all.
@@ -42,7 +45,7 @@ type sourceHealth struct {
 	m  map[string]SourceState
 }
 
-func (h *sourceHealth) record(name string, at time.Time, kind ErrorKind) {
+func (h *sourceHealth) record(name string, at time.Time, kind ErrorKind, retryAfter time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
@@ -50,6 +53,10 @@ func (h *sourceHealth) record(name string, at time.Time, kind ErrorKind) {
 	}
 	st := h.m[name]
 	st.Down = kind != "" && kind != NotFound
+	st.retryAt = time.Time{}
+	if retryAfter > 0 {
+		st.retryAt = at.Add(retryAfter)
+	}
 	if st.Down {
 		st.LastFailure, st.FailureKind = at, kind
 	} else {

@@ -47,6 +47,7 @@ func (t *Timeline) Unknown() bool {
 type SourceStatus struct {
 	Name        string
 	Display     string
+	Phone       string // whom to call about its appointments, when configured (Registration.Phone)
 	Sector      Sector
 	OK          bool
 	Error       string    // for a support person; empty when OK

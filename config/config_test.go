@@ -83,6 +83,7 @@ func TestParseDefaults(t *testing.T) {
 		{"base_url", feed(c, 0).BaseURL, "https://fhir.example.dk/r4"},
 		{"detail", c.Sources[0].Detail, "full"},
 		{"max_bytes: the connector's default", c.Sources[0].MaxBytes, int64(0)},
+		{"no phone", c.Sources[0].Phone, ""},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +103,7 @@ cache: {fresh_for: 1h30m}
 sources:
   - name: gp-1
     display: Lægehuset
+    phone: "+45 0000 3000"
     sector: gp
     kind: feed
     base_url: http://127.0.0.1:8081/fhir
@@ -125,6 +127,7 @@ database_max_conns: 32
 		{"page_size", feed(c, 0).PageSize, 1000},
 		{"timeout in days", c.Sources[0].Timeout, cfgTestDay},
 		{"max_bytes with a unit", c.Sources[0].MaxBytes, int64(8 << 20)},
+		{"phone", c.Sources[0].Phone, "+45 0000 3000"},
 		{"worklist.looked_up_within", c.Worklist.LookedUpWithin, 7 * cfgTestDay},
 		{"worklist.by_organization", c.Worklist.ByOrganization, false},
 		{"database_max_conns", c.DatabaseMaxConns, 32},
@@ -212,6 +215,11 @@ func TestParseErrors(t *testing.T) {
 			name: "bad sector",
 			data: strings.Replace(minimalConfig, "sector: hospital", "sector: hosptal", 1),
 			want: []string{`line 4: sources[0].sector: unknown sector "hosptal"`},
+		},
+		{
+			name: "bad phone",
+			data: strings.Replace(minimalConfig, "sector: hospital", "sector: hospital\n    phone: ring til os", 1),
+			want: []string{`sources[0].phone: "ring til os" is not a phone number`},
 		},
 		{
 			name: "bad kind",

@@ -23,6 +23,7 @@ import (
 type Source struct {
 	Name       string        // `name`: required, unique, lower-case letters, digits and '-' (it appears in entry IDs and URLs)
 	Display    string        // `display`: required, human name, e.g. "Aarhus Universitetshospital"
+	Phone      string        // `phone`: whom patients call about its appointments, e.g. "7845 0000"; said while the source fails
 	Sector     string        // `sector`: required, hospital | municipality | gp | other
 	Kind       string        // `kind`: required, the Name of one of the Kinds
 	Timeout    time.Duration // `timeout`, default 10s: the most one fetch from this source may take
@@ -138,6 +139,7 @@ func (d *decoder) source(n *yaml.Node, p string, kinds []Kind, owners map[string
 	fields := map[string]field{
 		"name":        d.str(&s.Name),
 		"display":     d.str(&s.Display),
+		"phone":       d.str(&s.Phone),
 		"sector":      d.str(&s.Sector),
 		"kind":        d.str(&s.Kind),
 		"timeout":     d.duration(&s.Timeout),
@@ -340,6 +342,9 @@ func (c *Config) validateSources(kinds []Kind, add func(key, format string, args
 		if strings.TrimSpace(s.Display) == "" {
 			add(key("display"), "required")
 		}
+		if s.Phone != "" && !validPhone(s.Phone) {
+			add(key("phone"), "%q is not a phone number: digits, spaces and + - ( ) only, at most 32", s.Phone)
+		}
 		if s.Sector == "" {
 			add(key("sector"), "required")
 		} else if _, ok := aggregator.ParseSector(s.Sector); !ok {
@@ -437,4 +442,23 @@ func orList(items []string) string {
 		return strings.Join(items, "")
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+// validPhone accepts a phone number as people write it: digits with spaces,
+// '+', '-' and parentheses, at least three digits and at most 32 characters.
+func validPhone(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	digits := 0
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == ' ' || c == '+' || c == '-' || c == '(' || c == ')':
+		default:
+			return false
+		}
+	}
+	return digits >= 3
 }

@@ -98,7 +98,7 @@ func TestAKeyOfAnotherKindIsIgnoredAndSaid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v, want the file to load", err)
 	}
-	want := "line 7: sources[0].client_cert_subjects: is for kind push, not feed: ignored (sources[0] takes auth, base_url, change_feed, detail, display, every, include, kind, max_bytes, name, odd, page_size, ratio, sector, tags, timeout)"
+	want := "line 7: sources[0].client_cert_subjects: is for kind push, not feed: ignored (sources[0] takes auth, base_url, change_feed, detail, display, every, include, kind, max_bytes, name, odd, page_size, phone, ratio, sector, tags, timeout)"
 	if len(c.Warnings) != 1 || c.Warnings[0] != want {
 		t.Errorf("Warnings = %q, want [%q]", c.Warnings, want)
 	}
@@ -120,7 +120,7 @@ func TestSourceSectionErrors(t *testing.T) {
 		{
 			name:    "without a kind, its keys wait for one",
 			yaml:    src + "    base_url: https://f.example\n    colour: blue\n",
-			want:    []string{"sources[0].kind: required", "line 6: sources[0].colour: unknown key (sources[0] takes change_feed, detail, display, kind, max_bytes, name, sector, timeout, and the keys of its kind)"},
+			want:    []string{"sources[0].kind: required", "line 6: sources[0].colour: unknown key (sources[0] takes change_feed, detail, display, kind, max_bytes, name, phone, sector, timeout, and the keys of its kind)"},
 			notWant: []string{"sources[0].base_url"},
 		},
 		{

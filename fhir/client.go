@@ -73,9 +73,11 @@ type Options struct {
 	// Circuit breaker: after BreakerThreshold consecutive failed calls (5xx,
 	// 429, network errors, deadlines, each after its retries) requests fail
 	// at once with ErrCircuitOpen for BreakerCooldown; then one trial try
-	// (not retried) decides.
-	BreakerThreshold int           // default 5; negative disables the breaker
-	BreakerCooldown  time.Duration // default 30s
+	// (not retried) decides. Each failed trial doubles the cool-down, up to
+	// BreakerCooldownMax; a good one closes the breaker and starts over.
+	BreakerThreshold   int           // default 5; negative disables the breaker
+	BreakerCooldown    time.Duration // default 2s
+	BreakerCooldownMax time.Duration // default 8s; never less than BreakerCooldown
 
 	MaxConcurrent int // requests in flight at once (default 8); negative = unlimited
 
@@ -135,7 +137,7 @@ func NewClient(baseURL string, hc *http.Client, opts Options) (*Client, error) {
 	}
 	if opts.PageSize < 0 || opts.MaxPages < 0 || opts.MaxBodyBytes < 0 || opts.MaxAttempts < 0 ||
 		opts.BackoffBase < 0 || opts.BackoffMax < 0 || opts.MaxRetryAfter < 0 || opts.RetryBudget < 0 ||
-		opts.BreakerCooldown < 0 {
+		opts.BreakerCooldown < 0 || opts.BreakerCooldownMax < 0 {
 		return nil, errors.New("fhir: negative option")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
@@ -178,9 +180,10 @@ func NewClient(baseURL string, hc *http.Client, opts Options) (*Client, error) {
 	c.log = c.log.With("fhir_server", u.Redacted())
 	if opts.BreakerThreshold >= 0 {
 		c.breaker = &breaker{
-			threshold: cmp.Or(opts.BreakerThreshold, DefaultBreakerThreshold),
-			cooldown:  cmp.Or(opts.BreakerCooldown, DefaultBreakerCooldown),
-			now:       c.now,
+			threshold:   cmp.Or(opts.BreakerThreshold, DefaultBreakerThreshold),
+			cooldown:    cmp.Or(opts.BreakerCooldown, DefaultBreakerCooldown),
+			maxCooldown: cmp.Or(opts.BreakerCooldownMax, DefaultBreakerCooldownMax),
+			now:         c.now,
 			changed: func(open bool) {
 				if open {
 					c.log.Warn("fhir: circuit breaker open: failing fast until the cool-down ends", "cooldown", cmp.Or(opts.BreakerCooldown, DefaultBreakerCooldown))

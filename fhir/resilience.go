@@ -15,19 +15,32 @@ import (
 
 // Defaults of the resilience options.
 const (
-	DefaultMaxAttempts      = 3
-	DefaultBackoffBase      = 200 * time.Millisecond
-	DefaultBackoffMax       = 2 * time.Second
-	DefaultMaxRetryAfter    = 5 * time.Second
-	DefaultRetryBudget      = 8 * time.Second
-	DefaultBreakerThreshold = 5
-	DefaultBreakerCooldown  = 30 * time.Second
-	DefaultMaxConcurrent    = 8
+	DefaultMaxAttempts        = 3
+	DefaultBackoffBase        = 200 * time.Millisecond
+	DefaultBackoffMax         = 2 * time.Second
+	DefaultMaxRetryAfter      = 5 * time.Second
+	DefaultRetryBudget        = 8 * time.Second
+	DefaultBreakerThreshold   = 5
+	DefaultBreakerCooldown    = 2 * time.Second
+	DefaultBreakerCooldownMax = 8 * time.Second
+	DefaultMaxConcurrent      = 8
 )
 
 // ErrCircuitOpen: the client's circuit breaker is open because the server
 // failed repeatedly; no request was sent. Callers treat it as "unavailable".
+// The error returned is a *CircuitOpenError, which says when to try again.
 var ErrCircuitOpen = errors.New("circuit breaker open: the server failed repeatedly, not asking it until the cool-down ends")
+
+// CircuitOpenError is ErrCircuitOpen with the rest of the cool-down: a
+// request after Wait is the trial that may close the breaker again. Wait is
+// 0 when a trial is under way already.
+type CircuitOpenError struct {
+	Wait time.Duration
+}
+
+func (e *CircuitOpenError) Error() string { return ErrCircuitOpen.Error() }
+
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
 
 // BreakerState is the state of a client's circuit breaker.
 type BreakerState int
@@ -60,11 +73,14 @@ const (
 )
 
 // breaker is a consecutive-failures circuit breaker. A nil *breaker lets
-// everything through.
+// everything through. Its cool-down starts at cooldown and doubles with
+// each failed trial up to maxCooldown: a server that is down long is asked
+// less often, one back after a short failure is noticed within seconds.
 type breaker struct {
-	threshold int
-	cooldown  time.Duration
-	now       func() time.Time
+	threshold   int
+	cooldown    time.Duration
+	maxCooldown time.Duration
+	now         func() time.Time
 	// changed is told when the breaker opens or closes again; called
 	// without the lock held.
 	changed func(open bool)
@@ -73,6 +89,7 @@ type breaker struct {
 	state    BreakerState // closed, open or half-open (a trial is granted)
 	failures int          // consecutive, while closed
 	openedAt time.Time
+	wait     time.Duration // the cool-down since openedAt
 }
 
 // allow asks to send one try. trial reports that it is the half-open trial,
@@ -87,12 +104,14 @@ func (b *breaker) allow() (trial bool, err error) {
 	case BreakerClosed:
 		return false, nil
 	case BreakerOpen:
-		if b.now().Sub(b.openedAt) >= b.cooldown {
+		left := b.wait - b.now().Sub(b.openedAt)
+		if left <= 0 {
 			b.state = BreakerHalfOpen
 			return true, nil
 		}
+		return false, &CircuitOpenError{Wait: left}
 	}
-	return false, ErrCircuitOpen // open, or half-open with the trial in flight
+	return false, &CircuitOpenError{} // half-open with the trial in flight
 }
 
 func (b *breaker) record(trial bool, o outcome) {
@@ -116,6 +135,7 @@ func (b *breaker) update(trial bool, o outcome) {
 			b.state, b.failures = BreakerClosed, 0
 		case unhealthy:
 			b.state, b.openedAt = BreakerOpen, b.now()
+			b.wait = min(2*b.wait, max(b.maxCooldown, b.cooldown))
 		case neutral:
 			// Back to open with the cool-down already over: the next try is a trial.
 			b.state = BreakerOpen
@@ -131,7 +151,7 @@ func (b *breaker) update(trial bool, o outcome) {
 	case unhealthy:
 		b.failures++
 		if b.failures >= b.threshold {
-			b.state, b.openedAt = BreakerOpen, b.now()
+			b.state, b.openedAt, b.wait = BreakerOpen, b.now(), b.cooldown
 		}
 	}
 }
@@ -142,7 +162,7 @@ func (b *breaker) State() BreakerState {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.state == BreakerOpen && b.now().Sub(b.openedAt) >= b.cooldown {
+	if b.state == BreakerOpen && b.now().Sub(b.openedAt) >= b.wait {
 		return BreakerHalfOpen
 	}
 	return b.state

@@ -352,6 +352,61 @@ func TestBreakerTrialIsSingle(t *testing.T) {
 	}
 }
 
+// TestBreakerCooldownDoubles: each failed trial doubles the cool-down up to
+// its cap, the refusal says how long is left, and a good trial starts over
+// at the first cool-down.
+func TestBreakerCooldownDoubles(t *testing.T) {
+	clock := newFakeClock()
+	b := &breaker{threshold: 1, cooldown: 2 * time.Second, maxCooldown: 5 * time.Second, now: clock.Now}
+	waitLeft := func() time.Duration {
+		t.Helper()
+		_, err := b.allow()
+		var oe *CircuitOpenError
+		if !errors.As(err, &oe) || !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("allow while open = %v, want a *CircuitOpenError", err)
+		}
+		return oe.Wait
+	}
+	// failTrialAfter waits out a cool-down of d, checking that a moment
+	// before it the breaker still refuses, and fails the trial.
+	failTrialAfter := func(d time.Duration) {
+		t.Helper()
+		if got := waitLeft(); got != d {
+			t.Errorf("wait left at the start = %v, want %v", got, d)
+		}
+		clock.Advance(d - time.Millisecond)
+		if got := waitLeft(); got != time.Millisecond {
+			t.Errorf("wait left a moment before the end = %v, want 1ms", got)
+		}
+		clock.Advance(time.Millisecond)
+		trial, err := b.allow()
+		if err != nil || !trial {
+			t.Fatalf("allow after %v = %v, %v; want the trial", d, trial, err)
+		}
+		b.record(true, unhealthy)
+	}
+	b.record(false, unhealthy) // opens
+	failTrialAfter(2 * time.Second)
+	failTrialAfter(4 * time.Second)
+	failTrialAfter(5 * time.Second) // capped
+	failTrialAfter(5 * time.Second)
+	clock.Advance(5 * time.Second)
+	if trial, err := b.allow(); err != nil || !trial {
+		t.Fatalf("allow after the cap = %v, %v; want the trial", trial, err)
+	}
+	if _, err := b.allow(); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("allow during the trial = %v, want ErrCircuitOpen", err)
+	}
+	b.record(true, healthy)
+	if got := b.State(); got != BreakerClosed {
+		t.Fatalf("state after a good trial = %v, want closed", got)
+	}
+	b.record(false, unhealthy) // opens again: the first cool-down
+	if got := waitLeft(); got != 2*time.Second {
+		t.Errorf("cool-down after closing and opening again = %v, want 2s", got)
+	}
+}
+
 func TestBreakerIgnoresCancelledCalls(t *testing.T) {
 	rec := newRecorder(t, func(_ *recorder, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, searchset("")) })
 	c := newTestClient(t, rec.srv.URL, Options{BreakerThreshold: 1})

@@ -75,9 +75,22 @@ var danish = catalog{
 
 		"app.name": "Overblik",
 
-		"banner.never":   "Vi har endnu ingen data fra %[1]s: %[2]s.",
-		"banner.region":  "Datakilder med problemer",
-		"banner.updated": "Data fra %[1]s er sidst opdateret %[2]s: %[3]s.",
+		"banner.appointments.gp":           "Lægens aftaler",
+		"banner.appointments.hospital":     "Hospitalets aftaler",
+		"banner.appointments.municipality": "Kommunens aftaler",
+		"banner.appointments.other":        "Kildens aftaler",
+		"banner.at_day":                    "den %[1]s kl. %[2]s",
+		"banner.at_today":                  "i dag kl. %[1]s",
+		"banner.at_yesterday":              "i går kl. %[1]s",
+		"banner.call":                      "Ring %[1]s, hvis du er i tvivl.",
+		"banner.down":                      "Vi kan ikke hente nye oplysninger fra %[1]s lige nu.",
+		"banner.down_never":                "Vi kan ikke hente oplysninger fra %[1]s lige nu.",
+		"banner.missing":                   "%[1]s kan derfor mangle herunder.",
+		"banner.none_since":                "Der var ingen aftaler derfra, da vi sidst hentede %[1]s, men der kan være kommet nye.",
+		"banner.not_found":                 "%[1]s kender ikke cpr-nummeret.",
+		"banner.others_updated":            "Øvrige kilder opdateret %[1]s.",
+		"banner.region":                    "Datakilder med problemer",
+		"banner.since":                     "%[1]s herunder er fra %[2]s og kan være ændret.",
 
 		"change.added":           "Ny",
 		"change.cancelled":       "Aflyst siden sidst",
@@ -327,11 +340,6 @@ var danish = catalog{
 		"status.on-leave":         "På orlov",
 		"status.tentative":        "Foreløbig",
 		"status.unknown":          "Ukendt status",
-
-		"system.gp":           "lægens system",
-		"system.hospital":     "hospitalets system",
-		"system.municipality": "kommunens system",
-		"system.other":        "kildens system",
 
 		"timeline.earlier":        "Tidligere",
 		"timeline.earlier_show":   "Vis tidligere aftaler (%[1]d)",

@@ -75,9 +75,22 @@ var english = catalog{
 
 		"app.name": "Overblik",
 
-		"banner.never":   "We have no data from %[1]s yet: %[2]s.",
-		"banner.region":  "Sources with problems",
-		"banner.updated": "Data from %[1]s was last updated %[2]s: %[3]s.",
+		"banner.appointments.gp":           "The GP's appointments",
+		"banner.appointments.hospital":     "The hospital's appointments",
+		"banner.appointments.municipality": "The municipality's appointments",
+		"banner.appointments.other":        "The source's appointments",
+		"banner.at_day":                    "%[1]s at %[2]s",
+		"banner.at_today":                  "today at %[1]s",
+		"banner.at_yesterday":              "yesterday at %[1]s",
+		"banner.call":                      "If in doubt, call %[1]s.",
+		"banner.down":                      "We cannot get new information from %[1]s right now.",
+		"banner.down_never":                "We cannot get information from %[1]s right now.",
+		"banner.missing":                   "%[1]s may therefore be missing below.",
+		"banner.none_since":                "There were no appointments from there when we last looked %[1]s, but new ones may have been booked.",
+		"banner.not_found":                 "%[1]s does not know the CPR number.",
+		"banner.others_updated":            "Other sources updated %[1]s.",
+		"banner.region":                    "Sources with problems",
+		"banner.since":                     "%[1]s below are from %[2]s and may have changed.",
 
 		"change.added":           "New",
 		"change.cancelled":       "Cancelled since you last looked",
@@ -327,11 +340,6 @@ var english = catalog{
 		"status.on-leave":         "On leave",
 		"status.tentative":        "Tentative",
 		"status.unknown":          "Unknown status",
-
-		"system.gp":           "the GP system",
-		"system.hospital":     "the hospital system",
-		"system.municipality": "the municipality system",
-		"system.other":        "the source system",
 
 		"timeline.earlier":        "Earlier",
 		"timeline.earlier_show":   "Show earlier appointments (%[1]d)",

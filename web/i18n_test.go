@@ -114,7 +114,7 @@ func TestCatalogHasEveryUsedKey(t *testing.T) {
 	}
 
 	for _, s := range []aggregator.Sector{aggregator.SectorHospital, aggregator.SectorMunicipality, aggregator.SectorGP, aggregator.SectorOther} {
-		for _, p := range []string{"sector.", "from.", "system."} {
+		for _, p := range []string{"sector.", "from.", "banner.appointments."} {
 			used[p+sectorKey(s)] = "sector " + string(s)
 		}
 	}

@@ -467,9 +467,7 @@ func (s *Server) timelineShell(c echo.Context, tr *translator, tl *aggregator.Ti
 		Heading:      tr.T("timeline.heading"),
 		Banners:      s.banners(tr, tl.Sources, now),
 		TodayHeading: tr.dayHeading(now),
-	}
-	if !tl.GeneratedAt.IsZero() {
-		v.Generated = tr.F("timeline.generated", tr.when(tl.GeneratedAt, now))
+		Generated:    s.generated(tr, tl, now),
 	}
 	return v
 }
@@ -599,28 +597,6 @@ func (s *Server) when(tr *translator, e *aggregator.Entry, now time.Time) string
 		return tr.clock(start)
 	}
 	return tr.clock(start) + "–" + tr.clock(end)
-}
-
-// banners explains every source that failed: whose data, how old, and why.
-func (s *Server) banners(tr *translator, sources []aggregator.SourceStatus, now time.Time) []string {
-	var out []string
-	for _, st := range sources {
-		if st.OK {
-			continue
-		}
-		sector := sectorKey(st.Sector)
-		from := st.Display
-		if from == "" {
-			from = tr.T("from." + sector)
-		}
-		reason := tr.F("reason."+errorKindKey(st.ErrorKind), tr.T("system."+sector))
-		if st.LastSuccess.IsZero() {
-			out = append(out, tr.F("banner.never", from, reason))
-			continue
-		}
-		out = append(out, tr.F("banner.updated", from, tr.when(st.LastSuccess, now), reason))
-	}
-	return out
 }
 
 // The *Key functions map domain values to catalog key suffixes, folding

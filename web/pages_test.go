@@ -48,7 +48,7 @@ func TestTimelinePage(t *testing.T) {
 			},
 			page: []string{`<html lang="da">`, "<title>Dine aftaler – Overblik</title>", "tirsdag 8. december 2026",
 				"torsdag 10. december 2026", `<h2 id="today">I dag <span class="date">tirsdag 1. december 2026</span>`,
-				"Vis tidligere aftaler (1)", `href="/p/h-test?lang=en"`, "Opdateret kl. 11.58."},
+				"Vis tidligere aftaler (1)", `href="/p/h-test?lang=en"`, "Øvrige kilder opdateret kl. 11.58."},
 		},
 		{
 			lang: "en",
@@ -153,93 +153,6 @@ func TestOpenAdmissionShowsToday(t *testing.T) {
 	}
 	if strings.Contains(today, "Afsluttet uden slutdato") {
 		t.Errorf("a completed admission without an end is shown as ongoing")
-	}
-}
-
-func TestBanners(t *testing.T) {
-	loc := cph(t)
-	now := testNow(t)
-	today1042 := time.Date(2026, 12, 1, 10, 42, 0, 0, loc)
-	nov30 := time.Date(2026, 11, 30, 16, 5, 0, 0, loc)
-	tests := []struct {
-		name string
-		st   aggregator.SourceStatus
-		da   string
-		en   string
-	}{
-		{
-			"gp unavailable today",
-			aggregator.SourceStatus{Sector: aggregator.SectorGP, ErrorKind: aggregator.Unavailable, LastSuccess: today1042},
-			"Data fra egen læge er sidst opdateret kl. 10.42: lægens system svarer ikke.",
-			"Data from your GP was last updated at 10:42: the GP system is not answering.",
-		},
-		{
-			"hospital timeout another day",
-			aggregator.SourceStatus{Sector: aggregator.SectorHospital, ErrorKind: aggregator.Timeout, LastSuccess: nov30},
-			"Data fra hospitalet er sidst opdateret 30. nov kl. 16.05: hospitalets system svarer ikke.",
-			"Data from the hospital was last updated on 30 Nov at 16:05: the hospital system is not answering.",
-		},
-		{
-			"display name, unauthorized",
-			aggregator.SourceStatus{Display: "Aarhus Kommune", Sector: aggregator.SectorMunicipality, ErrorKind: aggregator.Unauthorized, LastSuccess: today1042},
-			"Data fra Aarhus Kommune er sidst opdateret kl. 10.42: kommunens system afviste vores adgang.",
-			"Data from Aarhus Kommune was last updated at 10:42: the municipality system refused our access.",
-		},
-		{
-			"never, not found",
-			aggregator.SourceStatus{Sector: aggregator.SectorGP, ErrorKind: aggregator.NotFound},
-			"Vi har endnu ingen data fra egen læge: lægens system kender ikke patienten.",
-			"We have no data from your GP yet: the GP system does not know the patient.",
-		},
-		{
-			"invalid data",
-			aggregator.SourceStatus{Sector: aggregator.SectorHospital, ErrorKind: aggregator.Invalid, LastSuccess: today1042},
-			"Data fra hospitalet er sidst opdateret kl. 10.42: hospitalets system sendte data, vi ikke kunne læse.",
-			"Data from the hospital was last updated at 10:42: the hospital system sent data we could not read.",
-		},
-		{
-			"last year",
-			aggregator.SourceStatus{Sector: aggregator.SectorGP, ErrorKind: aggregator.Unavailable, LastSuccess: time.Date(2025, 12, 24, 9, 0, 0, 0, loc)},
-			"Data fra egen læge er sidst opdateret 24. dec 2025 kl. 09.00: lægens system svarer ikke.",
-			"Data from your GP was last updated on 24 Dec 2025 at 09:00: the GP system is not answering.",
-		},
-	}
-	env := newTestEnv(t, Config{}, nil)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for lang, want := range map[string]string{langDA: tt.da, langEN: tt.en} {
-				got := env.srv.banners(env.srv.tr[lang], []aggregator.SourceStatus{tt.st}, now)
-				if len(got) != 1 || got[0] != want {
-					t.Errorf("%s: got %q, want %q", lang, got, want)
-				}
-			}
-			ok := tt.st
-			ok.OK = true
-			if got := env.srv.banners(env.srv.tr[langDA], []aggregator.SourceStatus{ok}, now); len(got) != 0 {
-				t.Errorf("banner for an OK source: %q", got)
-			}
-		})
-	}
-}
-
-func TestBannerOnPage(t *testing.T) {
-	tests := []struct {
-		lang, want string
-	}{
-		{"da", `<p class="banner" role="status">Data fra egen læge er sidst opdateret kl. 10.42: lægens system svarer ikke.</p>`},
-		{"en", `<p class="banner" role="status">Data from your GP was last updated at 10:42: the GP system is not answering.</p>`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.lang, func(t *testing.T) {
-			env := newTestEnv(t, Config{}, nil)
-			body := env.do(t, http.MethodGet, "/p/"+testHandle, "", "Cookie: lang="+tt.lang).Body.String()
-			if !strings.Contains(body, tt.want) {
-				t.Errorf("page lacks banner %s", tt.want)
-			}
-			if got := strings.Count(body, `class="banner"`); got != 1 {
-				t.Errorf("%d banners, want 1 (only the GP source failed)", got)
-			}
-		})
 	}
 }
 

@@ -338,6 +338,7 @@ func legacyFacts(c *aggregator.Conflict, da string) {
 type sourceV1 struct {
 	Name        string        `json:"name"`
 	Display     string        `json:"display,omitempty"`
+	Phone       string        `json:"phone,omitempty"` // absent before sources had phones: none
 	Sector      string        `json:"sector,omitempty"`
 	OK          bool          `json:"ok,omitempty"`
 	Error       string        `json:"error,omitempty"`
@@ -385,7 +386,7 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 	if len(t.Sources) > 0 {
 		d.Sources = make([]sourceV1, len(t.Sources))
 		for i, s := range t.Sources {
-			d.Sources[i] = sourceV1{Name: s.Name, Display: s.Display, Sector: string(s.Sector), OK: s.OK,
+			d.Sources[i] = sourceV1{Name: s.Name, Display: s.Display, Phone: s.Phone, Sector: string(s.Sector), OK: s.OK,
 				Error: s.Error, ErrorKind: string(s.ErrorKind), LastSuccess: s.LastSuccess,
 				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark}
 		}
@@ -454,7 +455,7 @@ func decode(b []byte) (*aggregator.Timeline, error) {
 	if len(d.Sources) > 0 {
 		t.Sources = make([]aggregator.SourceStatus, len(d.Sources))
 		for i, s := range d.Sources {
-			t.Sources[i] = aggregator.SourceStatus{Name: s.Name, Display: s.Display, Sector: aggregator.Sector(s.Sector),
+			t.Sources[i] = aggregator.SourceStatus{Name: s.Name, Display: s.Display, Phone: s.Phone, Sector: aggregator.Sector(s.Sector),
 				OK: s.OK, Error: s.Error, ErrorKind: aggregator.ErrorKind(s.ErrorKind), LastSuccess: s.LastSuccess,
 				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark}
 		}

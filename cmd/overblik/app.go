@@ -202,7 +202,7 @@ func newApp(ctx context.Context, cfg *config.Config, extras demoExtras, log *slo
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
-		regs = append(regs, aggregator.Registration{Source: src, Display: sc.Display, Timeout: sc.Timeout, ChangeFeed: sc.ChangeFeed})
+		regs = append(regs, aggregator.Registration{Source: src, Display: sc.Display, Phone: sc.Phone, Timeout: sc.Timeout, ChangeFeed: sc.ChangeFeed})
 		if b, ok := src.(interface{ BreakerState() fhir.BreakerState }); ok {
 			if err := m.WatchCircuit(sc.Name, func() int { return int(b.BreakerState()) }); err != nil {
 				return nil, fmt.Errorf("source %s: %w", sc.Name, err)

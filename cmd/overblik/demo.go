@@ -25,15 +25,17 @@ import (
 	"github.com/overblik/overblik/web"
 )
 
-// demoSources are the simulated systems `overblik demo` starts, one per sector.
+// demoSources are the simulated systems `overblik demo` starts, one per
+// sector, with the phone numbers their Organizations have in testdata.
 var demoSources = []struct {
 	sector  testdata.Sector
 	name    string
 	display string
+	phone   string
 }{
-	{testdata.SectorHospital, "aarhus-uh", "Aarhus Universitetshospital"},
-	{testdata.SectorMunicipality, "aarhus-kommune", "Aarhus Kommune"},
-	{testdata.SectorGP, "laegehuset", "Lægehuset Trøjborg"},
+	{testdata.SectorHospital, "aarhus-uh", "Aarhus Universitetshospital", "0000 1000"},
+	{testdata.SectorMunicipality, "aarhus-kommune", "Aarhus Kommune", "0000 2000"},
+	{testdata.SectorGP, "laegehuset", "Lægehuset Trøjborg", "0000 3000"},
 }
 
 // demoAPIKey lets programs use the demo's JSON API as a clinician:
@@ -83,7 +85,7 @@ func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
 		d.servers = append(d.servers, srv)
 		d.sims[ds.name] = sim
 		sc := config.DefaultSource()
-		sc.Name, sc.Display, sc.Sector, sc.Kind = ds.name, ds.display, string(ds.sector), fhirsource.Kind
+		sc.Name, sc.Display, sc.Phone, sc.Sector, sc.Kind = ds.name, ds.display, ds.phone, string(ds.sector), fhirsource.Kind
 		fc := fhirsource.DefaultConfig()
 		fc.BaseURL = "http://" + ln.Addr().String()
 		sc.Section = &fc

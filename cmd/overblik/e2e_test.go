@@ -264,7 +264,7 @@ func TestDeadSourceLeavesTheOthers(t *testing.T) {
 		}
 	}
 	page := env.get(t, "/p/"+patients[0].Handle, nil)
-	if !strings.Contains(page, "Lægehuset Trøjborg") || !strings.Contains(page, "svarer ikke") {
+	if !strings.Contains(page, "Vi kan ikke hente nye oplysninger fra Lægehuset Trøjborg lige nu.") {
 		t.Errorf("timeline page has no banner for the failed GP source")
 	}
 

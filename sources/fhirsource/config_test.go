@@ -106,7 +106,7 @@ func TestConfigErrors(t *testing.T) {
 		{"page_size not a number", base + "    page_size: many\n", nil, `line 7: sources[0].page_size: expected an integer, got "many"`, "between 1 and"},
 		{"full_reread", base + "    full_reread: 0s\n", nil, "sources[0].full_reread: must be positive, got 0s", ""},
 		{"bad boolean", base + "    include: maybe\n", nil, "sources[0].include: expected true or false", ""},
-		{"an iCalendar key", base + "    url: https://k.example/{identifier}\n", nil, "sources[0].url: unknown key (sources[0] takes auth, base_url, change_feed, detail, display, full_reread, include, incremental, kind, max_bytes, name, page_size, sector, timeout)", ""},
+		{"an iCalendar key", base + "    url: https://k.example/{identifier}\n", nil, "sources[0].url: unknown key (sources[0] takes auth, base_url, change_feed, detail, display, full_reread, include, incremental, kind, max_bytes, name, page_size, phone, sector, timeout)", ""},
 		{"unknown auth kind", base + "    auth: {kind: saml}\n", nil, "sources[0].auth.kind: unknown kind", ""},
 		{"unknown auth key", base + "    auth: {kind: bearer, token: abc}\n", nil, "sources[0].auth.token: unknown key", ""},
 		{"bearer without token", base + "    auth: {kind: bearer}\n", nil, "sources[0].auth.token_file: required for auth kind bearer (or the environment variable _TOKEN)", ""},

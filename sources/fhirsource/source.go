@@ -369,15 +369,26 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient,
 
 // search runs the Appointment and Encounter searches for q at once.
 func (s *Source) search(ctx context.Context, budget *fhir.ByteBudget, q url.Values, include bool) (appts, encs *fhir.SearchResult, err error) {
+	searchAppts := func(ctx context.Context) (err error) {
+		appts, err = s.client.SearchWithin(ctx, budget, "Appointment", withIncludes(q, include, appointmentIncludes))
+		return err
+	}
+	searchEncs := func(ctx context.Context) (err error) {
+		encs, err = s.client.SearchWithin(ctx, budget, "Encounter", withIncludes(q, include, encounterIncludes))
+		return err
+	}
+	if s.client.BreakerState() != fhir.BreakerClosed {
+		// The breaker lets one trial through. Side by side, the other
+		// search would be refused at once, which cancels the trial, and
+		// the breaker would never close however well the server answers.
+		if err := searchAppts(ctx); err != nil {
+			return nil, nil, err
+		}
+		return appts, encs, searchEncs(ctx)
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		appts, err = s.client.SearchWithin(gctx, budget, "Appointment", withIncludes(q, include, appointmentIncludes))
-		return err
-	})
-	g.Go(func() (err error) {
-		encs, err = s.client.SearchWithin(gctx, budget, "Encounter", withIncludes(q, include, encounterIncludes))
-		return err
-	})
+	g.Go(func() error { return searchAppts(gctx) })
+	g.Go(func() error { return searchEncs(gctx) })
 	return appts, encs, g.Wait()
 }
 
@@ -486,5 +497,13 @@ func (s *Source) wrap(op string, err error) error {
 	case errors.As(err, &ne) && ne.Timeout():
 		kind = aggregator.Timeout
 	}
-	return &aggregator.SourceError{Source: s.cfg.Name, Kind: kind, Msg: op, Err: err}
+	se := &aggregator.SourceError{Source: s.cfg.Name, Kind: kind, Msg: op, Err: err}
+	var open *fhir.CircuitOpenError
+	switch {
+	case errors.As(err, &open):
+		se.RetryAfter = open.Wait
+	case fe != nil:
+		se.RetryAfter = fe.RetryAfter
+	}
+	return se
 }

@@ -284,7 +284,7 @@ func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	s, err := New(Config{Name: "auh", Sector: aggregator.SectorHospital, BaseURL: srv.URL, Location: cph,
-		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1}}, nil)
+		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1, BreakerCooldown: time.Minute}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,8 +296,49 @@ func TestOpenBreakerFailsFastAsUnavailable(t *testing.T) {
 	if aggregator.KindOf(err) != aggregator.Unavailable || !errors.Is(err, fhir.ErrCircuitOpen) {
 		t.Errorf("second fetch: %v, want unavailable from the open breaker", err)
 	}
+	// It says when the breaker lets a trial through, so retries wait for it.
+	var se *aggregator.SourceError
+	if !errors.As(err, &se) || se.RetryAfter <= 50*time.Second || se.RetryAfter > time.Minute {
+		t.Errorf("second fetch: %#v, want RetryAfter the rest of the minute's cool-down", se)
+	}
 	if hits.Load() != before || s.BreakerState() != fhir.BreakerOpen {
 		t.Errorf("open breaker let %d requests through; state %v", hits.Load()-before, s.BreakerState())
+	}
+}
+
+// TestOneFetchClosesTheBreaker: once the server is back and the cool-down
+// is over, the next fetch is the breaker's trial and succeeds: its searches
+// go one after the other, so the one that is not the trial is not refused
+// (which would cancel the trial and keep the breaker open).
+func TestOneFetchClosesTheBreaker(t *testing.T) {
+	sim, base := startSim(t, fixture, fhirsim.Options{TimeZone: cph})
+	s, err := New(Config{Name: "auh", Sector: aggregator.SectorHospital, BaseURL: base, Location: cph,
+		Client: fhir.Options{MaxAttempts: 1, BreakerThreshold: 1, BreakerCooldown: 50 * time.Millisecond}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(context.Background(), anna, window); err != nil {
+		t.Fatalf("fetch while up: %v", err) // the patient's id is known from now on
+	}
+	sim.SetDown(true)
+	if _, err := s.Fetch(context.Background(), anna, window); aggregator.KindOf(err) != aggregator.Unavailable {
+		t.Fatalf("fetch while down: %v, want unavailable", err)
+	}
+	if got := s.BreakerState(); got != fhir.BreakerOpen {
+		t.Fatalf("breaker after the failure: %v, want open", got)
+	}
+	sim.SetDown(false)
+	for deadline := time.Now().Add(5 * time.Second); s.BreakerState() != fhir.BreakerHalfOpen; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("breaker never cooled down: %v", s.BreakerState())
+		}
+	}
+	b, err := s.Fetch(context.Background(), anna, window)
+	if err != nil {
+		t.Fatalf("the first fetch after the cool-down: %v", err)
+	}
+	if len(b.Entries) == 0 || s.BreakerState() != fhir.BreakerClosed {
+		t.Errorf("after the trial: %d entries, breaker %v; want entries and closed", len(b.Entries), s.BreakerState())
 	}
 }
 

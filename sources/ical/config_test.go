@@ -83,7 +83,7 @@ func TestConfigErrors(t *testing.T) {
 			"OVERBLIK_SOURCE_S_URL: must contain {identifier}, where the patient's identifier goes (overrides sources[0].url)", ""},
 		{"short identifier key", src + "    url: https://k.example/{identifier}\n    identifier_key_file: " + short + "\n", nil,
 			"line 7: sources[0].identifier_key_file: the key is 7 bytes, want at least 16", "hunter2"},
-		{"a FHIR key", src + "    url: https://k.example/{identifier}\n    page_size: 10\n", nil, "sources[0].page_size: unknown key (sources[0] takes auth, change_feed, detail, display, identifier_key_file, identifier_system, kind, max_bytes, name, sector, timeout, url)", ""},
+		{"a FHIR key", src + "    url: https://k.example/{identifier}\n    page_size: 10\n", nil, "sources[0].page_size: unknown key (sources[0] takes auth, change_feed, detail, display, identifier_key_file, identifier_system, kind, max_bytes, name, phone, sector, timeout, url)", ""},
 		{"auth", src + "    url: https://k.example/{identifier}\n    auth: {kind: bearer}\n", nil, "sources[0].auth.token_file: required for auth kind bearer", ""},
 	}
 	for _, tc := range tests {

@@ -59,7 +59,7 @@ api_keys: [{name: herlev, key_sha256: `+keyHash+`, role: source}]
 		{"not a hospital", strings.Replace(src, "hospital, kind", "municipality, kind", 1) + "}\n" + key, secret,
 			`sources[0].sector: a medcom-hospitalnotification source is a hospital, got "municipality"`},
 		{"it is posted to: no base_url", src + ", base_url: https://x.dk}\n" + key, secret,
-			"sources[0].base_url: unknown key (sources[0] takes change_feed, client_cert_subjects, detail, display, kind, max_bytes, name, sector, timeout)"},
+			"sources[0].base_url: unknown key (sources[0] takes change_feed, client_cert_subjects, detail, display, kind, max_bytes, name, phone, sector, timeout)"},
 		{"an empty subject", src + `, client_cert_subjects: [""]}` + "\n" + key, secret, "sources[0].client_cert_subjects: an empty subject names no certificate"},
 		{"a key of role source for no such source", src + "}\n" + key + "  - {name: other, key_sha256: " + keyHash + ", role: source}\n", secret,
 			`api_keys[1].name: a key of role source sends for the medcom-hospitalnotification source of its name; there is none called "other"`},
