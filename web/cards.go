@@ -196,10 +196,11 @@ func (s *Server) dateSpan(tr *translator, a, b, now time.Time) string {
 // would take for the same appointment booked again: from the same source,
 // the same service (its codes, or its title when either has none) and
 // organisation, starting later and last changed no earlier than the
-// cancellation, so a series booked long before is not taken for it. Only
-// entries on the timeline given are paired, which for a view is what its
-// reader may see.
-func rebooked(entries []aggregator.Entry) map[int]int {
+// cancellation, so a series booked long before is not taken for it. A
+// cancelled visit of a series (inSeries) is one visit less, not booked
+// again. Only entries on the timeline given are paired, which for a view
+// is what its reader may see.
+func rebooked(entries []aggregator.Entry, loc *time.Location) map[int]int {
 	index := make(map[string]int, len(entries))
 	for i := range entries {
 		index[entries[i].ID] = i
@@ -217,7 +218,8 @@ func rebooked(entries []aggregator.Entry) map[int]int {
 	}
 	for i := range entries {
 		c := &entries[i]
-		if _, done := out[i]; done || c.Status != aggregator.StatusCancelled || c.Kind != aggregator.KindAppointment {
+		if _, done := out[i]; done || c.Status != aggregator.StatusCancelled || c.Kind != aggregator.KindAppointment ||
+			inSeries(entries, i, loc) {
 			continue
 		}
 		best := -1
@@ -238,6 +240,24 @@ func rebooked(entries []aggregator.Entry) map[int]int {
 		}
 	}
 	return out
+}
+
+// inSeries reports whether entry i is a visit of a series: at least
+// minRun-1 others of the same source, service and organisation at the same
+// time of day on other days. (One other may be the time booked again.)
+func inSeries(entries []aggregator.Entry, i int, loc *time.Location) bool {
+	c := &entries[i]
+	start := c.Start.In(loc)
+	others := 0
+	for j := range entries {
+		o := &entries[j]
+		os := o.Start.In(loc)
+		if j != i && o.Source == c.Source && o.Organization == c.Organization && sameService(c, o) &&
+			os.Format("15:04") == start.Format("15:04") && !sameDay(os, start) {
+			others++
+		}
+	}
+	return others >= minRun-1
 }
 
 // sameService compares coded services when both have them, else titles.

@@ -60,6 +60,7 @@ func cardsTimeline(t testing.TB) *aggregator.Timeline {
 	gp.Sector, gp.Organization = aggregator.SectorGP, "Lægehuset"
 
 	entries := []aggregator.Entry{
+		cancelled(morning(0), updated), // 30 November: one morning less, not booked again
 		morning(3), morning(4), morning(5), morning(6), gp, morning(7), training(7), morning(8),
 		cancelled(visit("hospital/Appointment/k1", "hospital", "Kontrol", at(9, 10, 0), 30), updated.Add(time.Hour)),
 		cancelled(xray, updated.Add(2*time.Hour)),
@@ -108,7 +109,7 @@ func TestRecurringVisitsShareACard(t *testing.T) {
 	env := newTestEnv(t, Config{}, src)
 	body := env.do(t, http.MethodGet, "/p/"+testHandle, "", "Cookie: seen=1").Body.String()
 
-	mornings := cardsOf(body, "Hjemmepleje: morgenhjælp")
+	mornings := cardsOf(body, "Hjemmepleje: morgenhjælp")[1:] // after the cancelled one of 30 November
 	// 3-5 December on one card; the 6th (in the overlap) and the 7th and
 	// 8th (two left, too few) on their own.
 	if len(mornings) != 4 {
@@ -163,8 +164,8 @@ func TestRecurringVisitsShareACard(t *testing.T) {
 
 	// A clinician reads every visit as it is.
 	clin := env.do(t, http.MethodGet, "/clinician/p/"+testHandle, "").Body.String()
-	if n := len(cardsOf(clin, "Hjemmepleje: morgenhjælp")); n != 6 || strings.Contains(clin, "Hver dag") {
-		t.Errorf("the clinician's page has %d cards of morning help, want all 6 ungrouped", n)
+	if n := len(cardsOf(clin, "Hjemmepleje: morgenhjælp")); n != 7 || strings.Contains(clin, "Hver dag") {
+		t.Errorf("the clinician's page has %d cards of morning help, want all 7 ungrouped", n)
 	}
 }
 
@@ -215,11 +216,13 @@ func TestNextAppointmentAndNewTimes(t *testing.T) {
 			t.Errorf("the cancelled %q links to #%s %q, want #e%d %q", tc.title, m[1], m[2], indexOf(tl, tc.to), tc.want)
 		}
 	}
-	// The training cancelled on the 11th: the other sessions were booked
-	// long before, none in its place.
-	for _, c := range cardsOf(body, "Genoptræning: styrke og balance") {
-		if strings.Contains(c, "Ny tid") {
-			t.Errorf("a session booked before the cancellation is taken for its new time:\n%s", c)
+	// The training cancelled on the 11th, and the morning help on 30
+	// November: visits of a series, one less, none booked in their place.
+	for _, title := range []string{"Genoptræning: styrke og balance", "Hjemmepleje: morgenhjælp"} {
+		for _, c := range cardsOf(body, title) {
+			if strings.Contains(c, "Ny tid") {
+				t.Errorf("a visit of a series is taken for a cancelled one's new time:\n%s", c)
+			}
 		}
 	}
 

@@ -390,7 +390,7 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 				firstOf[i] = r.members[0]
 			}
 		}
-		newTime = rebooked(tl.Entries)
+		newTime = rebooked(tl.Entries, s.loc)
 		if i := nextEntry(tl.Entries, now); i >= 0 {
 			e := &tl.Entries[i]
 			v.Next = &nextView{What: entryTitle(tr, e), When: tr.dayHeading(e.Start) + ", " + lowerFirst(s.when(tr, e, now)),
