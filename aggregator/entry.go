@@ -124,6 +124,10 @@ type Entry struct {
 	// that share one.
 	Identifiers []string
 
+	// Replaces holds the entry IDs of the appointments this one was booked
+	// in place of (a cancelled time booked again), when the source says so.
+	Replaces []string
+
 	// Parts is set when the merge joined the entries of several sources
 	// into this one (a meeting booked in two systems, a stay known from a
 	// message and from the hospital's server): each source's own

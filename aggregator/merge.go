@@ -111,6 +111,7 @@ func cloneEntry(e Entry) Entry {
 	e.PartOf = slices.Clone(e.PartOf)
 	e.ServiceCodes = slices.Clone(e.ServiceCodes)
 	e.Identifiers = slices.Clone(e.Identifiers)
+	e.Replaces = slices.Clone(e.Replaces)
 	e.Parts = slices.Clone(e.Parts)
 	return e
 }
@@ -326,6 +327,11 @@ func joinEntries(members []Entry) Entry {
 		for _, id := range m.Identifiers {
 			if !slices.Contains(e.Identifiers, id) {
 				e.Identifiers = append(e.Identifiers, id)
+			}
+		}
+		for _, id := range m.Replaces {
+			if !slices.Contains(e.Replaces, id) {
+				e.Replaces = append(e.Replaces, id)
 			}
 		}
 		fill(&e.Title, m.Title)

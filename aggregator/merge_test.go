@@ -234,7 +234,8 @@ func TestJoin(t *testing.T) {
 		checkJoin func(t *testing.T, e Entry)
 	}{
 		{name: "shared appointment identifier",
-			in:   []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:y|7", "urn:x|42"), at("Borgerens hjem"))},
+			in: []Entry{meeting("h", ident("urn:x|42")), meeting("m", ident("urn:y|7", "urn:x|42"), at("Borgerens hjem"),
+				func(e *Entry) { e.Replaces = []string{"m/Appointment/0"} })},
 			want: []string{"h/Appointment/1"}, parts: "h:Aarhus Universitetshospital:booked m:Aarhus Kommune:booked", status: StatusBooked,
 			checkJoin: func(t *testing.T, e Entry) {
 				if len(e.Provenance) != 2 || e.Provenance[1].Source != "m" {
@@ -245,6 +246,9 @@ func TestJoin(t *testing.T) {
 				}
 				if !slices.Equal(e.Identifiers, []string{"urn:x|42", "urn:y|7"}) {
 					t.Errorf("identifiers %v", e.Identifiers)
+				}
+				if !slices.Equal(e.Replaces, []string{"m/Appointment/0"}) {
+					t.Errorf("replaces %v, want the municipality's cancelled time", e.Replaces)
 				}
 			}},
 		{name: "the same video link, written differently, four minutes apart",

@@ -403,6 +403,18 @@ var danish = catalog{
 		"calendar.video":          "Videolink",
 		"entry.add_calendar":      "Tilføj til kalender",
 
+		// The cards of the timeline: recurring visits, the next appointment,
+		// a cancelled time booked again, a conflict said once, map links.
+		"conflict.see_note": "Se besked ved %[1]s",
+		"entry.map":         "kort",
+		"entry.new_time":    "Ny tid: %[1]s",
+		"fmt.days_in_month": "%[1]d.–%[2]d. %[3]s",
+		"group.daily":       "Hver dag, %[1]s (%[2]d gange)",
+		"group.show":        "Vis alle %[1]d gange",
+		"group.weekly":      "Hver %[1]s, %[2]s (%[3]d gange)",
+		"next.heading":      "Næste aftale",
+		"next.open":         "Se aftalen",
+
 		// Notices of changes and reminders.
 		"demomail.empty":          "Ingen beskeder endnu. Flyt en aftale i en kilde, og vent på næste opdatering.",
 		"demomail.heading":        "Demoens postkasse",

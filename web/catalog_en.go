@@ -403,6 +403,18 @@ var english = catalog{
 		"calendar.video":          "Video link",
 		"entry.add_calendar":      "Add to calendar",
 
+		// The cards of the timeline: recurring visits, the next appointment,
+		// a cancelled time booked again, a conflict said once, map links.
+		"conflict.see_note": "See the message at %[1]s",
+		"entry.map":         "map",
+		"entry.new_time":    "New time: %[1]s",
+		"fmt.days_in_month": "%[1]d–%[2]d %[3]s",
+		"group.daily":       "Every day, %[1]s (%[2]d times)",
+		"group.show":        "Show all %[1]d times",
+		"group.weekly":      "Every %[1]s, %[2]s (%[3]d times)",
+		"next.heading":      "Next appointment",
+		"next.open":         "See the appointment",
+
 		// Notices of changes and reminders.
 		"demomail.empty":          "No notices yet. Move an appointment at a source and wait for the next refresh.",
 		"demomail.heading":        "The demo's mailbox",

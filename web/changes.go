@@ -110,24 +110,3 @@ func (s *Server) changeMarks(tr *translator, changes []aggregator.Change, now ti
 	}
 	return labels, lines
 }
-
-// applyMarks puts the labels on the entries of a page.
-func applyMarks(v *timelinePage, tl *aggregator.Timeline, labels map[string]string) {
-	if len(labels) == 0 {
-		return
-	}
-	apply := func(evs []entryView) {
-		for i := range evs {
-			if n := evs[i].N; n >= 0 && n < len(tl.Entries) {
-				evs[i].Mark = labels[tl.Entries[n].ID]
-			}
-		}
-	}
-	for i := range v.Earlier {
-		apply(v.Earlier[i].Entries)
-	}
-	apply(v.Today)
-	for i := range v.Upcoming {
-		apply(v.Upcoming[i].Entries)
-	}
-}

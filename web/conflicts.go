@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -86,12 +87,18 @@ type conflictView struct {
 	Entries       []entryLink // clinician summary: where the entries are
 	PatientHref   string      // worklist: the patient's clinician page
 	HandledBy     string      // clinician page: who marked it handled, and when
+	// A patient's or relative's page says a conflict once, on its first
+	// entry (NoteID is the note's element id there); its other entries
+	// carry only a link to it (See).
+	NoteID string
+	See    *linkView
 }
 
 type contactView struct {
-	Name  string // who: organisation or source
-	From  string // the system it comes from, when it differs
-	Phone string
+	Name      string // who: organisation or source
+	From      string // the system it comes from, when it differs
+	Phone     string
+	PhoneHref template.URL // Phone as a tel: link (cards.go)
 }
 
 type entryLink struct {
@@ -167,7 +174,7 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 				continue
 			}
 			e := &tl.Entries[i]
-			cv := contactView{Name: e.Organization, From: display[e.Source], Phone: e.Contact}
+			cv := contactView{Name: e.Organization, From: display[e.Source], Phone: e.Contact, PhoneHref: phoneHref(e.Contact)}
 			if cv.From == "" {
 				cv.From = tr.T("sector." + sectorKey(e.Sector))
 			}
@@ -182,10 +189,31 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 			v.Entries = append(v.Entries, entryLink{Href: fmt.Sprintf("#e%d", i), Title: title, When: s.when(tr, e, now)})
 		}
 		all = append(all, v)
+		var at []int // the conflict's entries on this timeline, in its order
 		for _, id := range c.Entries {
-			if i, ok := index[id]; ok {
+			if i, ok := index[id]; ok && !slices.Contains(at, i) {
+				at = append(at, i)
+			}
+		}
+		if clinician || len(at) == 0 {
+			for _, i := range at {
 				notes[i] = append(notes[i], v)
 			}
+			continue
+		}
+		slices.Sort(at)
+		note := v
+		note.NoteID = "c" + c.ID
+		notes[at[0]] = append(notes[at[0]], note)
+		first := &tl.Entries[at[0]]
+		for _, i := range at[1:] {
+			see := conflictView{Heading: v.Heading, Rule: v.Rule, Severity: v.Severity, SeverityLabel: v.SeverityLabel}
+			what := lowerFirst(s.when(tr, first, now))
+			if !sameDay(first.Start.In(s.loc), tl.Entries[i].Start.In(s.loc)) {
+				what = tr.shortDate(first.Start.In(s.loc), now) + " " + what
+			}
+			see.See = &linkView{Href: "#" + note.NoteID, Text: tr.F("conflict.see_note", entryTitle(tr, first)+" ("+what+")")}
+			notes[i] = append(notes[i], see)
 		}
 	}
 	return all, notes
@@ -235,7 +263,7 @@ func (s *Server) clinicianPage(c echo.Context) error {
 
 func (s *Server) renderClinician(c echo.Context, pv *view.View) error {
 	tr := s.translatorFor(c)
-	v := s.timelineView(c, tr, pv.Timeline, s.now(), true)
+	v := s.timelineView(c, tr, pv.Timeline, s.now(), true, nil)
 	v.Clinician = true
 	now := s.now()
 	v.Patient = s.banner(tr, pv, now)

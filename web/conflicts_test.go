@@ -155,6 +155,13 @@ func noteOf(t *testing.T, body, title string) string {
 func TestPatientPageShowsTheirConflicts(t *testing.T) {
 	env := newTestEnv(t, Config{}, fakeTimelines{tl: conflictTimeline(t)})
 	body := env.do(t, http.MethodGet, "/p/"+testHandle, "").Body.String()
+	overlapID := aggregator.ConflictID(aggregator.RuleOverlap, []string{"hospital/Appointment/vid1", "kommune/Appointment/fys1"})
+	if n := strings.Count(body, daOverlap); n != 1 {
+		t.Errorf("the overlap is said %d times, want once", n)
+	}
+	if !strings.Contains(noteOf(t, body, "Opfølgning efter operation"), `id="c`+overlapID+`"`) {
+		t.Error("the note on the first entry has no id to link to")
+	}
 	tests := []struct {
 		name, title string
 		want        []string
@@ -162,7 +169,10 @@ func TestPatientPageShowsTheirConflicts(t *testing.T) {
 	}{
 		{"overlap next to the video call", "Opfølgning efter operation",
 			[]string{"Vær opmærksom", daOverlap, "Hvem du kan kontakte:", "<li>Hospital</li>", "<li>Kommune</li>"}, nil},
-		{"and next to the other entry", "Genoptræning", []string{daOverlap}, nil},
+		// Said once: the later entry points to the note on the first.
+		{"and a link to it from the other entry", "Genoptræning",
+			[]string{"Vær opmærksom", `<a href="#c` + overlapID + `" class="action">Se besked ved Opfølgning efter operation (8. dec 09.00–09.30)</a>`},
+			[]string{daOverlap, "Hvem du kan kontakte:"}},
 		{"a plain note, not the clinicians' during-admission", "Hjemmesygepleje", []string{"Vær opmærksom", daPlainNote}, []string{daAdmitted}},
 		{"the plain note is on the visit, not the stay", "Indlæggelse til hofteoperation", nil, []string{daPlainNote, "conflict-note"}},
 	}
@@ -198,7 +208,7 @@ func TestClinicianPage(t *testing.T) {
 	for _, w := range []string{
 		`id="c` + id + `"`, "Visit during an admission (urgent)", enStaffAdmitted, "Contacts at the sources involved:",
 		"Overlapping appointments (urgent)", enOverlap,
-		"Rigshospitalet (Hospital), phone 35 45 35 45", // the admission's organisation, source and phone
+		`Rigshospitalet (Hospital), phone <a href="tel:35453545">35 45 35 45</a>`, // the admission's organisation, source and phone
 		`<a href="#e1">Indlæggelse til hofteoperation`,
 	} {
 		if !strings.Contains(summary, w) {

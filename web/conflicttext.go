@@ -148,11 +148,9 @@ func (ct *conflictText) call(e *aggregator.Entry) string {
 	return ct.who(e)
 }
 
-func conflictTitle(e *aggregator.Entry) string {
-	if e.Title != "" {
-		return e.Title
-	}
-	return string(e.Kind)
+// title is the entry as the page names it (entryTitle), never a raw kind.
+func (ct *conflictText) title(e *aggregator.Entry) string {
+	return entryTitle(ct.tr, e)
 }
 
 // day is "tirsdag 3. marts", "Tuesday 3 March".
@@ -197,7 +195,7 @@ func (ct *conflictText) duringAdmission(v, stay *aggregator.Entry) string {
 		lead = "home_visit"
 	}
 	var b strings.Builder
-	b.WriteString(ct.say("during_admission."+lead+"."+tense, ct.who(v), ct.when(v), conflictTitle(v)))
+	b.WriteString(ct.say("during_admission."+lead+"."+tense, ct.who(v), ct.when(v), ct.title(v)))
 	if stay.End.IsZero() {
 		b.WriteString(ct.say("during_admission.stay_open."+tense, ct.who(stay), ct.day(stay.Start)))
 	} else {
@@ -208,8 +206,8 @@ func (ct *conflictText) duringAdmission(v, stay *aggregator.Entry) string {
 }
 
 func (ct *conflictText) overlap(a, b *aggregator.Entry) string {
-	return ct.tr.F("cmsg.overlap", conflictTitle(a), ct.who(a), ct.clock(a.Start), ct.hm(a.End),
-		conflictTitle(b), ct.who(b), ct.clock(b.Start), ct.hm(b.End), ct.day(a.Start), ct.call(a), ct.call(b))
+	return ct.tr.F("cmsg.overlap", ct.title(a), ct.who(a), ct.clock(a.Start), ct.hm(a.End),
+		ct.title(b), ct.who(b), ct.clock(b.Start), ct.hm(b.End), ct.day(a.Start), ct.call(a), ct.call(b))
 }
 
 func placeName(p aggregator.Place) string {
@@ -224,8 +222,8 @@ func (ct *conflictText) travel(a, b *aggregator.Entry, need time.Duration, known
 	gap := int(b.Start.Sub(a.End).Minutes())
 	var s strings.Builder
 	// The day opens the Danish sentence; English days are capitalised anyway.
-	s.WriteString(ct.tr.F("cmsg.travel", capitalFirst(day), conflictTitle(a), ct.clock(a.End), placeName(a.Place),
-		conflictTitle(b), ct.clock(b.Start), placeName(b.Place), gap))
+	s.WriteString(ct.tr.F("cmsg.travel", capitalFirst(day), ct.title(a), ct.clock(a.End), placeName(a.Place),
+		ct.title(b), ct.clock(b.Start), placeName(b.Place), gap))
 	if known {
 		s.WriteString(ct.tr.F("cmsg.travel.journey", int(need.Minutes())))
 	} else {
@@ -238,13 +236,13 @@ func (ct *conflictText) travel(a, b *aggregator.Entry, need time.Duration, known
 func (ct *conflictText) heavyDay(es []*aggregator.Entry) string {
 	items := make([]string, len(es))
 	for i, e := range es {
-		items[i] = ct.tr.F("cmsg.heavy_day.item", ct.clock(e.Start), conflictTitle(e), ct.who(e))
+		items[i] = ct.tr.F("cmsg.heavy_day.item", ct.clock(e.Start), ct.title(e), ct.who(e))
 	}
 	return ct.say("heavy_day", len(es), ct.day(es[0].Start), strings.Join(items, ct.tr.T("cmsg.heavy_day.sep")))
 }
 
 func (ct *conflictText) bookedTwice(a, b *aggregator.Entry) string {
-	return ct.tr.F("cmsg.booked_twice", conflictTitle(a), ct.who(a), ct.when(a), ct.who(b), ct.when(b), ct.call(a), ct.call(b))
+	return ct.tr.F("cmsg.booked_twice", ct.title(a), ct.who(a), ct.when(a), ct.who(b), ct.when(b), ct.call(a), ct.call(b))
 }
 
 func (ct *conflictText) nothingAfter(a *aggregator.Entry, days int) string {

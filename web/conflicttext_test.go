@@ -61,6 +61,9 @@ func TestConflictSentences(t *testing.T) {
 		{"travel", []aggregator.Entry{hosp, gpv}, aggregator.RuleTravel,
 			"Tirsdag 24. marts: MR-skanning slutter kl. 10.30 (Aarhus Universitetshospital), og Kontrol begynder kl. 10.35 (Lægehuset Trøjborg). Der er kun 5 minutter imellem, men turen tager omkring 16 minutter. Kontakt Lægehuset Trøjborg, hvis tiden skal flyttes.",
 			"On Tuesday 24 March, MR-skanning ends at 10:30 (Aarhus Universitetshospital) and Kontrol starts at 10:35 (Lægehuset Trøjborg). There are only 5 minutes between them, but the journey takes about 16 minutes. Contact Lægehuset Trøjborg if the time needs moving."},
+		{"an untitled entry is named as the page names it", []aggregator.Entry{ent("auh/Appointment/2", mar(24, 10, 0), mar(24, 10, 30), func(e *aggregator.Entry) { e.Title, e.Place = "", auh }), gpv}, aggregator.RuleTravel,
+			"Tirsdag 24. marts: Aftale slutter kl. 10.30 (Aarhus Universitetshospital), og Kontrol begynder kl. 10.35 (Lægehuset Trøjborg). Der er kun 5 minutter imellem, men turen tager omkring 16 minutter. Kontakt Lægehuset Trøjborg, hvis tiden skal flyttes.",
+			"On Tuesday 24 March, Appointment ends at 10:30 (Aarhus Universitetshospital) and Kontrol starts at 10:35 (Lægehuset Trøjborg). There are only 5 minutes between them, but the journey takes about 16 minutes. Contact Lægehuset Trøjborg if the time needs moving."},
 	}
 	srv := newTestEnv(t, Config{}, nil).srv
 	for _, tc := range tests {

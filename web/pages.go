@@ -8,7 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -245,7 +245,8 @@ type timelinePage struct {
 	ConflictsHeading string
 	Conflicts        []conflictView
 	NoConflicts      string
-	Removed          []string // entries gone since the viewer last looked
+	Removed          []string  // entries gone since the viewer last looked
+	Next             *nextView // patients' and relatives' pages: the next appointment
 	// Days is the rendered earlier, today and upcoming sections: the bulk of
 	// the page, rendered once per timeline build, language, view and minute
 	// when nothing in it is for one viewer only.
@@ -259,7 +260,8 @@ type dayView struct {
 }
 
 type entryView struct {
-	N            int // position, for element ids
+	N            int    // position, for element ids
+	Anchor       string // the card's element id: e{N}, or g{N} for a card of several visits
 	Sector       string
 	SectorLabel  string
 	KindLabel    string // only for kinds worth naming (admission)
@@ -273,10 +275,12 @@ type entryView struct {
 	Instruction  string
 	PlaceName    string
 	PlaceAddress string
+	MapHref      string // the address on a map (cards.go)
 	MediumLabel  string
 	VideoURL     string
 	With         string
 	Contact      string
+	ContactHref  template.URL // the contact as a tel: link, when it is a phone number
 	Stale        bool
 	StaleNote    string
 	Parts        []string       // a joint entry's sources whose status differs: "aflyst hos Aarhus Kommune"
@@ -284,6 +288,8 @@ type entryView struct {
 	Notes        []conflictView // conflicts this entry is part of
 	OnlyYou      string         // the patient's own page: on a restricted entry, that her relatives cannot see it
 	ICS          string         // "Tilføj til kalender": the entry's download (calendar.go); not on clinicians' pages
+	NewTime      *linkView      // a cancelled time booked again: its new time
+	Group        *groupView     // the card stands for several like visits
 }
 
 func (s *Server) timelinePage(c echo.Context) error {
@@ -322,8 +328,7 @@ func (s *Server) timelinePage(c echo.Context) error {
 		v = s.timelineShell(c, tr, tl, now)
 		v.Days = template.HTML(b) // rendered by html/template before it was cached
 	} else {
-		v = s.timelineView(c, tr, tl, now, false)
-		applyMarks(&v, tl, marks)
+		v = s.timelineView(c, tr, tl, now, false, marks)
 		if onlyYou != "" {
 			markOnlyYou(&v, tl, tr.T(onlyYou))
 		}
@@ -423,8 +428,12 @@ func markOnlyYou(v *timelinePage, tl *aggregator.Timeline, label string) {
 // timelineView groups the entries, kept in the order given, into earlier
 // days (collapsed), today (with anything still going on, such as an
 // admission that began earlier) and upcoming days. The conflicts
-// that matter to the reader (all of them for a clinician) go next to their entries.
-func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool) timelinePage {
+// that matter to the reader (all of them for a clinician) go next to their
+// entries, marks says what changed since the reader last looked (by entry
+// ID). A patient's or relative's page also folds recurring visits into one
+// card, links a cancelled time to its new one and opens with the next
+// appointment (cards.go).
+func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Timeline, now time.Time, clinician bool, marks map[string]string) timelinePage {
 	now = now.In(s.loc)
 	v := s.timelineShell(c, tr, tl, now)
 	conflicts, notes := s.conflictViews(tr, tl, now, clinician, readerVoice(c, tr, clinician), audience(clinician))
@@ -432,25 +441,87 @@ func (s *Server) timelineView(c echo.Context, tr *translator, tl *aggregator.Tim
 	y, m, d := now.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, s.loc)
 	tomorrow := today.AddDate(0, 0, 1)
+	const (
+		earlierSection = iota
+		todaySection
+		upcomingSection
+	)
+	section := func(i int) int {
+		e := &tl.Entries[i]
+		start := e.Start.In(s.loc)
+		switch {
+		case !start.Before(tomorrow):
+			return upcomingSection
+		case !start.Before(today), ongoing(e, now):
+			return todaySection
+		}
+		return earlierSection
+	}
+	ics := func(i int) string {
+		if clinician {
+			return ""
+		}
+		return entryCalendarPath(tl.Patient, tl.Entries[i].ID)
+	}
+
+	runOf := map[int]run{}   // a run's first member -> the run
+	firstOf := map[int]int{} // every member of a run -> its first
+	newTime := map[int]int{} // a cancelled entry -> the one booked in its place
+	if !clinician {
+		inConflict := map[string]bool{}
+		for _, cf := range tl.Conflicts {
+			for _, id := range cf.Entries {
+				inConflict[id] = true
+			}
+		}
+		skip := func(i int) bool { id := tl.Entries[i].ID; return inConflict[id] || marks[id] != "" }
+		for _, r := range recurring(tl.Entries, s.loc, section, skip) {
+			runOf[r.members[0]] = r
+			for _, i := range r.members {
+				firstOf[i] = r.members[0]
+			}
+		}
+		newTime = rebooked(tl.Entries, s.loc)
+		if i := nextEntry(tl.Entries, now); i >= 0 {
+			e := &tl.Entries[i]
+			v.Next = &nextView{What: entryTitle(tr, e), When: tr.dayHeading(e.Start) + ", " + lowerFirst(s.when(tr, e, now)),
+				Where: where(tr, e), Href: "#" + anchorOf(i, firstOf)}
+		}
+	}
 
 	earlier := dayGrouper{tr: tr}
 	upcoming := dayGrouper{tr: tr}
 	for i := range tl.Entries {
 		e := &tl.Entries[i]
+		sec := section(i)
+		if sec == earlierSection {
+			v.EarlierCount++
+		}
+		if f, ok := firstOf[i]; ok && f != i {
+			continue // on the card of its run
+		}
 		ev := s.entryView(tr, e, i, now)
 		ev.Notes = notes[i]
-		if !clinician {
-			ev.ICS = entryCalendarPath(tl.Patient, e.ID)
+		ev.Mark = marks[e.ID]
+		ev.ICS = ics(i)
+		if j, ok := newTime[i]; ok {
+			n := &tl.Entries[j]
+			ev.NewTime = &linkView{Href: "#" + anchorOf(j, firstOf),
+				Text: tr.F("entry.new_time", tr.dayHeading(n.Start)+", "+lowerFirst(s.when(tr, n, now)))}
+		}
+		if r, ok := runOf[i]; ok {
+			ev.Anchor = anchorOf(i, firstOf)
+			ev.Group = s.groupView(tr, tl, r, now, ics)
+			ev.ICS = "" // each visit has its own
 		}
 		start := e.Start.In(s.loc)
-		switch {
-		case !start.Before(tomorrow):
+		switch sec {
+		case upcomingSection:
 			upcoming.add(start, ev)
-		case !start.Before(today), ongoing(e, now):
+		case todaySection:
 			v.Today = append(v.Today, ev)
 		default:
 			earlier.add(start, ev)
-			v.EarlierCount++
 		}
 	}
 	v.Earlier, v.Upcoming = earlier.days, upcoming.days
@@ -521,21 +592,23 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 	sector := sectorKey(e.Sector)
 	ev := entryView{
 		N:            n,
+		Anchor:       "e" + strconv.Itoa(n),
 		Sector:       sector,
 		SectorLabel:  tr.T("sector." + sector),
 		Status:       string(e.Status),
 		Cancelled:    e.Status == aggregator.StatusCancelled,
 		When:         s.when(tr, e, now),
 		StartISO:     e.Start.In(s.loc).Format(time.RFC3339),
-		Title:        e.Title,
+		Title:        entryTitle(tr, e),
 		Description:  e.Description,
 		Instruction:  e.Instruction,
 		PlaceName:    e.Place.Name,
 		PlaceAddress: e.Place.Address,
+		MapHref:      mapHref(e),
 		Contact:      e.Contact,
+		ContactHref:  phoneHref(e.Contact),
 		Stale:        e.Stale,
 	}
-	ev.Title = entryTitle(tr, e)
 	if e.Kind == aggregator.KindAdmission {
 		ev.KindLabel = tr.T("kind.admission")
 	}
@@ -549,21 +622,13 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 	if e.Medium == aggregator.MediumVideo {
 		ev.VideoURL = aggregator.SafeURL(e.VideoURL)
 	}
-	var with []string
-	with = append(with, e.People...)
-	if e.Organization != "" {
-		with = append(with, e.Organization)
-	}
 	for _, pt := range e.Parts {
-		if pt.Organization != "" && !slices.Contains(with, pt.Organization) {
-			with = append(with, pt.Organization)
-		}
 		if pt.Status != e.Status {
 			who := cmp.Or(pt.Organization, tr.T("from."+sectorKey(pt.Sector)))
 			ev.Parts = append(ev.Parts, tr.F("part.status", strings.ToLower(tr.T("status."+statusKey(pt.Status))), who))
 		}
 	}
-	ev.With = strings.Join(with, tr.T("fmt.list_sep"))
+	ev.With = strings.Join(withNames(e), tr.T("fmt.list_sep"))
 	if e.Stale {
 		if e.FetchedAt.IsZero() {
 			ev.StaleNote = tr.T("entry.stale_never")
@@ -576,10 +641,12 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 
 // when is the entry's time as a person reads it: "10.00–10.30", "Hele dagen",
 // or a period across days for admissions: "1. dec 10.00 – 4. dec 12.00".
+// A source that writes a whole day as midnight to midnight gets "Hele dagen"
+// too, not "00.00 – 00.00".
 func (s *Server) when(tr *translator, e *aggregator.Entry, now time.Time) string {
 	start, end := e.Start.In(s.loc), e.End.In(s.loc)
 	hasEnd := !e.End.IsZero() && e.End.After(e.Start)
-	if e.AllDay {
+	if e.AllDay || midnightSpan(e, s.loc) {
 		// End is exclusive: the last day is the one before it.
 		if hasEnd && !sameDay(start, end.Add(-time.Nanosecond)) {
 			return tr.F("fmt.period", tr.shortDate(start, now), tr.shortDate(end.Add(-time.Nanosecond), now))

@@ -37,8 +37,8 @@ func TestTimelinePage(t *testing.T) {
 			lang: "da",
 			wants: map[string][]string{
 				"Indlæggelse til hofteoperation": {`sector-hospital`, `<span class="tag sector">Hospital</span>`,
-					"Indlæggelse</span>", "1. dec 10.00 – 4. dec 12.00", "Rigshospitalet, Ortopædkirurgi, Blegdamsvej 9",
-					"Mød fastende fra kl. 24", "Overlæge Jens Hansen, Rigshospitalet", "35 45 35 45"},
+					"Indlæggelse</span>", "1. dec 10.00 – 4. dec 12.00", "Rigshospitalet, Ortopædkirurgi, <a href=\"https://www.openstreetmap.org/search?query=Blegdamsvej&#43;9%2C&#43;2100&#43;K%C3%B8benhavn&#43;%C3%98\" class=\"action\" rel=\"noopener noreferrer\">Blegdamsvej 9, 2100 København Ø <span class=\"muted\">(kort)</span></a>",
+					"Mød fastende fra kl. 24", "Overlæge Jens Hansen, Rigshospitalet", `<a href="tel:35453545" class="action">35 45 35 45</a>`},
 				"Hjemmesygepleje": {`sector-municipality`, `<span class="tag sector">Kommune</span>`, "Hele dagen", "Hjemmebesøg"},
 				"Svar på blodprøver": {`sector-gp`, ` stale"`, `<span class="tag sector">Egen læge</span>`,
 					"Telefonkonsultation", "Ikke opdateret – senest hentet kl. 10.42", "08.30–08.45"},

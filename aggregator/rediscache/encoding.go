@@ -266,6 +266,7 @@ type entryV1 struct {
 	Identifiers []string `json:"identifiers,omitempty"`
 	Parts       []partV1 `json:"parts,omitempty"`
 	Died        bool     `json:"died,omitempty"`
+	Replaces    []string `json:"replaces,omitempty"`
 }
 
 type partV1 struct {
@@ -368,7 +369,7 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 				People: e.People, Organization: e.Organization, Contact: e.Contact, Medium: string(e.Medium),
 				VideoURL: e.VideoURL, Sensitivity: string(e.Sensitivity), Generic: e.Generic, Updated: e.Updated,
 				ServiceCodes: e.ServiceCodes, PartOf: e.PartOf, Stale: e.Stale, FetchedAt: e.FetchedAt,
-				Identifiers: e.Identifiers, Died: e.Died,
+				Identifiers: e.Identifiers, Died: e.Died, Replaces: e.Replaces,
 			}
 			for _, p := range e.Parts {
 				d.Entries[i].Parts = append(d.Entries[i].Parts, partV1{Source: p.Source, Sector: string(p.Sector),
@@ -437,7 +438,7 @@ func decode(b []byte) (*aggregator.Timeline, error) {
 				People: e.People, Organization: e.Organization, Contact: e.Contact, Medium: aggregator.Medium(e.Medium),
 				VideoURL: e.VideoURL, Sensitivity: aggregator.Sensitivity(e.Sensitivity), Generic: e.Generic, Updated: e.Updated,
 				ServiceCodes: e.ServiceCodes, PartOf: e.PartOf, Stale: e.Stale, FetchedAt: e.FetchedAt,
-				Identifiers: e.Identifiers, Died: e.Died,
+				Identifiers: e.Identifiers, Died: e.Died, Replaces: e.Replaces,
 			}
 			for _, p := range e.Parts {
 				t.Entries[i].Parts = append(t.Entries[i].Parts, aggregator.Part{Source: p.Source, Sector: aggregator.Sector(p.Sector),

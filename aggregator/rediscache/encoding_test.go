@@ -37,7 +37,7 @@ func goldenTimeline() *aggregator.Timeline {
 			Medium: aggregator.MediumVideo, VideoURL: "https://video.example/r/1", Sensitivity: aggregator.SensitivityRestricted,
 			Generic: true, Updated: gen.Add(-time.Hour),
 			Provenance:   []aggregator.Provenance{{Source: "h", Type: "Appointment", ID: "1", Version: "3"}, {Source: "h", Type: "Encounter", ID: "9"}},
-			ServiceCodes: []string{"urn:sks|BVAA1"}, PartOf: []string{"h/Appointment/0"},
+			ServiceCodes: []string{"urn:sks|BVAA1"}, PartOf: []string{"h/Appointment/0"}, Replaces: []string{"h/Appointment/7"},
 			Stale: true, FetchedAt: gen.Add(-2 * time.Hour),
 		}},
 		Sources: []aggregator.SourceStatus{{
@@ -107,6 +107,7 @@ func TestVersion1StillReads(t *testing.T) {
 	want := goldenTimeline()
 	want.Conflicts[0].Need, want.Conflicts[0].NeedKnown, want.Conflicts[0].Days = 0, false, 0 // not in version 1
 	want.Sources[0].Phone = ""                                                                // nor phones
+	want.Entries[0].Replaces = nil                                                            // nor this
 	sameTimeline(t, old, want)
 
 	demo, _ := demoTimeline(t)

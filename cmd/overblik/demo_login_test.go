@@ -124,7 +124,13 @@ type demoSite struct {
 
 func startDemoSite(t *testing.T) *demoSite {
 	t.Helper()
-	d, err := startDemo(time.Now(), slogDiscard())
+	return startDemoSiteAt(t, time.Now())
+}
+
+// startDemoSiteAt is the demo with its data made as of now.
+func startDemoSiteAt(t *testing.T, now time.Time) *demoSite {
+	t.Helper()
+	d, err := startDemo(now, slogDiscard())
 	if err != nil {
 		t.Fatal(err)
 	}

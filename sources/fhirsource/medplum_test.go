@@ -615,6 +615,10 @@ func sameEntries(t *testing.T, what string, got, want []aggregator.Entry, back m
 			for i := range e.PartOf {
 				e.PartOf[i] = demoID(e.PartOf[i], back, source)
 			}
+			e.Replaces = slices.Clone(e.Replaces)
+			for i := range e.Replaces {
+				e.Replaces[i] = demoID(e.Replaces[i], back, source)
+			}
 			prov := slices.Clone(e.Provenance)
 			for i := range prov {
 				if back != nil {

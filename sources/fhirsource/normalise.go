@@ -22,6 +22,9 @@ const (
 	// The same backport on Encounter.
 	extEncounterVirtualService = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.virtualService"
 	sysLocationPhysicalType    = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+	// The R5 backport of Appointment.replaces: the appointment a new one was
+	// booked in place of. R4 has no element for it.
+	extReplaces = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.replaces"
 )
 
 var errNoStart = errors.New("no start time")
@@ -113,6 +116,7 @@ func (n normaliser) appointment(a *fhir.Appointment) (aggregator.Entry, error) {
 		e.Description = service
 	}
 	e.Instruction = deref(a.PatientInstruction)
+	e.Replaces = n.replaces(a.Extension)
 
 	contained := containedParties(a.Contained)
 	var phone, video string
@@ -201,7 +205,10 @@ func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
 	}
 
 	e.Identifiers = identifiers(enc.Identifier)
-	e.Title = firstNonEmpty(textOf(enc.Type), text(enc.ServiceType), textOf(enc.ReasonCode))
+	// Many encounters (MedCom's HospitalNotification ones, home visits) say
+	// only their class: a title from it is better than none, on the page,
+	// in calendars, notices and change lists alike.
+	e.Title = firstNonEmpty(textOf(enc.Type), text(enc.ServiceType), textOf(enc.ReasonCode), classTitle(enc.Class))
 	if enc.ServiceType != nil {
 		e.ServiceCodes = codes([]r4.CodeableConcept{*enc.ServiceType})
 	}
@@ -250,6 +257,45 @@ func (n normaliser) encounter(enc *fhir.Encounter) (aggregator.Entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// classTitles names an encounter by its v3 ActCode class, in the Danish
+// the sources' own titles are in.
+var classTitles = map[string]string{
+	"AMB":   "Ambulant besøg",
+	"EMER":  "Akut behandling",
+	"HH":    "Hjemmebesøg",
+	"IMP":   "Indlæggelse",
+	"ACUTE": "Indlæggelse",
+	"NONAC": "Indlæggelse",
+	"SS":    "Dagbehandling",
+	"VR":    "Videokonsultation",
+}
+
+// classTitle is a title from an encounter's class: ours for the ActCode
+// classes, else the display the source gave the class.
+func classTitle(c r4.Coding) string {
+	if sys := deref(c.System); sys == "" || sys == sysActCode {
+		if t, ok := classTitles[deref(c.Code)]; ok {
+			return t
+		}
+	}
+	return deref(c.Display)
+}
+
+// replaces reads the entry IDs of the appointments the replaces extension
+// points at on this source; a reference elsewhere names nothing we hold.
+func (n normaliser) replaces(exts []r4.Extension) []string {
+	var out []string
+	for _, x := range exts {
+		if x.Url != extReplaces || x.ValueReference == nil {
+			continue
+		}
+		if typ, id, ok := localRef(n.src.cfg.BaseURL, deref(x.ValueReference.Reference)); ok && typ == "Appointment" {
+			out = append(out, aggregator.EntryID(n.src.cfg.Name, "Appointment", id))
+		}
+	}
+	return out
 }
 
 // base fills what every entry has: identity, provenance, update time and

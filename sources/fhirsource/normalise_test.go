@@ -186,6 +186,15 @@ func TestNormaliseAppointment(t *testing.T) {
 			},
 		},
 		{
+			name: "booked again in place of a cancelled time",
+			json: `{"resourceType":"Appointment","id":"a16","status":"booked","start":"2026-12-08T13:30:00+01:00","participant":[],
+				"extension":[{"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.replaces","valueReference":{"reference":"Appointment/a9"}},
+				             {"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.replaces","valueReference":{"reference":"https://other.example.dk/r4/Appointment/x"}}]}`,
+			want: func(t *testing.T, e aggregator.Entry) {
+				check(t, "replaces", strings.Join(e.Replaces, ","), "hosp/Appointment/a9")
+			},
+		},
+		{
 			name: "home visit at the patient's residence",
 			json: `{"resourceType":"Appointment","id":"a14","status":"booked","start":"2026-12-01T08:00:00Z","participant":[{"actor":{"reference":"Location/home"},"status":"accepted"}]}`,
 			want: func(t *testing.T, e aggregator.Entry) { check(t, "medium", e.Medium, aggregator.MediumHomeVisit) },
