@@ -269,3 +269,18 @@ func TestPhoneHref(t *testing.T) {
 		}
 	}
 }
+
+// TestConfidentialVisitKeepsItsOwnCard: a card carries one sensitivity, so
+// the patient's "only for you" label is never folded onto visible visits
+// (or lost from a confidential one) by grouping.
+func TestConfidentialVisitKeepsItsOwnCard(t *testing.T) {
+	tl := cardsTimeline(t)
+	tl.Entries[indexOf(tl, "kommune/Appointment/m4")].Sensitivity = aggregator.SensitivityRestricted
+	env := newTestEnv(t, Config{}, fakeTimelines{tl: tl})
+	body := env.do(t, http.MethodGet, "/p/"+testHandle, "", "Cookie: seen=1").Body.String()
+	for _, c := range cardsOf(body, "Hjemmepleje: morgenhjælp") {
+		if strings.Contains(c, "Hver dag") && strings.Contains(c, "fredag 4. december 2026") {
+			t.Errorf("the confidential morning of 4 December is folded into a card of visible ones:\n%s", c)
+		}
+	}
+}
