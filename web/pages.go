@@ -271,6 +271,7 @@ type entryView struct {
 	When         string
 	StartISO     string
 	Title        string
+	OwnTitle     bool // Title is ours (generic, or the kind), not the source's
 	Description  string
 	Instruction  string
 	PlaceName    string
@@ -452,7 +453,7 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 		Contact:      e.Contact,
 		Stale:        e.Stale,
 	}
-	ev.Title = entryTitle(tr, e)
+	ev.Title, ev.OwnTitle = entryTitle(tr, e), e.Title == ""
 	if e.Kind == aggregator.KindAdmission {
 		ev.KindLabel = tr.T("kind.admission")
 	}
