@@ -32,8 +32,9 @@ import (
 // the YAML leaves out. Problems are reported with the key named as in YAML.
 type Config struct {
 	// Warnings are what the file says that is ignored (a key of another
-	// kind of source): serve logs them and check prints them.
-	Warnings []string `yaml:"-"`
+	// kind of source) or leaves out that a page needs (site.go): serve
+	// logs them and check prints them.
+	Warnings                []string                 `yaml:"-"`
 	Listen                  string                   // `listen`, default "127.0.0.1:8080"
 	Timezone                string                   // `timezone`, default "Europe/Copenhagen"
 	Location                *time.Location           // resolved from Timezone by Validate, not from YAML
@@ -68,6 +69,7 @@ type Config struct {
 	PublicURL string
 	Notify    *NotifyConfig // `notify` (notify.go): notices of changes and reminders; nil: none
 	TLS       TLSConfig     // `tls` (tls.go): serve terminates TLS, and verifies senders' client certificates
+	Site      SiteConfig    // `site` (site.go): who runs overblik, for the privacy page and the accessibility statement
 }
 
 // WorklistConfig is whom a clinician's conflict worklist covers.
@@ -277,6 +279,7 @@ func parse(file, dir string, data []byte, getenv func(string) string, kinds []Ki
 	d.readAccessSecrets(c, dir, getenv, renames) // access.go
 	d.readNotifySecrets(c, dir)                  // notify.go
 	d.readTLS(&c.TLS, dir)                       // tls.go
+	d.warnSite(&c.Site)                          // site.go
 	switch v := getenv(EnvHandleSecret); {
 	case v != "":
 		c.HandleSecret = []byte(v)
@@ -470,6 +473,7 @@ func (c *Config) validate(kinds []Kind) []*FieldError {
 	}
 	c.validateNotify(add)         // notify.go
 	c.validateTLS(add)            // tls.go
+	c.validateSite(add)           // site.go
 	c.validateSources(kinds, add) // sources.go
 	return probs
 }
@@ -555,6 +559,7 @@ func (d *decoder) config(n *yaml.Node, c *Config, kinds []Kind) {
 		"public_url":      d.str(&c.PublicURL),
 		"notify":          func(n *yaml.Node, path string) { c.Notify = d.notify(n, path) }, // notify.go
 		"tls":             func(n *yaml.Node, path string) { d.tls(n, path, &c.TLS) },       // tls.go
+		"site":            func(n *yaml.Node, path string) { d.site(n, path, &c.Site) },     // site.go
 	})
 }
 

@@ -53,7 +53,7 @@ func ParseDuration(s string) (time.Duration, error) {
 // the first, and remembers the line of every key for later validation errors.
 type decoder struct {
 	probs []*FieldError
-	warns []*FieldError // what is ignored but works
+	warns []*FieldError   // what is ignored but works
 	lines map[string]int  // key path -> line
 	bad   map[string]bool // key paths whose value could not be decoded
 }

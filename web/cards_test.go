@@ -245,7 +245,7 @@ func TestCardActions(t *testing.T) {
 	}
 	kontrol := cardsOf(body, "Kontrol")[1]
 	for _, want := range []string{
-		`<a href="tel:&#43;4578450000" class="action">&#43;45 7845 0000</a>`,
+		`<a href="tel:&#43;4578450000" class="action">+45 7845 0000</a>`,
 		`<a href="https://www.openstreetmap.org/search?query=Palle&#43;Juul-Jensens&#43;Boulevard&#43;99%2C&#43;8200&#43;Aarhus&#43;N" class="action" rel="noopener noreferrer">Palle Juul-Jensens Boulevard 99, 8200 Aarhus N <span class="muted">(kort)</span></a>`,
 		`class="action" download aria-describedby="e` + strconv.Itoa(indexOf(tl, "hospital/Appointment/k2")) + `">Tilføj til kalender</a>`,
 	} {

@@ -142,9 +142,10 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 		if !clinician && len(c.Entries) > 0 {
 			if i, ok := index[c.Entries[0]]; ok {
 				if msg := ct.note(c); msg != "" {
-					notes[i] = append(notes[i], conflictView{Anchor: "n" + c.ID, Heading: tr.T("conflict.patient_heading"),
-						Rule: ruleKey(c.Rule), Severity: severityKey(c.Severity), SeverityLabel: tr.T("severity." + severityKey(c.Severity)),
-						Message: msg})
+					label := tr.T("severity." + severityKey(c.Severity))
+					notes[i] = append(notes[i], conflictView{Anchor: "n" + c.ID,
+						Heading: tr.F("conflict.clinician_heading", tr.T("conflict.patient_heading"), label), // severity in words, not colour only
+						Rule:    ruleKey(c.Rule), Severity: severityKey(c.Severity), SeverityLabel: label, Message: msg})
 				}
 			}
 		}
@@ -159,7 +160,7 @@ func (s *Server) conflictViews(tr *translator, tl *aggregator.Timeline, now time
 			SeverityLabel: tr.T("severity." + severityKey(c.Severity)),
 			Message:       ct.sentence(c),
 		}
-		v.Heading = tr.T("conflict.patient_heading")
+		v.Heading = tr.F("conflict.clinician_heading", tr.T("conflict.patient_heading"), v.SeverityLabel)
 		if clinician {
 			v.Heading = tr.F("conflict.clinician_heading", v.RuleLabel, v.SeverityLabel)
 			v.CallLabel = tr.T("conflict.call_staff")

@@ -148,7 +148,7 @@ func wholeEntry(t *testing.T, body, title string) string {
 // noteOf returns the conflict notes inside the entry titled title.
 func noteOf(t *testing.T, body, title string) string {
 	t.Helper()
-	notes := regexp.MustCompile(`(?s)<aside class="conflict-note[^"]*"[^>]*>.*?</aside>`).FindAllString(wholeEntry(t, body, title), -1)
+	notes := regexp.MustCompile(`(?s)<div class="conflict-note[^"]*" role="note"[^>]*>.*?</p>(?:\s*<div class="contacts">.*?</div>)?\s*</div>`).FindAllString(wholeEntry(t, body, title), -1)
 	return strings.Join(notes, "\n")
 }
 
@@ -168,12 +168,12 @@ func TestPatientPageShowsTheirConflicts(t *testing.T) {
 		notWant     []string
 	}{
 		{"overlap next to the video call", "Opfølgning efter operation",
-			[]string{"Vær opmærksom", daOverlap, "Hvem du kan kontakte:", "<li>Hospital</li>", "<li>Kommune</li>"}, nil},
+			[]string{"Vær opmærksom (haster):", daOverlap, "Hvem du kan kontakte:", "<li>Hospital</li>", "<li>Kommune</li>"}, nil},
 		// Said once: the later entry points to the note on the first.
 		{"and a link to it from the other entry", "Genoptræning",
 			[]string{"Vær opmærksom", `<a href="#c` + overlapID + `" class="action">Se besked ved Opfølgning efter operation (8. dec 09.00–09.30)</a>`},
 			[]string{daOverlap, "Hvem du kan kontakte:"}},
-		{"a plain note, not the clinicians' during-admission", "Hjemmesygepleje", []string{"Vær opmærksom", daPlainNote}, []string{daAdmitted}},
+		{"a plain note, not the clinicians' during-admission", "Hjemmesygepleje", []string{"Vær opmærksom (haster):", daPlainNote}, []string{daAdmitted}},
 		{"the plain note is on the visit, not the stay", "Indlæggelse til hofteoperation", nil, []string{daPlainNote, "conflict-note"}},
 	}
 	for _, tc := range tests {
@@ -325,7 +325,7 @@ func TestWorklist(t *testing.T) {
 		{"default period is today and two weeks on", cached, "", http.StatusOK,
 			[]string{link(overlap), link(heavy), link(travel)}, []string{link(late), link(early)}},
 		{"by the patient's name, with a link to their clinician page", cached, "?from=2026-11-30&to=2026-11-30", http.StatusOK,
-			[]string{`<a href="/clinician/p/pb">Bo Berg</a>`, "36 years", "CPR 010190-xxxx", `href="/clinician/p/pb` + link(early)},
+			[]string{`<a href="/clinician/p/pb"><span lang="da">Bo Berg</span></a>`, "36 years", "CPR 010190-xxxx", `href="/clinician/p/pb` + link(early)},
 			[]string{link(overlap), fakeCPR, `/clinician/p/pa"`}},
 		{"each with its sentence", cached, "?from=2026-11-30&to=2026-11-30", http.StatusOK,
 			[]string{"There are only"}, nil},

@@ -111,7 +111,7 @@ func TestProcessMessageNeedsASource(t *testing.T) {
 func TestSourceKeyOpensNothingElse(t *testing.T) {
 	s, _, handle := inboundServer(t)
 	open := map[string]bool{"GET /": true, "GET /static/:name": true, "GET /healthz": true, "GET /readyz": true,
-		"POST /fhir/$process-message": true}
+		"POST /fhir/$process-message": true, "GET /accessibility": true, "GET /privacy": true, "GET /was": true}
 	n := 0
 	for _, r := range s.e.Routes() {
 		if open[r.Method+" "+r.Path] || r.Method == echoRouteNotFound {

@@ -25,8 +25,11 @@ func parsePages(trs map[string]*translator) map[string]map[string]*template.Temp
 	out := map[string]map[string]*template.Template{}
 	for l, tr := range trs {
 		out[l] = map[string]*template.Template{}
-		funcs := template.FuncMap{"t": tr.T}
-		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin", "demomail"} {
+		// tf formats a message as HTML around arguments src marked as
+		// Danish source text (site.go).
+		funcs := template.FuncMap{"t": tr.T, "tf": tr.H, "src": tr.source}
+		for _, name := range []string{"home", "timeline", "error", "worklist", "reason", "account", "log", "admin", "demomail",
+			"accessibility", "privacy"} {
 			// templates/parts holds blocks several pages include.
 			t := template.Must(template.New(name).Funcs(funcs).ParseFS(files,
 				"templates/layout.html", "templates/parts/*.html", "templates/"+name+".html"))
@@ -61,6 +64,8 @@ type page struct {
 	CSRF       string // the session's form token: every form posts it
 	LogoutPath string
 	Login      string // where to log in, when access control is on and nobody is
+	// Operator is who runs overblik, for the footer (Config.Site); empty when not configured.
+	Operator template.HTML
 }
 
 func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
@@ -76,6 +81,7 @@ func (s *Server) newPage(c echo.Context, tr *translator, title string) page {
 		CSS:             s.css,
 		Langs:           s.langLinks(p, tr.lang),
 		NoAccessControl: s.cfg.NoAccessControl,
+		Operator:        tr.source(s.cfg.Site.Operator),
 	}
 	if s.secured() {
 		if id, ok := identity(c); ok {
@@ -271,6 +277,7 @@ type entryView struct {
 	When         string
 	StartISO     string
 	Title        string
+	OwnTitle     bool // Title is ours (generic, or the kind), not the source's
 	Description  string
 	Instruction  string
 	PlaceName    string
@@ -609,6 +616,7 @@ func (s *Server) entryView(tr *translator, e *aggregator.Entry, n int, now time.
 		ContactHref:  phoneHref(e.Contact),
 		Stale:        e.Stale,
 	}
+	ev.OwnTitle = e.Title == ""
 	if e.Kind == aggregator.KindAdmission {
 		ev.KindLabel = tr.T("kind.admission")
 	}

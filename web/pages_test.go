@@ -47,7 +47,7 @@ func TestTimelinePage(t *testing.T) {
 					`<span class="tag status status-cancelled">Aflyst</span>`},
 			},
 			page: []string{`<html lang="da">`, "<title>Dine aftaler – Overblik</title>", "tirsdag 8. december 2026",
-				"torsdag 10. december 2026", `<h2 id="today">I dag <span class="date">tirsdag 1. december 2026</span>`,
+				"torsdag 10. december 2026", `<h2 id="today">I dag</h2>`, `<h3 class="date">tirsdag 1. december 2026</h3>`,
 				"Vis tidligere aftaler (1)", `href="/p/h-test?lang=en"`, "Øvrige kilder opdateret kl. 11.58."},
 		},
 		{
@@ -57,10 +57,12 @@ func TestTimelinePage(t *testing.T) {
 				"Hjemmesygepleje":                {`<span class="tag sector">Municipality</span>`, "All day", "Home visit"},
 				"Svar på blodprøver":             {`<span class="tag sector">GP</span>`, "Phone call", "Not up to date – last fetched at 10:42"},
 				"Opfølgning efter operation":     {"Join the video call"},
-				"Genoptræning":                   {"<del>Genoptræning</del>", `<span class="tag status status-cancelled">Cancelled</span>`},
+				// The sources' Danish words are marked Danish on an English page.
+				"Genoptræning": {`<del><span lang="da">Genoptræning</span></del>`, `<span class="tag status status-cancelled">Cancelled</span>`,
+					`<dd><span lang="da">Sundhedshuset</span></dd>`},
 			},
 			page: []string{`<html lang="en">`, "<title>Your appointments – Overblik</title>", "Tuesday 8 December 2026",
-				`<h2 id="today">Today <span class="date">Tuesday 1 December 2026</span>`, "Show earlier appointments (1)",
+				`<h2 id="today">Today</h2>`, `<h3 class="date">Tuesday 1 December 2026</h3>`, "Show earlier appointments (1)",
 				`href="/p/h-test?lang=da"`},
 		},
 	}

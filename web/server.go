@@ -76,6 +76,9 @@ type Config struct {
 	// PublicURL is where people reach the server (https://overblik.example.dk):
 	// calendar feed addresses are made under it. Empty offers no feeds.
 	PublicURL string
+	// Site is who runs overblik, for the accessibility statement and the
+	// privacy page every footer links to (site.go).
+	Site Site
 }
 
 // Deps are what the web layer is built on; cmd wires them.
@@ -234,6 +237,11 @@ func (s *Server) routes() *echo.Echo {
 	viewers := s.require(access.RolePatient, access.RoleRelative, access.RoleClinician)
 
 	e.GET("/", s.home)
+	// Anyone may read these, signed in or not (site.go); /was is the
+	// short address Danish public sites give their accessibility statement.
+	e.GET(accessibilityPath, s.accessibilityPage)
+	e.GET(privacyPath, s.privacyPage)
+	e.GET("/was", func(c echo.Context) error { return c.Redirect(http.StatusFound, accessibilityPath) })
 	e.POST("/lookup", s.lookupForm, limit, clinician, s.limitByPrincipal(rl.Lookup), csrf)
 	e.GET("/p/:handle", s.timelinePage, viewers)
 	e.GET("/static/:name", s.serveStatic)

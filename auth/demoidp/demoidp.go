@@ -288,12 +288,16 @@ type loginPage struct {
 	client string
 }
 
+// loginTmpl is the provider's page. Its landmark is a div with role main,
+// not <main>: the browser tests know they are back at overblik by its
+// "main h1".
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="da"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo-login</title></head>
 <body>
-<h1>Demo-login / Demo login</h1>
-<p>Vælg en demobruger. Alle personer er opdigtede. / Pick a demo user. Everyone here is made up.</p>
+<div role="main">
+<h1>Demo-login / <span lang="en">Demo login</span></h1>
+<p>Vælg en demobruger. Alle personer er opdigtede. / <span lang="en">Pick a demo user. Everyone here is made up.</span></p>
 <ul>
 {{- range .Users}}
 <li><form method="post" action="/login">
@@ -302,6 +306,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 </form></li>
 {{- end}}
 </ul>
+</div>
 </body></html>
 `))
 

@@ -350,6 +350,8 @@ func newWeb(cfg *config.Config, extras demoExtras, deps web.Deps, sec *security)
 		TrustedProxies:          proxies,
 		PublicURL:               cfg.PublicURL,
 		TLS:                     cfg.TLS.On(), // HSTS; behind a proxy, auth says so by its https redirect_url
+		Site: web.Site{Operator: cfg.Site.Operator, ContactEmail: cfg.Site.ContactEmail, ContactPhone: cfg.Site.ContactPhone,
+			DPOEmail: cfg.Site.DPOEmail, StatementDate: cfg.Site.Statement, AuditRetention: cfg.Site.AuditRetention},
 	}
 	deps.Outages = extras.outages
 	if extras.changes != nil {

@@ -45,6 +45,11 @@ var demoSources = []struct {
 var demoAPIKey = config.APIKeyConfig{Name: "demo-clinician", Role: "clinician",
 	KeySHA256: "14e98ee7a4f52e2a086b5926dfdb043240096ab555e453417bf0926d73a335ed"}
 
+// demoOperator is the made-up operator the demo's privacy page and
+// accessibility statement name, as overblik.demo.yaml does.
+var demoOperator = config.SiteConfig{Operator: "Region Demo (opdigtet)", ContactEmail: "tilgaengelighed@example.test",
+	ContactPhone: "+45 7000 0000", DPOEmail: "dpo@example.test", StatementDate: "2026-12-01", AuditRetention: 5 * 365 * 24 * time.Hour}
+
 // demo is a running set of simulated sources and the configuration that
 // points at them.
 type demo struct {
@@ -94,6 +99,7 @@ func startDemo(today time.Time, log *slog.Logger) (*demo, error) {
 	for _, p := range data.Patients {
 		d.patients = append(d.patients, web.DemoPatient{Handle: p.System + "|" + p.CPR, Name: p.Name})
 	}
+	cfg.Site = demoOperator
 	cfg.EnsureHandleSecret()
 	if err := cfg.Validate(sourceKinds()); err != nil {
 		d.Close()

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+var update = flag.Bool("update", false, "rewrite golden files, and the README's screenshots (TestBrowserAccessibility)")
 
 // testClock is a settable clock shared by the aggregator and the test.
 type testClock struct {

@@ -166,6 +166,10 @@ func TestShippedConfigsLoad(t *testing.T) {
 			if len(cfg.Sources) != 3 {
 				t.Errorf("%d sources, want 3", len(cfg.Sources))
 			}
+			// Each names everything the privacy page and the accessibility statement need.
+			if len(cfg.Warnings) != 0 || cfg.Site.Operator == "" || cfg.Site.Statement.IsZero() {
+				t.Errorf("site %+v, warnings %q", cfg.Site, cfg.Warnings)
+			}
 			if _, err := newApp(t.Context(), cfg, demoExtras{}, nil, nil); err == nil {
 				t.Error("newApp without a handle secret should fail")
 			}
