@@ -337,6 +337,33 @@ func (s *Service) Grants(ctx context.Context, p Principal) ([]Delegation, error)
 	return ds, nil
 }
 
+// SharesRestricted reports whether patient p has a valid grant that lets a
+// relative see her restricted entries, for her own page to say who cannot
+// see them. It reads through the per-replica cache decisions use (dropped
+// on every replica when her grants change), so a page view costs no store
+// read.
+func (s *Service) SharesRestricted(ctx context.Context, p Principal) (bool, error) {
+	if _, err := Decide(p, Relation{Patient: p.Handle}, ActionGrant, s.now(), ""); err != nil {
+		return false, err
+	}
+	gen, _ := s.cache.generation()
+	ds, ok := s.cache.delegations(p.Handle, "") // "": to anyone
+	if !ok {
+		var err error
+		if ds, err = s.store.Delegations(ctx, p.Handle, ""); err != nil {
+			return false, fmt.Errorf("read grants: %w", err)
+		}
+		s.cache.putDelegations(gen, p.Handle, "", ds)
+	}
+	now := s.now()
+	for _, d := range ds {
+		if d.IncludeRestricted && d.Valid(now) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Received lists the delegations given to p that are valid now, one for
 // each patient (the one that lasts longest, since two from one patient
 // made before Grant refused that would both let p in), newest first: the

@@ -358,3 +358,33 @@ func TestAuditLogWithoutOwnReads(t *testing.T) {
 	_, err = s.AuditLogWithoutOwnReads(ctx, clinician, "", 10)
 	wantErr(t, "a clinician reads a log", err, access.ErrNotVisible)
 }
+
+// TestSharesRestrictedReadsThroughTheCache: the patient's own page asks on
+// every view whether a relative may see her confidential entries; the
+// answer follows each grant and revoke at once, and a repeated question
+// reads no store (here: a closed one).
+func TestSharesRestrictedReadsThroughTheCache(t *testing.T) {
+	ctx := context.Background()
+	s, st := newService(t, newClock())
+	shares := func(want bool) {
+		t.Helper()
+		got, err := s.SharesRestricted(ctx, anna)
+		if err != nil || got != want {
+			t.Fatalf("SharesRestricted = %v, %v; want %v", got, err, want)
+		}
+	}
+	shares(false)
+	d, err := s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle, IncludeRestricted: true})
+	wantErr(t, "grant", err, nil)
+	shares(true)
+	wantErr(t, "revoke", s.Revoke(ctx, anna, d.ID), nil)
+	shares(false)
+	_, err = s.Grant(ctx, anna, access.GrantRequest{Grantee: bo.Handle, IncludeRestricted: false})
+	wantErr(t, "grant without confidential entries", err, nil)
+	shares(false)
+	st.Close()
+	shares(false)
+	if _, err := s.SharesRestricted(ctx, clinician); !errors.Is(err, access.ErrNotVisible) {
+		t.Errorf("a clinician asked: %v, want ErrNotVisible", err)
+	}
+}

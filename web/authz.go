@@ -39,6 +39,7 @@ type AccessControl interface {
 	Revoke(ctx context.Context, p access.Principal, id string) error
 	Grants(ctx context.Context, p access.Principal) ([]access.Delegation, error)
 	Received(ctx context.Context, p access.Principal) ([]access.Delegation, error)
+	SharesRestricted(ctx context.Context, p access.Principal) (bool, error)
 	SetBlock(ctx context.Context, p access.Principal, blocked bool) error
 	Block(ctx context.Context, p access.Principal) (access.Block, error)
 	AuditLog(ctx context.Context, p access.Principal, cursor string, limit int) (access.AuditPage, error)

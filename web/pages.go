@@ -392,15 +392,12 @@ func (s *Server) onlyYouLabel(c echo.Context, pv *view.View) (string, error) {
 	if !ok || s.deps.Access == nil {
 		return "entry.only_you", nil
 	}
-	ds, err := s.deps.Access.Grants(c.Request().Context(), id.Principal)
+	shared, err := s.deps.Access.SharesRestricted(c.Request().Context(), id.Principal)
 	if err != nil {
-		return "", fmt.Errorf("list grants: %w", err)
+		return "", fmt.Errorf("onlyYouLabel: %w", err)
 	}
-	now := s.now()
-	for _, d := range ds {
-		if d.IncludeRestricted && d.Valid(now) {
-			return "entry.only_shared", nil
-		}
+	if shared {
+		return "entry.only_shared", nil
 	}
 	return "entry.only_you", nil
 }
