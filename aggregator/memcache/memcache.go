@@ -53,6 +53,16 @@ func (c *Cache) Get(_ context.Context, handle string) (*aggregator.Timeline, boo
 
 // Put stores t for handle, evicting the least recently used timeline when full.
 func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) error {
+	// The same timeline again (Redis's fallback copies each read it serves
+	// from its near cache here): only its place in the LRU changes, and
+	// indexing it anew would cost a cached read more than the read itself.
+	c.mu.Lock()
+	if el, ok := c.items[handle]; ok && el.Value.(*item).t == t {
+		c.order.MoveToFront(el)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	days, orgs := aggregator.IndexTerms(t)
 	tm := terms{days: days, orgs: orgs}
 	c.mu.Lock()
