@@ -4,16 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -102,19 +97,7 @@ const (
 // focus ring must stand out at 3:1. With -update it also writes the
 // README's screenshots. One browser and one tab: well under a minute.
 func TestBrowserAccessibility(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rd.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	rd, base := serveDemo(t)
 	birthe := patientHandle(t, rd.app, rd.demo.patients[0].Handle)
 	jorgen := patientHandle(t, rd.app, rd.demo.patients[1].Handle)
 	ase := patientHandle(t, rd.app, rd.demo.patients[2].Handle)

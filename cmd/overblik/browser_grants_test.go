@@ -1,13 +1,8 @@
 package main
 
 import (
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -19,19 +14,7 @@ import (
 // confirmed after the redirect, and the list then says whom the grant is
 // for by the masked number, never the whole one.
 func TestBrowserGrantForm(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rd.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	_, base := serveDemo(t)
 	ctx := browser(t)
 
 	if err := chromedp.Run(ctx,

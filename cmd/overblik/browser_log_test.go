@@ -1,13 +1,9 @@
 package main
 
 import (
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -18,19 +14,7 @@ import (
 // that hold a clinician's long reason and workplace; and the grant form
 // beside it too.
 func TestBrowserLogReflows(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rd.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	rd, base := serveDemo(t)
 	birthe := patientHandle(t, rd.app, rd.demo.patients[0].Handle)
 
 	// A clinician's system reads Birthe's timeline with reasons of every

@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -47,25 +43,13 @@ const printStateJS = `(() => {
 // away, the fold's toggle and everything to click are gone, and a line
 // names her and the day; the page prints to a PDF.
 func TestBrowserPrint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rd.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	rd, base := serveDemo(t)
 	ctx := browser(t)
 	birthe := rd.demo.patients[0]
 
 	var screen, paper printState
 	before := time.Now()
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Navigate(base+"/p/"+patientHandle(t, rd.app, birthe.Handle)+"?lang=da"),
 		chromedp.Click(`form:has(input[value="patient-1"]) button`, chromedp.ByQuery, chromedp.NodeVisible),
 		chromedp.WaitVisible(`main h1`, chromedp.ByQuery),

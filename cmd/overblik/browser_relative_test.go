@@ -1,14 +1,9 @@
 package main
 
 import (
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -50,25 +45,13 @@ const switchStateJS = `(() => {
 // nothing else of them, and the switch is tabs of 44px that wrap on a
 // 320px wide phone without the page scrolling sideways.
 func TestBrowserRelativeHead(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rd.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	rd, base := serveDemo(t)
 	ctx := browser(t)
 	birthe := rd.demo.patients[0]
 
 	var title, body string
 	var wide, narrow switchState
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		emulation.SetDeviceMetricsOverride(1024, 800, 1, false),
 		chromedp.Navigate(base+"/p/"+patientHandle(t, rd.app, birthe.Handle)+"?lang=da"),
 		chromedp.Click(`form:has(input[value="relative"]) button`, chromedp.ByQuery, chromedp.NodeVisible),

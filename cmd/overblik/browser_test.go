@@ -53,12 +53,11 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestBrowserDemo walks the demo as a newcomer would, in a real browser,
-// with pages that need no JavaScript: `overblik demo`'s own wiring, the
-// login through the demo's OpenID provider, the patient's own timeline with
-// all three sectors, then the GP system taken down with the front page's
-// button, and the banner and the GP's last good entries after it.
-func TestBrowserDemo(t *testing.T) {
+// serveDemo runs `overblik demo`'s own wiring (its sources, its OpenID
+// provider, demo users) on a loopback port for one test, and returns it with
+// the address a browser opens.
+func serveDemo(t *testing.T) (*runningDemo, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,11 +70,20 @@ func TestBrowserDemo(t *testing.T) {
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	return rd, demoBaseURL(ln.Addr())
+}
+
+// TestBrowserDemo walks the demo as a newcomer would, in a real browser,
+// with pages that need no JavaScript: `overblik demo`'s own wiring, the
+// login through the demo's OpenID provider, the patient's own timeline with
+// all three sectors, then the GP system taken down with the front page's
+// button, and the banner and the GP's last good entries after it.
+func TestBrowserDemo(t *testing.T) {
+	rd, base := serveDemo(t)
 	ctx := browser(t)
 
 	var before, page string
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		// Nobody is logged in: a timeline address leads to the login.
 		chromedp.Navigate(base+"/p/"+patientHandle(t, rd.app, rd.demo.patients[0].Handle)+"?lang=da"),
 		chromedp.WaitVisible(`form:has(input[value="patient-1"]) button`, chromedp.ByQuery),
@@ -122,19 +130,7 @@ func TestBrowserDemo(t *testing.T) {
 // her age and her CPR number with its last four digits hidden, at an
 // address without the number, and a reload shows it again.
 func TestBrowserClinician(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := openDemo(t.Context(), time.Now(), ln.Addr(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rd.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rd.app.handler}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	base := demoBaseURL(ln.Addr())
+	_, base := serveDemo(t)
 	ctx := browser(t)
 
 	if err := chromedp.Run(ctx,
