@@ -181,16 +181,7 @@ func (s *demoSite) login(t *testing.T, user string) *http.Client {
 
 func (s *demoSite) read(t *testing.T, c *http.Client, u string) string {
 	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %.300s", u, resp.StatusCode, b)
-	}
-	return string(b)
+	return readPage(t, c, u)
 }
 
 // TestDemoRelativeLearnsNothingOfARestrictedEntry: the demo's first patient
