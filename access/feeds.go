@@ -112,7 +112,7 @@ func (s *Service) CreateFeed(ctx context.Context, p Principal, patient, lang str
 	if p.Subject == "" {
 		return Feed{}, "", fmt.Errorf("create feed: a principal without a subject: %w", ErrInvalid)
 	}
-	rel, err := s.relation(ctx, p, patient)
+	rel, err := s.relation(ctx, p, patient, nil)
 	if err != nil {
 		return Feed{}, "", err
 	}

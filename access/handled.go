@@ -58,7 +58,7 @@ func (s *Service) MarkHandled(ctx context.Context, p Principal, patient string, 
 			return fmt.Errorf("mark handled: not a conflict id: %w", ErrInvalid)
 		}
 	}
-	rel, err := s.relation(ctx, p, patient)
+	rel, err := s.relation(ctx, p, patient, nil)
 	if err != nil {
 		return err
 	}

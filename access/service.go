@@ -118,10 +118,81 @@ func (s *Service) Decide(ctx context.Context, p Principal, patient string, a Act
 	if err := checkReason(reason); err != nil {
 		return Decision{}, err // before anything about the patient is read
 	}
-	rel, err := s.relation(ctx, p, patient)
+	rel, err := s.relation(ctx, p, patient, nil)
 	if err != nil {
 		return Decision{}, err
 	}
+	return s.decide(ctx, p, rel, a, reason)
+}
+
+// BlocksReader is a Store that reads many patients' blocks in one round
+// trip, for DecideAll; a patient without a row is missing from the map.
+type BlocksReader interface {
+	Blocks(ctx context.Context, patients []string) (map[string]Block, error)
+}
+
+// DecideAll is Decide, without a reason, for each of patients (a
+// worklist's candidates): ds[i] is the decision on patients[i], or refused[i]
+// its refusal. The blocks not cached are read in one round trip when the
+// store is a BlocksReader. err is a failure to decide at all.
+func (s *Service) DecideAll(ctx context.Context, p Principal, patients []string, a Action) (ds []Decision, refused []error, err error) {
+	ds, refused = make([]Decision, len(patients)), make([]error, len(patients))
+	switch a {
+	case ActionView, ActionLookup, ActionWorklist, ActionCalendar, ActionNotice:
+	default:
+		return nil, nil, fmt.Errorf("decide %q: not a read of patient data: %w", a, ErrInvalid)
+	}
+	blocks, err := s.blocks(ctx, p, patients)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, patient := range patients {
+		rel, err := s.relation(ctx, p, patient, blocks)
+		if err != nil {
+			return nil, nil, err
+		}
+		ds[i], refused[i] = s.decide(ctx, p, rel, a, "")
+		if refused[i] != nil && !errors.Is(refused[i], ErrNotVisible) && !errors.Is(refused[i], ErrReasonRequired) &&
+			!errors.Is(refused[i], ErrInvalid) {
+			return nil, nil, refused[i] // the audit of a blocked attempt failed
+		}
+	}
+	return ds, refused, nil
+}
+
+// blocks reads, for a clinician, the blocks of those of patients whose
+// block is not cached, in one round trip, and caches them; nil when there
+// is nothing to read or the store reads blocks one by one.
+func (s *Service) blocks(ctx context.Context, p Principal, patients []string) (map[string]bool, error) {
+	br, ok := s.store.(BlocksReader)
+	if !ok || !p.Has(RoleClinician) {
+		return nil, nil
+	}
+	gen, _ := s.cache.generation()
+	var missing []string
+	for _, patient := range patients {
+		if _, ok := s.cache.block(patient); !ok && patient != "" {
+			missing = append(missing, patient)
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	bs, err := br.Blocks(ctx, missing)
+	if err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	out := make(map[string]bool, len(missing))
+	for _, patient := range missing {
+		out[patient] = bs[patient].Blocked
+		s.cache.putBlock(gen, patient, out[patient])
+	}
+	return out, nil
+}
+
+// decide is Decide on the relation read.
+func (s *Service) decide(ctx context.Context, p Principal, rel Relation, a Action, reason string) (Decision, error) {
+	patient := rel.Patient
 	now := s.now()
 	d, err := Decide(p, rel, a, now, reason)
 	if errors.Is(err, ErrNotVisible) && rel.Blocked && p.Has(RoleClinician) && a != ActionWorklist {
@@ -190,8 +261,9 @@ func (s *Service) LookedUp(ctx context.Context, p Principal, since time.Time, li
 }
 
 // relation reads only what the principal's roles could use, so a patient
-// viewing their own timeline costs no store round trip.
-func (s *Service) relation(ctx context.Context, p Principal, patient string) (Relation, error) {
+// viewing their own timeline costs no store round trip. A block in blocks
+// (read just now by DecideAll) is not read again.
+func (s *Service) relation(ctx context.Context, p Principal, patient string, blocks map[string]bool) (Relation, error) {
 	rel := Relation{Patient: patient}
 	if patient == "" || (p.Handle == patient && p.Has(RolePatient)) {
 		return rel, nil
@@ -209,7 +281,10 @@ func (s *Service) relation(ctx context.Context, p Principal, patient string) (Re
 		rel.Delegations = ds
 	}
 	if p.Has(RoleClinician) {
-		blocked, ok := s.cache.block(patient)
+		blocked, ok := blocks[patient]
+		if !ok {
+			blocked, ok = s.cache.block(patient)
+		}
 		if !ok {
 			b, err := s.store.Block(ctx, patient)
 			if err != nil {

@@ -17,28 +17,37 @@ import (
 // within Options.LookedUpWithin and, with Options.ByOrganization and a
 // login that carries p's organisation, the patients with an entry from it.
 // The candidates come from the conflict index (Options.Conflicted), so the
-// cost follows what the list shows, not the number of cached patients; each
-// is then decided and read, and shown only with a conflict in the period
-// among the entries p may see. A patient who blocks clinicians is left out.
-// Nothing is built: a patient whose timeline is not cached is not on the
-// list. Each patient shown, and only those, is audited
-// (access.ActionWorklist) before the list is returned. Each View's Timeline
-// holds only the conflicts in the period; its Patient and Name say who the
-// patient is, for the clinician to tell patients apart.
+// cost follows what the list shows, not the number of cached patients; all
+// are decided, then read, at once, and each is shown only with a conflict
+// in the period among the entries p may see. A patient who blocks
+// clinicians is left out. Nothing is built: a patient whose timeline is
+// not cached is not on the list. Each patient shown, and only those, is
+// audited (access.ActionWorklist) before the list is returned. Each View's
+// Timeline holds only the conflicts in the period, and may hold only the
+// entries they name (aggregator.ConflictsOnly); its Patient and Name say
+// who the patient is, for the clinician to tell patients apart.
 func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to string) ([]*View, error) {
 	handles, err := v.scope(ctx, p, from, to)
 	if err != nil {
 		return nil, err
 	}
-	// Each candidate is decided and read on its own (a block looked up,
-	// a timeline read): a few at once, so the list waits for the slowest
-	// few, not for all in a row. The order stays the scope's.
-	shown := make([]*View, len(handles))
+	allowed, ds, err := v.decideAll(ctx, p, handles)
+	if err != nil {
+		return nil, err
+	}
+	tls, err := v.cachedConflicts(ctx, allowed)
+	if err != nil {
+		return nil, fmt.Errorf("worklist: %w", err)
+	}
+	// What is left per patient is in memory but for a viewer who may not
+	// see a restricted entry (worklistEntry): a few at once, in the
+	// scope's order.
+	shown := make([]*View, len(allowed))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(worklistReads)
-	for i, h := range handles {
+	for i, h := range allowed {
 		g.Go(func() error {
-			vw, err := v.worklistEntry(gctx, p, h, from, to)
+			vw, err := v.worklistEntry(gctx, p, h, ds[i], tls[i], from, to)
 			shown[i] = vw
 			return err
 		})
@@ -62,27 +71,92 @@ func (v *Viewer) Worklist(ctx context.Context, p access.Principal, from, to stri
 	return out, nil
 }
 
-// worklistReads is how many of a worklist's candidates are decided and
-// read at once.
+// worklistReads is how many of a worklist's candidates are read on their
+// own at once.
 const worklistReads = 8
 
-// worklistEntry is what the worklist shows of patient h, nil for nothing:
-// not visible to p, not cached, or no conflict in [from, to] among what p
-// may see.
-func (v *Viewer) worklistEntry(ctx context.Context, p access.Principal, h, from, to string) (*View, error) {
-	d, err := v.decide(ctx, p, h, access.ActionWorklist, "")
-	if errors.Is(err, access.ErrNotVisible) {
-		return nil, nil
+// decidesAll is an Access that decides for many patients at once, reading
+// what it needs of the store in one round trip; *access.Service is one.
+type decidesAll interface {
+	DecideAll(ctx context.Context, p access.Principal, patients []string, a access.Action) ([]access.Decision, []error, error)
+}
+
+// decideAll keeps of handles those p may have on the worklist, with the
+// decisions, in order.
+func (v *Viewer) decideAll(ctx context.Context, p access.Principal, handles []string) ([]string, []access.Decision, error) {
+	var allowed []string
+	var out []access.Decision
+	if da, ok := v.opts.Access.(decidesAll); ok && len(handles) > 0 {
+		ds, refused, err := da.DecideAll(ctx, p, handles, access.ActionWorklist)
+		if err != nil {
+			return nil, nil, fmt.Errorf("view %s: %w", access.ActionWorklist, err)
+		}
+		for i, h := range handles {
+			switch {
+			case refused[i] == nil:
+				allowed, out = append(allowed, h), append(out, ds[i])
+			case !errors.Is(refused[i], access.ErrNotVisible):
+				return nil, nil, fmt.Errorf("view %s: %w", access.ActionWorklist, refused[i])
+			}
+		}
+		return allowed, out, nil
 	}
-	if err != nil {
-		return nil, err
+	for _, h := range handles {
+		d, err := v.decide(ctx, p, h, access.ActionWorklist, "")
+		if errors.Is(err, access.ErrNotVisible) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		allowed, out = append(allowed, h), append(out, d)
 	}
-	tl, ok, err := v.tl.Cached(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("worklist: %w", err)
+	return allowed, out, nil
+}
+
+// conflictsReader is Timelines that read many patients' conflicts at once
+// (aggregator.ConflictsReader); *aggregator.Service is one.
+type conflictsReader interface {
+	CachedConflicts(ctx context.Context, handles []string) ([]*aggregator.Timeline, error)
+}
+
+// cachedConflicts is, per handle, the cached timeline or the part of it
+// aggregator.ConflictsOnly keeps, nil when none is cached.
+func (v *Viewer) cachedConflicts(ctx context.Context, handles []string) ([]*aggregator.Timeline, error) {
+	if cr, ok := v.tl.(conflictsReader); ok {
+		return cr.CachedConflicts(ctx, handles)
 	}
-	if !ok {
+	out := make([]*aggregator.Timeline, len(handles))
+	for i, h := range handles {
+		t, ok, err := v.tl.Cached(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[i] = t
+		}
+	}
+	return out, nil
+}
+
+// worklistEntry is what the worklist shows of patient h, whom p may see
+// under d, from tl (cachedConflicts'), nil for nothing: not cached, or no
+// conflict in [from, to] among what p may see.
+func (v *Viewer) worklistEntry(ctx context.Context, p access.Principal, h string, d access.Decision, tl *aggregator.Timeline, from, to string) (*View, error) {
+	if tl == nil {
 		return nil, nil // evicted or expired since the index named it
+	}
+	if !d.Restricted && hasRestricted(tl) {
+		// Without the restricted entries the conflicts are found again
+		// among all the others, which a conflicts-only copy lacks: the
+		// whole timeline, as the patient's page would read it.
+		var ok bool
+		var err error
+		if tl, ok, err = v.tl.Cached(ctx, h); err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		} else if !ok {
+			return nil, nil
+		}
 	}
 	// The index only proposes: what is shown is what the timeline holds
 	// now, among the entries this viewer may see.

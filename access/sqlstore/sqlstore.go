@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,10 @@ type Store struct {
 	log *slog.Logger
 }
 
-var _ access.Store = (*Store)(nil)
+var (
+	_ access.Store        = (*Store)(nil)
+	_ access.BlocksReader = (*Store)(nil)
+)
 
 //go:embed migrations
 var migrationFiles embed.FS
@@ -443,6 +447,48 @@ func (s *Store) Block(ctx context.Context, patient string) (access.Block, error)
 	}
 	b.Since = fromMicro(since)
 	return b, nil
+}
+
+// maxBlockPatients bounds the patients of one Blocks statement, far below
+// both backends' parameter limits; more are read in several.
+const maxBlockPatients = 500
+
+// Blocks implements access.BlocksReader.
+func (s *Store) Blocks(ctx context.Context, patients []string) (map[string]access.Block, error) {
+	out := make(map[string]access.Block, len(patients))
+	patients = slices.Compact(slices.Sorted(slices.Values(patients)))
+	for len(patients) > 0 {
+		n := min(len(patients), maxBlockPatients)
+		part := patients[:n]
+		patients = patients[n:]
+		args := make([]any, len(part))
+		for i, p := range part {
+			args[i] = p
+		}
+		q := `SELECT patient, blocked, since_us FROM blocks WHERE patient IN (` +
+			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + `)`
+		rows, err := s.db.QueryContext(ctx, s.d.Bind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("read blocks: %w", err)
+		}
+		for rows.Next() {
+			var patient string
+			var b access.Block
+			var since int64
+			if err := rows.Scan(&patient, &b.Blocked, &since); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read blocks: %w", err)
+			}
+			b.Since = fromMicro(since)
+			out[patient] = b
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read blocks: %w", err)
+		}
+	}
+	return out, nil
 }
 
 func nullMicro(t time.Time) sql.NullInt64 {

@@ -161,3 +161,14 @@ func (c *Cache) Range(ctx context.Context, fn func(handle string, t *aggregator.
 	}
 	return nil
 }
+
+// GetConflicts returns the cached timelines themselves (see
+// aggregator.ConflictsReader): in memory, nothing is saved by cutting them
+// down.
+func (c *Cache) GetConflicts(ctx context.Context, handles []string) ([]*aggregator.Timeline, error) {
+	out := make([]*aggregator.Timeline, len(handles))
+	for i, h := range handles {
+		out[i], _, _ = c.Get(ctx, h)
+	}
+	return out, nil
+}

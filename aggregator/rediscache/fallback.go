@@ -61,9 +61,11 @@ type Local interface {
 }
 
 var (
-	_ aggregator.Cache     = (*Fallback)(nil)
-	_ aggregator.ChangeLog = (*Fallback)(nil)
-	_ aggregator.Lease     = (*Fallback)(nil)
+	_ aggregator.Cache           = (*Fallback)(nil)
+	_ aggregator.ConflictsReader = (*Fallback)(nil)
+	_ aggregator.ConflictsReader = (*Cache)(nil)
+	_ aggregator.ChangeLog       = (*Fallback)(nil)
+	_ aggregator.Lease           = (*Fallback)(nil)
 )
 
 // NewFallback returns a Fallback over primary that serves from local while
@@ -131,6 +133,36 @@ func (f *Fallback) Get(ctx context.Context, handle string) (*aggregator.Timeline
 		f.markDown(ctx, err)
 	}
 	return f.local.Get(ctx, handle)
+}
+
+// GetConflicts reads the patients' conflicts from Redis (see
+// Cache.GetConflicts), or their timelines from the local cache while Redis
+// is down. What Redis returns is not copied to the local cache: it may be
+// a part of a timeline, and the local cache holds whole ones.
+func (f *Fallback) GetConflicts(ctx context.Context, handles []string) ([]*aggregator.Timeline, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		ts, err := f.redis.GetConflicts(octx, handles)
+		cancel()
+		if err == nil {
+			return ts, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		f.markDown(ctx, err)
+	}
+	out := make([]*aggregator.Timeline, len(handles))
+	for i, h := range handles {
+		t, ok, err := f.local.Get(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("rediscache: fallback: %w", err)
+		}
+		if ok {
+			out[i] = t
+		}
+	}
+	return out, nil
 }
 
 // Put stores t locally and, while Redis is up, in Redis. Losing Redis is not

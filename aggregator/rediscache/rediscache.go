@@ -234,10 +234,15 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 }
 
 // Put indexes t's conflicts (index.go), then stores t with the cache's
-// TTL, and the stamp of its bytes (see near.go) in the same transaction,
-// and tells waiting replicas.
+// TTL, and the stamp of its bytes (see near.go) and its conflicts alone
+// (see conflicts.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
 	b, err := c.codec.encodeTimeline(t, c.timelineKey(handle))
+	if err != nil {
+		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
+	}
+	stamp := stampOf(b)
+	cb, err := c.encodeConflicts(t, handle, stamp)
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}
@@ -246,7 +251,8 @@ func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) 
 	}
 	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
-		p.Set(ctx, c.stampKey(handle), stampOf(b), c.ttl)
+		p.Set(ctx, c.stampKey(handle), stamp, c.ttl)
+		p.Set(ctx, c.conflictsKey(handle), cb, c.ttl) // see conflicts.go
 		p.Publish(ctx, c.channel(handle), "put")
 		return nil
 	})
@@ -255,7 +261,7 @@ func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) 
 	}
 	// Who stored a build reads it back soon (the viewer who asked, a
 	// notice): for a stamp, not its bytes and their decoding.
-	c.near.put(handle, nearItem{stamp: stampOf(b), t: t})
+	c.near.put(handle, nearItem{stamp: stamp, t: t})
 	return nil
 }
 

@@ -1,0 +1,62 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+)
+
+// ConflictsReader is what a Cache may offer for views across patients that
+// need only their conflicts (a worklist): each timeline cut down to what
+// ConflictsOnly keeps, read for many patients at once.
+type ConflictsReader interface {
+	// GetConflicts returns, in the order of handles, each patient's cached
+	// timeline or ConflictsOnly of it, nil for a patient with none.
+	GetConflicts(ctx context.Context, handles []string) ([]*Timeline, error)
+}
+
+// ConflictsOnly is t with only the entries its conflicts name and its
+// restricted ones: all a worklist shows of a patient, kept small. The
+// restricted entries stay so that a reader can tell, from the copy alone,
+// whether a viewer who may not see them would see other conflicts (and
+// then read the whole timeline). Patient, times, window and sources (their
+// counts included) are t's. The entries are shared with t: read only.
+func ConflictsOnly(t *Timeline) *Timeline {
+	named := make(map[string]bool)
+	for _, c := range t.Conflicts {
+		for _, id := range c.Entries {
+			named[id] = true
+		}
+	}
+	out := *t
+	out.Entries = nil
+	for _, e := range t.Entries {
+		if named[e.ID] || e.Sensitivity == SensitivityRestricted {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	return &out
+}
+
+// CachedConflicts returns, in the order of handles, each patient's cached
+// timeline or ConflictsOnly of it (see ConflictsReader), nil for a patient
+// whose timeline is not cached; nothing is built.
+func (s *Service) CachedConflicts(ctx context.Context, handles []string) ([]*Timeline, error) {
+	if r, ok := s.backend.Timelines.(ConflictsReader); ok {
+		ts, err := r.GetConflicts(ctx, handles)
+		if err != nil {
+			return nil, fmt.Errorf("cached conflicts: %w", err)
+		}
+		return ts, nil
+	}
+	out := make([]*Timeline, len(handles))
+	for i, h := range handles {
+		t, ok, err := s.Cached(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[i] = t
+		}
+	}
+	return out, nil
+}
