@@ -18,6 +18,9 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) aggregator.Backend) 
 	t.Run("Timelines", func(t *testing.T) {
 		Run(t, func(t *testing.T) aggregator.Cache { return newBackend(t).Timelines })
 	})
+	t.Run("Conflicts", func(t *testing.T) {
+		RunConflicts(t, func(t *testing.T) aggregator.Cache { return newBackend(t).Timelines })
+	})
 	t.Run("Changes", func(t *testing.T) {
 		RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return newBackend(t).Changes })
 	})

@@ -46,6 +46,12 @@ func TestFallbackConformance(t *testing.T) {
 	t.Run("Redis down", func(t *testing.T) {
 		cachetest.Run(t, func(t *testing.T) aggregator.Cache { return newFallback(t, deadCache(t)) })
 	})
+	t.Run("conflicts, Redis up", func(t *testing.T) {
+		cachetest.RunConflicts(t, func(t *testing.T) aggregator.Cache { return newFallback(t, newTestCache(t, "", Options{})) })
+	})
+	t.Run("conflicts, Redis down", func(t *testing.T) {
+		cachetest.RunConflicts(t, func(t *testing.T) aggregator.Cache { return newFallback(t, deadCache(t)) })
+	})
 	t.Run("changes, Redis up", func(t *testing.T) {
 		cachetest.RunChangeLog(t, func(t *testing.T) aggregator.ChangeLog { return newFallback(t, newTestCache(t, "", Options{})) })
 	})

@@ -190,7 +190,7 @@ func TestKeysCarryOnlyTheHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(keys)
-	if want := []string{c.prefix + "{abc234}:stamp", c.prefix + "{abc234}:timeline"}; !slices.Equal(keys, want) {
+	if want := []string{c.prefix + "{abc234}:conflicts", c.prefix + "{abc234}:stamp", c.prefix + "{abc234}:timeline"}; !slices.Equal(keys, want) {
 		t.Errorf("keys = %v, want %v", keys, want)
 	}
 }
