@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/overblik/overblik/aggregator"
 )
@@ -56,21 +58,32 @@ func (c *Cache) GetConflicts(ctx context.Context, handles []string) ([]*aggregat
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("rediscache: get conflicts: %w", err)
 	}
+	// Decoding is most of the cost: a few at once, on every core. A
+	// patient without a usable projection is read whole, a few at once too.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(runtime.GOMAXPROCS(0), conflictReads))
 	for i, h := range handles {
-		if t := c.conflictsFrom(ctx, h, cmds[i].Val()); t != nil {
-			out[i] = t
-			continue
-		}
-		t, ok, err := c.Get(ctx, h)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out[i] = t
-		}
+		g.Go(func() error {
+			if t := c.conflictsFrom(gctx, h, cmds[i].Val()); t != nil {
+				out[i] = t
+				return nil
+			}
+			t, ok, err := c.Get(gctx, h)
+			if ok {
+				out[i] = t
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// conflictReads is how many of GetConflicts' patients are decoded or read
+// whole at once.
+const conflictReads = 8
 
 // conflictsFrom is the projection in an MGET reply of stamp and
 // projection, nil when there is none or it is not that of the stored
