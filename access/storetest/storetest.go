@@ -38,6 +38,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditLogWithoutOwnReads", func(t *testing.T) { testWithoutOwnReads(t, h) })
 	t.Run("ChangeAndAuditRowAreOneTransaction", func(t *testing.T) { testAtomic(t, h) })
 	t.Run("Block", func(t *testing.T) { testBlock(t, h) })
+	t.Run("Blocks", func(t *testing.T) { testBlocks(t, h) })
 	t.Run("ConcurrentAudit", func(t *testing.T) { testConcurrentAudit(t, h) })
 	t.Run("AuditBatch", func(t *testing.T) { testAuditBatch(t, h) })
 	t.Run("LookedUp", func(t *testing.T) { testLookedUp(t, h) })
@@ -465,6 +466,53 @@ func testBlock(t *testing.T, h Harness) {
 	want := []access.Action{access.ActionBlock, access.ActionUnblock, access.ActionBlock}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("log actions %v, want %v: both the block and its lifting are recorded", got, want)
+	}
+}
+
+// testBlocks: a BlocksReader gives, of many patients at once (more than
+// one statement takes), the block of each that has one, as Block does.
+func testBlocks(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	br, ok := s.(access.BlocksReader)
+	if !ok {
+		t.Fatalf("%T is not an access.BlocksReader", s)
+	}
+	set := func(patient string, blocked bool, at time.Time) {
+		t.Helper()
+		a := access.ActionUnblock
+		if blocked {
+			a = access.ActionBlock
+		}
+		ev := access.Event{At: at, Actor: "sub", ActorRole: access.RolePatient, Patient: patient, Action: a, Outcome: access.OutcomeAllowed}
+		if err := s.SetBlock(ctx, patient, blocked, at, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("pa", true, base)
+	set("pb", true, base)
+	set("pb", false, base.Add(time.Hour)) // lifted
+	set("p1199", true, base.Add(2*time.Hour))
+	asked := []string{"pa", "pb", "pc", "pa"}
+	for i := range 1200 {
+		asked = append(asked, fmt.Sprintf("p%04d", i))
+	}
+	got, err := br.Blocks(ctx, asked)
+	if err != nil {
+		t.Fatalf("Blocks: %v", err)
+	}
+	want := map[string]access.Block{"pa": {Blocked: true, Since: base}, "pb": {Since: base.Add(time.Hour)},
+		"p1199": {Blocked: true, Since: base.Add(2 * time.Hour)}}
+	if len(got) != len(want) {
+		t.Errorf("Blocks gave %d patients %v, want %v", len(got), got, want)
+	}
+	for p, w := range want {
+		if g := got[p]; g.Blocked != w.Blocked || !g.Since.Equal(w.Since) {
+			t.Errorf("Blocks[%s] = %+v, want %+v", p, g, w)
+		}
+	}
+	if got, err := br.Blocks(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("Blocks of nobody = %v, %v", got, err)
 	}
 }
 
