@@ -8,6 +8,8 @@ import (
 	"github.com/overblik/overblik/aggregator"
 )
 
+// BenchmarkGetConflicts338 times the worklist's read of its biggest day in
+// the region bench: 338 patients' stored conflicts, on the real Redis.
 func BenchmarkGetConflicts338(b *testing.B) {
 	ctx := context.Background()
 	tl, _ := demoTimeline(b)
