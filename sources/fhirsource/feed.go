@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +67,27 @@ type feedHead struct {
 	} `json:"identifier"`
 }
 
+// feedTypes are the types a change feed searches, in the cursor's order.
+var feedTypes = [2]string{"Appointment", "Encounter"}
+
+// parseFeedCursor reads a cursor of Changed: one instant per feed type, or
+// one for both.
+func parseFeedCursor(cursor string) ([2]time.Time, error) {
+	a, e, two := strings.Cut(cursor, "|")
+	if !two {
+		e = a
+	}
+	var out [2]time.Time
+	for k, v := range []string{a, e} {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return out, err
+		}
+		out[k] = t
+	}
+	return out, nil
+}
+
 // Changed implements aggregator.ChangeFeed with two system-level searches,
 // Appointment and Encounter with _lastUpdated=gt<cursor>, asking the server
 // to _include the Patients they name; a Patient not included (a server
@@ -74,24 +96,32 @@ type feedHead struct {
 // clock less a minute. A deletion does not show in such a search: the
 // refresher's periodic full read catches it. A search cut off at the page
 // cap is an error, so no change is skipped silently; the cursor stays.
+//
+// Each resource type has its own instant in the cursor ("appointments|
+// encounters"; a single instant, as earlier releases wrote, is both): the
+// two searches run one after the other, and an Appointment changed between
+// them, stamped before the newest Encounter, would be skipped for good by
+// one instant shared by both.
 func (s *Source) Changed(ctx context.Context, cursor string) ([]aggregator.Identifier, string, error) {
 	if cursor == "" {
-		return nil, s.cfg.Now().Add(-feedStartBack).UTC().Format(time.RFC3339Nano), nil
+		start := s.cfg.Now().Add(-feedStartBack).UTC().Format(time.RFC3339Nano)
+		return nil, start + "|" + start, nil
 	}
-	since, err := time.Parse(time.RFC3339Nano, cursor)
+	since, err := parseFeedCursor(cursor)
 	if err != nil {
 		return nil, "", &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid, Msg: "change feed cursor is not an instant", Err: err}
 	}
-	newest := since
 	budget := fhir.NewByteBudget(s.cfg.MaxBytes)
 	pids := map[string]bool{}
 	included := map[string][]aggregator.Identifier{}
-	for _, typ := range []string{"Appointment", "Encounter"} {
+	var next [2]string
+	for k, typ := range feedTypes {
 		include := "Appointment:patient"
 		if typ == "Encounter" {
 			include = "Encounter:subject"
 		}
-		res, err := s.client.SearchWithin(ctx, budget, typ, url.Values{"_lastUpdated": {"gt" + cursor}, "_include": {include}})
+		newest := since[k]
+		res, err := s.client.SearchWithin(ctx, budget, typ, url.Values{"_lastUpdated": {"gt" + since[k].Format(time.RFC3339Nano)}, "_include": {include}})
 		if err != nil {
 			return nil, "", s.wrap("change feed", err)
 		}
@@ -132,12 +162,13 @@ func (s *Source) Changed(ctx context.Context, cursor string) ([]aggregator.Ident
 				}
 			}
 		}
+		next[k] = newest.UTC().Format(time.RFC3339Nano)
 	}
 	ids, err := s.identifiers(ctx, pids, included)
 	if err != nil {
 		return nil, "", err
 	}
-	return ids, newest.UTC().Format(time.RFC3339Nano), nil
+	return ids, next[0] + "|" + next[1], nil
 }
 
 func identifiersOf(h feedHead) []aggregator.Identifier {
