@@ -3,6 +3,7 @@ package cachetest
 import (
 	"fmt"
 	"reflect"
+	"testing"
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
@@ -162,4 +163,23 @@ func show(v reflect.Value) any {
 		return "nil"
 	}
 	return v.Elem().Interface()
+}
+
+// RunCodec checks that a back end's stored form keeps every field: enc
+// turns a timeline into what is stored and back. Run it beside Run where
+// the cache keeps what it put in memory too (a near cache), so that Run's
+// round trip never reads the stored form.
+func RunCodec(t *testing.T, roundTrip func(*aggregator.Timeline) (*aggregator.Timeline, error)) {
+	t.Helper()
+	full, err := fullTimeline("p1", time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := roundTrip(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diff("Timeline", reflect.ValueOf(*got), reflect.ValueOf(*full)) {
+		t.Error(d)
+	}
 }
