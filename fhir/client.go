@@ -253,19 +253,6 @@ func (r *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// bundlePage is the part of a search Bundle the client needs; entries stay
-// raw so callers decode only what they use.
-type bundlePage struct {
-	ResourceType string `json:"resourceType"`
-	Link         []struct {
-		Relation string `json:"relation"`
-		URL      string `json:"url"`
-	} `json:"link"`
-	Entry []struct {
-		Resource json.RawMessage `json:"resource"`
-	} `json:"entry"`
-}
-
 // Search GETs base/{resourceType}?{params}&_count=N and follows
 // Bundle.link[relation=next] (absolute, or relative to base, used exactly as
 // given) until there is none. A next link already visited is ErrLoop; a next
@@ -317,26 +304,16 @@ func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType s
 		if err != nil {
 			return nil, err
 		}
-		var page bundlePage
-		if err := Unmarshal(body, &page); err != nil {
+		page, err := parsePage(body)
+		if err != nil {
 			return nil, fmt.Errorf("%s: page %d: %w", op, res.Pages+1, invalid("bundle", err))
 		}
-		if page.ResourceType != "Bundle" {
-			return nil, fmt.Errorf("%s: page %d: got %q, want Bundle: %w", op, res.Pages+1, shortType(page.ResourceType), ErrInvalid)
+		if page.resourceType != "Bundle" {
+			return nil, fmt.Errorf("%s: page %d: got %q, want Bundle: %w", op, res.Pages+1, shortType(page.resourceType), ErrInvalid)
 		}
 		res.Pages++
-		for _, e := range page.Entry {
-			if len(e.Resource) > 0 && string(e.Resource) != "null" {
-				res.Resources = append(res.Resources, e.Resource)
-			}
-		}
-		link := ""
-		for _, l := range page.Link {
-			if l.Relation == "next" && l.URL != "" {
-				link = l.URL
-				break
-			}
-		}
+		res.Resources = append(res.Resources, page.resources...)
+		link := page.next
 		if link == "" {
 			return res, nil
 		}

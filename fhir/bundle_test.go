@@ -1,0 +1,96 @@
+package fhir
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// parsePage finds what encoding/json finds in the real Bundles of others
+// (MedCom, Synthea): every entry's resource, byte for byte, in order.
+func TestParsePageReadsRealBundles(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join(examplesDir, "*", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundles := 0
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want struct {
+			ResourceType string `json:"resourceType"`
+			Entry        []struct {
+				Resource json.RawMessage `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if want.ResourceType != "Bundle" {
+			continue
+		}
+		bundles++
+		got, err := parsePage(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if got.resourceType != "Bundle" || len(got.resources) != len(want.Entry) {
+			t.Fatalf("%s: %q with %d resources, want Bundle with %d", p, got.resourceType, len(got.resources), len(want.Entry))
+		}
+		for i, e := range want.Entry {
+			if !bytes.Equal(got.resources[i], e.Resource) {
+				t.Fatalf("%s: resource %d differs from encoding/json's", p, i)
+			}
+		}
+	}
+	if bundles < 4 {
+		t.Fatalf("%d Bundles among the examples, want the MedCom and Synthea ones", bundles)
+	}
+}
+
+func TestParsePage(t *testing.T) {
+	const doc = `{"resourceType":"Bundle","id":"x","link":[{"relation":"self","url":"a"},{"relation":"next","url":"b"}],
+		"entry":[{"fullUrl":"u","resource":{"resourceType":"Appointment","id":"1"},"search":{"mode":"match"}},
+		{"resource":null},{"fullUrl":"only"},{"resource" : {"resourceType":"Location","id":"2"}}]}`
+	p, err := parsePage([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.resourceType != "Bundle" || p.next != "b" || len(p.resources) != 2 {
+		t.Fatalf("got %+v", p)
+	}
+	if string(p.resources[0]) != `{"resourceType":"Appointment","id":"1"}` || string(p.resources[1]) != `{"resourceType":"Location","id":"2"}` {
+		t.Fatalf("resources %q", p.resources)
+	}
+	// The resources are slices of the body: appending to one must not
+	// write over what follows it.
+	before := string(p.resources[1])
+	_ = append(p.resources[0], `,"garbage"`...)
+	if string(p.resources[1]) != before {
+		t.Fatalf("appending to a resource changed the next: %q", p.resources[1])
+	}
+
+	for name, bad := range map[string]string{
+		"truncated":       `{"resourceType":"Bundle","entry":[{"resource":{"id":"1"}`,
+		"trailing data":   `{"resourceType":"Bundle"} {}`,
+		"entry not array": `{"resourceType":"Bundle","entry":{"resource":{}}}`,
+		"not an object":   `["Bundle"]`,
+		"bad inner value": `{"resourceType":"Bundle","entry":[{"resource":{"id":tru}}]}`,
+		"bad skipped":     `{"resourceType":"Bundle","meta":{"x":[1,}}`,
+		"empty":           ``,
+	} {
+		if _, err := parsePage([]byte(bad)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	// encoding/json's leniencies: a name twice, invalid UTF-8.
+	p, err = parsePage([]byte("{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":{\"id\":\"\xff\",\"id\":\"2\"}}]}"))
+	if err != nil || len(p.resources) != 1 || !strings.Contains(string(p.resources[0]), `"2"`) {
+		t.Fatalf("lenient page: %v %q", err, p.resources)
+	}
+}
