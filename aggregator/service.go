@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/overblik/overblik/internal/buildid"
 )
 
 // Registration is a source as configured: the connector plus what the
@@ -82,6 +85,7 @@ type Service struct {
 	backend Backend
 	opts    Options
 	log     *slog.Logger
+	built   string // names this build and its merge rules, see digest
 
 	flight singleflight.Group
 	views  viewNotes
@@ -179,7 +183,10 @@ func New(regs []Registration, backend Backend, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{regs: regs, backend: backend, opts: opts, log: log, stop: make(chan struct{})}, nil
+	// A stored digest is trusted by the build that made it only: another
+	// may normalise or merge differently (internal/buildid).
+	built := digestOf(buildid.Fingerprint(), fmt.Sprintf("%+v", mr))
+	return &Service{regs: regs, backend: backend, opts: opts, log: log, built: built, stop: make(chan struct{})}, nil
 }
 
 // Timeline returns the patient's timeline under the freshness policy: a fresh
@@ -486,6 +493,10 @@ type fetchResult struct {
 	batch    Batch
 	err      error
 	duration time.Duration
+	digest   string // SourceStatus.Digest of this read; empty when it has none
+	// later normalises a reading whose digest matched the source's last
+	// good read, if the build needs its entries after all; nil otherwise.
+	later func(context.Context) (Batch, error)
 }
 
 // build fans out to every source in parallel. A failing source never fails
@@ -494,6 +505,11 @@ type fetchResult struct {
 // window and its status stay as they were. A source read covers the marks
 // of a claimed pl (see plan). patientName is the patient's name from the
 // first source (in configuration order) that gave one.
+//
+// When every source asked read what it read for prev (equal digests) in
+// the same window, prev's entries are the merge of what they said, and
+// stay, with nothing normalised or merged again: most refreshes find
+// nothing changed. Otherwise such a reading is normalised after all.
 func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl plan) (_ *Timeline, patientName string) {
 	now := s.opts.Now()
 	w := s.Window(now)
@@ -502,19 +518,118 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 	// A plain Group, not WithContext: one source's failure must not cancel the others.
 	var g errgroup.Group
 	for i, r := range s.regs {
-		if pl.reuse[r.Source.Name()] && prev != nil {
-			if kept[i] = statusOf(prev, r.Source.Name()); kept[i] != nil {
+		var last string
+		if prev != nil {
+			st := statusOf(prev, r.Source.Name())
+			if pl.reuse[r.Source.Name()] && st != nil {
+				kept[i] = st
 				continue
+			}
+			if st != nil && st.OK && prev.Window.From.Equal(w.From) && prev.Window.To.Equal(w.To) {
+				last = st.Digest
 			}
 		}
 		g.Go(func() error {
-			results[i] = s.fetch(ctx, r, p, w)
+			results[i] = s.fetch(ctx, r, p, w, last)
 			return nil
 		})
 	}
 	_ = g.Wait()
 
 	t := &Timeline{Patient: p.Handle, GeneratedAt: now, Window: w}
+	found := false // t.Conflicts
+	if s.unchanged(results, kept) {
+		patientName = s.keep(t, prev, results, kept)
+		if clockless(t) { // the same entries in the same window: the same conflicts
+			t.Conflicts, found = make([]Conflict, len(prev.Conflicts)), true
+			for i, c := range prev.Conflicts {
+				c.Entries = slices.Clone(c.Entries)
+				t.Conflicts[i] = c
+			}
+		}
+	} else {
+		for i, r := range s.regs {
+			if results[i].later != nil {
+				g.Go(func() error {
+					s.normaliseLater(ctx, r, &results[i])
+					return nil
+				})
+			}
+		}
+		_ = g.Wait()
+		patientName = s.assemble(ctx, t, p, prev, results, kept)
+	}
+	if !found {
+		t.Conflicts = s.opts.Conflicts.Find(t, s.opts.Location, now)
+	}
+	for i := range t.Sources {
+		t.Sources[i].FeedMark = 0
+		if pl.claimed {
+			t.Sources[i].FeedMark = pl.marks[t.Sources[i].Name]
+		}
+		t.Sources[i].Entries = 0
+		for _, e := range t.Entries {
+			if e.Source == t.Sources[i].Name {
+				t.Sources[i].Entries++
+			}
+		}
+	}
+	return t, patientName
+}
+
+// unchanged reports whether every source was kept or read the same as for
+// the previous build (fetch left its reading to normalise later).
+func (s *Service) unchanged(results []fetchResult, kept []*SourceStatus) bool {
+	asked := false
+	for i := range s.regs {
+		if kept[i] != nil {
+			continue
+		}
+		if results[i].later == nil {
+			return false
+		}
+		asked = true
+	}
+	return asked
+}
+
+// keep fills t from prev for a build in which nothing changed: prev's
+// entries, the read sources' entries fetched now, their statuses good now.
+func (s *Service) keep(t, prev *Timeline, results []fetchResult, kept []*SourceStatus) (patientName string) {
+	read := make(map[string]bool, len(s.regs))
+	for i, r := range s.regs {
+		name := r.Source.Name()
+		if kept[i] != nil {
+			t.Sources = append(t.Sources, *kept[i])
+			continue
+		}
+		res := results[i]
+		st := *statusOf(prev, name) // present: its digest matched
+		st.Display, st.Phone, st.Sector, st.Duration = r.Display, r.Phone, r.Source.Sector(), res.duration
+		st.LastSuccess, st.Digest = t.GeneratedAt, res.digest
+		t.Sources = append(t.Sources, st)
+		read[name] = true
+		if patientName == "" {
+			patientName = res.batch.PatientName
+		}
+	}
+	// Copies of the entries that share their slices with prev's: a built
+	// timeline is never changed (caches hand one to every reader), and
+	// copying them all would cost this build more than the rest of it.
+	t.Entries = make([]Entry, len(prev.Entries))
+	for i, e := range prev.Entries {
+		if read[e.Source] {
+			e.FetchedAt = t.GeneratedAt
+		}
+		t.Entries[i] = e
+	}
+	return patientName
+}
+
+// assemble fills t from what the sources said, prev for those kept or
+// failed, and merges the entries.
+func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev *Timeline, results []fetchResult, kept []*SourceStatus) (patientName string) {
+	now, w := t.GeneratedAt, t.Window
 	var all []Entry
 	for i, r := range s.regs {
 		res := results[i]
@@ -534,6 +649,9 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 			st.OK = true
 			st.LastSuccess = now
 			st.Skipped, st.Warnings = res.batch.Skipped, res.batch.Warnings
+			if !res.batch.Unsettled {
+				st.Digest = res.digest
+			}
 			for _, e := range res.batch.Entries {
 				e.Source, e.Sector, e.Stale, e.FetchedAt = name, st.Sector, false, now
 				// Whatever a connector let through, only an https link leaves.
@@ -555,20 +673,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 		t.Sources = append(t.Sources, st)
 	}
 	t.Entries = merge(all, *s.opts.Merge)
-	t.Conflicts = s.opts.Conflicts.Find(t, s.opts.Location, now)
-	for i := range t.Sources {
-		t.Sources[i].FeedMark = 0
-		if pl.claimed {
-			t.Sources[i].FeedMark = pl.marks[t.Sources[i].Name]
-		}
-		t.Sources[i].Entries = 0
-		for _, e := range t.Entries {
-			if e.Source == t.Sources[i].Name {
-				t.Sources[i].Entries++
-			}
-		}
-	}
-	return t, patientName
+	return patientName
 }
 
 // statusOf returns the status of source name in t, nil when it has none.
@@ -601,7 +706,10 @@ func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
 	return out
 }
 
-func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Window) (res fetchResult) {
+// fetch asks one source for the patient's entries in w. last is the digest
+// of the source's last good read for prev in this window: a Reader that
+// reads the same again is not normalised now (fetchResult.later).
+func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Window, last string) (res fetchResult) {
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -624,12 +732,57 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 			res = fetchResult{err: &SourceError{Source: r.Source.Name(), Kind: Invalid, Msg: fmt.Sprintf("connector panicked: %v", v)}, duration: time.Since(start)}
 		}
 	}()
-	b, err := r.Source.Fetch(ctx, p, w)
+	var b Batch
+	var err error
+	if rd, ok := r.Source.(Reader); ok {
+		var reading Reading
+		if reading, err = rd.Read(ctx, p, w); err == nil {
+			res.digest = s.digest(r, reading.Digest)
+			if res.digest != "" && res.digest == last {
+				res.batch.PatientName, res.later = reading.PatientName, reading.Normalise
+				return res
+			}
+			if b, err = reading.Normalise(ctx); b.PatientName == "" {
+				b.PatientName = reading.PatientName
+			}
+		}
+	} else {
+		b, err = r.Source.Fetch(ctx, p, w)
+	}
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded && KindOf(err) != Timeout {
 			err = &SourceError{Source: r.Source.Name(), Kind: Timeout, Msg: fmt.Sprintf("no answer within %s", r.Timeout), Err: err}
 		}
 		return fetchResult{err: err}
 	}
-	return fetchResult{batch: b}
+	res.batch = b
+	return res
+}
+
+// normaliseLater normalises a reading fetch left for later, within the
+// source's deadline and, as fetch does, turning a panic into its error.
+func (s *Service) normaliseLater(ctx context.Context, r Registration, res *fetchResult) {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	later := res.later
+	res.later = nil
+	defer func() {
+		if v := recover(); v != nil {
+			res.batch, res.err = Batch{}, &SourceError{Source: r.Source.Name(), Kind: Invalid, Msg: fmt.Sprintf("connector panicked: %v", v)}
+		}
+	}()
+	name := res.batch.PatientName
+	res.batch, res.err = later(ctx)
+	if res.batch.PatientName == "" {
+		res.batch.PatientName = name
+	}
+}
+
+// digest is a reading's SourceStatus.Digest: the source's digest, bound
+// to this build of overblik, its merge rules and the source's place.
+func (s *Service) digest(r Registration, read string) string {
+	if read == "" {
+		return ""
+	}
+	return digestOf(s.built, r.Source.Name(), string(r.Source.Sector()), read)
 }

@@ -18,6 +18,27 @@ type Source interface {
 	Fetch(ctx context.Context, p PatientRef, w Window) (Batch, error)
 }
 
+// Reader is a Source that reads and normalises in two steps, so that a
+// refresh that reads what the last one read keeps the entries it has:
+// most refreshes find nothing changed, and normalising is most of the CPU
+// a refresh costs. The aggregator reads through it when a Source has it.
+type Reader interface {
+	Read(ctx context.Context, p PatientRef, w Window) (Reading, error)
+}
+
+// Reading is what a Reader read for one patient, not yet normalised.
+type Reading struct {
+	// Digest names what was read by its content: two readings with the
+	// same digest normalise to the same Batch. Empty when the source
+	// cannot tell; such a reading is always normalised.
+	Digest string
+	// PatientName is Batch.PatientName, known before normalising.
+	PatientName string
+	// Normalise turns the reading into the Batch Fetch would have
+	// returned; called at most once, within ctx.
+	Normalise func(ctx context.Context) (Batch, error)
+}
+
 // Batch is what one Fetch delivers.
 type Batch struct {
 	Entries  []Entry
@@ -29,6 +50,10 @@ type Batch struct {
 	// Personal data: never logged, never kept in a timeline (Options.Named
 	// hears of it).
 	PatientName string
+	// Unsettled: some of it rests on a passing failure (a referenced
+	// Location that did not answer, so only its display is shown), which
+	// the next read may not have. Its Reading's digest is not kept.
+	Unsettled bool
 }
 
 // MaxNotes bounds Batch.Notes: a source that sends thousands of bad

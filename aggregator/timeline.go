@@ -60,4 +60,9 @@ type SourceStatus struct {
 	// FeedMark is the count of change-feed marks (Claim.Marks) the last
 	// read of this source covered; 0 without a change feed.
 	FeedMark int64
+	// Digest names the source's last good read (Reading.Digest, for this
+	// build of overblik and this source's place in it); empty when it was
+	// not good or the source cannot tell. A refresh whose every source
+	// reads the same keeps the entries as they are (see Service.build).
+	Digest string
 }

@@ -350,6 +350,7 @@ type sourceV1 struct {
 	Warnings    int           `json:"warnings,omitempty"`
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	FeedMark    int64         `json:"feed_mark,omitempty"` // absent before change-feed marks were counted: 0
+	Digest      string        `json:"digest,omitempty"`    // absent before reads had digests: the next read normalises
 }
 
 // encode serialises t as JSON at the current schema version. Times keep their
@@ -389,7 +390,7 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 		for i, s := range t.Sources {
 			d.Sources[i] = sourceV1{Name: s.Name, Display: s.Display, Phone: s.Phone, Sector: string(s.Sector), OK: s.OK,
 				Error: s.Error, ErrorKind: string(s.ErrorKind), LastSuccess: s.LastSuccess,
-				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark}
+				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark, Digest: s.Digest}
 		}
 	}
 	if len(t.Conflicts) > 0 {
@@ -458,7 +459,7 @@ func decode(b []byte) (*aggregator.Timeline, error) {
 		for i, s := range d.Sources {
 			t.Sources[i] = aggregator.SourceStatus{Name: s.Name, Display: s.Display, Phone: s.Phone, Sector: aggregator.Sector(s.Sector),
 				OK: s.OK, Error: s.Error, ErrorKind: aggregator.ErrorKind(s.ErrorKind), LastSuccess: s.LastSuccess,
-				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark}
+				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark, Digest: s.Digest}
 		}
 	}
 	if len(d.Conflicts) > 0 {
