@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"golang.org/x/sync/errgroup"
@@ -75,9 +76,10 @@ func localRef(base, ref string) (typ, id string, ok bool) {
 
 // resolveAll reads every referenced party not yet cached, a few at a time.
 // A reference that cannot be read is not an error: the entry falls back to
-// the reference's display.
-func (s *Source) resolveAll(ctx context.Context, refs map[string]bool) {
-	s.readParties(ctx, refs)
+// the reference's display, and settled is false, since the next read may
+// do better.
+func (s *Source) resolveAll(ctx context.Context, refs map[string]bool) (settled bool) {
+	settled = s.readParties(ctx, refs)
 	// A PractitionerRole without its practitioner's name needs a second
 	// round for the Practitioner.
 	more := map[string]bool{}
@@ -88,12 +90,16 @@ func (s *Source) resolveAll(ctx context.Context, refs map[string]bool) {
 			}
 		}
 	}
-	if len(more) > 0 {
-		s.readParties(ctx, more)
+	if len(more) > 0 && !s.readParties(ctx, more) {
+		settled = false
 	}
+	return settled
 }
 
-func (s *Source) readParties(ctx context.Context, refs map[string]bool) {
+// readParties reads the parties in refs not yet cached; false when one of
+// them could not be read.
+func (s *Source) readParties(ctx context.Context, refs map[string]bool) bool {
+	var failed atomic.Bool
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for ref := range refs {
@@ -107,6 +113,7 @@ func (s *Source) readParties(ctx context.Context, refs map[string]bool) {
 		g.Go(func() error {
 			raw, err := s.client.Read(ctx, typ, id)
 			if err != nil {
+				failed.Store(true)
 				return nil
 			}
 			if p, err := decodeParty(raw); err == nil && p.Type == typ {
@@ -116,6 +123,7 @@ func (s *Source) readParties(ctx context.Context, refs map[string]bool) {
 		})
 	}
 	_ = g.Wait()
+	return !failed.Load()
 }
 
 // lookup finds what a reference points to: a contained resource, a resolved

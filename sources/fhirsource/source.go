@@ -93,9 +93,10 @@ func ParseDetail(s string) (Detail, bool) {
 
 // Source is a FHIR R4 server as a timeline source. Safe for concurrent use.
 type Source struct {
-	cfg    Config
-	client *fhir.Client
-	refs   refCache
+	cfg      Config
+	settings string // see settings
+	client   *fhir.Client
+	refs     refCache
 
 	mu  sync.Mutex
 	ids map[aggregator.Identifier]knownPatient // patient identifier -> this server's Patient id
@@ -147,7 +148,7 @@ func New(cfg Config, hc *http.Client) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fhirsource %s: %w", cfg.Name, err)
 	}
-	return &Source{cfg: cfg, client: c, ids: make(map[aggregator.Identifier]knownPatient), state: make(map[string]*patientState)}, nil
+	return &Source{cfg: cfg, settings: settings(cfg), client: c, ids: make(map[aggregator.Identifier]knownPatient), state: make(map[string]*patientState)}, nil
 }
 
 func (s *Source) Name() string              { return s.cfg.Name }
@@ -155,25 +156,47 @@ func (s *Source) Sector() aggregator.Sector { return s.cfg.Sector }
 
 // Fetch returns the patient's Appointments and Encounters in w.
 func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
+	r, err := s.Read(ctx, p, w)
+	if err != nil {
+		return aggregator.Batch{}, err
+	}
+	return r.Normalise(ctx)
+}
+
+// Read searches the patient's Appointments and Encounters in w and leaves
+// decoding and normalising them to the Reading (aggregator.Reader): a
+// refresh that reads the same as the last one skips them. An incremental
+// source merges with what it kept, so its readings carry no digest.
+func (s *Source) Read(ctx context.Context, p aggregator.PatientRef, w aggregator.Window) (aggregator.Reading, error) {
 	budget := fhir.NewByteBudget(s.cfg.MaxBytes)
 	pat, err := s.patientID(ctx, budget, p.Identifier)
 	if err != nil {
-		return aggregator.Batch{}, err
+		return aggregator.Reading{}, err
 	}
-	var b aggregator.Batch
+	named := func(b aggregator.Batch) aggregator.Batch {
+		b.PatientName = pat.name
+		return b
+	}
 	if s.cfg.Incremental {
-		b, err = s.fetchIncremental(ctx, budget, pat, w)
-	} else {
-		var items []item
-		if items, err = s.read(ctx, budget, pat, windowQuery(pat.id, w)); err == nil {
-			b = s.batch(items)
+		b, err := s.fetchIncremental(ctx, budget, pat, w)
+		if err != nil {
+			return aggregator.Reading{}, err
 		}
+		return aggregator.Reading{PatientName: pat.name,
+			Normalise: func(context.Context) (aggregator.Batch, error) { return named(b), nil }}, nil
 	}
+	q := windowQuery(pat.id, w)
+	f, err := s.searchAll(ctx, budget, q)
 	if err != nil {
-		return aggregator.Batch{}, err
+		return aggregator.Reading{}, err
 	}
-	b.PatientName = pat.name
-	return b, nil
+	return aggregator.Reading{Digest: s.digest(q, pat, f), PatientName: pat.name,
+		Normalise: func(ctx context.Context) (aggregator.Batch, error) {
+			items, settled := s.items(ctx, pat, f)
+			b := named(s.batch(items))
+			b.Unsettled = !settled
+			return b, nil
+		}}, nil
 }
 
 // errTruncated: a search had more pages than the client's cap, or more
@@ -240,13 +263,26 @@ func (s *Source) batch(items []item) aggregator.Batch {
 	return b
 }
 
+// found is what one read's two searches answered.
+type found struct {
+	appts, encs *fhir.SearchResult
+	include     bool // the searches asked for _include
+}
+
 // read searches the patient's Appointments and Encounters with q (which
 // names pat) within budget, reads what they reference, and normalises them.
-// A resource that names none of pat's records as its patient is dropped
-// before anything it references is read: a server that ignores patient=
-// (FHIR's lenient default, which strict handling only asks it to give up)
-// answers with everyone's.
 func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient, q url.Values) ([]item, error) {
+	f, err := s.searchAll(ctx, budget, q)
+	if err != nil {
+		return nil, err
+	}
+	items, _ := s.items(ctx, pat, f)
+	return items, nil
+}
+
+// searchAll runs the searches of one read, with _include when the server
+// takes it.
+func (s *Source) searchAll(ctx context.Context, budget *fhir.ByteBudget, q url.Values) (found, error) {
 	include := s.cfg.Include && !s.includeRefused.Load()
 	appts, encs, err := s.search(ctx, budget, q, include)
 	var fe *fhir.Error
@@ -255,15 +291,26 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient,
 		// where it used to ignore it: search without, and from now on.
 		if appts, encs, err = s.search(ctx, budget, q, false); err == nil {
 			s.includeRefused.Store(true)
+			include = false
 		}
 	}
 	if err != nil {
-		return nil, s.wrap("search", err)
+		return found{}, s.wrap("search", err)
 	}
 	if err := s.cutOff(appts, encs); err != nil {
-		return nil, err
+		return found{}, err
 	}
+	return found{appts: appts, encs: encs, include: include}, nil
+}
 
+// items decodes and normalises what the searches found, reading the
+// parties they reference that are not yet known. A resource that names
+// none of pat's records as its patient is dropped before anything it
+// references is read: a server that ignores patient= (FHIR's lenient
+// default, which strict handling only asks it to give up) answers with
+// everyone's. settled is false when a referenced party could not be read.
+func (s *Source) items(ctx context.Context, pat patient, f found) (_ []item, settled bool) {
+	appts, encs := f.appts, f.encs
 	var items []item
 	skip := func(typ string, i int, raw json.RawMessage, err error) {
 		key := fmt.Sprintf("%s#%d", typ, i)
@@ -337,7 +384,7 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient,
 			refs[*e.ServiceProvider.Reference] = true
 		}
 	}
-	s.resolveAll(ctx, refs)
+	settled = s.resolveAll(ctx, refs)
 
 	n := normaliser{src: s, loc: s.cfg.Location}
 	for i, a := range apptList {
@@ -364,7 +411,7 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient,
 		}
 		items = append(items, it)
 	}
-	return items, nil
+	return items, settled
 }
 
 // search runs the Appointment and Encounter searches for q at once.
