@@ -35,10 +35,42 @@ type Encounter struct {
 	Contained   []json.RawMessage // see Appointment.Contained
 }
 
-// codedElem peeks at the coded children of array elements.
-type codedElem struct {
+// The wire forms decode a resource with the samply model in one pass, but
+// take its status and the coded children listed below as strings: the
+// model's enum decoders fail the whole resource on a code they do not
+// know, and turn a missing one into their first. Shadowing the model's
+// fields by name keeps them out of its hands.
+type appointmentWire struct {
+	r4.Appointment
+	ResourceType string            `json:"resourceType"`
+	Status       *string           `json:"status"`
+	Participant  []participantWire `json:"participant"`
+	Contained    []json.RawMessage `json:"contained"`
+}
+
+type participantWire struct {
+	r4.AppointmentParticipant
 	Status   *string `json:"status"`
 	Required *string `json:"required"`
+}
+
+type encounterWire struct {
+	r4.Encounter
+	ResourceType  string              `json:"resourceType"`
+	Status        *string             `json:"status"`
+	StatusHistory []statusHistoryWire `json:"statusHistory"`
+	Location      []locationWire      `json:"location"`
+	Contained     []json.RawMessage   `json:"contained"`
+}
+
+type statusHistoryWire struct {
+	r4.EncounterStatusHistory
+	Status *string `json:"status"`
+}
+
+type locationWire struct {
+	r4.EncounterLocation
+	Status *string `json:"status"`
 }
 
 // DecodeAppointment decodes an Appointment with the samply model, checking
@@ -49,41 +81,39 @@ type codedElem struct {
 // narrative status, ...) still fail with ErrInvalid.
 func DecodeAppointment(raw []byte) (*Appointment, error) {
 	const rt = "Appointment"
-	var p struct {
-		ResourceType string            `json:"resourceType"`
-		Status       *string           `json:"status"`
-		Participant  []codedElem       `json:"participant"`
-		Contained    []json.RawMessage `json:"contained"`
-	}
-	if err := Unmarshal(raw, &p); err != nil {
+	var w appointmentWire
+	if err := Unmarshal(raw, &w); err != nil {
 		return nil, invalid("decode "+rt, err)
 	}
-	if err := checkHead(rt, p.ResourceType, p.Status); err != nil {
+	if err := checkHead(rt, w.ResourceType, w.Status); err != nil {
 		return nil, err
 	}
-	out := &Appointment{RawStatus: *p.Status, Contained: p.Contained}
-	status, ok := known[r4.AppointmentStatus](*p.Status)
-	out.KnownStatus = ok
-
-	var drop []path
-	for i, e := range p.Participant {
-		switch {
+	out := &Appointment{Appointment: w.Appointment, RawStatus: *w.Status, Contained: w.Contained}
+	out.Status, out.KnownStatus = known[r4.AppointmentStatus](*w.Status)
+	out.Participant = nil
+	if w.Participant != nil {
+		out.Participant = make([]r4.AppointmentParticipant, len(w.Participant))
+	}
+	for i, e := range w.Participant {
+		p := e.AppointmentParticipant
+		switch st, ok := knownPtr[r4.ParticipationStatus](e.Status); {
 		case e.Status == nil: // required in R4; the model would say "accepted"
 			out.Dropped = append(out.Dropped, path{"participant", i, "status"}.String())
-		case !isKnown[r4.ParticipationStatus](*e.Status):
-			drop = append(drop, path{"participant", i, "status"})
+		case !ok:
+			out.Dropped = append(out.Dropped, path{"participant", i, "status"}.String())
+		default:
+			p.Status = st
 		}
-		if e.Required != nil && !isKnown[r4.ParticipantRequired](*e.Required) {
-			drop = append(drop, path{"participant", i, "required"})
+		if e.Required != nil {
+			if req, ok := known[r4.ParticipantRequired](*e.Required); ok {
+				p.Required = &req
+			} else {
+				out.Dropped = append(out.Dropped, path{"participant", i, "required"}.String())
+			}
 		}
+		out.Participant[i] = p
 	}
-	if err := decodeModel(raw, &out.Appointment, !ok, drop); err != nil {
-		return nil, invalid("decode "+rt, err)
-	}
-	if ok {
-		out.Status = status
-	}
-	out.Dropped = mergeDropped(out.Dropped, drop)
+	out.Dropped = sortedSet(out.Dropped)
 	return out, nil
 }
 
@@ -92,44 +122,44 @@ func DecodeAppointment(raw []byte) (*Appointment, error) {
 // listed, a missing statusHistory[].status is listed.
 func DecodeEncounter(raw []byte) (*Encounter, error) {
 	const rt = "Encounter"
-	var p struct {
-		ResourceType  string            `json:"resourceType"`
-		Status        *string           `json:"status"`
-		StatusHistory []codedElem       `json:"statusHistory"`
-		Location      []codedElem       `json:"location"`
-		Contained     []json.RawMessage `json:"contained"`
-	}
-	if err := Unmarshal(raw, &p); err != nil {
+	var w encounterWire
+	if err := Unmarshal(raw, &w); err != nil {
 		return nil, invalid("decode "+rt, err)
 	}
-	if err := checkHead(rt, p.ResourceType, p.Status); err != nil {
+	if err := checkHead(rt, w.ResourceType, w.Status); err != nil {
 		return nil, err
 	}
-	out := &Encounter{RawStatus: *p.Status, Contained: p.Contained}
-	status, ok := known[r4.EncounterStatus](*p.Status)
-	out.KnownStatus = ok
-
-	var drop []path
-	for i, e := range p.StatusHistory {
-		switch {
-		case e.Status == nil:
+	out := &Encounter{Encounter: w.Encounter, RawStatus: *w.Status, Contained: w.Contained}
+	out.Status, out.KnownStatus = known[r4.EncounterStatus](*w.Status)
+	out.StatusHistory = nil
+	if w.StatusHistory != nil {
+		out.StatusHistory = make([]r4.EncounterStatusHistory, len(w.StatusHistory))
+	}
+	for i, e := range w.StatusHistory {
+		h := e.EncounterStatusHistory
+		if st, ok := knownPtr[r4.EncounterStatus](e.Status); ok {
+			h.Status = st
+		} else {
 			out.Dropped = append(out.Dropped, path{"statusHistory", i, "status"}.String())
-		case !isKnown[r4.EncounterStatus](*e.Status):
-			drop = append(drop, path{"statusHistory", i, "status"})
 		}
+		out.StatusHistory[i] = h
 	}
-	for i, e := range p.Location {
-		if e.Status != nil && !isKnown[r4.EncounterLocationStatus](*e.Status) {
-			drop = append(drop, path{"location", i, "status"})
+	out.Location = nil
+	if w.Location != nil {
+		out.Location = make([]r4.EncounterLocation, len(w.Location))
+	}
+	for i, e := range w.Location {
+		l := e.EncounterLocation
+		if e.Status != nil {
+			if st, ok := known[r4.EncounterLocationStatus](*e.Status); ok {
+				l.Status = &st
+			} else {
+				out.Dropped = append(out.Dropped, path{"location", i, "status"}.String())
+			}
 		}
+		out.Location[i] = l
 	}
-	if err := decodeModel(raw, &out.Encounter, !ok, drop); err != nil {
-		return nil, invalid("decode "+rt, err)
-	}
-	if ok {
-		out.Status = status
-	}
-	out.Dropped = mergeDropped(out.Dropped, drop)
+	out.Dropped = sortedSet(out.Dropped)
 	return out, nil
 }
 
@@ -181,12 +211,16 @@ func known[T interface{ Code() string }, P interface {
 	return v, true
 }
 
-func isKnown[T interface{ Code() string }, P interface {
+// knownPtr is known for a code that may be absent (false then).
+func knownPtr[T interface{ Code() string }, P interface {
 	*T
 	json.Unmarshaler
-}](code string) bool {
-	_, ok := known[T, P](code)
-	return ok
+}](code *string) (T, bool) {
+	if code == nil {
+		var zero T
+		return zero, false
+	}
+	return known[T, P](*code)
 }
 
 // path names one coded child of an array element, e.g. participant[1].status.
@@ -198,73 +232,9 @@ type path struct {
 
 func (p path) String() string { return fmt.Sprintf("%s[%d].%s", p.array, p.index, p.field) }
 
-func mergeDropped(listed []string, drop []path) []string {
-	for _, d := range drop {
-		listed = append(listed, d.String())
-	}
-	slices.Sort(listed)
-	return slices.Compact(listed)
-}
-
-// decodeModel decodes raw into dst. The plain decode is tried first; when the
-// top-level status or some coded children are unknown to the models (whose
-// enum decoders fail the whole resource), those elements are removed from a
-// copy of the JSON and the rest is decoded.
-func decodeModel[T any](raw []byte, dst *T, dropStatus bool, drop []path) error {
-	if !dropStatus && len(drop) == 0 {
-		err := Unmarshal(raw, dst)
-		if err == nil {
-			return nil
-		}
-		// A known code written with JSON escapes fails samply's decoder:
-		// retry without the status, which the caller sets itself.
-		*dst = *new(T)
-		if Unmarshal(stripped(raw, nil), dst) != nil {
-			*dst = *new(T)
-			return err
-		}
-		return nil
-	}
-	cleaned := stripped(raw, drop)
-	if cleaned == nil {
-		return fmt.Errorf("not a JSON object")
-	}
-	return Unmarshal(cleaned, dst)
-}
-
-// stripped returns raw without its top-level status and without the listed
-// children, or nil if raw is not a JSON object.
-func stripped(raw []byte, drop []path) []byte {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil || m == nil {
-		return nil
-	}
-	delete(m, "status")
-	byArray := map[string][]path{}
-	for _, d := range drop {
-		byArray[d.array] = append(byArray[d.array], d)
-	}
-	for name, ds := range byArray {
-		var items []map[string]json.RawMessage
-		if json.Unmarshal(m[name], &items) != nil {
-			continue // let the model report what is wrong
-		}
-		for _, d := range ds {
-			if d.index < len(items) {
-				delete(items[d.index], d.field)
-			}
-		}
-		b, err := json.Marshal(items)
-		if err != nil {
-			continue
-		}
-		m[name] = b
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil
-	}
-	return b
+func sortedSet(list []string) []string {
+	slices.Sort(list)
+	return slices.Compact(list)
 }
 
 // ResourceType returns the "resourceType" of a JSON object. It reads only up

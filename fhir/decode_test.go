@@ -3,6 +3,7 @@ package fhir
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +66,8 @@ func TestDecodeAppointment(t *testing.T) {
 			wantRaw: "booked", wantKnown: true, wantStatus: r4.AppointmentStatusBooked, wantDropped: []string{"participant[0].status"}},
 		{name: "unknown participant required and unknown status", doc: withField(t, participants(`[{"actor":{"reference":"Patient/p1"},"status":"accepted","required":"sometimes"},{"actor":{"reference":"Practitioner/d1"},"status":"accepted"}]`), "status", `"scheduled"`),
 			wantRaw: "scheduled", wantDropped: []string{"participant[0].required"}},
+		{name: "participant codes written with escapes", doc: participants(`[{"actor":{"reference":"Patient/p1"},"status":"accept\u0065d","required":"requir\u0065d"},{"actor":{"reference":"Practitioner/d1"},"status":"accepted"}]`),
+			wantRaw: "booked", wantKnown: true, wantStatus: r4.AppointmentStatusBooked},
 		{name: "wrong resourceType", doc: withField(t, apptBooked, "resourceType", `"Encounter"`), wantErr: ErrInvalid},
 		{name: "missing resourceType", doc: withField(t, apptBooked, "resourceType", ""), wantErr: ErrInvalid},
 		{name: "missing status", doc: withField(t, apptBooked, "status", ""), wantErr: ErrInvalid},
@@ -102,6 +105,23 @@ func TestDecodeAppointment(t *testing.T) {
 			}
 			if len(got.Participant) != 2 || got.Participant[0].Actor == nil || *got.Participant[0].Actor.Reference != "Patient/p1" {
 				t.Errorf("participants lost: %+v", got.Participant)
+			}
+			// A participant's known codes are the model's values: the codes
+			// the document says (escapes read), unless dropped.
+			var doc struct {
+				Participant []struct{ Status, Required *string }
+			}
+			if err := json.Unmarshal([]byte(tt.doc), &doc); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range doc.Participant {
+				if p.Status != nil && !slices.Contains(got.Dropped, fmt.Sprintf("participant[%d].status", i)) && got.Participant[i].Status.Code() != *p.Status {
+					t.Errorf("participant[%d].status = %v, want %s", i, got.Participant[i].Status, *p.Status)
+				}
+				if p.Required != nil && !slices.Contains(got.Dropped, fmt.Sprintf("participant[%d].required", i)) &&
+					(got.Participant[i].Required == nil || got.Participant[i].Required.Code() != *p.Required) {
+					t.Errorf("participant[%d].required = %v, want %s", i, got.Participant[i].Required, *p.Required)
+				}
 			}
 		})
 	}
