@@ -33,44 +33,38 @@ func parsePage(body []byte) (page, error) {
 	// From a bytes.Buffer the decoder reads body itself, so the offsets it
 	// reports are body's.
 	dec := jsontext.NewDecoder(bytes.NewBuffer(body), parseOptions)
-	if err := object(dec, func(name string) error {
-		switch name {
-		case "resourceType":
-			return jsonv2.UnmarshalDecode(dec, &p.resourceType)
-		case "link":
+	if err := open(dec, '{'); err != nil {
+		return page{}, err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return page{}, err
+		}
+		switch {
+		case named(name, "resourceType"):
+			err = jsonv2.UnmarshalDecode(dec, &p.resourceType)
+		case named(name, "link"):
 			var links []struct {
 				Relation string `json:"relation"`
 				URL      string `json:"url"`
 			}
-			if err := jsonv2.UnmarshalDecode(dec, &links); err != nil {
-				return err
-			}
+			err = jsonv2.UnmarshalDecode(dec, &links)
 			for _, l := range links {
 				if l.Relation == "next" && l.URL != "" && p.next == "" {
 					p.next = l.URL
 				}
 			}
-			return nil
-		case "entry":
-			return array(dec, func() error {
-				return object(dec, func(name string) error {
-					if name != "resource" {
-						return dec.SkipValue()
-					}
-					v, err := dec.ReadValue()
-					if err != nil {
-						return err
-					}
-					if v.Kind() != 'n' {
-						end := int(dec.InputOffset())
-						p.resources = append(p.resources, json.RawMessage(body[end-len(v):end:end]))
-					}
-					return nil
-				})
-			})
+		case named(name, "entry"):
+			err = p.entries(dec, body)
+		default:
+			err = dec.SkipValue()
 		}
-		return dec.SkipValue()
-	}); err != nil {
+		if err != nil {
+			return page{}, err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
 		return page{}, err
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
@@ -79,52 +73,64 @@ func parsePage(body []byte) (page, error) {
 	return p, nil
 }
 
-// object reads a JSON object (or null), calling member for each name with
-// the decoder at the value, which member must read.
-func object(dec *jsontext.Decoder, member func(name string) error) error {
-	tok, err := dec.ReadToken()
-	if err != nil {
+// entries reads the entry array (or null), keeping each entry's resource.
+func (p *page) entries(dec *jsontext.Decoder, body []byte) error {
+	if dec.PeekKind() == 'n' {
+		return dec.SkipValue()
+	}
+	if err := open(dec, '['); err != nil {
 		return err
 	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '{':
-	default:
-		return fmt.Errorf("want an object, got %v", tok.Kind())
-	}
-	for dec.PeekKind() != '}' {
-		name, err := dec.ReadToken()
-		if err != nil {
+	for dec.PeekKind() != ']' {
+		if err := open(dec, '{'); err != nil {
 			return err
 		}
-		if err := member(name.String()); err != nil {
+		for dec.PeekKind() != '}' {
+			name, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if !named(name, "resource") {
+				if err := dec.SkipValue(); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if v.Kind() != 'n' {
+				end := int(dec.InputOffset())
+				p.resources = append(p.resources, json.RawMessage(body[end-len(v):end:end]))
+			}
+		}
+		if _, err := dec.ReadToken(); err != nil {
 			return err
 		}
 	}
-	_, err = dec.ReadToken()
+	_, err := dec.ReadToken()
 	return err
 }
 
-// array reads a JSON array (or null), calling elem with the decoder at
-// each element, which elem must read.
-func array(dec *jsontext.Decoder, elem func() error) error {
+// open reads the token that opens an object ('{') or array ('[').
+func open(dec *jsontext.Decoder, kind jsontext.Kind) error {
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return err
 	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '[':
-	default:
-		return fmt.Errorf("want an array, got %v", tok.Kind())
+	if tok.Kind() != kind {
+		return fmt.Errorf("want %v, got %v", kind, tok.Kind())
 	}
-	for dec.PeekKind() != ']' {
-		if err := elem(); err != nil {
-			return err
-		}
+	return nil
+}
+
+// named reports whether an object member's name (as read, quoted) is want,
+// escapes read: no allocation for a name without any.
+func named(name jsontext.Value, want string) bool {
+	if bytes.IndexByte(name, '\\') < 0 {
+		return len(name) == len(want)+2 && string(name[1:len(name)-1]) == want
 	}
-	_, err = dec.ReadToken()
-	return err
+	var s string
+	return jsonv2.Unmarshal(name, &s, parseOptions) == nil && s == want
 }

@@ -88,6 +88,14 @@ func TestParsePage(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+	// Names written with escapes are the same names; no entries is no resources.
+	p, err = parsePage([]byte(`{"resourceTyp\u0065":"Bundle","entr\u0079":[{"resourc\u0065":{"id":"1"}}]}`))
+	if err != nil || p.resourceType != "Bundle" || len(p.resources) != 1 {
+		t.Fatalf("escaped names: %v %+v", err, p)
+	}
+	if p, err = parsePage([]byte(`{"resourceType":"Bundle","entry":null}`)); err != nil || len(p.resources) != 0 {
+		t.Fatalf("null entry: %v %+v", err, p)
+	}
 	// encoding/json's leniencies: a name twice, invalid UTF-8.
 	p, err = parsePage([]byte("{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":{\"id\":\"\xff\",\"id\":\"2\"}}]}"))
 	if err != nil || len(p.resources) != 1 || !strings.Contains(string(p.resources[0]), `"2"`) {
