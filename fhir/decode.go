@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
@@ -193,34 +197,50 @@ func checkHead(want, got string, status *string) error {
 	return nil
 }
 
+// enum is a samply code type: an int whose values 0, 1, ... have codes,
+// and whose other values all have the same placeholder code.
+type enum interface {
+	~int
+	Code() string
+}
+
+// enumCodes holds each enum type's codes, made once (codesOf).
+var enumCodes sync.Map // reflect.Type -> map[string]int
+
+// codesOf maps T's codes to its values.
+func codesOf[T enum]() map[string]int {
+	key := reflect.TypeFor[T]()
+	if m, ok := enumCodes.Load(key); ok {
+		return m.(map[string]int)
+	}
+	m := map[string]int{}
+	seen := map[string]int{}
+	for i := 0; i < 1024; i++ {
+		c := T(i).Code()
+		if first, ok := seen[c]; ok {
+			// The placeholder of the values past the last: it was the
+			// code of the first of them, and is no code.
+			delete(m, T(first).Code())
+			break
+		}
+		seen[c], m[c] = i, i
+	}
+	enumCodes.Store(key, m)
+	return m
+}
+
 // known reports whether code is one of the samply enum T's codes, and its value.
-func known[T interface{ Code() string }, P interface {
-	*T
-	json.Unmarshaler
-}](code string) (T, bool) {
-	var v T
-	b, err := json.Marshal(code)
-	if err != nil {
-		return v, false
-	}
-	// samply trims quotes without unescaping, so also check the round trip.
-	if P(&v).UnmarshalJSON(b) != nil || v.Code() != code {
-		var zero T
-		return zero, false
-	}
-	return v, true
+func known[T enum](code string) (T, bool) {
+	v, ok := codesOf[T]()[code]
+	return T(v), ok
 }
 
 // knownPtr is known for a code that may be absent (false then).
-func knownPtr[T interface{ Code() string }, P interface {
-	*T
-	json.Unmarshaler
-}](code *string) (T, bool) {
+func knownPtr[T enum](code *string) (T, bool) {
 	if code == nil {
-		var zero T
-		return zero, false
+		return 0, false
 	}
-	return known[T, P](*code)
+	return known[T](*code)
 }
 
 // path names one coded child of an array element, e.g. participant[1].status.
@@ -240,27 +260,28 @@ func sortedSet(list []string) []string {
 // ResourceType returns the "resourceType" of a JSON object. It reads only up
 // to that member (servers write it first), so it does not validate the rest.
 func ResourceType(raw []byte) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), parseOptions)
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return "", fmt.Errorf("resourceType: not a JSON object: %w", ErrInvalid)
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
 		if err != nil {
 			return "", invalid("resourceType", err)
 		}
-		if key, _ := tok.(string); key == "resourceType" {
-			tok, err := dec.Token()
-			s, ok := tok.(string)
-			if err != nil || !ok || s == "" {
+		if named(name, "resourceType") {
+			tok, err := dec.ReadToken()
+			if err != nil || tok.Kind() != '"' || tok.String() == "" {
 				return "", fmt.Errorf("resourceType: not a non-empty string: %w", ErrInvalid)
 			}
-			return s, nil
+			return tok.String(), nil
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		if err := dec.SkipValue(); err != nil {
 			return "", invalid("resourceType", err)
 		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return "", invalid("resourceType", err)
 	}
 	return "", fmt.Errorf("resourceType: missing: %w", ErrInvalid)
 }

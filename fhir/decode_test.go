@@ -359,3 +359,43 @@ func TestUnmarshalNumbersAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// The code tables agree with samply's own decoders, have every R4 code,
+// and not the placeholder samply gives values past the last.
+func TestKnownCodesAreSamplys(t *testing.T) {
+	check := func(name string, codes map[string]int, want int, unmarshal func(code string) (int, error)) {
+		t.Helper()
+		if len(codes) != want {
+			t.Errorf("%s: %d codes, want %d: %v", name, len(codes), want, codes)
+		}
+		if _, ok := codes["<unknown>"]; ok {
+			t.Errorf("%s: the placeholder is taken for a code", name)
+		}
+		for c, v := range codes {
+			got, err := unmarshal(c)
+			if err != nil || got != v {
+				t.Errorf("%s %q: samply says %d (%v), the table %d", name, c, got, err, v)
+			}
+		}
+	}
+	un := func(u json.Unmarshaler, v func() int) func(string) (int, error) {
+		return func(c string) (int, error) {
+			b, _ := json.Marshal(c)
+			err := u.UnmarshalJSON(b)
+			return v(), err
+		}
+	}
+	var as r4.AppointmentStatus
+	check("AppointmentStatus", codesOf[r4.AppointmentStatus](), 10, un(&as, func() int { return int(as) }))
+	var ps r4.ParticipationStatus
+	check("ParticipationStatus", codesOf[r4.ParticipationStatus](), 4, un(&ps, func() int { return int(ps) }))
+	var pr r4.ParticipantRequired
+	check("ParticipantRequired", codesOf[r4.ParticipantRequired](), 3, un(&pr, func() int { return int(pr) }))
+	var es r4.EncounterStatus
+	check("EncounterStatus", codesOf[r4.EncounterStatus](), 9, un(&es, func() int { return int(es) }))
+	var ls r4.EncounterLocationStatus
+	check("EncounterLocationStatus", codesOf[r4.EncounterLocationStatus](), 4, un(&ls, func() int { return int(ls) }))
+	if _, ok := known[r4.AppointmentStatus]("Booked"); ok {
+		t.Error("codes are case-sensitive")
+	}
+}
