@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -163,6 +164,14 @@ type refreshRun struct {
 	// (the same as before) are normalised and merged anew. Measured when
 	// refreshThroughput is asked to.
 	changedCPU time.Duration
+	// The fastest and slowest rounds of each kind.
+	cpuMin, cpuMax, changedMin, changedMax time.Duration
+}
+
+// spread is the median, minimum and maximum of ds.
+func spread(ds []time.Duration) (median, lo, hi time.Duration) {
+	s := slices.Sorted(slices.Values(ds))
+	return s[len(s)/2], s[0], s[len(s)-1]
 }
 
 // refreshThroughput views n patients, moves the clock on by an interval and
@@ -194,11 +203,13 @@ func refreshThroughput(ctx context.Context, n, perSource int, latency time.Durat
 	if err := viewAll(ctx, ps, func(int) *replica { return r }); err != nil {
 		return refreshRun{}, err
 	}
-	// Rounds are timed together: one round of a few hundred patients is a
-	// few GC cycles, too few to be steady.
+	// A round of a few hundred patients lasts a fraction of a second: a
+	// couple of GC cycles, and whatever else the machine runs then. Of
+	// several rounds, the median's CPU is the figure, and the spread is
+	// printed.
 	rounds := 1
 	if changed {
-		rounds = 3
+		rounds = 5
 	}
 	round := func(what string) (elapsed, cpu time.Duration, err error) {
 		clk.Advance(refreshInterval)
@@ -210,15 +221,17 @@ func refreshThroughput(ctx context.Context, n, perSource int, latency time.Durat
 		}
 		return elapsed, cpu, err
 	}
-	var elapsed, cpu time.Duration
+	var elapsed time.Duration
+	var cpus []time.Duration
 	for range rounds {
 		e, c, err := round("a round")
 		if err != nil {
 			return refreshRun{}, err
 		}
-		elapsed, cpu = elapsed+e, cpu+c
+		elapsed, cpus = elapsed+e, append(cpus, c/time.Duration(n))
 	}
-	run := refreshRun{rate: float64(rounds*n) / elapsed.Seconds(), cpu: cpu / time.Duration(rounds*n), perSrc: perSource}
+	run := refreshRun{rate: float64(rounds*n) / elapsed.Seconds(), perSrc: perSource}
+	run.cpu, run.cpuMin, run.cpuMax = spread(cpus)
 	if !changed {
 		return run, nil
 	}
@@ -226,7 +239,7 @@ func refreshThroughput(ctx context.Context, n, perSource int, latency time.Durat
 	for i := range all {
 		all[i] = i
 	}
-	cpu = 0
+	cpus = cpus[:0]
 	for range rounds {
 		if _, err := sims.change(0, all); err != nil {
 			return refreshRun{}, err
@@ -243,7 +256,7 @@ func refreshThroughput(ctx context.Context, n, perSource int, latency time.Durat
 		if err != nil {
 			return refreshRun{}, err
 		}
-		cpu += c
+		cpus = append(cpus, c/time.Duration(n))
 		for i, p := range ps { // every change came through
 			tl, _, err := r.svc.Cached(ctx, p.Handle)
 			if err != nil || tl == nil || tl.Version != before[i]+1 || len(tl.Entries) != refreshSources*entriesPerSource {
@@ -251,7 +264,7 @@ func refreshThroughput(ctx context.Context, n, perSource int, latency time.Durat
 			}
 		}
 	}
-	run.changedCPU = cpu / time.Duration(rounds*n)
+	run.changedCPU, run.changedMin, run.changedMax = spread(cpus)
 	return run, nil
 }
 
@@ -357,7 +370,9 @@ func refreshRows(ctx context.Context, out io.Writer, cfg config, log *slog.Logge
 	fmt.Fprintf(out, "  %.0f patients/s  target >= %.0f: %s\n", run.rate, minRate, verdict(run.rate >= minRate))
 	fmt.Fprintf(out, "  CPU per refreshed patient, nothing changed at the sources (most refreshes; read and compared, not normalised): %s  target <= %s: %s\n",
 		run.cpu.Round(time.Microsecond), maxCPU, verdict(run.cpu <= maxCPU))
+	fmt.Fprintf(out, "    median of 5 rounds; they took %s to %s\n", run.cpuMin.Round(time.Microsecond), run.cpuMax.Round(time.Microsecond))
 	fmt.Fprintf(out, "  CPU per refreshed patient, each changed at one source (all three normalised and merged anew): %s\n", run.changedCPU.Round(time.Microsecond))
+	fmt.Fprintf(out, "    median of 5 rounds; they took %s to %s\n", run.changedMin.Round(time.Microsecond), run.changedMax.Round(time.Microsecond))
 
 	const latency, n = 20 * time.Millisecond, 200
 	fmt.Fprintf(out, "background refresh by refresh.per_source, %d patients, sources answering after %s:\n", n, latency)
