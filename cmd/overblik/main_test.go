@@ -444,3 +444,22 @@ func TestExampleShowsTheDefaults(t *testing.T) {
 		t.Errorf("got sectors %v, want %v", sectors, want)
 	}
 }
+
+// A FHIR source as the wiring opens it reads in two steps
+// (aggregator.Reader): a wrapper that hid that would make every refresh
+// normalise again what it read last time.
+func TestFHIRSourcesAreReaders(t *testing.T) {
+	c, err := config.Load("../../overblik.example.yaml", envFunc(map[string]string{"OVERBLIK_API_KEY_CARE_COORDINATION_SHA256": keyHash}), sourceKinds())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for _, sc := range c.Sources {
+		src, err := openSource(connectors(nil), sc, c, nil, nil)
+		if err != nil {
+			t.Fatalf("source %s: %v", sc.Name, err)
+		}
+		if _, ok := src.(aggregator.Reader); !ok {
+			t.Errorf("source %s (%s) is a %T, not an aggregator.Reader", sc.Name, sc.Kind, src)
+		}
+	}
+}
