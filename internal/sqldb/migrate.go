@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Migrations are a package's embedded schema: the NNNN_name.sql files in
@@ -96,7 +99,7 @@ func load(fsys fs.FS, dir string) ([]migration, error) {
 }
 
 func apply(ctx context.Context, db *sql.DB, d Dialect, lock, table string, ms []migration, now time.Time) (applied []int64, err error) {
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := begin(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("begin migration: %w", err)
 	}
@@ -155,4 +158,26 @@ func apply(ctx context.Context, db *sql.DB, d Dialect, lock, table string, ms []
 		return nil, fmt.Errorf("commit migrations: %w", err)
 	}
 	return applied, nil
+}
+
+// begin starts the migration's transaction. SQLite answers a BEGIN
+// IMMEDIATE with SQLITE_BUSY at once, without waiting its busy_timeout,
+// when waiting could deadlock, as while another connection turns a new
+// file's journal into WAL (TestMigrateConcurrently saw it about once in a
+// hundred runs); such a BEGIN is tried again for as long as busy_timeout
+// would have waited.
+func begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		tx, err := db.BeginTx(ctx, nil)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return tx, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
