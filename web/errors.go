@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,8 +147,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	tr := s.translatorFor(c)
 	var werr error
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+	if path := c.Request().URL.Path; strings.HasPrefix(path, "/api/") {
 		werr = s.writeJSON(c, p.status, apiErrorJSON{Error: apiErrorBody{Code: p.code, Message: tr.T(p.msg)}})
+	} else if strings.HasPrefix(path, "/fhir/") {
+		werr = writeOutcome(c, p.status, tr.T(p.msg))
 	} else if werr = s.renderError(c, tr, p); werr != nil && !c.Response().Committed {
 		s.log.Error("render error page", "err", werr)
 		werr = writeBytes(c, p.status, echo.MIMETextPlainCharsetUTF8, []byte(tr.T(p.msg)+"\n"))
@@ -177,4 +180,38 @@ func (s *Server) renderError(c echo.Context, tr *translator, p problem) error {
 		return fmt.Errorf("render error page: %w", err)
 	}
 	return nil
+}
+
+// writeOutcome answers a FHIR client (a source posting messages) as FHIR
+// servers do: an OperationOutcome, whose issue code says what kind of
+// failure it is, with the message for a person in diagnostics.
+func writeOutcome(c echo.Context, status int, msg string) error {
+	code := "exception"
+	switch {
+	case status == http.StatusUnauthorized:
+		code = "login"
+	case status == http.StatusForbidden:
+		code = "forbidden"
+	case status == http.StatusNotFound:
+		code = "not-found"
+	case status == http.StatusRequestEntityTooLarge:
+		code = "too-long"
+	case status == http.StatusTooManyRequests:
+		code = "throttled"
+	case status < 500:
+		code = "invalid"
+	}
+	type issue struct {
+		Severity    string `json:"severity"`
+		Code        string `json:"code"`
+		Diagnostics string `json:"diagnostics,omitempty"`
+	}
+	b, err := json.Marshal(struct {
+		ResourceType string  `json:"resourceType"`
+		Issue        []issue `json:"issue"`
+	}{"OperationOutcome", []issue{{Severity: "error", Code: code, Diagnostics: msg}}})
+	if err != nil {
+		return err
+	}
+	return writeBytes(c, status, "application/fhir+json; charset=utf-8", b)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,21 @@ func TestProcessMessageNeedsASource(t *testing.T) {
 			s.Handler().ServeHTTP(w, req)
 			if w.Code != tc.status {
 				t.Errorf("status %d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+			if tc.status == http.StatusUnauthorized {
+				// A FHIR client is answered in FHIR: an OperationOutcome it
+				// can read, not an HTML page.
+				var oo struct {
+					ResourceType string
+					Issue        []struct{ Severity, Code, Diagnostics string }
+				}
+				if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+					t.Errorf("Content-Type %q, want application/fhir+json", ct)
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &oo); err != nil || oo.ResourceType != "OperationOutcome" ||
+					len(oo.Issue) != 1 || oo.Issue[0].Code != "login" || oo.Issue[0].Severity != "error" || oo.Issue[0].Diagnostics == "" {
+					t.Errorf("401 body %s (%v), want an OperationOutcome with one error issue of code login", w.Body, err)
+				}
 			}
 			if got := rec.take(); strings.Join(got, ",") != strings.Join(tc.sender, ",") {
 				t.Errorf("receiver got senders %v, want %v", got, tc.sender)
