@@ -149,6 +149,14 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	// A source that reads in two steps (aggregator.Reader) must normalise
+	// to what Fetch returns, and name the same answer by the same digest and
+	// another answer by another: a refresh that trusted a digest wrongly
+	// would keep stale entries.
+	if src := start(t, h, h.Serve(t, patient, window, 5)); isReader(src) {
+		t.Run("reader", func(t *testing.T) { checkReader(t, h, src) })
+	}
+
 	t.Run("concurrent fetches", func(t *testing.T) {
 		// Fetch may be called concurrently; run with -race.
 		src := start(t, h, h.Serve(t, patient, window, 5))
@@ -215,6 +223,43 @@ func Run(t *testing.T, h Harness) {
 }
 
 // start serves handler and builds the connector against it.
+func isReader(src aggregator.Source) bool {
+	_, ok := src.(aggregator.Reader)
+	return ok
+}
+
+func checkReader(t *testing.T, h Harness, src aggregator.Source) {
+	rd := src.(aggregator.Reader)
+	ctx := context.Background()
+	first, err := rd.Read(ctx, patient, window)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	b, err := first.Normalise(ctx)
+	if err != nil {
+		t.Fatalf("Normalise: %v", err)
+	}
+	checkEntries(t, src, b, 5)
+	again, err := rd.Read(ctx, patient, window)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if first.Digest != again.Digest {
+		t.Errorf("the same answer read twice: digests %q and %q", first.Digest, again.Digest)
+	}
+	if first.Digest == "" {
+		return // it cannot tell: every reading is normalised
+	}
+	other := start(t, h, h.Serve(t, patient, window, 6))
+	r, err := other.(aggregator.Reader).Read(ctx, patient, window)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if r.Digest == first.Digest {
+		t.Errorf("an answer with another entry has the same digest %q", r.Digest)
+	}
+}
+
 func start(t *testing.T, h Harness, handler http.Handler) aggregator.Source {
 	t.Helper()
 	srv := httptest.NewServer(handler)
