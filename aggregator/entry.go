@@ -83,6 +83,10 @@ type Provenance struct {
 	Type    string // FHIR resource type
 	ID      string
 	Version string
+	// Digest, when set, names the resource as the source read it and what
+	// its entry was made with, so that the source can keep the entry when
+	// it reads the same again (Reading.Normalise).
+	Digest string
 }
 
 // Entry is one normalised item on a timeline.

@@ -41,7 +41,7 @@ func (r *readerSource) Read(context.Context, aggregator.PatientRef, aggregator.W
 	}
 	b := r.batch
 	b.Entries = slices.Clone(b.Entries)
-	return aggregator.Reading{Digest: r.digest, PatientName: "Name " + r.name, Normalise: func(context.Context) (aggregator.Batch, error) {
+	return aggregator.Reading{Digest: r.digest, PatientName: "Name " + r.name, Normalise: func(_ context.Context, last []aggregator.Entry) (aggregator.Batch, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.normalised++

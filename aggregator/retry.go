@@ -179,7 +179,7 @@ func (s *Service) retrySource(ctx context.Context, name string) bool {
 	if len(waiting) == 0 {
 		return true
 	}
-	res := s.fetch(ctx, reg, waiting[0].p, s.Window(now), "")
+	res := s.fetch(ctx, reg, waiting[0].p, s.Window(now), lastRead{})
 	if res.err != nil && outage(KindOf(res.err)) {
 		s.log.Debug("source still failing", "source", name, "kind", KindOf(res.err), "err", res.err)
 		return false

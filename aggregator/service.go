@@ -496,7 +496,31 @@ type fetchResult struct {
 	digest   string // SourceStatus.Digest of this read; empty when it has none
 	// later normalises a reading whose digest matched the source's last
 	// good read, if the build needs its entries after all; nil otherwise.
-	later func(context.Context) (Batch, error)
+	later func(context.Context, []Entry) (Batch, error)
+}
+
+// lastRead is what the source's previous good read in this window gave:
+// its SourceStatus.Digest, and its entries in prev.
+type lastRead struct {
+	digest string
+	prev   *Timeline
+	source string
+}
+
+// entries are the source's entries in prev (nil when none), sharing their
+// slices: a built timeline is never changed. Made only when a reading is
+// normalised: most are not.
+func (l lastRead) entries() []Entry {
+	if l.prev == nil {
+		return nil
+	}
+	var out []Entry
+	for _, e := range l.prev.Entries {
+		if e.Source == l.source {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // build fans out to every source in parallel. A failing source never fails
@@ -517,8 +541,8 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 	kept := make([]*SourceStatus, len(s.regs))
 	// A plain Group, not WithContext: one source's failure must not cancel the others.
 	var g errgroup.Group
+	lasts := make([]lastRead, len(s.regs))
 	for i, r := range s.regs {
-		var last string
 		if prev != nil {
 			st := statusOf(prev, r.Source.Name())
 			if pl.reuse[r.Source.Name()] && st != nil {
@@ -526,11 +550,11 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 				continue
 			}
 			if st != nil && st.OK && prev.Window.From.Equal(w.From) && prev.Window.To.Equal(w.To) {
-				last = st.Digest
+				lasts[i] = lastRead{digest: st.Digest, prev: prev, source: r.Source.Name()}
 			}
 		}
 		g.Go(func() error {
-			results[i] = s.fetch(ctx, r, p, w, last)
+			results[i] = s.fetch(ctx, r, p, w, lasts[i])
 			return nil
 		})
 	}
@@ -551,7 +575,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 		for i, r := range s.regs {
 			if results[i].later != nil {
 				g.Go(func() error {
-					s.normaliseLater(ctx, r, &results[i])
+					s.normaliseLater(ctx, r, &results[i], lasts[i].entries())
 					return nil
 				})
 			}
@@ -706,10 +730,11 @@ func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
 	return out
 }
 
-// fetch asks one source for the patient's entries in w. last is the digest
-// of the source's last good read for prev in this window: a Reader that
-// reads the same again is not normalised now (fetchResult.later).
-func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Window, last string) (res fetchResult) {
+// fetch asks one source for the patient's entries in w. last is the
+// source's last good read for prev in this window: a Reader that reads the
+// same again is not normalised now (fetchResult.later), and one that reads
+// something else may keep the entries of what it read the same.
+func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Window, last lastRead) (res fetchResult) {
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -738,11 +763,11 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 		var reading Reading
 		if reading, err = rd.Read(ctx, p, w); err == nil {
 			res.digest = s.digest(r, reading.Digest)
-			if res.digest != "" && res.digest == last {
+			if res.digest != "" && res.digest == last.digest {
 				res.batch.PatientName, res.later = reading.PatientName, reading.Normalise
 				return res
 			}
-			if b, err = reading.Normalise(ctx); b.PatientName == "" {
+			if b, err = reading.Normalise(ctx, last.entries()); b.PatientName == "" {
 				b.PatientName = reading.PatientName
 			}
 		}
@@ -761,7 +786,7 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 
 // normaliseLater normalises a reading fetch left for later, within the
 // source's deadline and, as fetch does, turning a panic into its error.
-func (s *Service) normaliseLater(ctx context.Context, r Registration, res *fetchResult) {
+func (s *Service) normaliseLater(ctx context.Context, r Registration, res *fetchResult, last []Entry) {
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	later := res.later
@@ -772,7 +797,7 @@ func (s *Service) normaliseLater(ctx context.Context, r Registration, res *fetch
 		}
 	}()
 	name := res.batch.PatientName
-	res.batch, res.err = later(ctx)
+	res.batch, res.err = later(ctx, last)
 	if res.batch.PatientName == "" {
 		res.batch.PatientName = name
 	}

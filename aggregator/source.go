@@ -35,8 +35,12 @@ type Reading struct {
 	// PatientName is Batch.PatientName, known before normalising.
 	PatientName string
 	// Normalise turns the reading into the Batch Fetch would have
-	// returned; called at most once, within ctx.
-	Normalise func(ctx context.Context) (Batch, error)
+	// returned; called at most once, within ctx. last are the entries the
+	// source's previous good read gave in the same window, as the timeline
+	// holds them (merged): a source may keep one whose Provenance says it
+	// came from one resource read the same again (Provenance.Digest)
+	// instead of normalising that resource anew. nil when there are none.
+	Normalise func(ctx context.Context, last []Entry) (Batch, error)
 }
 
 // Batch is what one Fetch delivers.

@@ -290,6 +290,7 @@ type provenanceV1 struct {
 	Type    string `json:"type,omitempty"`
 	ID      string `json:"id,omitempty"`
 	Version string `json:"version,omitempty"`
+	Digest  string `json:"digest,omitempty"` // absent before entries were kept by digest: made anew once
 }
 
 type conflictV1 struct {

@@ -2,12 +2,17 @@ package fhirsource
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/fhir"
+	"github.com/overblik/overblik/internal/buildid"
 )
 
 // digest names a read by what its normalised batch depends on: the
@@ -29,12 +34,7 @@ func (s *Source) digest(q url.Values, pat patient, f found) string {
 	write([]byte(q.Encode()))
 	write([]byte(strconv.FormatBool(f.include)))
 	write([]byte(pat.id))
-	same := make([]string, 0, len(pat.same))
-	for id := range pat.same {
-		same = append(same, id)
-	}
-	slices.Sort(same)
-	for _, id := range same {
+	for _, id := range sortedKeys(pat.same) {
 		write([]byte(id))
 	}
 	write([]byte("Appointment"))
@@ -48,7 +48,93 @@ func (s *Source) digest(q url.Values, pat patient, f found) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-// settings is what of cfg the normalised entries depend on.
+// settings is what the normalised entries depend on besides what was
+// read: cfg, and this build of the normaliser (internal/buildid).
 func settings(cfg Config) string {
-	return fmt.Sprintf("%q %q %q %q %q", cfg.Name, cfg.Sector, cfg.BaseURL, cfg.Location.String(), cfg.Detail)
+	return fmt.Sprintf("%q %q %q %q %q %q", buildid.Fingerprint(), cfg.Name, cfg.Sector, cfg.BaseURL, cfg.Location.String(), cfg.Detail)
+}
+
+// resourceDigests names each Appointment the Appointment search answered
+// (by index; "" for the resources of other types) by its bytes and all its
+// entry rests on besides: the settings, the query, the patient's records,
+// and every party either search brought along (an Appointment's lookup may
+// find a party the Encounter search included). The Encounters themselves
+// are not among them: an Appointment's entry does not read them.
+func (s *Source) resourceDigests(pat patient, f found) []string {
+	types := func(rs []json.RawMessage) []string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i], _ = fhir.ResourceType(r)
+		}
+		return out
+	}
+	at, et := types(f.appts.Resources), types(f.encs.Resources)
+	h := xxhash.New()
+	var n [8]byte
+	write := func(b []byte) {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+		_, _ = h.Write(n[:])
+		_, _ = h.Write(b)
+	}
+	write([]byte(s.settings))
+	write([]byte(f.q.Encode()))
+	write([]byte(strconv.FormatBool(f.include)))
+	write([]byte(pat.id))
+	for _, id := range sortedKeys(pat.same) {
+		write([]byte(id))
+	}
+	for i, r := range f.appts.Resources {
+		if at[i] != "Appointment" {
+			write(r)
+		}
+	}
+	for i, r := range f.encs.Resources {
+		if et[i] != "Encounter" {
+			write(r)
+		}
+	}
+	around := h.Sum64()
+	out := make([]string, len(f.appts.Resources))
+	for i, r := range f.appts.Resources {
+		if at[i] == "Appointment" {
+			h.Reset()
+			binary.LittleEndian.PutUint64(n[:], around)
+			_, _ = h.Write(n[:])
+			write(r)
+			out[i] = fmt.Sprintf("%016x", h.Sum64())
+		}
+	}
+	return out
+}
+
+// keptByDigest indexes the entries of last that came from one Appointment
+// alone, with a digest, and so may be kept when it reads the same.
+func keptByDigest(last []aggregator.Entry) map[string]aggregator.Entry {
+	var out map[string]aggregator.Entry
+	for _, e := range last {
+		if len(e.Provenance) != 1 || len(e.Parts) != 0 {
+			continue // merged with another: not what the resource alone gives
+		}
+		p := e.Provenance[0]
+		if p.Type != "Appointment" || p.Digest == "" {
+			continue
+		}
+		if _, known := appointmentStatus[e.FHIRStatus]; !known {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]aggregator.Entry)
+		}
+		out[p.Digest] = e
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

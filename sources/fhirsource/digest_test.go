@@ -59,7 +59,7 @@ func TestReadingDigest(t *testing.T) {
 	if moved.Digest == first.Digest {
 		t.Fatal("an included party changed, the digest did not")
 	}
-	b, err := moved.Normalise(ctx)
+	b, err := moved.Normalise(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestIncrementalReadingHasNoDigest(t *testing.T) {
 	if r.Digest != "" {
 		t.Fatalf("incremental reading digest %q, want none", r.Digest)
 	}
-	if b, err := r.Normalise(context.Background()); err != nil || len(b.Entries) == 0 || b.PatientName != r.PatientName {
+	if b, err := r.Normalise(context.Background(), nil); err != nil || len(b.Entries) == 0 || b.PatientName != r.PatientName {
 		t.Fatalf("Normalise = %d entries, %v", len(b.Entries), err)
 	}
 }

@@ -160,7 +160,7 @@ func (s *Source) Fetch(ctx context.Context, p aggregator.PatientRef, w aggregato
 	if err != nil {
 		return aggregator.Batch{}, err
 	}
-	return r.Normalise(ctx)
+	return r.Normalise(ctx, nil)
 }
 
 // Read searches the patient's Appointments and Encounters in w and leaves
@@ -183,7 +183,7 @@ func (s *Source) Read(ctx context.Context, p aggregator.PatientRef, w aggregator
 			return aggregator.Reading{}, err
 		}
 		return aggregator.Reading{PatientName: pat.name,
-			Normalise: func(context.Context) (aggregator.Batch, error) { return named(b), nil }}, nil
+			Normalise: func(context.Context, []aggregator.Entry) (aggregator.Batch, error) { return named(b), nil }}, nil
 	}
 	q := windowQuery(pat.id, w)
 	f, err := s.searchAll(ctx, budget, q)
@@ -191,8 +191,8 @@ func (s *Source) Read(ctx context.Context, p aggregator.PatientRef, w aggregator
 		return aggregator.Reading{}, err
 	}
 	return aggregator.Reading{Digest: s.digest(q, pat, f), PatientName: pat.name,
-		Normalise: func(ctx context.Context) (aggregator.Batch, error) {
-			items, settled := s.items(ctx, pat, f)
+		Normalise: func(ctx context.Context, last []aggregator.Entry) (aggregator.Batch, error) {
+			items, settled := s.items(ctx, pat, f, last)
 			b := named(s.batch(items))
 			b.Unsettled = !settled
 			return b, nil
@@ -265,6 +265,7 @@ func (s *Source) batch(items []item) aggregator.Batch {
 
 // found is what one read's two searches answered.
 type found struct {
+	q           url.Values // the query both searched with
 	appts, encs *fhir.SearchResult
 	include     bool // the searches asked for _include
 }
@@ -276,7 +277,7 @@ func (s *Source) read(ctx context.Context, budget *fhir.ByteBudget, pat patient,
 	if err != nil {
 		return nil, err
 	}
-	items, _ := s.items(ctx, pat, f)
+	items, _ := s.items(ctx, pat, f, nil)
 	return items, nil
 }
 
@@ -300,7 +301,7 @@ func (s *Source) searchAll(ctx context.Context, budget *fhir.ByteBudget, q url.V
 	if err := s.cutOff(appts, encs); err != nil {
 		return found{}, err
 	}
-	return found{appts: appts, encs: encs, include: include}, nil
+	return found{q: q, appts: appts, encs: encs, include: include}, nil
 }
 
 // items decodes and normalises what the searches found, reading the
@@ -309,8 +310,16 @@ func (s *Source) searchAll(ctx context.Context, budget *fhir.ByteBudget, q url.V
 // references is read: a server that ignores patient= (FHIR's lenient
 // default, which strict handling only asks it to give up) answers with
 // everyone's. settled is false when a referenced party could not be read.
-func (s *Source) items(ctx context.Context, pat patient, f found) (_ []item, settled bool) {
+//
+// An Appointment whose entry in last came from it alone and it reads the
+// same (the same bytes, with the same parties and settings around it; see
+// resourceDigests) keeps that entry and is not decoded again. Its entry
+// was never merged with another: merging adds provenance or parts.
+func (s *Source) items(ctx context.Context, pat patient, f found, last []aggregator.Entry) (_ []item, settled bool) {
 	appts, encs := f.appts, f.encs
+	digests := s.resourceDigests(pat, f)
+	kept := keptByDigest(last)
+	apptDigest := map[*fhir.Appointment]string{}
 	var items []item
 	skip := func(typ string, i int, raw json.RawMessage, err error) {
 		key := fmt.Sprintf("%s#%d", typ, i)
@@ -335,6 +344,10 @@ func (s *Source) items(ctx context.Context, pat patient, f found) (_ []item, set
 		items = append(items, item{key: key, foreign: true})
 	}
 	for i, raw := range appts.Resources {
+		if e, ok := kept[digests[i]]; ok && digests[i] != "" {
+			items = append(items, item{key: "Appointment/" + e.Provenance[0].ID, entry: e, ok: true})
+			continue
+		}
 		a, err := fhir.DecodeAppointment(raw)
 		if err != nil {
 			// Checked only now: decoding fails fast on another type.
@@ -349,6 +362,7 @@ func (s *Source) items(ctx context.Context, pat patient, f found) (_ []item, set
 		}
 		apptList = append(apptList, a)
 		apptRaw[a] = raw
+		apptDigest[a] = digests[i]
 		for _, part := range a.Participant {
 			if part.Actor != nil && part.Actor.Reference != nil {
 				refs[*part.Actor.Reference] = true
@@ -396,6 +410,10 @@ func (s *Source) items(ctx context.Context, pat patient, f found) (_ []item, set
 		it := item{key: "Appointment/" + deref(a.Id), entry: e, ok: true}
 		if !a.KnownStatus {
 			it.warning = fmt.Sprintf("Appointment #%d: unknown status %q", i, codeOrQ(a.RawStatus))
+		} else if settled {
+			// Kept next time it reads the same; not one that warns (the
+			// warning must be counted again) or rests on a failed read.
+			it.entry.Provenance[0].Digest = apptDigest[a]
 		}
 		items = append(items, it)
 	}

@@ -235,7 +235,7 @@ func checkReader(t *testing.T, h Harness, src aggregator.Source) {
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
-	b, err := first.Normalise(ctx)
+	b, err := first.Normalise(ctx, nil)
 	if err != nil {
 		t.Fatalf("Normalise: %v", err)
 	}
