@@ -446,13 +446,23 @@ func (f *finder) travel() {
 			seq = append(seq, e)
 		}
 	}
+	// A place's key is made once, when a pair lacks coordinates: each
+	// visit is in two pairs.
+	keys := make([]string, len(seq))
+	made := make([]bool, len(seq))
+	key := func(i int) string {
+		if !made[i] {
+			keys[i], made[i] = placeKey(seq[i].Place), true
+		}
+		return keys[i]
+	}
 	for i := 1; i < len(seq); i++ {
 		a, b := seq[i-1], seq[i]
 		gap := b.Start.Sub(a.End)
 		if gap < 0 {
 			continue // an overlap, which that rule reports
 		}
-		need, known, same := f.journey(a.Place, b.Place)
+		need, known, same := f.journey(a.Place, b.Place, func() (string, string) { return key(i - 1), key(i) })
 		if same || gap >= need {
 			continue
 		}
@@ -462,8 +472,9 @@ func (f *finder) travel() {
 
 // journey is the time needed to get from a to b; known is false when a
 // coordinate is missing and the minimum gap stands in; same is true when no
-// journey is needed or the places are unknown.
-func (f *finder) journey(a, b Place) (need time.Duration, known, same bool) {
+// journey is needed or the places are unknown. keys gives their
+// placeKeys, needed only when a coordinate is missing.
+func (f *finder) journey(a, b Place, keys func() (string, string)) (need time.Duration, known, same bool) {
 	if a.Lat != nil && a.Lon != nil && b.Lat != nil && b.Lon != nil {
 		km := haversineKM(*a.Lat, *a.Lon, *b.Lat, *b.Lon)
 		if km*1000 < f.rules.Travel.SamePlaceMeters {
@@ -472,7 +483,7 @@ func (f *finder) journey(a, b Place) (need time.Duration, known, same bool) {
 		need = time.Duration(km/f.rules.Travel.SpeedKMH*float64(time.Hour)) + f.rules.Travel.Buffer
 		return need.Round(time.Minute), true, false
 	}
-	an, bn := placeKey(a), placeKey(b)
+	an, bn := keys()
 	if an == "" || bn == "" || an == bn {
 		return 0, false, true
 	}
@@ -491,14 +502,22 @@ func haversineKM(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * earthKM * math.Asin(math.Min(1, math.Sqrt(h)))
 }
 
+// civilDay is a date in the finder's zone, a cheaper map key than its text.
+type civilDay struct {
+	y int
+	m time.Month
+	d int
+}
+
 func (f *finder) heavyDay() {
-	byDay := map[string][]*Entry{}
-	var days []string
+	byDay := map[civilDay][]*Entry{}
+	var days []civilDay
 	for _, e := range f.live {
 		if !timed(e) || (e.Medium != MediumInPerson && e.Medium != "") {
 			continue
 		}
-		d := e.Start.In(f.loc).Format(time.DateOnly)
+		y, m, dd := e.Start.In(f.loc).Date()
+		d := civilDay{y, m, dd}
 		if byDay[d] == nil {
 			days = append(days, d)
 		}

@@ -500,27 +500,11 @@ type fetchResult struct {
 }
 
 // lastRead is what the source's previous good read in this window gave:
-// its SourceStatus.Digest, and its entries in prev.
+// its SourceStatus.Digest, and prev's entries (every source's, shared: a
+// built timeline is never changed), where the source finds its own.
 type lastRead struct {
-	digest string
-	prev   *Timeline
-	source string
-}
-
-// entries are the source's entries in prev (nil when none), sharing their
-// slices: a built timeline is never changed. Made only when a reading is
-// normalised: most are not.
-func (l lastRead) entries() []Entry {
-	if l.prev == nil {
-		return nil
-	}
-	var out []Entry
-	for _, e := range l.prev.Entries {
-		if e.Source == l.source {
-			out = append(out, e)
-		}
-	}
-	return out
+	digest  string
+	entries []Entry
 }
 
 // build fans out to every source in parallel. A failing source never fails
@@ -550,7 +534,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 				continue
 			}
 			if st != nil && st.OK && prev.Window.From.Equal(w.From) && prev.Window.To.Equal(w.To) {
-				lasts[i] = lastRead{digest: st.Digest, prev: prev, source: r.Source.Name()}
+				lasts[i] = lastRead{digest: st.Digest, entries: prev.Entries}
 			}
 		}
 		g.Go(func() error {
@@ -575,7 +559,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 		for i, r := range s.regs {
 			if results[i].later != nil {
 				g.Go(func() error {
-					s.normaliseLater(ctx, r, &results[i], lasts[i].entries())
+					s.normaliseLater(ctx, r, &results[i], lasts[i].entries)
 					return nil
 				})
 			}
@@ -767,7 +751,7 @@ func (s *Service) fetch(ctx context.Context, r Registration, p PatientRef, w Win
 				res.batch.PatientName, res.later = reading.PatientName, reading.Normalise
 				return res
 			}
-			if b, err = reading.Normalise(ctx, last.entries()); b.PatientName == "" {
+			if b, err = reading.Normalise(ctx, last.entries); b.PatientName == "" {
 				b.PatientName = reading.PatientName
 			}
 		}

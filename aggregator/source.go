@@ -35,11 +35,12 @@ type Reading struct {
 	// PatientName is Batch.PatientName, known before normalising.
 	PatientName string
 	// Normalise turns the reading into the Batch Fetch would have
-	// returned; called at most once, within ctx. last are the entries the
-	// source's previous good read gave in the same window, as the timeline
-	// holds them (merged): a source may keep one whose Provenance says it
-	// came from one resource read the same again (Provenance.Digest)
-	// instead of normalising that resource anew. nil when there are none.
+	// returned; called at most once, within ctx. last are the entries of
+	// the previous timeline when the source's read for it was good and in
+	// the same window (every source's, merged, as the timeline holds them;
+	// nil otherwise): a source may keep one of its own whose Provenance
+	// says it came from one resource read the same again
+	// (Provenance.Digest) instead of normalising that resource anew.
 	Normalise func(ctx context.Context, last []Entry) (Batch, error)
 }
 

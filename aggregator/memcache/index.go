@@ -1,6 +1,9 @@
 package memcache
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // The conflict index (aggregator.ConflictIndex) of the timelines this
 // cache holds: the patients with conflicts per day, and per organisation
@@ -14,6 +17,10 @@ type conflictIndex struct {
 
 // terms are what the index holds of one patient.
 type terms struct{ days, orgs []string }
+
+func (t terms) equal(o terms) bool {
+	return slices.Equal(t.days, o.days) && slices.Equal(t.orgs, o.orgs)
+}
 
 func (x *conflictIndex) add(handle string, tm terms) {
 	if len(tm.days) == 0 {

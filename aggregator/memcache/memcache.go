@@ -69,9 +69,11 @@ func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) er
 	defer c.mu.Unlock()
 	if el, ok := c.items[handle]; ok {
 		it := el.Value.(*item)
-		c.index.remove(handle, it.terms)
+		if !tm.equal(it.terms) { // most builds find the same days and organisations
+			c.index.remove(handle, it.terms)
+			c.index.add(handle, tm)
+		}
 		it.t, it.terms = t, tm
-		c.index.add(handle, tm)
 		c.order.MoveToFront(el)
 		return nil
 	}

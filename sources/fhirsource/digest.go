@@ -1,6 +1,7 @@
 package fhirsource
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -61,14 +62,19 @@ func settings(cfg Config) string {
 // find a party the Encounter search included). The Encounters themselves
 // are not among them: an Appointment's entry does not read them.
 func (s *Source) resourceDigests(pat patient, f found) []string {
-	types := func(rs []json.RawMessage) []string {
+	types := func(rs []json.RawMessage, searched string) []string {
+		prefix := `{"resourceType":"` + searched + `"`
 		out := make([]string, len(rs))
 		for i, r := range rs {
+			if bytes.HasPrefix(r, []byte(prefix)) { // as servers write them, mostly
+				out[i] = searched
+				continue
+			}
 			out[i], _ = fhir.ResourceType(r)
 		}
 		return out
 	}
-	at, et := types(f.appts.Resources), types(f.encs.Resources)
+	at, et := types(f.appts.Resources, "Appointment"), types(f.encs.Resources, "Encounter")
 	h := xxhash.New()
 	var n [8]byte
 	write := func(b []byte) {
@@ -107,12 +113,13 @@ func (s *Source) resourceDigests(pat patient, f found) []string {
 	return out
 }
 
-// keptByDigest indexes the entries of last that came from one Appointment
-// alone, with a digest, and so may be kept when it reads the same.
-func keptByDigest(last []aggregator.Entry) map[string]aggregator.Entry {
+// keptByDigest indexes this source's entries in last that came from one
+// Appointment alone, with a digest, and so may be kept when it reads the
+// same.
+func (s *Source) keptByDigest(last []aggregator.Entry) map[string]aggregator.Entry {
 	var out map[string]aggregator.Entry
 	for _, e := range last {
-		if len(e.Provenance) != 1 || len(e.Parts) != 0 {
+		if e.Source != s.cfg.Name || len(e.Provenance) != 1 || len(e.Parts) != 0 {
 			continue // merged with another: not what the resource alone gives
 		}
 		p := e.Provenance[0]

@@ -318,7 +318,7 @@ func (s *Source) searchAll(ctx context.Context, budget *fhir.ByteBudget, q url.V
 func (s *Source) items(ctx context.Context, pat patient, f found, last []aggregator.Entry) (_ []item, settled bool) {
 	appts, encs := f.appts, f.encs
 	digests := s.resourceDigests(pat, f)
-	kept := keptByDigest(last)
+	kept := s.keptByDigest(last)
 	apptDigest := map[*fhir.Appointment]string{}
 	var items []item
 	skip := func(typ string, i int, raw json.RawMessage, err error) {
