@@ -23,6 +23,7 @@ type readerSource struct {
 	err        error
 	reads      int
 	normalised int
+	lasts      [][]aggregator.Entry // what each Normalise was handed
 }
 
 func (r *readerSource) Name() string              { return r.name }
@@ -45,6 +46,7 @@ func (r *readerSource) Read(context.Context, aggregator.PatientRef, aggregator.W
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.normalised++
+		r.lasts = append(r.lasts, last)
 		return b, nil
 	}}, nil
 }
@@ -256,4 +258,49 @@ func TestDigestIsTrustedOnlyForTheSameRead(t *testing.T) {
 		// The other source's entries may have changed: everything is merged anew.
 		wantNormalised(t, h, 2)
 	})
+}
+
+// Normalise is handed the previous timeline's entries only when they are
+// what the source's last good read in this window gave.
+func TestNormaliseIsHandedTheLastGoodReadsEntries(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: now}
+	h := &readerSource{name: "h", sector: aggregator.SectorHospital}
+	svc := readerService(t, clk, memcache.NewBackend(0), nil, h)
+	read := func(digest string) []aggregator.Entry {
+		t.Helper()
+		h.set(digest, aggregator.Batch{Entries: []aggregator.Entry{appt("h/Appointment/"+digest, now.Add(time.Hour))}})
+		clk.Add(5 * time.Minute)
+		if _, err := svc.Refresh(ctx, patient); err != nil {
+			t.Fatal(err)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.lasts[len(h.lasts)-1]
+	}
+	if last := read("d1"); last != nil {
+		t.Errorf("first build handed %v, want nothing", ids(&aggregator.Timeline{Entries: last}))
+	}
+	if last := read("d2"); len(last) != 1 || last[0].ID != "h/Appointment/d1" {
+		t.Errorf("second build handed %v, want the first build's entry", ids(&aggregator.Timeline{Entries: last}))
+	}
+	// A failed read in between: the timeline's entries are stale ones.
+	h.mu.Lock()
+	h.err = &aggregator.SourceError{Source: "h", Kind: aggregator.Unavailable, Msg: "503"}
+	h.mu.Unlock()
+	clk.Add(5 * time.Minute)
+	if _, err := svc.Refresh(ctx, patient); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.err = nil
+	h.mu.Unlock()
+	if last := read("d3"); last != nil {
+		t.Errorf("after a failed read handed %v, want nothing", ids(&aggregator.Timeline{Entries: last}))
+	}
+	// Another day: another window.
+	clk.Add(24 * time.Hour)
+	if last := read("d4"); last != nil {
+		t.Errorf("in another window handed %v, want nothing", ids(&aggregator.Timeline{Entries: last}))
+	}
 }
