@@ -17,6 +17,7 @@ func merge(in []Entry, rules MergeRules) []Entry {
 	out := make([]Entry, 0, len(in))
 	index := make(map[string]int, len(in))
 	var parts []Entry
+	c := newCloner(in)
 	for _, e := range in {
 		if e.Status == StatusEnteredInError {
 			continue
@@ -26,7 +27,7 @@ func merge(in []Entry, rules MergeRules) []Entry {
 			continue
 		}
 		index[e.ID] = len(out)
-		out = append(out, cloneEntry(e))
+		out = append(out, c.entry(e))
 	}
 	for _, p := range parts {
 		folded := false
@@ -40,18 +41,32 @@ func merge(in []Entry, rules MergeRules) []Entry {
 		if !folded {
 			// The appointment is outside the window or unknown: the encounter still
 			// happened, so it is shown on its own.
-			p = cloneEntry(p)
+			p = c.entry(p)
 			p.PartOf = nil
 			out = append(out, p)
 		}
 	}
-	out = rules.withDefaults().join(out)
-	slices.SortStableFunc(out, func(a, b Entry) int {
-		if c := a.Start.Compare(b.Start); c != 0 {
+	return byStart(rules.withDefaults().join(out))
+}
+
+// byStart sorts es by start, then ID, stably. It sorts indexes and moves
+// each entry once: an Entry is a few hundred bytes of pointers, and a sort
+// that swaps them pays a write barrier for each word of every swap.
+func byStart(es []Entry) []Entry {
+	order := make([]int, len(es))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		if c := es[a].Start.Compare(es[b].Start); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.ID, b.ID)
+		return cmp.Compare(es[a].ID, es[b].ID)
 	})
+	out := make([]Entry, len(es))
+	for i, k := range order {
+		out[i] = es[k]
+	}
 	return out
 }
 
@@ -106,14 +121,56 @@ func fill(dst *string, v string) {
 // cloneEntry copies the slices so a cached timeline never shares backing
 // arrays with the batch a source returned.
 func cloneEntry(e Entry) Entry {
-	e.People = slices.Clone(e.People)
-	e.Provenance = slices.Clone(e.Provenance)
-	e.PartOf = slices.Clone(e.PartOf)
-	e.ServiceCodes = slices.Clone(e.ServiceCodes)
-	e.Identifiers = slices.Clone(e.Identifiers)
-	e.Replaces = slices.Clone(e.Replaces)
-	e.Parts = slices.Clone(e.Parts)
+	return newCloner([]Entry{e}).entry(e)
+}
+
+// cloner copies entries' slices into a few backing arrays sized for all of
+// them up front: cloning a timeline's entries one slice at a time is
+// hundreds of small allocations per build. Each copy is capped at its
+// length, so an append to one never runs into the next.
+type cloner struct {
+	strings []string
+	prov    []Provenance
+	parts   []Part
+}
+
+// newCloner has room for the slices of es.
+func newCloner(es []Entry) *cloner {
+	var ns, np, nq int
+	for i := range es {
+		e := &es[i]
+		ns += len(e.People) + len(e.PartOf) + len(e.ServiceCodes) + len(e.Identifiers) + len(e.Replaces)
+		np += len(e.Provenance)
+		nq += len(e.Parts)
+	}
+	return &cloner{strings: make([]string, ns), prov: make([]Provenance, np), parts: make([]Part, nq)}
+}
+
+// entry is e with its slices copied; nil stays nil, as slices.Clone has it.
+func (c *cloner) entry(e Entry) Entry {
+	e.People = take(&c.strings, e.People)
+	e.Provenance = take(&c.prov, e.Provenance)
+	e.PartOf = take(&c.strings, e.PartOf)
+	e.ServiceCodes = take(&c.strings, e.ServiceCodes)
+	e.Identifiers = take(&c.strings, e.Identifiers)
+	e.Replaces = take(&c.strings, e.Replaces)
+	e.Parts = take(&c.parts, e.Parts)
 	return e
+}
+
+// take copies s into the front of *room and moves *room on; when *room is
+// short (an entry it was not sized for) the copy is a slice of its own.
+func take[T any](room *[]T, s []T) []T {
+	switch {
+	case s == nil:
+		return nil
+	case len(s) > len(*room):
+		return slices.Clone(s)
+	}
+	n := copy(*room, s)
+	out := (*room)[:n:n]
+	*room = (*room)[n:]
+	return out
 }
 
 // MergeRules say when entries of different sources are one entry. A zero

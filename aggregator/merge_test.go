@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +168,40 @@ func TestMergeDoesNotAliasInput(t *testing.T) {
 	got[0].People[0] = "changed"
 	if in[0].People[0] != "Dr. Hansen" {
 		t.Error("merge shares the People slice with its input")
+	}
+}
+
+// The copies merge makes share backing arrays with each other (see
+// cloner): neither writing to one nor appending to it may reach the input
+// or another entry.
+func TestMergedEntriesAreCopiesOfTheirOwn(t *testing.T) {
+	full := func(id string, at time.Time) Entry {
+		return entry(id, at, func(e *Entry) {
+			e.People, e.ServiceCodes, e.Identifiers = []string{id + " person"}, []string{id + " code"}, []string{id + " ident"}
+			e.Replaces, e.Provenance = []string{id + " replaces"}, []Provenance{{Source: "h", ID: id}}
+			e.Parts = []Part{{Source: "h", Organization: id}}
+		})
+	}
+	in := []Entry{full("a", t0), full("b", t0.Add(time.Hour))}
+	want := []Entry{full("a", t0), full("b", t0.Add(time.Hour))}
+	got := merge(in, MergeRules{})
+	if len(got) != 2 {
+		t.Fatalf("merged %d entries, want 2", len(got))
+	}
+	a := &got[0]
+	a.People[0], a.ServiceCodes[0], a.Identifiers[0], a.Replaces[0] = "x", "x", "x", "x"
+	a.Provenance[0].ID, a.Parts[0].Organization = "x", "x"
+	a.People = append(a.People, "spill")
+	a.ServiceCodes = append(a.ServiceCodes, "spill")
+	a.Identifiers = append(a.Identifiers, "spill")
+	a.Replaces = append(a.Replaces, "spill")
+	a.Provenance = append(a.Provenance, Provenance{ID: "spill"})
+	a.Parts = append(a.Parts, Part{Organization: "spill"})
+	if !reflect.DeepEqual(in, want) {
+		t.Errorf("writing to a merged entry changed the input:\n%+v", in)
+	}
+	if !reflect.DeepEqual(got[1], want[1]) {
+		t.Errorf("writing to one merged entry changed the next:\n got %+v\nwant %+v", got[1], want[1])
 	}
 }
 

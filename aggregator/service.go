@@ -647,7 +647,7 @@ func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev 
 			st = *kept[i]
 			for _, e := range prev.Entries {
 				if e.Source == name && inWindow(e, w) {
-					all = append(all, cloneEntry(e))
+					all = append(all, e) // merge copies what it keeps
 				}
 			}
 		} else if res.err == nil {
@@ -706,8 +706,7 @@ func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
 	var out []Entry
 	for _, e := range prev.Entries {
 		if e.Source == name {
-			e = cloneEntry(e)
-			e.Stale = true
+			e.Stale = true // on a copy of the struct; merge copies its slices
 			out = append(out, e)
 		}
 	}
