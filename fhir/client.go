@@ -287,7 +287,6 @@ func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType s
 	u.RawQuery = q.Encode()
 
 	next := u.String()
-	secrets := secretsOf(q) // hidden on every page: servers echo the first query
 	visited := map[string]bool{}
 	res := &SearchResult{}
 	for {
@@ -296,7 +295,8 @@ func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType s
 			res.OverBudget = true
 			return res, nil
 		}
-		body, err := c.get(ctx, request{op: op, url: next, search: true, budget: b, secrets: secrets})
+		// q is hidden on every page: servers echo the first query.
+		body, err := c.get(ctx, request{op: op, url: next, search: true, budget: b, query: q})
 		if errors.Is(err, errOverBudget) {
 			res.OverBudget = true
 			return res, nil
@@ -383,6 +383,25 @@ type request struct {
 	search  bool        // sends Prefer: handling=strict
 	budget  *ByteBudget // charged with the body; nil for none
 	secrets []string    // to hide in errors beyond the URL's query values
+	query   url.Values  // a search's first query, hidden in the errors of its every page
+}
+
+// hidden is what a request's errors must not show: its URL's query values,
+// and rq's query and secrets. It is worked out when an error needs it, as
+// most requests have none.
+type hidden struct {
+	u    *url.URL
+	rq   *request
+	list []string
+	done bool
+}
+
+func (h *hidden) secrets() []string {
+	if !h.done {
+		h.list = append(append(secretsOf(h.u.Query()), secretsOf(h.rq.query)...), h.rq.secrets...)
+		h.done = true
+	}
+	return h.list
 }
 
 // get fetches one URL and returns its body, retrying as Options say. Every
@@ -394,7 +413,7 @@ func (c *Client) get(ctx context.Context, rq request) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: URL does not parse: %w", op, ErrInvalid)
 	}
-	secrets := append(secretsOf(u.Query()), rq.secrets...)
+	secrets := &hidden{u: u, rq: &rq}
 	start := c.now()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
@@ -464,15 +483,15 @@ type tryResult struct {
 
 // try sends the request once, holding a concurrency slot until the body is
 // read.
-func (c *Client) try(ctx context.Context, rq request, secrets []string) tryResult {
+func (c *Client) try(ctx context.Context, rq request, h *hidden) tryResult {
 	op := rq.op
 	if err := c.sem.acquire(ctx); err != nil {
-		return tryResult{err: transportErr(ctx, op, err, secrets), outcome: neutral}
+		return tryResult{err: transportErr(ctx, op, err, h.secrets()), outcome: neutral}
 	}
 	defer c.sem.release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rq.url, nil)
 	if err != nil {
-		return tryResult{err: fmt.Errorf("%s: %w", op, Scrub(unwrapURLError(err), secrets...)), outcome: neutral}
+		return tryResult{err: fmt.Errorf("%s: %w", op, Scrub(unwrapURLError(err), h.secrets()...)), outcome: neutral}
 	}
 	req.Header.Set("Accept", "application/fhir+json")
 	if rq.search {
@@ -484,7 +503,7 @@ func (c *Client) try(ctx context.Context, rq request, secrets []string) tryResul
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		retry, o := classifyTransport(ctx, err)
-		return tryResult{err: transportErr(ctx, op, err, secrets), retry: retry, outcome: o}
+		return tryResult{err: transportErr(ctx, op, err, h.secrets()), retry: retry, outcome: o}
 	}
 	defer resp.Body.Close()
 
@@ -493,7 +512,7 @@ func (c *Client) try(ctx context.Context, rq request, secrets []string) tryResul
 		fe := &Error{
 			Op:         op,
 			StatusCode: resp.StatusCode,
-			Outcome:    truncateRunes(Redact(outcomeText(body), secrets...), maxOutcomeRunes),
+			Outcome:    truncateRunes(Redact(outcomeText(body), h.secrets()...), maxOutcomeRunes),
 		}
 		t := tryResult{err: fe, outcome: healthy}
 		if retryableStatus(resp.StatusCode) {
@@ -515,7 +534,7 @@ func (c *Client) try(ctx context.Context, rq request, secrets []string) tryResul
 		return tryResult{err: fmt.Errorf("%s: %w", op, err), outcome: healthy}
 	}
 	retry, o := classifyTransport(ctx, err)
-	return tryResult{err: transportErr(ctx, op, err, secrets), retry: retry, outcome: o}
+	return tryResult{err: transportErr(ctx, op, err, h.secrets()), retry: retry, outcome: o}
 }
 
 // readBody reads the body, gzip-decoded if so encoded, and fails with
