@@ -37,11 +37,20 @@ func IndexTerms(t *Timeline) (days, organizations []string) {
 	for _, c := range t.Conflicts {
 		days = append(days, c.Day)
 	}
+	// A timeline names a few organisations many times: the names are
+	// folded once each.
 	for i := range t.Entries {
-		if o := FoldOrganization(t.Entries[i].Organization); o != "" {
+		if o := t.Entries[i].Organization; o != "" && !slices.Contains(organizations, o) {
 			organizations = append(organizations, o)
 		}
 	}
+	k := 0
+	for _, o := range organizations {
+		if o = FoldOrganization(o); o != "" {
+			organizations[k], k = o, k+1
+		}
+	}
+	organizations = organizations[:k]
 	slices.Sort(days)
 	slices.Sort(organizations)
 	return slices.Compact(days), slices.Compact(organizations)
