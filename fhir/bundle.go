@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -43,18 +44,9 @@ func parsePage(body []byte) (page, error) {
 		}
 		switch {
 		case named(name, "resourceType"):
-			err = jsonv2.UnmarshalDecode(dec, &p.resourceType)
+			p.resourceType, err = readString(dec)
 		case named(name, "link"):
-			var links []struct {
-				Relation string `json:"relation"`
-				URL      string `json:"url"`
-			}
-			err = jsonv2.UnmarshalDecode(dec, &links)
-			for _, l := range links {
-				if l.Relation == "next" && l.URL != "" && p.next == "" {
-					p.next = l.URL
-				}
-			}
+			err = p.links(dec)
 		case named(name, "entry"):
 			err = p.entries(dec, body)
 		default:
@@ -71,6 +63,74 @@ func parsePage(body []byte) (page, error) {
 		return page{}, errors.New("data after the Bundle")
 	}
 	return p, nil
+}
+
+// links reads the link array (or null), keeping the first next link. By
+// hand, as entries: an unmarshal would give each page's decoder a string
+// cache of its own, kilobytes for the two strings a page has.
+func (p *page) links(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == 'n' {
+		return dec.SkipValue()
+	}
+	if err := open(dec, '['); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		if dec.PeekKind() == 'n' { // a null link is no link
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := open(dec, '{'); err != nil {
+			return err
+		}
+		var relation, link string
+		for dec.PeekKind() != '}' {
+			name, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			switch {
+			case named(name, "relation"):
+				relation, err = readString(dec)
+			case named(name, "url"):
+				link, err = readString(dec)
+			default:
+				err = dec.SkipValue()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		if relation == "next" && link != "" && p.next == "" {
+			p.next = link
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readString reads a string or null ("") value.
+func readString(dec *jsontext.Decoder) (string, error) {
+	v, err := dec.ReadValue()
+	switch {
+	case err != nil:
+		return "", err
+	case v.Kind() == 'n':
+		return "", nil
+	case v.Kind() != '"':
+		return "", fmt.Errorf("want a string, got %v", v.Kind())
+	}
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string // escapes, or invalid UTF-8 to replace as encoding/json does
+	err = jsonv2.Unmarshal(v, &s, parseOptions)
+	return s, err
 }
 
 // entries reads the entry array (or null), keeping each entry's resource.

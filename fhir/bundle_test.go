@@ -93,6 +93,18 @@ func TestParsePage(t *testing.T) {
 	if err != nil || p.resourceType != "Bundle" || len(p.resources) != 1 {
 		t.Fatalf("escaped names: %v %+v", err, p)
 	}
+	// Links as servers write them: escaped, null, more than one next (the
+	// first counts), the relation after the URL.
+	p, err = parsePage([]byte(`{"resourceType":"Bundle","link":[null,{"url":"a\/b?x=1\u0026y=2","relation":"next"},{"relation":"next","url":"c"}]}`))
+	if err != nil || p.next != "a/b?x=1&y=2" {
+		t.Fatalf("links: %v %q", err, p.next)
+	}
+	if p, err = parsePage([]byte(`{"resourceType":"Bundle","link":null}`)); err != nil || p.next != "" {
+		t.Fatalf("null link: %v %+v", err, p)
+	}
+	if _, err = parsePage([]byte(`{"resourceType":"Bundle","link":[{"relation":1,"url":"c"}]}`)); err == nil {
+		t.Fatal("a relation that is no string: no error")
+	}
 	if p, err = parsePage([]byte(`{"resourceType":"Bundle","entry":null}`)); err != nil || len(p.resources) != 0 {
 		t.Fatalf("null entry: %v %+v", err, p)
 	}
