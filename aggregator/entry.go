@@ -143,7 +143,9 @@ type Entry struct {
 	Died bool
 
 	// Stale is set when the source failed and this entry is its last good copy,
-	// fetched at FetchedAt.
+	// fetched at FetchedAt (the source's last success). A fresh entry's
+	// FetchedAt is when it was made; a build that reads the same again
+	// keeps it, and its source's LastSuccess says when it was last read.
 	Stale     bool
 	FetchedAt time.Time
 }

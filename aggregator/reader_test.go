@@ -120,8 +120,9 @@ func TestSameReadingIsNotNormalisedAgain(t *testing.T) {
 		t.Errorf("version %d generated %v; want %d, %v", second.Version, second.GeneratedAt, first.Version+1, clk.Now())
 	}
 	for _, e := range second.Entries {
-		if !e.FetchedAt.Equal(clk.Now()) || e.Stale {
-			t.Errorf("%s fetched at %v stale %v; want now, fresh", e.ID, e.FetchedAt, e.Stale)
+		// Kept as made; the sources' LastSuccess says when they were read.
+		if !e.FetchedAt.Equal(first.GeneratedAt) || e.Stale {
+			t.Errorf("%s fetched at %v stale %v; want as the first build made it, fresh", e.ID, e.FetchedAt, e.Stale)
 		}
 	}
 	for i, st := range second.Sources {
@@ -131,6 +132,22 @@ func TestSameReadingIsNotNormalisedAgain(t *testing.T) {
 	}
 	if second.Sources[0].Skipped != 1 || second.Sources[1].Entries != 2 {
 		t.Errorf("statuses %+v: the skipped count and entry counts must stay", second.Sources)
+	}
+
+	// When h then fails, its last good copy was fetched when it last
+	// answered: the kept build, not the one that made the entry.
+	clk.Add(5 * time.Minute)
+	h.mu.Lock()
+	h.err = &aggregator.SourceError{Source: "h", Kind: aggregator.Unavailable, Msg: "down"}
+	h.mu.Unlock()
+	third, err := svc.Refresh(ctx, patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range third.Entries {
+		if e.Source == "h" && (!e.Stale || !e.FetchedAt.Equal(second.GeneratedAt)) {
+			t.Errorf("%s fetched at %v stale %v; want stale, fetched at %v", e.ID, e.FetchedAt, e.Stale, second.GeneratedAt)
+		}
 	}
 }
 

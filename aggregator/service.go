@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -549,11 +548,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 	if s.unchanged(results, kept) {
 		patientName = s.keep(t, prev, results, kept)
 		if clockless(t) { // the same entries in the same window: the same conflicts
-			t.Conflicts, found = make([]Conflict, len(prev.Conflicts)), true
-			for i, c := range prev.Conflicts {
-				c.Entries = slices.Clone(c.Entries)
-				t.Conflicts[i] = c
-			}
+			t.Conflicts, found = prev.Conflicts, true // shared, as the entries are
 		}
 	} else {
 		for i, r := range s.regs {
@@ -602,9 +597,8 @@ func (s *Service) unchanged(results []fetchResult, kept []*SourceStatus) bool {
 }
 
 // keep fills t from prev for a build in which nothing changed: prev's
-// entries, the read sources' entries fetched now, their statuses good now.
+// entries, the read sources' statuses good now.
 func (s *Service) keep(t, prev *Timeline, results []fetchResult, kept []*SourceStatus) (patientName string) {
-	read := make(map[string]bool, len(s.regs))
 	for i, r := range s.regs {
 		name := r.Source.Name()
 		if kept[i] != nil {
@@ -616,21 +610,15 @@ func (s *Service) keep(t, prev *Timeline, results []fetchResult, kept []*SourceS
 		st.Display, st.Phone, st.Sector, st.Duration = r.Display, r.Phone, r.Source.Sector(), res.duration
 		st.LastSuccess, st.Digest = t.GeneratedAt, res.digest
 		t.Sources = append(t.Sources, st)
-		read[name] = true
 		if patientName == "" {
 			patientName = res.batch.PatientName
 		}
 	}
-	// Copies of the entries that share their slices with prev's: a built
-	// timeline is never changed (caches hand one to every reader), and
-	// copying them all would cost this build more than the rest of it.
-	t.Entries = make([]Entry, len(prev.Entries))
-	for i, e := range prev.Entries {
-		if read[e.Source] {
-			e.FetchedAt = t.GeneratedAt
-		}
-		t.Entries[i] = e
-	}
+	// prev's entries themselves: a built timeline is never changed (caches
+	// hand one to every reader), so the two share them. An entry's
+	// FetchedAt stays when it was made; its source's LastSuccess is when
+	// it was last read.
+	t.Entries = prev.Entries
 	return patientName
 }
 
@@ -696,7 +684,8 @@ func statusOf(t *Timeline, name string) *SourceStatus {
 }
 
 // lastGood returns the entries a failed source contributed to the previous
-// timeline, marked stale, and carries its last success time over.
+// timeline, marked stale as fetched when the source last answered, and
+// carries that time over.
 func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
 	for _, ps := range prev.Sources {
 		if ps.Name == name {
@@ -706,7 +695,10 @@ func lastGood(prev *Timeline, name string, st *SourceStatus) []Entry {
 	var out []Entry
 	for _, e := range prev.Entries {
 		if e.Source == name {
-			e.Stale = true // on a copy of the struct; merge copies its slices
+			// On a copy of the struct; merge copies its slices.
+			if e.Stale = true; !st.LastSuccess.IsZero() {
+				e.FetchedAt = st.LastSuccess
+			}
 			out = append(out, e)
 		}
 	}

@@ -138,7 +138,17 @@ func toTimelineJSON(p aggregator.PatientRef, tl *aggregator.Timeline, loc *time.
 		Conflicts:   toConflictsJSON(tl, tr, vc),
 	}
 	for i := range tl.Entries {
-		out.Entries = append(out.Entries, toEntryJSON(&tl.Entries[i], loc))
+		ej := toEntryJSON(&tl.Entries[i], loc)
+		if e := &tl.Entries[i]; !e.Stale {
+			// A fresh entry was fetched when its source last answered; a
+			// build that read the same again kept the entry as it was.
+			for _, st := range tl.Sources {
+				if st.Name == e.Source && st.LastSuccess.After(e.FetchedAt) {
+					ej.FetchedAt = jsonTime(st.LastSuccess, loc)
+				}
+			}
+		}
+		out.Entries = append(out.Entries, ej)
 	}
 	for _, st := range tl.Sources {
 		out.Sources = append(out.Sources, sourceJSON{

@@ -69,6 +69,8 @@ func TestTimelineJSONShape(t *testing.T) {
 		{"end", "2026-12-04T12:00:00+01:00"},
 		{"updated", "2026-12-01T08:00:00+01:00"},
 		{"instruction", "Mød fastende fra kl. 24"},
+		// A fresh entry was fetched when its source last answered.
+		{"fetched_at", "2026-12-01T11:58:00+01:00"},
 	}
 	for _, c := range checks {
 		if got := adm[c.key]; got != c.want {
