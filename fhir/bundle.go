@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -27,170 +26,343 @@ type page struct {
 // (duplicate names, invalid UTF-8 replaced), on the plain v2 decoder.
 var parseOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
+// maxDepth is how deeply a page may nest, as jsontext allows.
+const maxDepth = 10000
+
 // parsePage reads a search Bundle's resourceType, next link and
-// entry[].resource, skipping (but checking) everything else.
+// entry[].resource, skipping everything else. It checks the page's JSON
+// structure (brackets, names, commas, literals and numbers) but not the
+// text inside strings: a page is mostly strings, and a resource that is
+// used is decoded, and checked, by DecodeAppointment and its kind. One
+// that is not (its digest matched the last read's) is byte for byte the
+// one decoded then.
 func parsePage(body []byte) (page, error) {
 	var p page
-	// From a bytes.Buffer the decoder reads body itself, so the offsets it
-	// reports are body's.
-	dec := jsontext.NewDecoder(bytes.NewBuffer(body), parseOptions)
-	if err := open(dec, '{'); err != nil {
+	s := &scanner{b: body}
+	if err := s.open('{'); err != nil {
 		return page{}, err
 	}
-	for dec.PeekKind() != '}' {
-		name, err := dec.ReadValue()
+	err := s.each('}', func() error {
+		name, err := s.name()
 		if err != nil {
-			return page{}, err
+			return err
 		}
 		switch {
 		case named(name, "resourceType"):
-			p.resourceType, err = readString(dec)
+			p.resourceType, err = s.str()
 		case named(name, "link"):
-			err = p.links(dec)
+			err = p.links(s)
 		case named(name, "entry"):
-			err = p.entries(dec, body)
+			err = p.entries(s)
 		default:
-			err = dec.SkipValue()
+			_, err = s.value(0)
 		}
-		if err != nil {
-			return page{}, err
-		}
-	}
-	if _, err := dec.ReadToken(); err != nil {
+		return err
+	})
+	if err != nil {
 		return page{}, err
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
+	if s.ws(); s.i != len(s.b) {
 		return page{}, errors.New("data after the Bundle")
 	}
 	return p, nil
 }
 
-// links reads the link array (or null), keeping the first next link. By
-// hand, as entries: an unmarshal would give each page's decoder a string
-// cache of its own, kilobytes for the two strings a page has.
-func (p *page) links(dec *jsontext.Decoder) error {
-	if dec.PeekKind() == 'n' {
-		return dec.SkipValue()
+// links reads the link array (or null), keeping the first next link.
+func (p *page) links(s *scanner) error {
+	if s.null() {
+		return nil
 	}
-	if err := open(dec, '['); err != nil {
+	if err := s.open('['); err != nil {
 		return err
 	}
-	for dec.PeekKind() != ']' {
-		if dec.PeekKind() == 'n' { // a null link is no link
-			if err := dec.SkipValue(); err != nil {
-				return err
-			}
-			continue
+	return s.each(']', func() error {
+		if s.null() { // a null link is no link
+			return nil
 		}
-		if err := open(dec, '{'); err != nil {
+		if err := s.open('{'); err != nil {
 			return err
 		}
 		var relation, link string
-		for dec.PeekKind() != '}' {
-			name, err := dec.ReadValue()
+		err := s.each('}', func() error {
+			name, err := s.name()
 			if err != nil {
 				return err
 			}
 			switch {
 			case named(name, "relation"):
-				relation, err = readString(dec)
+				relation, err = s.str()
 			case named(name, "url"):
-				link, err = readString(dec)
+				link, err = s.str()
 			default:
-				err = dec.SkipValue()
+				_, err = s.value(0)
 			}
-			if err != nil {
-				return err
-			}
-		}
-		if _, err := dec.ReadToken(); err != nil {
 			return err
-		}
-		if relation == "next" && link != "" && p.next == "" {
+		})
+		if err == nil && relation == "next" && link != "" && p.next == "" {
 			p.next = link
 		}
-	}
-	_, err := dec.ReadToken()
-	return err
-}
-
-// readString reads a string or null ("") value.
-func readString(dec *jsontext.Decoder) (string, error) {
-	v, err := dec.ReadValue()
-	switch {
-	case err != nil:
-		return "", err
-	case v.Kind() == 'n':
-		return "", nil
-	case v.Kind() != '"':
-		return "", fmt.Errorf("want a string, got %v", v.Kind())
-	}
-	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
-	}
-	var s string // escapes, or invalid UTF-8 to replace as encoding/json does
-	err = jsonv2.Unmarshal(v, &s, parseOptions)
-	return s, err
+		return err
+	})
 }
 
 // entries reads the entry array (or null), keeping each entry's resource.
-func (p *page) entries(dec *jsontext.Decoder, body []byte) error {
-	if dec.PeekKind() == 'n' {
-		return dec.SkipValue()
+func (p *page) entries(s *scanner) error {
+	if s.null() {
+		return nil
 	}
-	if err := open(dec, '['); err != nil {
+	if err := s.open('['); err != nil {
 		return err
 	}
-	for dec.PeekKind() != ']' {
-		if err := open(dec, '{'); err != nil {
+	return s.each(']', func() error {
+		if err := s.open('{'); err != nil {
 			return err
 		}
-		for dec.PeekKind() != '}' {
-			name, err := dec.ReadValue()
+		return s.each('}', func() error {
+			name, err := s.name()
 			if err != nil {
 				return err
 			}
-			if !named(name, "resource") {
-				if err := dec.SkipValue(); err != nil {
-					return err
-				}
-				continue
+			v, err := s.value(0)
+			if err == nil && v[0] != 'n' && named(name, "resource") {
+				p.resources = append(p.resources, json.RawMessage(v[:len(v):len(v)]))
 			}
-			v, err := dec.ReadValue()
-			if err != nil {
-				return err
-			}
-			if v.Kind() != 'n' {
-				end := int(dec.InputOffset())
-				p.resources = append(p.resources, json.RawMessage(body[end-len(v):end:end]))
-			}
-		}
-		if _, err := dec.ReadToken(); err != nil {
 			return err
-		}
-	}
-	_, err := dec.ReadToken()
-	return err
-}
-
-// open reads the token that opens an object ('{') or array ('[').
-func open(dec *jsontext.Decoder, kind jsontext.Kind) error {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
-	}
-	if tok.Kind() != kind {
-		return fmt.Errorf("want %v, got %v", kind, tok.Kind())
-	}
-	return nil
+		})
+	})
 }
 
 // named reports whether an object member's name (as read, quoted) is want,
 // escapes read: no allocation for a name without any.
-func named(name jsontext.Value, want string) bool {
+func named(name []byte, want string) bool {
 	if bytes.IndexByte(name, '\\') < 0 {
 		return len(name) == len(want)+2 && string(name[1:len(name)-1]) == want
 	}
 	var s string
 	return jsonv2.Unmarshal(name, &s, parseOptions) == nil && s == want
+}
+
+// scanner walks JSON text without decoding it: it finds where each value
+// begins and ends.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek is the next byte after white space, 0 at the end.
+func (s *scanner) peek() byte {
+	if s.ws(); s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) errorf(format string, args ...any) error {
+	return fmt.Errorf("at offset %d: %s", s.i, fmt.Sprintf(format, args...))
+}
+
+func (s *scanner) want(what string) error {
+	if s.i >= len(s.b) {
+		return s.errorf("want %s, got the end", what)
+	}
+	return s.errorf("want %s, got %q", what, s.b[s.i])
+}
+
+// open reads the byte that opens an object ('{') or array ('[').
+func (s *scanner) open(c byte) error {
+	if s.peek() != c {
+		return s.want(string(c))
+	}
+	s.i++
+	return nil
+}
+
+// each calls member for each member of the object or array just opened
+// (closing is its closing byte), reading the commas between them and the
+// closing byte. A comma before the closing byte is an error of member's:
+// it finds no name or value.
+func (s *scanner) each(closing byte, member func() error) error {
+	if s.peek() == closing {
+		s.i++
+		return nil
+	}
+	for {
+		if err := member(); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case closing:
+			s.i++
+			return nil
+		default:
+			return s.want(fmt.Sprintf("',' or %q", closing))
+		}
+	}
+}
+
+// null reads a null, if that is what comes.
+func (s *scanner) null() bool {
+	return s.peek() == 'n' && s.literal("null")
+}
+
+// literal reads lit, if that is what comes at s.i.
+func (s *scanner) literal(lit string) bool {
+	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// name reads an object member's name and its colon; it returns the name
+// quoted, as written.
+func (s *scanner) name() ([]byte, error) {
+	if s.peek() != '"' {
+		return nil, s.want("a name")
+	}
+	name, err := s.quoted()
+	if err != nil {
+		return nil, err
+	}
+	if s.peek() != ':' {
+		return nil, s.want("':'")
+	}
+	s.i++
+	return name, nil
+}
+
+// quoted reads a string at s.i, returning it with its quotes. Its text is
+// not checked (see parsePage), only where it ends: at the first quote not
+// escaped by an odd run of backslashes.
+func (s *scanner) quoted() ([]byte, error) {
+	start := s.i
+	for at := start + 1; ; {
+		k := bytes.IndexByte(s.b[at:], '"')
+		if k < 0 {
+			s.i = len(s.b)
+			return nil, s.errorf("a string does not end")
+		}
+		end := at + k
+		slashes := 0
+		for j := end - 1; j > start && s.b[j] == '\\'; j-- {
+			slashes++
+		}
+		if slashes%2 == 0 {
+			s.i = end + 1
+			return s.b[start:s.i], nil
+		}
+		at = end + 1
+	}
+}
+
+// str reads a string (or null, "") and unquotes it.
+func (s *scanner) str() (string, error) {
+	if s.null() {
+		return "", nil
+	}
+	if s.peek() != '"' {
+		return "", s.want("a string")
+	}
+	v, err := s.quoted()
+	if err != nil {
+		return "", err
+	}
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var out string // escapes, or invalid UTF-8 to replace as encoding/json does
+	err = jsonv2.Unmarshal(v, &out, parseOptions)
+	return out, err
+}
+
+// value skips any value and returns its text.
+func (s *scanner) value(depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return nil, s.errorf("nested more than %d deep", maxDepth)
+	}
+	c := s.peek()
+	start := s.i
+	switch {
+	case c == '"':
+		return s.quoted()
+	case c == '{':
+		s.i++
+		err := s.each('}', func() error {
+			if _, err := s.name(); err != nil {
+				return err
+			}
+			_, err := s.value(depth + 1)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	case c == '[':
+		s.i++
+		err := s.each(']', func() error {
+			_, err := s.value(depth + 1)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	case c == 't' || c == 'f' || c == 'n':
+		if !s.literal("true") && !s.literal("false") && !s.literal("null") {
+			return nil, s.want("true, false or null")
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		if err := s.number(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, s.want("a value")
+	}
+	return s.b[start:s.i], nil
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() error {
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+			s.i, n = s.i+1, n+1
+		}
+		return n
+	}
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
+		s.i++
+	case digits() == 0:
+		return s.want("a digit")
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		if s.i++; digits() == 0 {
+			return s.want("a digit")
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		if s.i++; s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return s.want("a digit")
+		}
+	}
+	return nil
 }

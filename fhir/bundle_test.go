@@ -114,3 +114,49 @@ func TestParsePage(t *testing.T) {
 		t.Fatalf("lenient page: %v %q", err, p.resources)
 	}
 }
+
+// On JSON text, the scanner reads what jsontext's validating decoder
+// reads (refParsePage): the same resources byte for byte, the same next
+// link, the same refusals. On anything else it may refuse or not (it does
+// not check the text inside strings) but never panics.
+func FuzzParsePage(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join(examplesDir, "*", "*.json"))
+	for _, p := range paths {
+		// The small ones: the fuzzer mutates every seed, and a Synthea
+		// record is megabytes.
+		if raw, err := os.ReadFile(p); err == nil && len(raw) < 64<<10 && bytes.Contains(raw, []byte(`"Bundle"`)) {
+			f.Add(raw)
+		}
+	}
+	for _, doc := range []string{
+		`{"resourceType":"Bundle","link":[null,{"url":"a\/b","relation":"next"}],"entry":[{"resource":{"id":"1","n":-0.5e+3,"b":[true,false,null]}},{"resource":null}]}`,
+		`{"resourceTyp\u0065":"Bundle","entr\u0079":[{"resourc\u0065":{"id":"\"1\\"}}]}`,
+		`{"resourceType":"Bundle","entry":[{"resource":{"id":"1"}},]}`,
+		`{"resourceType":"Bundle","entry":[{"resource":{"id":01}}]}`,
+		`{"resourceType":"Bundle","entry":[1]}`, `{"resourceType":"Bundle"} x`, `[[[[]]]]`, `{"a":"\\\"}`,
+	} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, err := parsePage(doc)
+		if !json.Valid(doc) {
+			return
+		}
+		want, wantErr := refParsePage(doc)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("scanner: %v; jsontext: %v", err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if got.resourceType != want.resourceType || got.next != want.next || len(got.resources) != len(want.resources) {
+			t.Fatalf("scanner read %q next %q with %d resources; jsontext %q next %q with %d",
+				got.resourceType, got.next, len(got.resources), want.resourceType, want.next, len(want.resources))
+		}
+		for i := range got.resources {
+			if !bytes.Equal(got.resources[i], want.resources[i]) {
+				t.Fatalf("resource %d: scanner %q, jsontext %q", i, got.resources[i], want.resources[i])
+			}
+		}
+	})
+}
