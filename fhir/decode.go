@@ -260,6 +260,15 @@ func sortedSet(list []string) []string {
 // ResourceType returns the "resourceType" of a JSON object. It reads only up
 // to that member (servers write it first), so it does not validate the rest.
 func ResourceType(raw []byte) (string, error) {
+	// Servers write it first: read that without a decoder.
+	sc := &scanner{b: raw}
+	if sc.open('{') == nil {
+		if name, err := sc.name(); err == nil && named(name, "resourceType") && sc.peek() == '"' {
+			if rt, err := sc.str(); err == nil && rt != "" {
+				return rt, nil
+			}
+		}
+	}
 	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), parseOptions)
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return "", fmt.Errorf("resourceType: not a JSON object: %w", ErrInvalid)

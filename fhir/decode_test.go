@@ -238,6 +238,9 @@ func TestResourceType(t *testing.T) {
 	}{
 		{name: "first member", doc: `{"resourceType":"Appointment","id":"x"}`, want: "Appointment"},
 		{name: "later member", doc: `{"id":"x","meta":{"resourceType":"no"},"contained":[{"resourceType":"Patient"}],"resourceType":"Encounter"}`, want: "Encounter"},
+		{name: "first member, pretty", doc: "{\n  \"resourceType\" : \"Appointment\",\n  \"id\": \"x\"\n}", want: "Appointment"},
+		{name: "first member, escaped", doc: `{"resourceTyp\u0065":"Appoint\u006dent"}`, want: "Appointment"},
+		{name: "first member null", doc: `{"resourceType":null,"id":"x"}`, wantErr: true},
 		{name: "missing", doc: `{"id":"x"}`, wantErr: true},
 		{name: "not a string", doc: `{"resourceType":1}`, wantErr: true},
 		{name: "empty", doc: `{"resourceType":""}`, wantErr: true},
