@@ -1,7 +1,6 @@
 package fhirsource
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -62,19 +61,14 @@ func settings(cfg Config) string {
 // find a party the Encounter search included). The Encounters themselves
 // are not among them: an Appointment's entry does not read them.
 func (s *Source) resourceDigests(pat patient, f found) []string {
-	types := func(rs []json.RawMessage, searched string) []string {
-		prefix := `{"resourceType":"` + searched + `"`
+	types := func(rs []json.RawMessage) []string {
 		out := make([]string, len(rs))
 		for i, r := range rs {
-			if bytes.HasPrefix(r, []byte(prefix)) { // as servers write them, mostly
-				out[i] = searched
-				continue
-			}
 			out[i], _ = fhir.ResourceType(r)
 		}
 		return out
 	}
-	at, et := types(f.appts.Resources, "Appointment"), types(f.encs.Resources, "Encounter")
+	at, et := types(f.appts.Resources), types(f.encs.Resources)
 	h := xxhash.New()
 	var n [8]byte
 	write := func(b []byte) {
@@ -115,10 +109,12 @@ func (s *Source) resourceDigests(pat patient, f found) []string {
 
 // keptByDigest indexes this source's entries in last that came from one
 // Appointment alone, with a digest, and so may be kept when it reads the
-// same.
-func (s *Source) keptByDigest(last []aggregator.Entry) map[string]aggregator.Entry {
-	var out map[string]aggregator.Entry
-	for _, e := range last {
+// same. It points into last, which is never changed: an entry is copied
+// only when it is kept.
+func (s *Source) keptByDigest(last []aggregator.Entry) map[string]*aggregator.Entry {
+	var out map[string]*aggregator.Entry
+	for i := range last {
+		e := &last[i]
 		if e.Source != s.cfg.Name || len(e.Provenance) != 1 || len(e.Parts) != 0 {
 			continue // merged with another: not what the resource alone gives
 		}
@@ -130,7 +126,7 @@ func (s *Source) keptByDigest(last []aggregator.Entry) map[string]aggregator.Ent
 			continue
 		}
 		if out == nil {
-			out = make(map[string]aggregator.Entry)
+			out = make(map[string]*aggregator.Entry, len(last))
 		}
 		out[p.Digest] = e
 	}

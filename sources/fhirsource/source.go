@@ -320,7 +320,7 @@ func (s *Source) items(ctx context.Context, pat patient, f found, last []aggrega
 	digests := s.resourceDigests(pat, f)
 	kept := s.keptByDigest(last)
 	apptDigest := map[*fhir.Appointment]string{}
-	var items []item
+	items := make([]item, 0, len(appts.Resources)+len(encs.Resources))
 	skip := func(typ string, i int, raw json.RawMessage, err error) {
 		key := fmt.Sprintf("%s#%d", typ, i)
 		var head struct {
@@ -345,7 +345,7 @@ func (s *Source) items(ctx context.Context, pat patient, f found, last []aggrega
 	}
 	for i, raw := range appts.Resources {
 		if e, ok := kept[digests[i]]; ok && digests[i] != "" {
-			items = append(items, item{key: "Appointment/" + e.Provenance[0].ID, entry: e, ok: true})
+			items = append(items, item{key: "Appointment/" + e.Provenance[0].ID, entry: *e, ok: true})
 			continue
 		}
 		a, err := fhir.DecodeAppointment(raw)
