@@ -49,9 +49,10 @@ func merge(in []Entry, rules MergeRules) []Entry {
 	return byStart(rules.withDefaults().join(out))
 }
 
-// byStart sorts es by start, then ID, stably. It sorts indexes and moves
-// each entry once: an Entry is a few hundred bytes of pointers, and a sort
-// that swaps them pays a write barrier for each word of every swap.
+// byStart sorts es by start, then ID, stably, in place. It sorts indexes
+// and moves each entry once: an Entry is a few hundred bytes of pointers,
+// and a sort that swaps them pays a write barrier for each word of every
+// swap.
 func byStart(es []Entry) []Entry {
 	order := make([]int, len(es))
 	for i := range order {
@@ -63,11 +64,23 @@ func byStart(es []Entry) []Entry {
 		}
 		return cmp.Compare(es[a].ID, es[b].ID)
 	})
-	out := make([]Entry, len(es))
-	for i, k := range order {
-		out[i] = es[k]
+	// es[i] is to be what es[order[i]] is: follow each cycle once.
+	for i := range es {
+		if order[i] == i {
+			continue
+		}
+		held, j := es[i], i
+		for {
+			k := order[j]
+			order[j] = j
+			if k == i {
+				es[j] = held
+				break
+			}
+			es[j], j = es[k], k
+		}
 	}
-	return out
+	return es
 }
 
 // fold adds an encounter's facts to the appointment it belongs to. The

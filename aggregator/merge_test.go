@@ -1,6 +1,9 @@
 package aggregator
 
 import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -364,5 +367,29 @@ func TestJoin(t *testing.T) {
 				tc.checkJoin(t, got[0])
 			}
 		})
+	}
+}
+
+// byStart moves entries through the cycles of a permutation: it must give
+// what a stable sort of the entries themselves gives.
+func TestByStartSortsAsAStableSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := range 60 {
+		in := make([]Entry, n)
+		for i := range in {
+			// Few starts and IDs, so ties of both occur; Title tells the
+			// tied apart.
+			in[i] = Entry{ID: fmt.Sprint(rng.IntN(4)), Start: t0.Add(time.Duration(rng.IntN(5)) * time.Hour), Title: fmt.Sprint(i)}
+		}
+		want := slices.Clone(in)
+		slices.SortStableFunc(want, func(a, b Entry) int {
+			if c := a.Start.Compare(b.Start); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
+		if got := byStart(slices.Clone(in)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d entries: byStart gave\n%v\nwant\n%v", n, got, want)
+		}
 	}
 }

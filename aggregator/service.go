@@ -626,7 +626,14 @@ func (s *Service) keep(t, prev *Timeline, results []fetchResult, kept []*SourceS
 // failed, and merges the entries.
 func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev *Timeline, results []fetchResult, kept []*SourceStatus) (patientName string) {
 	now, w := t.GeneratedAt, t.Window
-	var all []Entry
+	n := 0
+	if prev != nil {
+		n = len(prev.Entries) // the most kept and failed sources can give
+	}
+	for _, res := range results {
+		n += len(res.batch.Entries)
+	}
+	all := make([]Entry, 0, n)
 	for i, r := range s.regs {
 		res := results[i]
 		name := r.Source.Name()

@@ -236,12 +236,15 @@ type item struct {
 // skipped under one note, first, so the bound on notes never hides it.
 func (s *Source) batch(items []item) aggregator.Batch {
 	var b aggregator.Batch
-	foreign := 0
+	foreign, ok := 0, 0
 	for _, it := range items {
 		if it.foreign {
 			foreign++
+		} else if it.ok {
+			ok++
 		}
 	}
+	b.Entries = make([]aggregator.Entry, 0, ok)
 	if foreign > 0 {
 		b.Skipped += foreign
 		b.Note(fmt.Sprintf("%d resources dropped as belonging to another patient: the server may ignore the patient search parameter", foreign))
