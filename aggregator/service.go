@@ -570,12 +570,7 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 		if pl.claimed {
 			t.Sources[i].FeedMark = pl.marks[t.Sources[i].Name]
 		}
-		t.Sources[i].Entries = 0
-		for _, e := range t.Entries {
-			if e.Source == t.Sources[i].Name {
-				t.Sources[i].Entries++
-			}
-		}
+		t.Sources[i].Entries = countOf(t.Entries, t.Sources[i].Name)
 	}
 	return t, patientName
 }
@@ -626,12 +621,13 @@ func (s *Service) keep(t, prev *Timeline, results []fetchResult, kept []*SourceS
 // failed, and merges the entries.
 func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev *Timeline, results []fetchResult, kept []*SourceStatus) (patientName string) {
 	now, w := t.GeneratedAt, t.Window
-	n := 0
-	if prev != nil {
-		n = len(prev.Entries) // the most kept and failed sources can give
-	}
-	for _, res := range results {
-		n += len(res.batch.Entries)
+	n := 0 // the entries, at most
+	for i, r := range s.regs {
+		if res := results[i]; kept[i] == nil && res.err == nil {
+			n += len(res.batch.Entries)
+		} else if prev != nil {
+			n += countOf(prev.Entries, r.Source.Name())
+		}
 	}
 	all := make([]Entry, 0, n)
 	for i, r := range s.regs {
@@ -677,6 +673,17 @@ func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev 
 	}
 	t.Entries = merge(all, *s.opts.Merge)
 	return patientName
+}
+
+// countOf counts the entries of source name in es.
+func countOf(es []Entry, name string) int {
+	n := 0
+	for i := range es {
+		if es[i].Source == name {
+			n++
+		}
+	}
+	return n
 }
 
 // statusOf returns the status of source name in t, nil when it has none.
