@@ -31,7 +31,7 @@ func (c *Capabilities) Supports(resourceType, param string) bool {
 // Capabilities reads GET [base]/metadata.
 func (c *Client) Capabilities(ctx context.Context) (*Capabilities, error) {
 	const op = "GET metadata"
-	body, err := c.get(ctx, request{op: op, url: c.base.JoinPath("metadata").String()})
+	body, err := c.get(ctx, request{op: op, u: c.at("metadata")})
 	if err != nil {
 		return nil, err
 	}

@@ -283,20 +283,20 @@ func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType s
 	if c.pageSize > 0 {
 		q.Set("_count", strconv.Itoa(c.pageSize))
 	}
-	u := c.base.JoinPath(resourceType)
+	u := c.at(resourceType)
 	u.RawQuery = q.Encode()
 
-	next := u.String()
+	next := u
 	visited := map[string]bool{}
 	res := &SearchResult{}
 	for {
-		visited[next] = true
+		visited[next.String()] = true
 		if b != nil && b.left.Load() <= 0 {
 			res.OverBudget = true
 			return res, nil
 		}
 		// q is hidden on every page: servers echo the first query.
-		body, err := c.get(ctx, request{op: op, url: next, search: true, budget: b, query: q})
+		body, err := c.get(ctx, request{op: op, u: next, search: true, budget: b, query: q})
 		if errors.Is(err, errOverBudget) {
 			res.OverBudget = true
 			return res, nil
@@ -321,7 +321,7 @@ func (c *Client) SearchWithin(ctx context.Context, b *ByteBudget, resourceType s
 		if err != nil {
 			return nil, fmt.Errorf("%s: page %d: %w", op, res.Pages, err)
 		}
-		if visited[next] {
+		if visited[next.String()] {
 			return nil, fmt.Errorf("%s: page %d links to a page already fetched: %w", op, res.Pages, ErrLoop)
 		}
 		if res.Pages >= c.maxPages {
@@ -341,8 +341,8 @@ func (c *Client) Read(ctx context.Context, resourceType, id string) (json.RawMes
 	if !validID(id) {
 		return nil, fmt.Errorf("%s: invalid id", op)
 	}
-	u := c.base.JoinPath(resourceType, id)
-	body, err := c.get(ctx, request{op: op, url: u.String(), secrets: []string{id}}) // an id may be anything the caller had
+	u := c.at(resourceType, id)
+	body, err := c.get(ctx, request{op: op, u: u, secrets: []string{id}}) // an id may be anything the caller had
 	if err != nil {
 		return nil, err
 	}
@@ -359,27 +359,38 @@ func (c *Client) Read(ctx context.Context, resourceType, id string) (json.RawMes
 	return body, nil
 }
 
+// at is the URL of base/elem...: with its path rooted, as a request's
+// URL must be (JoinPath on a base without a path leaves it bare).
+func (c *Client) at(elem ...string) *url.URL {
+	u := c.base.JoinPath(elem...)
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path
+		if u.RawPath != "" {
+			u.RawPath = "/" + u.RawPath
+		}
+	}
+	return u
+}
+
 // resolve turns a next link into the absolute URL to fetch.
-func (c *Client) resolve(link string) (string, error) {
+func (c *Client) resolve(link string) (*url.URL, error) {
 	ref, err := url.Parse(link)
 	if err != nil {
-		return "", fmt.Errorf("next link does not parse: %w", ErrInvalid)
+		return nil, fmt.Errorf("next link does not parse: %w", ErrInvalid)
 	}
-	abs := link
 	if !ref.IsAbs() {
 		ref = c.baseDir.ResolveReference(ref)
-		abs = ref.String()
 	}
 	if ref.Scheme != c.base.Scheme || !strings.EqualFold(ref.Host, c.base.Host) {
-		return "", fmt.Errorf("next link points to another server: %w", ErrInvalid)
+		return nil, fmt.Errorf("next link points to another server: %w", ErrInvalid)
 	}
-	return abs, nil
+	return ref, nil
 }
 
 // request is one GET.
 type request struct {
 	op      string // names the request in errors, e.g. "GET Appointment"
-	url     string
+	u       *url.URL    // never changed once asked for
 	search  bool        // sends Prefer: handling=strict
 	budget  *ByteBudget // charged with the body; nil for none
 	secrets []string    // to hide in errors beyond the URL's query values
@@ -409,11 +420,7 @@ func (h *hidden) secrets() []string {
 // rq.secrets. A spent budget ends it with errOverBudget, not retried.
 func (c *Client) get(ctx context.Context, rq request) ([]byte, error) {
 	op := rq.op
-	u, err := url.Parse(rq.url)
-	if err != nil {
-		return nil, fmt.Errorf("%s: URL does not parse: %w", op, ErrInvalid)
-	}
-	secrets := &hidden{u: u, rq: &rq}
+	secrets := &hidden{u: rq.u, rq: &rq}
 	start := c.now()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
@@ -489,10 +496,9 @@ func (c *Client) try(ctx context.Context, rq request, h *hidden) tryResult {
 		return tryResult{err: transportErr(ctx, op, err, h.secrets()), outcome: neutral}
 	}
 	defer c.sem.release()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rq.url, nil)
-	if err != nil {
-		return tryResult{err: fmt.Errorf("%s: %w", op, Scrub(unwrapURLError(err), h.secrets()...)), outcome: neutral}
-	}
+	// As http.NewRequestWithContext makes it, from the URL already parsed.
+	req := (&http.Request{Method: http.MethodGet, URL: rq.u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, 4), Host: strings.TrimSuffix(rq.u.Host, ":")}).WithContext(ctx)
 	req.Header.Set("Accept", "application/fhir+json")
 	if rq.search {
 		req.Header.Set("Prefer", "handling=strict")
