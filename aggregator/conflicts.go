@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
-	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Rule names a coordination-conflict rule; the values are the ids of the API.
@@ -574,22 +574,40 @@ func sameService(a, b *Entry, titleA, titleB string) bool {
 }
 
 // normalise folds case, punctuation and runs of space, so "Blodprøve." and
-// "blodprøve" are one service.
+// "blodprøve" are one service. ASCII, most of a title, is folded byte by
+// byte: merging and the conflict rules normalise every pair they compare.
 func normalise(s string) string {
-	var b strings.Builder
+	b := make([]byte, 0, len(s))
 	space := false
-	for _, r := range strings.ToLower(s) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if space && b.Len() > 0 {
-				b.WriteByte(' ')
+	keep := func(r rune) {
+		if space && len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b, space = utf8.AppendRune(b, r), false
+	}
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			switch {
+			case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				space = true
+				continue
 			}
-			b.WriteRune(r)
-			space = false
+			keep(rune(c))
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		if r = unicode.ToLower(r); unicode.IsLetter(r) || unicode.IsDigit(r) {
+			keep(r)
 		} else {
 			space = true
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 func (f *finder) nothingAfterDischarge() {
