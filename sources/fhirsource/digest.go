@@ -23,29 +23,68 @@ import (
 // every day, and with it the query, so such a party is looked at again at
 // least daily (as the reference cache's own bound has it, roughly).
 func (s *Source) digest(q url.Values, pat patient, f found) string {
-	h := xxhash.New()
-	var n [8]byte
-	write := func(b []byte) {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
-		_, _ = h.Write(n[:])
-		_, _ = h.Write(b)
-	}
-	write([]byte(s.settings))
-	write([]byte(q.Encode()))
-	write([]byte(strconv.FormatBool(f.include)))
-	write([]byte(pat.id))
-	for _, id := range sortedKeys(pat.same) {
-		write([]byte(id))
-	}
-	write([]byte("Appointment"))
+	h := s.readHasher(q, pat, f.include)
+	h.str("Appointment")
 	for _, raw := range f.appts.Resources {
-		write(raw)
+		h.bytes(raw)
 	}
-	write([]byte("Encounter"))
+	h.str("Encounter")
 	for _, raw := range f.encs.Resources {
-		write(raw)
+		h.bytes(raw)
 	}
 	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// hasher writes each piece with its length before it, so no two lists of
+// pieces hash alike by where one ends and the next begins.
+type hasher struct {
+	*xxhash.Digest
+	n [8]byte
+}
+
+func (h *hasher) uint(v uint64) {
+	binary.LittleEndian.PutUint64(h.n[:], v)
+	_, _ = h.Write(h.n[:])
+}
+
+func (h *hasher) length(n int) { h.uint(uint64(n)) }
+
+func (h *hasher) bytes(b []byte) {
+	h.length(len(b))
+	_, _ = h.Write(b)
+}
+
+func (h *hasher) str(s string) {
+	h.length(len(s))
+	_, _ = h.WriteString(s)
+}
+
+// readHasher starts a digest with what every resource of a read rests on:
+// the settings, the query (its names sorted, as url.Values.Encode has
+// them, but not escaped: the lengths keep them apart), whether parties came
+// included, and the patient's records.
+func (s *Source) readHasher(q url.Values, pat patient, include bool) *hasher {
+	h := &hasher{Digest: xxhash.New()}
+	h.str(s.settings)
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	h.length(len(names))
+	for _, name := range names {
+		h.str(name)
+		h.length(len(q[name]))
+		for _, v := range q[name] {
+			h.str(v)
+		}
+	}
+	h.str(strconv.FormatBool(include))
+	h.str(pat.id)
+	for _, id := range sortedKeys(pat.same) {
+		h.str(id)
+	}
+	return h
 }
 
 // settings is what the normalised entries depend on besides what was
@@ -69,28 +108,15 @@ func (s *Source) resourceDigests(pat patient, f found) []string {
 		return out
 	}
 	at, et := types(f.appts.Resources), types(f.encs.Resources)
-	h := xxhash.New()
-	var n [8]byte
-	write := func(b []byte) {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
-		_, _ = h.Write(n[:])
-		_, _ = h.Write(b)
-	}
-	write([]byte(s.settings))
-	write([]byte(f.q.Encode()))
-	write([]byte(strconv.FormatBool(f.include)))
-	write([]byte(pat.id))
-	for _, id := range sortedKeys(pat.same) {
-		write([]byte(id))
-	}
+	h := s.readHasher(f.q, pat, f.include)
 	for i, r := range f.appts.Resources {
 		if at[i] != "Appointment" {
-			write(r)
+			h.bytes(r)
 		}
 	}
 	for i, r := range f.encs.Resources {
 		if et[i] != "Encounter" {
-			write(r)
+			h.bytes(r)
 		}
 	}
 	around := h.Sum64()
@@ -98,9 +124,8 @@ func (s *Source) resourceDigests(pat patient, f found) []string {
 	for i, r := range f.appts.Resources {
 		if at[i] == "Appointment" {
 			h.Reset()
-			binary.LittleEndian.PutUint64(n[:], around)
-			_, _ = h.Write(n[:])
-			write(r)
+			h.uint(around)
+			h.bytes(r)
 			out[i] = fmt.Sprintf("%016x", h.Sum64())
 		}
 	}
