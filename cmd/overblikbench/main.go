@@ -24,6 +24,7 @@ import (
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/memcache"
 	"github.com/overblik/overblik/fhir/fhirsim"
+	"github.com/overblik/overblik/internal/gcpercent"
 	"github.com/overblik/overblik/internal/redistest"
 	"github.com/overblik/overblik/sources/fhirsource"
 	"github.com/overblik/overblik/testdata"
@@ -39,6 +40,7 @@ func main() {
 		}
 		return
 	}
+	gcpercent.Apply(os.Getenv) // as cmd/overblik runs: its replicas are measured here
 	conns := flag.Int("conns", 8, "concurrent keep-alive connections per load run")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis for the Redis rows (keys under a prefix of the run's own, deleted at the end)")
 	patients := flag.Int("patients", 300, "patients in the background refresh runs")
