@@ -26,7 +26,8 @@ type page struct {
 // (duplicate names, invalid UTF-8 replaced), on the plain v2 decoder.
 var parseOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
-// maxDepth is how deeply a page may nest, as jsontext allows.
+// maxDepth is how deeply a page may nest (objects and arrays in each
+// other), about as jsontext allows.
 const maxDepth = 10000
 
 // parsePage reads a search Bundle's resourceType, next link and
@@ -55,7 +56,7 @@ func parsePage(body []byte) (page, error) {
 		case named(name, "entry"):
 			err = p.entries(s)
 		default:
-			_, err = s.value(0)
+			_, err = s.value(1)
 		}
 		return err
 	})
@@ -95,7 +96,7 @@ func (p *page) links(s *scanner) error {
 			case named(name, "url"):
 				link, err = s.str()
 			default:
-				_, err = s.value(0)
+				_, err = s.value(3) // the Bundle, link, this link
 			}
 			return err
 		})
@@ -123,7 +124,7 @@ func (p *page) entries(s *scanner) error {
 			if err != nil {
 				return err
 			}
-			v, err := s.value(0)
+			v, err := s.value(3) // the Bundle, entry, this entry
 			if err == nil && v[0] != 'n' && named(name, "resource") {
 				p.resources = append(p.resources, json.RawMessage(v[:len(v):len(v)]))
 			}
@@ -288,49 +289,82 @@ func (s *scanner) str() (string, error) {
 	return out, err
 }
 
-// value skips any value and returns its text.
-func (s *scanner) value(depth int) ([]byte, error) {
-	if depth > maxDepth {
-		return nil, s.errorf("nested more than %d deep", maxDepth)
-	}
-	c := s.peek()
-	start := s.i
-	switch {
-	case c == '"':
-		return s.quoted()
-	case c == '{':
-		s.i++
-		err := s.each('}', func() error {
-			if _, err := s.name(); err != nil {
-				return err
+// value skips any value and returns its text. It walks nested objects and
+// arrays in a loop, keeping which of the two each open one is: most of a
+// page is nested, and a recursive walk spent a fifth of its time growing
+// the reading goroutine's stack and calling closures.
+//
+// outer is how many objects and arrays the value is in: the page as a
+// whole nests at most maxDepth deep.
+func (s *scanner) value(outer int) ([]byte, error) {
+	var open [32]byte // the closing byte of each object or array entered
+	nest := open[:0]
+	start := -1
+	for {
+		// A value: a scalar, or the opening of an object or array.
+		c := s.peek()
+		if start < 0 {
+			start = s.i
+		}
+		switch {
+		case c == '"':
+			if _, err := s.quoted(); err != nil {
+				return nil, err
 			}
-			_, err := s.value(depth + 1)
-			return err
-		})
-		if err != nil {
-			return nil, err
+		case c == '{' || c == '[':
+			if outer+len(nest) >= maxDepth {
+				return nil, s.errorf("nested more than %d deep", maxDepth)
+			}
+			s.i++
+			closing := byte('}')
+			if c == '[' {
+				closing = ']'
+			}
+			if s.peek() != closing {
+				nest = append(nest, closing)
+				if closing == '}' {
+					if _, err := s.name(); err != nil {
+						return nil, err
+					}
+				}
+				continue // to its first member's value
+			}
+			s.i++ // empty
+		case c == 't' || c == 'f' || c == 'n':
+			if !s.literal("true") && !s.literal("false") && !s.literal("null") {
+				return nil, s.want("true, false or null")
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			if err := s.number(); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, s.want("a value")
 		}
-	case c == '[':
-		s.i++
-		err := s.each(']', func() error {
-			_, err := s.value(depth + 1)
-			return err
-		})
-		if err != nil {
-			return nil, err
+		// After a value: the next member of what it is in, or that one's end.
+		for {
+			if len(nest) == 0 {
+				return s.b[start:s.i], nil
+			}
+			closing := nest[len(nest)-1]
+			c := s.peek()
+			if c == closing {
+				s.i++
+				nest = nest[:len(nest)-1]
+				continue
+			}
+			if c != ',' {
+				return nil, s.want(fmt.Sprintf("',' or %q", closing))
+			}
+			s.i++
+			if closing == '}' {
+				if _, err := s.name(); err != nil {
+					return nil, err
+				}
+			}
+			break
 		}
-	case c == 't' || c == 'f' || c == 'n':
-		if !s.literal("true") && !s.literal("false") && !s.literal("null") {
-			return nil, s.want("true, false or null")
-		}
-	case c == '-' || '0' <= c && c <= '9':
-		if err := s.number(); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, s.want("a value")
 	}
-	return s.b[start:s.i], nil
 }
 
 // number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -115,6 +115,29 @@ func TestParsePage(t *testing.T) {
 	}
 }
 
+// A page nests at most maxDepth deep wherever the deep value is: in a
+// resource, a member of the Bundle, a link.
+func TestParsePageNestsAtMostMaxDepth(t *testing.T) {
+	for _, at := range []struct {
+		name, before, after string
+		outer               int // the objects and arrays before the deep value
+	}{
+		{"resource", `{"resourceType":"Bundle","entry":[{"resource":{"x":`, `}}]}`, 4},
+		{"Bundle member", `{"resourceType":"Bundle","meta":`, `}`, 1},
+		{"link member", `{"resourceType":"Bundle","link":[{"relation":"next","x":`, `}]}`, 3},
+	} {
+		page := func(d int) []byte {
+			return []byte(at.before + strings.Repeat("[", d) + strings.Repeat("]", d) + at.after)
+		}
+		if _, err := parsePage(page(maxDepth - at.outer)); err != nil {
+			t.Errorf("%s: %d deep in all: %v", at.name, maxDepth, err)
+		}
+		if _, err := parsePage(page(maxDepth - at.outer + 1)); err == nil {
+			t.Errorf("%s: %d deep in all: no error", at.name, maxDepth+1)
+		}
+	}
+}
+
 // On JSON text, the scanner reads what jsontext's validating decoder
 // reads (refParsePage): the same resources byte for byte, the same next
 // link, the same refusals. On anything else it may refuse or not (it does
