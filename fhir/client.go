@@ -389,7 +389,7 @@ func (c *Client) resolve(link string) (*url.URL, error) {
 
 // request is one GET.
 type request struct {
-	op      string // names the request in errors, e.g. "GET Appointment"
+	op      string      // names the request in errors, e.g. "GET Appointment"
 	u       *url.URL    // never changed once asked for
 	search  bool        // sends Prefer: handling=strict
 	budget  *ByteBudget // charged with the body; nil for none
