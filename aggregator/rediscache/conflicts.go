@@ -29,12 +29,8 @@ const stampLen = 16
 
 // encodeConflicts is the stored projection of t, whose encoded bytes have
 // the stamp stamp.
-func (c *Cache) encodeConflicts(t *aggregator.Timeline, handle, stamp string) ([]byte, error) {
-	b, err := c.codec.encodeTimeline(aggregator.ConflictsOnly(t), c.conflictsKey(handle))
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(stamp), b...), nil
+func (c *Cache) encodeConflicts(t *aggregator.Timeline, handle, stamp string) []byte {
+	return append([]byte(stamp), c.codec.encodeTimeline(aggregator.ConflictsOnly(t), c.conflictsKey(handle))...)
 }
 
 // GetConflicts returns, in the order of handles, each patient's

@@ -75,10 +75,7 @@ func TestConflictsOfATimelineStoredWithoutThem(t *testing.T) {
 	c := newTestCache(t, "", Options{})
 	// putOld stores tl as a release without projections did.
 	putOld := func(tl *aggregator.Timeline) {
-		b, err := c.codec.encodeTimeline(tl, c.timelineKey(tl.Patient))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := c.codec.encodeTimeline(tl, c.timelineKey(tl.Patient))
 		if err := c.rdb.Set(ctx, c.timelineKey(tl.Patient), b, 0).Err(); err != nil {
 			t.Fatal(err)
 		}

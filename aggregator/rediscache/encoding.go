@@ -23,9 +23,9 @@ import (
 	"github.com/overblik/overblik/aggregator"
 )
 
-// schemaVersion is the version of the stored timeline's JSON. Bump it when a
-// field changes meaning or type; a replica that finds a newer version treats
-// the timeline as a miss, so a rolling deploy rebuilds instead of misreading.
+// schemaVersion is the version of the timeline JSON that releases before
+// the packed form (packed.go) stored, and that still reads; a newer version
+// is a miss, so a rolling deploy rebuilds instead of misreading.
 // 2: conflicts carry facts (need_ns, need_known, days) instead of sentences;
 // a version 1 timeline still reads, its facts taken from its sentences.
 const schemaVersion = 2
@@ -37,7 +37,9 @@ const schemaVersion = 2
 //	'{'          the JSON itself (timelineV1, changeV1), as releases before
 //	             compression wrote every value; still read
 //	formatZstd   the JSON compressed with zstd: a 50-entry timeline takes
-//	             about 6 KB in Redis instead of 41 KB
+//	             about 6 KB in Redis instead of 41 KB; still read
+//	formatPacked the packed form (packed.go) compressed with zstd, as
+//	             timelines are written now
 //	formatSealed a nonce and the AES-256-GCM ciphertext of a value of one of
 //	             the two forms above, bound to its Redis key (see codec.sealed)
 //
@@ -46,6 +48,7 @@ const (
 	formatJSON   = '{'
 	formatZstd   = 0x02
 	formatSealed = 0x03
+	formatPacked = 0x04
 )
 
 // maxDecoded bounds what one stored value may decompress to (a timeline of
@@ -59,7 +62,7 @@ const MinSealKey = 32
 var (
 	// errEncode marks errors of our own encoding, which say nothing about
 	// whether Redis is reachable.
-	errEncode = errors.New("encode timeline")
+	errEncode = errors.New("encode for Redis")
 	// errNewerSchema is a value written by a newer release.
 	errNewerSchema = errors.New("timeline written by a newer schema")
 	// errUnsealed is a value that cannot be opened with this cache's seal
@@ -108,15 +111,12 @@ func newCodec(sealKey []byte) (*codec, error) {
 }
 
 // encodeTimeline is the stored value of t under the Redis key name: its
-// JSON compressed, and then sealed when the codec has a key.
-func (c *codec) encodeTimeline(t *aggregator.Timeline, name string) ([]byte, error) {
-	js, err := encode(t)
-	if err != nil {
-		return nil, err
-	}
-	// The compressed form is about a seventh of the JSON.
-	b := c.zenc.EncodeAll(js, append(make([]byte, 0, 64+len(js)/6), formatZstd))
-	return c.sealed(b, name), nil
+// packed form compressed, and then sealed when the codec has a key.
+func (c *codec) encodeTimeline(t *aggregator.Timeline, name string) []byte {
+	p := appendPacked(make([]byte, 0, 256+200*len(t.Entries)), t)
+	// The compressed form is about a quarter of the packed one.
+	b := c.zenc.EncodeAll(p, append(make([]byte, 0, 64+len(p)/3), formatPacked))
+	return c.sealed(b, name)
 }
 
 // decodeTimeline reads a value encodeTimeline (or an earlier release) stored
@@ -131,12 +131,15 @@ func (c *codec) decodeTimeline(b []byte, name string) (*aggregator.Timeline, err
 		return nil, errors.New("empty value")
 	case b[0] == formatJSON:
 		return decode(b)
-	case b[0] == formatZstd:
-		js, err := c.zdec.DecodeAll(b[1:], nil)
+	case b[0] == formatZstd, b[0] == formatPacked:
+		raw, err := c.zdec.DecodeAll(b[1:], nil)
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
-		return decode(js)
+		if b[0] == formatZstd {
+			return decode(raw)
+		}
+		return unpack(raw)
 	}
 	return nil, fmt.Errorf("%w: format byte %#x", errNewerSchema, b[0])
 }
@@ -355,60 +358,6 @@ type sourceV1 struct {
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	FeedMark    int64         `json:"feed_mark,omitempty"` // absent before change-feed marks were counted: 0
 	Digest      string        `json:"digest,omitempty"`    // absent before reads had digests: the next read normalises
-}
-
-// encode serialises t as JSON at the current schema version. Times keep their
-// instant and offset (RFC 3339); the zone's name is not kept, readers show
-// times in the configured zone anyway.
-func encode(t *aggregator.Timeline) ([]byte, error) {
-	d := timelineV1{V: schemaVersion, Patient: t.Patient, GeneratedAt: t.GeneratedAt, Version: t.Version,
-		WindowFrom: t.Window.From, WindowTo: t.Window.To}
-	if len(t.Entries) > 0 {
-		d.Entries = make([]entryV1, len(t.Entries))
-		for i, e := range t.Entries {
-			d.Entries[i] = entryV1{
-				ID: e.ID, Source: e.Source, Sector: string(e.Sector), Kind: string(e.Kind),
-				Status: string(e.Status), FHIRStatus: e.FHIRStatus, Start: e.Start, End: e.End, AllDay: e.AllDay,
-				Title: e.Title, Description: e.Description, Instruction: e.Instruction,
-				Place:  placeV1{Name: e.Place.Name, Address: e.Place.Address, Lat: e.Place.Lat, Lon: e.Place.Lon},
-				People: e.People, Organization: e.Organization, Contact: e.Contact, Medium: string(e.Medium),
-				VideoURL: e.VideoURL, Sensitivity: string(e.Sensitivity), Generic: e.Generic, Updated: e.Updated,
-				ServiceCodes: e.ServiceCodes, PartOf: e.PartOf, Stale: e.Stale, FetchedAt: e.FetchedAt,
-				Identifiers: e.Identifiers, Died: e.Died, Replaces: e.Replaces,
-			}
-			for _, p := range e.Parts {
-				d.Entries[i].Parts = append(d.Entries[i].Parts, partV1{Source: p.Source, Sector: string(p.Sector),
-					Organization: p.Organization, Status: string(p.Status), Stale: p.Stale})
-			}
-			if len(e.Provenance) > 0 {
-				ps := make([]provenanceV1, len(e.Provenance))
-				for j, p := range e.Provenance {
-					ps[j] = provenanceV1(p)
-				}
-				d.Entries[i].Provenance = ps
-			}
-		}
-	}
-	if len(t.Sources) > 0 {
-		d.Sources = make([]sourceV1, len(t.Sources))
-		for i, s := range t.Sources {
-			d.Sources[i] = sourceV1{Name: s.Name, Display: s.Display, Phone: s.Phone, Sector: string(s.Sector), OK: s.OK,
-				Error: s.Error, ErrorKind: string(s.ErrorKind), LastSuccess: s.LastSuccess,
-				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark, Digest: s.Digest}
-		}
-	}
-	if len(t.Conflicts) > 0 {
-		d.Conflicts = make([]conflictV1, len(t.Conflicts))
-		for i, c := range t.Conflicts {
-			d.Conflicts[i] = conflictV1{ID: c.ID, Rule: string(c.Rule), Severity: string(c.Severity), Day: c.Day,
-				Entries: c.Entries, NeedNS: int64(c.Need), NeedKnown: c.NeedKnown, Days: c.Days}
-		}
-	}
-	b, err := jsonv2.Marshal(d, storedJSON)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errEncode, err)
-	}
-	return b, nil
 }
 
 // storedJSON are the options of the stored form: the two parts of

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/overblik/overblik/aggregator"
@@ -182,11 +183,7 @@ func sealedValue(tb testing.TB, key []byte, name string) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := c.encodeTimeline(&aggregator.Timeline{Patient: "p1"}, name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
+	return c.encodeTimeline(&aggregator.Timeline{Patient: "p1"}, name)
 }
 
 // A timeline a release before compression stored reads as it was.
@@ -535,7 +532,7 @@ func BenchmarkTimelineEncoding(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		run(b, bc.name, func() ([]byte, error) { return c.encodeTimeline(tl, name) },
+		run(b, bc.name, func() ([]byte, error) { return c.encodeTimeline(tl, name), nil },
 			func(v []byte) (*aggregator.Timeline, error) { return c.decodeTimeline(v, name) })
 	}
 }
@@ -573,12 +570,61 @@ func TestStoredFormKeepsEveryField(t *testing.T) {
 				t.Fatal(err)
 			}
 			cachetest.RunCodec(t, func(tl *aggregator.Timeline) (*aggregator.Timeline, error) {
-				b, err := c.encodeTimeline(tl, "k1")
-				if err != nil {
-					return nil, err
-				}
-				return c.decodeTimeline(b, "k1")
+				return c.decodeTimeline(c.encodeTimeline(tl, "k1"), "k1")
 			})
 		})
 	}
+}
+
+// encode is t in the JSON releases before the packed form stored (at
+// schemaVersion), so tests can write what those releases left in Redis.
+func encode(t *aggregator.Timeline) ([]byte, error) {
+	d := timelineV1{V: schemaVersion, Patient: t.Patient, GeneratedAt: t.GeneratedAt, Version: t.Version,
+		WindowFrom: t.Window.From, WindowTo: t.Window.To}
+	if len(t.Entries) > 0 {
+		d.Entries = make([]entryV1, len(t.Entries))
+		for i, e := range t.Entries {
+			d.Entries[i] = entryV1{
+				ID: e.ID, Source: e.Source, Sector: string(e.Sector), Kind: string(e.Kind),
+				Status: string(e.Status), FHIRStatus: e.FHIRStatus, Start: e.Start, End: e.End, AllDay: e.AllDay,
+				Title: e.Title, Description: e.Description, Instruction: e.Instruction,
+				Place:  placeV1{Name: e.Place.Name, Address: e.Place.Address, Lat: e.Place.Lat, Lon: e.Place.Lon},
+				People: e.People, Organization: e.Organization, Contact: e.Contact, Medium: string(e.Medium),
+				VideoURL: e.VideoURL, Sensitivity: string(e.Sensitivity), Generic: e.Generic, Updated: e.Updated,
+				ServiceCodes: e.ServiceCodes, PartOf: e.PartOf, Stale: e.Stale, FetchedAt: e.FetchedAt,
+				Identifiers: e.Identifiers, Died: e.Died, Replaces: e.Replaces,
+			}
+			for _, p := range e.Parts {
+				d.Entries[i].Parts = append(d.Entries[i].Parts, partV1{Source: p.Source, Sector: string(p.Sector),
+					Organization: p.Organization, Status: string(p.Status), Stale: p.Stale})
+			}
+			if len(e.Provenance) > 0 {
+				ps := make([]provenanceV1, len(e.Provenance))
+				for j, p := range e.Provenance {
+					ps[j] = provenanceV1(p)
+				}
+				d.Entries[i].Provenance = ps
+			}
+		}
+	}
+	if len(t.Sources) > 0 {
+		d.Sources = make([]sourceV1, len(t.Sources))
+		for i, s := range t.Sources {
+			d.Sources[i] = sourceV1{Name: s.Name, Display: s.Display, Phone: s.Phone, Sector: string(s.Sector), OK: s.OK,
+				Error: s.Error, ErrorKind: string(s.ErrorKind), LastSuccess: s.LastSuccess,
+				Entries: s.Entries, Skipped: s.Skipped, Warnings: s.Warnings, Duration: s.Duration, FeedMark: s.FeedMark, Digest: s.Digest}
+		}
+	}
+	if len(t.Conflicts) > 0 {
+		d.Conflicts = make([]conflictV1, len(t.Conflicts))
+		for i, c := range t.Conflicts {
+			d.Conflicts[i] = conflictV1{ID: c.ID, Rule: string(c.Rule), Severity: string(c.Severity), Day: c.Day,
+				Entries: c.Entries, NeedNS: int64(c.Need), NeedKnown: c.NeedKnown, Days: c.Days}
+		}
+	}
+	b, err := jsonv2.Marshal(d, storedJSON)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errEncode, err)
+	}
+	return b, nil
 }

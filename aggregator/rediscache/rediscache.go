@@ -237,19 +237,13 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 // TTL, and the stamp of its bytes (see near.go) and its conflicts alone
 // (see conflicts.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
-	b, err := c.codec.encodeTimeline(t, c.timelineKey(handle))
-	if err != nil {
-		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
-	}
+	b := c.codec.encodeTimeline(t, c.timelineKey(handle))
 	stamp := stampOf(b)
-	cb, err := c.encodeConflicts(t, handle, stamp)
-	if err != nil {
-		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
-	}
+	cb := c.encodeConflicts(t, handle, stamp)
 	if err := c.index(ctx, handle, t); err != nil { // first: see index.go
 		return err
 	}
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
 		p.Set(ctx, c.stampKey(handle), stamp, c.ttl)
 		p.Set(ctx, c.conflictsKey(handle), cb, c.ttl) // see conflicts.go
