@@ -132,20 +132,31 @@ func regionRows(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis,
 	if err := registerAll(ctx, rep, ps); err != nil {
 		return err
 	}
-	built := min(len(ps), regionBuilt)
+	// Which of the viewed change in each interval: 1% of them.
+	perInterval := max(1, rc.viewed/100)
+	picks := make([][]int, regionIntervals) // indices into viewed and ps
+	for k := range picks {
+		for range perInterval {
+			picks[k] = append(picks[k], rng.IntN(len(viewed)))
+		}
+	}
+	order, changed := seedOrder(len(ps), picks)
+	built := min(len(ps), max(regionBuilt, changed))
+	builtRefs := make([]aggregator.PatientRef, 0, len(ps))
+	for _, k := range order {
+		builtRefs = append(builtRefs, ps[k])
+	}
 	cpu0, t0 := cpuTime(), time.Now()
-	if err := viewAll(ctx, ps[:built], func(int) *replica { return rep }); err != nil {
+	if err := viewAll(ctx, builtRefs[:built], func(int) *replica { return rep }); err != nil {
 		return fmt.Errorf("viewing: %w", err)
 	}
 	seedCPU, seedTime := cpuTime()-cpu0, time.Since(t0)
 	t1 := time.Now()
-	if err := viewCopies(ctx, rep, b.Backend.Timelines, ps, built); err != nil {
+	if err := viewCopies(ctx, rep, b.Backend.Timelines, builtRefs, built); err != nil {
 		return fmt.Errorf("viewing: %w", err)
 	}
 	copyTime := time.Since(t1)
 
-	// Intervals in which 1% of the viewed change at a source each.
-	perInterval := max(1, rc.viewed/100)
 	before, err := sims.total()
 	if err != nil {
 		return err
@@ -155,8 +166,7 @@ func regionRows(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis,
 		next := t0.Add(time.Duration(k) * rc.every)
 		time.Sleep(time.Until(next))
 		byIndex := map[int][]int{} // source -> region patient numbers
-		for n := range perInterval {
-			p := rng.IntN(len(viewed))
+		for n, p := range picks[k] {
 			byIndex[n%len(sectors)] = append(byIndex[n%len(sectors)], p)
 		}
 		for src, picks := range byIndex {
@@ -222,8 +232,8 @@ func regionRows(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis,
 
 	fmt.Fprintf(out, "\nregion: %d registered patients at 3 simulated sources (%d entries each per patient), %d viewed and cached on Redis, change feeds on, refresh.every %s, %d intervals with %d patients changed at a source in each (1%% of the viewed), %s in all:\n",
 		rc.patients, entriesPerSource, rc.viewed, rc.every, regionIntervals, perInterval, time.Since(start).Round(time.Second))
-	fmt.Fprintf(out, "  caching the viewed: %d built from their 3 sources in %s, %s CPU each; the other %d stored as copies of those under their own handles in %s, then viewed\n",
-		built, seedTime.Round(100*time.Millisecond), (seedCPU / time.Duration(built)).Round(time.Microsecond), len(ps)-built, copyTime.Round(100*time.Millisecond))
+	fmt.Fprintf(out, "  caching the viewed: %d built from their 3 sources (the %d the intervals change among them) in %s, %s CPU each; the other %d stored as copies of those under their own handles in %s, then viewed\n",
+		built, changed, seedTime.Round(100*time.Millisecond), (seedCPU / time.Duration(built)).Round(time.Microsecond), len(ps)-built, copyTime.Round(100*time.Millisecond))
 	searches := reqs.Patient + reqs.Appointment + reqs.Encounter + reqs.Reads
 	own, polls, pages := float64(searches)/regionIntervals, float64(polled.Polls)/regionIntervals, float64(polled.PollPages)/regionIntervals
 	// Each change is at one source: the patient's searches there, the
@@ -264,14 +274,43 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 }
 
 // regionBuilt is how many of the viewed patients the row builds from their
-// sources; the others are cached as copies of those (viewCopies): building
-// twenty thousand from three sources takes minutes of this machine's CPU
-// and is what the first rows measure, not what the region rows are for.
+// sources at least; the others are cached as copies of those (viewCopies):
+// building twenty thousand from three sources takes minutes of this
+// machine's CPU and is what the first rows measure, not what the region
+// rows are for.
 const regionBuilt = 1000
 
-// viewCopies caches patient k (k >= built) as a copy of the timeline built
-// for patient k mod built, under its own handle, and views it, so it is
-// scheduled as a viewed patient is. A change at a source then reads that
+// seedOrder is the order the row caches the n viewed patients in: first
+// the changed patients, every patient the intervals will change (picks),
+// then the others. At least the changed are built from their sources, so
+// each changed patient's cached timeline is its own, as every timeline in
+// a region is: a copy of another patient's carries that patient's digests,
+// and its first refresh would normalise every resource of the changed
+// source instead of the one that changed.
+func seedOrder(n int, picks [][]int) (order []int, changed int) {
+	order = make([]int, 0, n)
+	seen := make([]bool, n)
+	for _, ks := range picks {
+		for _, k := range ks {
+			if !seen[k] {
+				seen[k] = true
+				order = append(order, k)
+			}
+		}
+	}
+	slices.Sort(order)
+	changed = len(order)
+	for k := range n {
+		if !seen[k] {
+			order = append(order, k)
+		}
+	}
+	return order, changed
+}
+
+// viewCopies caches patient k (k >= built) of ps as a copy of the timeline
+// built for patient k mod built, under its own handle, and views it, so it
+// is scheduled as a viewed patient is. A change at a source then reads that
 // source for the patient itself.
 func viewCopies(ctx context.Context, rep *replica, tls aggregator.Cache, ps []aggregator.PatientRef, built int) error {
 	var g errgroup.Group
