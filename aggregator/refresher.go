@@ -270,7 +270,11 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	}
 	var seen time.Time
 	var reuse map[string]bool
-	if cached, ok, err := r.svc.backend.Timelines.Get(ctx, handle); err == nil && ok {
+	cached, ok, err := r.svc.backend.Timelines.Get(ctx, handle)
+	if err != nil || !ok {
+		cached = nil
+	}
+	if cached != nil {
 		now := r.svc.opts.Now()
 		if age := now.Sub(cached.GeneratedAt); age < interval/2 && !unread(cached, c) {
 			r.reschedule(ctx, c, cached) // a viewer refreshed it lately
@@ -285,7 +289,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 			return false
 		}
 	}
-	t, err := r.svc.refreshShared(ctx, p, seen, plan{claimed: true, reuse: reuse, marks: c.Marks})
+	t, err := r.svc.refreshShared(ctx, p, seen, plan{claimed: true, prev: cached, reuse: reuse, marks: c.Marks})
 	if err != nil {
 		r.log.WarnContext(ctx, "background refresh failed", "patient", p, "err", err)
 		return false

@@ -345,3 +345,38 @@ func TestRefresherAsksOncePerInterval(t *testing.T) {
 		}
 	})
 }
+
+// A background refresh decides on the cached timeline and builds on that
+// same one. The cache is read twice (each a round trip to Redis): for the
+// decision, and once the lease is held, for a build another replica stored
+// in between.
+func TestBackgroundRefreshReadsTheCacheTwice(t *testing.T) {
+	clk := &clock{now: now}
+	cache := &countingCache{Cache: memcache.New(0)}
+	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: returning(appt("h/Appointment/1", now.Add(24*time.Hour)))}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, backend(cache, nil),
+		aggregator.Options{FreshFor: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	dir, ps := patients(1)
+	ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Timeline(context.Background(), ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	before := cache.gets.Load()
+	if n, err := ref.RunOnce(context.Background()); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v; want 1 refreshed", n, err)
+	}
+	if got := cache.gets.Load() - before; got != 2 {
+		t.Errorf("a background refresh read the cached timeline %d times, want 2", got)
+	}
+	if src.calls.Load() != 2 {
+		t.Errorf("%d fetches, want 2: the view and the refresh", src.calls.Load())
+	}
+}

@@ -257,14 +257,15 @@ func (s *Service) Refresh(ctx context.Context, p PatientRef) (*Timeline, error) 
 	return s.refreshShared(ctx, p, time.Time{}, plan{})
 }
 
-// plan is what a background refresh knows before building: the sources
-// not to ask (reuse: their entries and status come from the cached
-// timeline) and the change-feed marks its claim carried, which the build
-// covers (SourceStatus.FeedMark). A build without a claim covers none: a
-// source it read may be read once more for a mark it did cover, never
-// skipped for one it did not.
+// plan is what a background refresh knows before building: the cached
+// timeline it decided on (prev), the sources not to ask (reuse: their
+// entries and status come from prev) and the change-feed marks its claim
+// carried, which the build covers (SourceStatus.FeedMark). A build without
+// a claim covers none: a source it read may be read once more for a mark
+// it did cover, never skipped for one it did not.
 type plan struct {
 	claimed bool
+	prev    *Timeline // nil: refresh reads the cached timeline itself
 	reuse   map[string]bool
 	marks   map[string]int64
 }
@@ -379,9 +380,15 @@ func (s *Service) buildTimeout() time.Duration {
 // no deadline: the wait for another replica and the build each get
 // buildTimeout.
 func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, pl plan) (*Timeline, error) {
-	prev, ok, err := s.backend.Timelines.Get(ctx, p.Handle)
-	if err != nil || !ok {
-		prev = nil
+	// The background refresh has just read it (a round trip to Redis
+	// per refresh saved); the lease below still waits for any replica
+	// that builds meanwhile.
+	prev := pl.prev
+	if prev == nil {
+		cached, ok, err := s.backend.Timelines.Get(ctx, p.Handle)
+		if err == nil && ok {
+			prev = cached
+		}
 	}
 	since := seen // cached timelines are compared with each other, never with our clock
 	if prev != nil && prev.GeneratedAt.After(since) {

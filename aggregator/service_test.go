@@ -256,7 +256,7 @@ func TestFreshnessPolicy(t *testing.T) {
 	}
 }
 
-// countingCache counts the single-flight test's cache reads.
+// countingCache counts cache reads.
 type countingCache struct {
 	aggregator.Cache
 	gets atomic.Int64
