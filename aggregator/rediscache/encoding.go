@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -113,11 +114,27 @@ func newCodec(sealKey []byte) (*codec, error) {
 // encodeTimeline is the stored value of t under the Redis key name: its
 // packed form compressed, and then sealed when the codec has a key.
 func (c *codec) encodeTimeline(t *aggregator.Timeline, name string) []byte {
-	p := appendPacked(make([]byte, 0, 256+200*len(t.Entries)), t)
-	// The compressed form is about a quarter of the packed one.
-	b := c.zenc.EncodeAll(p, append(make([]byte, 0, 64+len(p)/3), formatPacked))
+	bp := packBufs.Get().(*[]byte)
+	p := appendPacked((*bp)[:0], t)
+	// The compressed form is about a fifth of the packed one.
+	b := c.zenc.EncodeAll(p, append(make([]byte, 0, 64+len(p)/4), formatPacked))
+	if cap(p) <= maxPooledPack {
+		*bp = p[:0]
+		packBufs.Put(bp)
+	}
 	return c.sealed(b, name)
 }
+
+// packBufs holds the buffers timelines are packed into before they are
+// compressed, and decompressed into before they are read (35 KB for 90
+// entries), which were otherwise allocated, cleared and grown anew each
+// time. What a buffer held is never read again: each use appends from its
+// start, and only copies leave (the compressed value; the strings and
+// fields unpack and decode make).
+var packBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledPack bounds the buffers kept: a rare huge timeline's is let go.
+const maxPooledPack = 1 << 20
 
 // decodeTimeline reads a value encodeTimeline (or an earlier release) stored
 // under name.
@@ -132,7 +149,15 @@ func (c *codec) decodeTimeline(b []byte, name string) (*aggregator.Timeline, err
 	case b[0] == formatJSON:
 		return decode(b)
 	case b[0] == formatZstd, b[0] == formatPacked:
-		raw, err := c.zdec.DecodeAll(b[1:], nil)
+		// Into a pooled buffer: both readers copy what they keep.
+		bp := packBufs.Get().(*[]byte)
+		raw, err := c.zdec.DecodeAll(b[1:], (*bp)[:0])
+		defer func() {
+			if cap(raw) <= maxPooledPack {
+				*bp = raw[:0]
+				packBufs.Put(bp)
+			}
+		}()
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
