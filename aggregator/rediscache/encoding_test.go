@@ -527,7 +527,7 @@ func BenchmarkTimelineEncoding(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		key  []byte
-	}{{"zstd", nil}, {"zstd+sealed", testSealKey}} {
+	}{{"packed+zstd", nil}, {"packed+zstd+sealed", testSealKey}} {
 		c, err := newCodec(bc.key)
 		if err != nil {
 			b.Fatal(err)

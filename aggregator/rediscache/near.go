@@ -14,7 +14,7 @@ import (
 )
 
 // A cached read through Redis is mostly the cost of moving and decoding the
-// timeline's JSON. So Put stores, next to the timeline, a stamp of its bytes,
+// stored timeline. So Put stores, next to the timeline, a stamp of its bytes,
 // and the cache keeps the timelines it decoded lately with their stamps:
 // a read sends the stamp it has and gets back only "same" while the
 // timeline is unchanged, in one round trip.
