@@ -6,9 +6,11 @@ import (
 	"cmp"
 	"container/list"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/overblik/overblik/aggregator"
 )
@@ -24,16 +26,57 @@ type Cache struct {
 }
 
 type item struct {
-	handle  string
+	handle string
+	// The timeline is held either decoded (t) or packed (p, see PutPacked),
+	// with a weak pointer to the timeline it was packed from or last
+	// unpacked to, for as long as something else keeps that alive.
 	t       *aggregator.Timeline
+	p       Packed
+	w       weak.Pointer[aggregator.Timeline]
 	changes []aggregator.Change // oldest first
-	terms   terms               // what the conflict index holds of t
+	terms   terms               // what the conflict index holds of the timeline
 }
 
-// New returns a cache holding at most max timelines (10 000 when max <= 0).
+// Packed is a timeline kept in an encoded form: a tenth of the memory of a
+// decoded one, and nothing for the garbage collector to scan. Redis's
+// fallback keeps thousands of timelines it will read again only while
+// Redis is away, as the bytes it stored there.
+type Packed interface {
+	Unpack() (*aggregator.Timeline, error)
+}
+
+// has reports whether the item holds a timeline.
+func (it *item) has() bool { return it.t != nil || it.p != nil }
+
+// is reports whether the item holds t itself.
+func (it *item) is(t *aggregator.Timeline) bool {
+	return it.t == t || (it.p != nil && it.w.Value() == t)
+}
+
+// timeline returns the item's timeline, unpacking it unless the one it
+// was packed from is still in memory. Called under the cache's lock.
+func (it *item) timeline() (*aggregator.Timeline, error) {
+	if it.t != nil || it.p == nil {
+		return it.t, nil
+	}
+	if t := it.w.Value(); t != nil {
+		return t, nil
+	}
+	t, err := it.p.Unpack()
+	if err != nil {
+		return nil, fmt.Errorf("memcache: unpack the timeline of %s: %w", it.handle, err)
+	}
+	it.w = weak.Make(t)
+	return t, nil
+}
+
+// DefaultMax is how many timelines New(0) holds.
+const DefaultMax = 10_000
+
+// New returns a cache holding at most max timelines (DefaultMax when max <= 0).
 func New(max int) *Cache {
 	if max <= 0 {
-		max = 10_000
+		max = DefaultMax
 	}
 	return &Cache{max: max, order: list.New(), items: make(map[string]*list.Element)}
 }
@@ -44,43 +87,63 @@ func (c *Cache) Get(_ context.Context, handle string) (*aggregator.Timeline, boo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[handle]
-	if !ok || el.Value.(*item).t == nil { // changes kept, timeline not (yet)
+	if !ok || !el.Value.(*item).has() { // changes kept, timeline not (yet)
 		return nil, false, nil
 	}
+	t, err := el.Value.(*item).timeline()
+	if err != nil {
+		return nil, false, err
+	}
 	c.order.MoveToFront(el)
-	return el.Value.(*item).t, true, nil
+	return t, true, nil
 }
 
 // Put stores t for handle, evicting the least recently used timeline when full.
 func (c *Cache) Put(_ context.Context, handle string, t *aggregator.Timeline) error {
+	c.put(handle, t, nil)
+	return nil
+}
+
+// PutPacked stores t for handle as p, its packed form: Get unpacks it
+// again, unless t is still in memory elsewhere then.
+func (c *Cache) PutPacked(_ context.Context, handle string, t *aggregator.Timeline, p Packed) error {
+	c.put(handle, t, p)
+	return nil
+}
+
+func (c *Cache) put(handle string, t *aggregator.Timeline, p Packed) {
 	// The same timeline again (Redis's fallback copies each read it serves
 	// from its near cache here): only its place in the LRU changes, and
 	// indexing it anew would cost a cached read more than the read itself.
 	c.mu.Lock()
-	if el, ok := c.items[handle]; ok && el.Value.(*item).t == t {
+	if el, ok := c.items[handle]; ok && el.Value.(*item).is(t) {
 		c.order.MoveToFront(el)
 		c.mu.Unlock()
-		return nil
+		return
 	}
 	c.mu.Unlock()
 	days, orgs := aggregator.IndexTerms(t)
 	tm := terms{days: days, orgs: orgs}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[handle]; ok {
-		it := el.Value.(*item)
-		if !tm.equal(it.terms) { // most builds find the same days and organisations
-			c.index.remove(handle, it.terms)
-			c.index.add(handle, tm)
-		}
-		it.t, it.terms = t, tm
-		c.order.MoveToFront(el)
-		return nil
+	el, ok := c.items[handle]
+	if !ok {
+		el = c.order.PushFront(&item{handle: handle})
+		c.items[handle] = el
 	}
-	c.items[handle] = c.order.PushFront(&item{handle: handle, t: t, terms: tm})
-	c.index.add(handle, tm)
+	it := el.Value.(*item)
+	if !tm.equal(it.terms) { // most builds find the same days and organisations
+		c.index.remove(handle, it.terms)
+		c.index.add(handle, tm)
+	}
+	it.terms = tm
+	if p != nil {
+		it.t, it.p, it.w = nil, p, weak.Make(t)
+	} else {
+		it.t, it.p, it.w = t, nil, weak.Pointer[aggregator.Timeline]{}
+	}
+	c.order.MoveToFront(el)
 	c.evict()
-	return nil
 }
 
 // evict drops the least recently used patients, with their changes, beyond max.
@@ -154,10 +217,14 @@ func (c *Cache) Range(ctx context.Context, fn func(handle string, t *aggregator.
 			return err
 		}
 		it := el.Value.(*item)
-		if it.t == nil {
+		if !it.has() {
 			continue
 		}
-		if !fn(it.handle, it.t) {
+		t, err := it.timeline()
+		if err != nil {
+			return err
+		}
+		if !fn(it.handle, t) {
 			return nil
 		}
 	}

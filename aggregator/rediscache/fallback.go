@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
 )
 
 // ErrDegraded is what Ready reports while Redis is unreachable and timelines
@@ -54,10 +55,14 @@ type Fallback struct {
 
 // Local is what a Fallback serves from while Redis is away: timelines,
 // their changes and their conflict index in this process (a memcache.Cache).
+// It keeps each timeline as the bytes Redis holds of it (PutPacked): a
+// replica of a region keeps thousands it reads again only in an outage,
+// and decoded they were most of its heap.
 type Local interface {
 	aggregator.Cache
 	aggregator.ChangeLog
 	aggregator.ConflictIndex
+	PutPacked(ctx context.Context, handle string, t *aggregator.Timeline, p memcache.Packed) error
 }
 
 var (
@@ -119,11 +124,11 @@ func (f *Fallback) Ready(ctx context.Context) error {
 func (f *Fallback) Get(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
 	if f.healthy.Load() {
 		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
-		t, ok, err := f.redis.Get(octx, handle)
+		t, b, ok, err := f.redis.get(octx, handle)
 		cancel()
 		if err == nil {
 			if ok {
-				_ = f.local.Put(ctx, handle, t)
+				_ = f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, b))
 			}
 			return t, ok, nil
 		}
@@ -168,10 +173,11 @@ func (f *Fallback) GetConflicts(ctx context.Context, handles []string) ([]*aggre
 // Put stores t locally and, while Redis is up, in Redis. Losing Redis is not
 // an error here: the timeline is stored, and Ready reports the degradation.
 func (f *Fallback) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
-	if err := f.local.Put(ctx, handle, t); err != nil {
+	b := f.redis.encode(handle, t)
+	if err := f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, b)); err != nil {
 		return fmt.Errorf("rediscache: fallback: local put: %w", err)
 	}
-	return f.writeThrough(ctx, func(ctx context.Context) error { return f.redis.Put(ctx, handle, t) })
+	return f.writeThrough(ctx, func(ctx context.Context) error { return f.redis.put(ctx, handle, t, b) })
 }
 
 // writeThrough writes to Redis while it is up. Losing Redis is no error:
@@ -231,7 +237,8 @@ func (f *Fallback) Wait(ctx context.Context, handle string, since time.Time) (*a
 	t, err := f.redis.Wait(ctx, handle, since)
 	switch {
 	case err == nil:
-		_ = f.local.Put(ctx, handle, t)
+		// Encoded anew: a wait is one read in many.
+		_ = f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, f.redis.encode(handle, t)))
 		return t, nil
 	case errors.Is(err, ErrAbandoned), ctx.Err() != nil:
 		return nil, err

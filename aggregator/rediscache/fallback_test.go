@@ -1,9 +1,11 @@
 package rediscache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -260,5 +262,88 @@ func TestFallbackWhenRedisHangs(t *testing.T) {
 	}
 	if !errors.Is(f.Ready(ctx), ErrDegraded) {
 		t.Error("not degraded with Redis hanging")
+	}
+}
+
+// recordingLocal is the fallback's local cache, recording how each
+// timeline was handed to it.
+type recordingLocal struct {
+	*memcache.Cache
+	mu     sync.Mutex
+	puts   int
+	packed []memcache.Packed
+}
+
+func (l *recordingLocal) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
+	l.mu.Lock()
+	l.puts++
+	l.mu.Unlock()
+	return l.Cache.Put(ctx, handle, t)
+}
+
+func (l *recordingLocal) PutPacked(ctx context.Context, handle string, t *aggregator.Timeline, p memcache.Packed) error {
+	l.mu.Lock()
+	l.packed = append(l.packed, p)
+	l.mu.Unlock()
+	return l.Cache.PutPacked(ctx, handle, t, p)
+}
+
+// The fallback keeps each timeline it writes or reads as the bytes Redis
+// holds of it, not decoded: a region replica keeps thousands, decoded they
+// were most of its heap. And what it keeps still reads, sealed too, once
+// the timeline it came from is gone from memory.
+func TestFallbackKeepsTimelinesAsRedisHoldsThem(t *testing.T) {
+	ctx := context.Background()
+	// No near cache: nothing but the test holds a decoded timeline.
+	c := newTestCache(t, "", Options{SealKey: testSealKey, NearCache: -1})
+	local := &recordingLocal{Cache: memcache.New(0)}
+	f := NewFallback(c, local, fastFallback)
+	t.Cleanup(f.Close)
+	tl, _ := demoTimeline(t)
+	want := appendPacked(nil, tl)
+	held := func(step string, n int) stored {
+		t.Helper()
+		if local.puts != 0 || len(local.packed) != n {
+			t.Fatalf("%s: the local cache got %d decoded timelines and %d packed ones, want 0 and %d", step, local.puts, len(local.packed), n)
+		}
+		s, ok := local.packed[n-1].(stored)
+		if !ok {
+			t.Fatalf("%s: the local cache holds a %T, want the stored bytes", step, local.packed[n-1])
+		}
+		inRedis, err := c.rdb.Get(ctx, c.timelineKey("p1")).Bytes()
+		if err != nil || !bytes.Equal(s.b, inRedis) {
+			t.Fatalf("%s: the local cache holds %d bytes, Redis %d (%v): want the same", step, len(s.b), len(inRedis), err)
+		}
+		return s
+	}
+
+	if err := f.Put(ctx, "p1", tl); err != nil {
+		t.Fatal(err)
+	}
+	held("Put", 1)
+	other := newTestCache(t, c.prefix, Options{SealKey: testSealKey}) // another replica's write, read here from Redis
+	if err := other.Put(ctx, "p1", tl); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := f.Get(ctx, "p1"); !ok || err != nil {
+		t.Fatalf("Get = %v, %v", ok, err)
+	}
+	s := held("Get", 2)
+	got, err := s.Unpack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(appendPacked(nil, got), want) {
+		t.Error("the kept bytes do not read as the timeline stored")
+	}
+
+	tl, got = nil, nil
+	runtime.GC() // the local cache has only the sealed bytes to read now
+	got, ok, err := local.Get(ctx, "p1")
+	if err != nil || !ok {
+		t.Fatalf("local Get = %v, %v", ok, err)
+	}
+	if !bytes.Equal(appendPacked(nil, got), want) {
+		t.Error("the local cache's timeline is not the one stored")
 	}
 }

@@ -52,6 +52,7 @@ type near struct {
 type nearItem struct {
 	stamp string
 	t     *aggregator.Timeline
+	b     []byte // the stored bytes t was read from or written as
 }
 
 func (n *near) get(handle string) (nearItem, bool) {
@@ -82,31 +83,32 @@ func (n *near) put(handle string, it nearItem) {
 	n.m[handle] = it
 }
 
-// getNear is Get with the near cache: one round trip either way.
-func (c *Cache) getNear(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
+// getNear is get with the near cache: one round trip either way.
+func (c *Cache) getNear(ctx context.Context, handle string) (*aggregator.Timeline, []byte, bool, error) {
 	have, cached := c.near.get(handle)
 	res, err := getScript.Run(ctx, c.rdb, []string{c.timelineKey(handle), c.stampKey(handle)}, have.stamp).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("rediscache: get timeline of %s: %w", handle, err)
+		return nil, nil, false, fmt.Errorf("rediscache: get timeline of %s: %w", handle, err)
 	}
 	switch v := res.(type) {
 	case int64:
 		if cached && v == 1 {
-			return have.t, true, nil
+			return have.t, have.b, true, nil
 		}
 	case []any:
 		if len(v) == 2 {
 			stamp, _ := v[0].(string)
-			b, _ := v[1].(string)
-			t, ok, err := c.decode(ctx, handle, []byte(b))
+			s, _ := v[1].(string)
+			b := []byte(s)
+			t, ok, err := c.decode(ctx, handle, b)
 			if ok && stamp != "" {
-				c.near.put(handle, nearItem{stamp: stamp, t: t})
+				c.near.put(handle, nearItem{stamp: stamp, t: t, b: b})
 			}
-			return t, ok, err
+			return t, b, ok, err
 		}
 	}
-	return nil, false, fmt.Errorf("rediscache: get timeline of %s: unexpected reply %T", handle, res)
+	return nil, nil, false, fmt.Errorf("rediscache: get timeline of %s: unexpected reply %T", handle, res)
 }

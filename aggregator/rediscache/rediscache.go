@@ -35,8 +35,8 @@ type Options struct {
 	ChangesTTL time.Duration
 	// NearCache is how many decoded timelines the cache keeps in process,
 	// so that reading an unchanged one costs a round trip with a stamp
-	// instead of its bytes and their decoding. Default 2000; negative
-	// turns it off.
+	// instead of its bytes and their decoding. Default DefaultNearCache;
+	// negative turns it off.
 	NearCache int
 	// SealKey, when set (at least MinSealKey bytes of secret), seals every
 	// timeline and change record with AES-256-GCM, bound to its key name:
@@ -47,6 +47,9 @@ type Options struct {
 	SealKey []byte
 	Logger  *slog.Logger
 }
+
+// DefaultNearCache is how many decoded timelines a Cache keeps by default.
+const DefaultNearCache = 2000
 
 // Cache stores timelines in Redis. It implements aggregator.Cache and the
 // lease methods Acquire and Wait. Safe for concurrent use.
@@ -83,7 +86,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Cache, error) {
 		opts.ChangesTTL = aggregator.DefaultKeepChanges
 	}
 	if opts.NearCache == 0 {
-		opts.NearCache = 2000
+		opts.NearCache = DefaultNearCache
 	}
 	codec, err := newCodec(opts.SealKey)
 	if err != nil {
@@ -201,17 +204,24 @@ func (c *Cache) channel(handle string) string     { return c.prefix + "{" + hand
 // schema during a rolling deploy, a damaged value, one that does not open
 // under the seal key) is a miss: the caller rebuilds and overwrites it.
 func (c *Cache) Get(ctx context.Context, handle string) (*aggregator.Timeline, bool, error) {
+	t, _, ok, err := c.get(ctx, handle)
+	return t, ok, err
+}
+
+// get is Get that also returns the stored bytes the timeline was read from.
+func (c *Cache) get(ctx context.Context, handle string) (*aggregator.Timeline, []byte, bool, error) {
 	if c.near.max > 0 {
 		return c.getNear(ctx, handle)
 	}
 	b, err := c.rdb.Get(ctx, c.timelineKey(handle)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("rediscache: get timeline of %s: %w", handle, err)
+		return nil, nil, false, fmt.Errorf("rediscache: get timeline of %s: %w", handle, err)
 	}
-	return c.decode(ctx, handle, b)
+	t, ok, err := c.decode(ctx, handle, b)
+	return t, b, ok, err
 }
 
 func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregator.Timeline, bool, error) {
@@ -237,7 +247,16 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 // TTL, and the stamp of its bytes (see near.go) and its conflicts alone
 // (see conflicts.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
-	b := c.codec.encodeTimeline(t, c.timelineKey(handle))
+	return c.put(ctx, handle, t, c.encode(handle, t))
+}
+
+// encode is the value Put stores for t.
+func (c *Cache) encode(handle string, t *aggregator.Timeline) []byte {
+	return c.codec.encodeTimeline(t, c.timelineKey(handle))
+}
+
+// put is Put of t encoded as b.
+func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, b []byte) error {
 	stamp := stampOf(b)
 	cb := c.encodeConflicts(t, handle, stamp)
 	if err := c.index(ctx, handle, t); err != nil { // first: see index.go
@@ -255,8 +274,23 @@ func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) 
 	}
 	// Who stored a build reads it back soon (the viewer who asked, a
 	// notice): for a stamp, not its bytes and their decoding.
-	c.near.put(handle, nearItem{stamp: stamp, t: t})
+	c.near.put(handle, nearItem{stamp: stamp, t: t, b: b})
 	return nil
+}
+
+// stored is a timeline as Redis holds it (encode's bytes), which the
+// fallback keeps in memory.
+type stored struct {
+	c    *codec
+	name string // the Redis key, which a sealed value is bound to
+	b    []byte
+}
+
+func (s stored) Unpack() (*aggregator.Timeline, error) { return s.c.decodeTimeline(s.b, s.name) }
+
+// packed is b, a value of handle's timeline key, as the fallback keeps it.
+func (c *Cache) packed(handle string, b []byte) stored {
+	return stored{c: c.codec, name: c.timelineKey(handle), b: b}
 }
 
 // Ping checks that Redis answers.
