@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 	"github.com/overblik/overblik/access"
 	"github.com/overblik/overblik/access/sqlstore"
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
+	"github.com/overblik/overblik/aggregator/rediscache"
 	"github.com/overblik/overblik/testdata"
 	"github.com/overblik/overblik/view"
 )
@@ -198,6 +201,12 @@ func regionRows(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis,
 		time.Sleep(50 * time.Millisecond)
 	}
 	elapsed, cpu, nBuilds := time.Since(t0), cpuTime()-cpu0, builds.builds.Load()-builds0
+	// What a region replica holds in memory: the process's live heap, which
+	// is mostly the replica's (its fallback's copies for an outage, its near
+	// cache), measured after a collection.
+	runtime.GC()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
 	after, err := sims.total()
 	if err != nil {
 		return err
@@ -261,6 +270,8 @@ func regionRows(ctx context.Context, out io.Writer, cfg config, rdb *benchRedis,
 	fmt.Fprintf(out, "  worklist for one day, %d cached patients, clinician of %q with %d looked up, 10 weekdays: %d to %d patients shown, p50 %s  max %s (the index's part: p50 %s; the rest is the decisions, their blocks in one query, the stored conflicts of those allowed in one Redis pipeline, decoded, and the audit commit)  target <= 50ms: %s\n",
 		rc.viewed, wl.org, wl.lookedUp, wl.minShown, wl.maxShown, wl.p50.Round(100*time.Microsecond), wl.max.Round(100*time.Microsecond),
 		wl.index.Round(10*time.Microsecond), verdict(wl.max <= 50*time.Millisecond))
+	fmt.Fprintf(out, "  replica heap: %.0f MB live after a collection (the fallback's copies of the %d most recently used timelines for an outage, the near cache's %d decoded)\n",
+		float64(mem.HeapAlloc)/(1<<20), min(len(ps), memcache.DefaultMax), min(len(ps), rediscache.DefaultNearCache))
 	fmt.Fprintf(out, "  PostgreSQL per audit row: %.0f bytes (audit_events with its indexes, pg_total_relation_size after %d rows)\n",
 		auditBytes, auditRows)
 	return nil
