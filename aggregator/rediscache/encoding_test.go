@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/overblik/overblik/aggregator"
@@ -169,11 +172,19 @@ func sameTimeline(tb testing.TB, got, want *aggregator.Timeline) {
 // compressed is a value in format 2 holding js.
 func compressed(tb testing.TB, js string) []byte {
 	tb.Helper()
-	c, err := newCodec(nil)
+	return zstdValue(tb, formatZstd, []byte(js))
+}
+
+// zstdValue is b compressed with zstd as releases before S2 wrote it, led
+// by the format byte.
+func zstdValue(tb testing.TB, format byte, b []byte) []byte {
+	tb.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return c.zenc.EncodeAll([]byte(js), []byte{formatZstd})
+	defer enc.Close()
+	return enc.EncodeAll(b, []byte{format})
 }
 
 // sealedValue is a compressed empty timeline sealed under key for the Redis key name.
@@ -426,9 +437,14 @@ func TestNoPersonalDataInRedisWhenSealed(t *testing.T) {
 					views = append(views, parts[2])
 				}
 				for _, v := range views {
-					if len(v) > 0 && v[0] == formatZstd {
+					switch {
+					case len(v) > 0 && (v[0] == formatZstd || v[0] == formatPacked):
 						if js, err := c.codec.zdec.DecodeAll(v[1:], nil); err == nil {
 							views = append(views, js)
+						}
+					case len(v) > 0 && v[0] == formatS2:
+						if p, err := s2.Decode(nil, v[1:]); err == nil {
+							views = append(views, p)
 						}
 					}
 				}
@@ -527,7 +543,7 @@ func BenchmarkTimelineEncoding(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		key  []byte
-	}{{"packed+zstd", nil}, {"packed+zstd+sealed", testSealKey}} {
+	}{{"packed+s2", nil}, {"packed+s2+sealed", testSealKey}} {
 		c, err := newCodec(bc.key)
 		if err != nil {
 			b.Fatal(err)
@@ -627,4 +643,25 @@ func encode(t *aggregator.Timeline) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", errEncode, err)
 	}
 	return b, nil
+}
+
+// An S2 value says what it decodes to before it is decoded: a damaged or
+// hostile one that says 1 GiB is refused before anything that size is
+// allocated.
+func TestS2LengthIsBoundedBeforeDecoding(t *testing.T) {
+	c, err := newCodec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := append([]byte{formatS2}, 0x80, 0x80, 0x80, 0x80, 0x04) // a varint of 1 GiB, and no data
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = c.decodeTimeline(v, "k")
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("a value that says it decodes to 1 GiB decoded")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > maxDecoded {
+		t.Errorf("decoding it allocated %d bytes, more than the %d a value may decode to", got, maxDecoded)
+	}
 }

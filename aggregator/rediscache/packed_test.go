@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -96,7 +98,7 @@ func TestNewerPackedVersionIsAMiss(t *testing.T) {
 	c := newTestCache(t, "", Options{NearCache: -1})
 	p := appendPacked(nil, goldenTimeline())
 	p[0] = packedVersion + 1
-	v := c.codec.zenc.EncodeAll(p, []byte{formatPacked})
+	v := append([]byte{formatS2}, s2.Encode(nil, p)...)
 	if err := c.rdb.Set(ctx, c.timelineKey("p1"), v, time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +128,24 @@ func FuzzUnpack(f *testing.F) {
 			t.Errorf("packing is not stable over a read")
 		}
 	})
+}
+
+// Timelines the releases before S2 stored (the packed form compressed with
+// zstd, sealed or not) still read, so a deploy does not rebuild them all.
+func TestZstdPackedTimelinesStillRead(t *testing.T) {
+	ctx := context.Background()
+	for name, key := range map[string][]byte{"clear": nil, "sealed": testSealKey} {
+		t.Run(name, func(t *testing.T) {
+			c := newTestCache(t, "", Options{NearCache: -1, SealKey: key})
+			v := c.codec.sealed(zstdValue(t, formatPacked, appendPacked(nil, goldenTimeline())), c.timelineKey("p1"))
+			if err := c.rdb.Set(ctx, c.timelineKey("p1"), v, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, ok, err := c.Get(ctx, "p1")
+			if err != nil || !ok {
+				t.Fatalf("Get of a zstd-packed timeline = %v, %v", ok, err)
+			}
+			sameTimeline(t, got, goldenTimeline())
+		})
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/cachetest"
 )
@@ -206,6 +208,10 @@ func TestUnreadableTimelineIsAMiss(t *testing.T) {
 		{"empty", ""},
 		{"a newer format", "\x04whatever a later release writes"},
 		{"compressed but damaged", "\x02(\xb5/\xfd not zstd"},
+		{"packed and compressed with S2, but damaged", "\x05\x40 not S2"},
+		// An S2 block says its decoded length first (a varint): this one says
+		// 1 GiB, which is not allocated.
+		{"S2 that says it decodes to more than a timeline can be", "\x05\x80\x80\x80\x80\x04"},
 		{"compressed JSON of a newer schema", string(compressed(t, `{"v":3,"patient":"p1"}`))},
 		{"sealed, and this cache has no key", string(sealedValue(t, testSealKey, "whatever"))},
 	}
@@ -237,10 +243,10 @@ func TestEncodingIsVersioned(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := c.encodeTimeline(&aggregator.Timeline{Patient: "p1"}, "k")
-	if len(b) == 0 || b[0] != formatPacked {
-		t.Fatalf("stored value %q does not start with its format byte %#x", b, formatPacked)
+	if len(b) == 0 || b[0] != formatS2 {
+		t.Fatalf("stored value %q does not start with its format byte %#x", b, formatS2)
 	}
-	p, err := c.zdec.DecodeAll(b[1:], nil)
+	p, err := s2.Decode(nil, b[1:])
 	if err != nil {
 		t.Fatal(err)
 	}
