@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,5 +44,19 @@ func TestLoadReportsFailures(t *testing.T) {
 	_, err := load(context.Background(), srv.URL, 1, 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "status 500") {
 		t.Errorf("err = %v, want the failed requests reported", err)
+	}
+}
+
+// A replica at GOGC 400 collects once its heap grew by four times what is
+// live: a quarter of that allocated is a quarter of a collection.
+func TestGCShare(t *testing.T) {
+	start := runtime.MemStats{TotalAlloc: 1 << 30}
+	end := runtime.MemStats{TotalAlloc: 1<<30 + 100<<20, HeapAlloc: 100 << 20}
+	charge, n := gcShare(400, start, end, 200*time.Millisecond)
+	if n != 0.25 || charge != 50*time.Millisecond {
+		t.Errorf("gcShare = %v, %v of a collection; want 50ms, 0.25", charge, n)
+	}
+	if charge, n := gcShare(-1, start, end, 200*time.Millisecond); n != 1 || charge != 200*time.Millisecond {
+		t.Errorf("GOGC=off: gcShare = %v, %v; want a whole collection", charge, n)
 	}
 }

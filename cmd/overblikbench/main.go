@@ -40,7 +40,7 @@ func main() {
 		}
 		return
 	}
-	gcpercent.Apply(os.Getenv) // as cmd/overblik runs: its replicas are measured here
+	gogc := gcpercent.Apply(os.Getenv) // as cmd/overblik runs: its replicas are measured here
 	conns := flag.Int("conns", 8, "concurrent keep-alive connections per load run")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis for the Redis rows (keys under a prefix of the run's own, deleted at the end)")
 	patients := flag.Int("patients", 300, "patients in the background refresh runs")
@@ -54,7 +54,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator alike) to this file")
 	only := flag.String("only", "", "run only these sections, comma-separated: "+strings.Join(sections, ","))
 	flag.Parse()
-	cfg := config{conns: *conns, dur: *dur, builds: *builds, redisURL: *redisURL, patients: *patients, pgURL: *pgURL,
+	cfg := config{conns: *conns, dur: *dur, builds: *builds, redisURL: *redisURL, patients: *patients, pgURL: *pgURL, gogc: gogc,
 		region: regionConfig{patients: *regionSize, viewed: *regionViewed, every: *regionEvery}, only: map[string]bool{}}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -100,6 +100,7 @@ type config struct {
 	pgURL    string
 	patients int
 	region   regionConfig
+	gogc     int             // the collector's percent, as gcpercent set it
 	only     map[string]bool // sections to run; empty: all
 }
 
