@@ -33,6 +33,17 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
+// acquireScript takes the lease (KEYS[1]) with the token ARGV[1] for
+// ARGV[2] ms unless another holds it, and then returns the stamp of the
+// stored timeline (KEYS[2]; "" for none): the holder's next read of it
+// needs no round trip of its own when its near copy has that stamp
+// (near.confirm).
+var acquireScript = redis.NewScript(`
+if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+	return false
+end
+return redis.call("GET", KEYS[2]) or ""`)
+
 // Acquire takes the patient's refresh lease for ttl. With ok the caller is
 // the one replica refreshing the patient and must call release when done
 // (after Put), even with a ctx that is done; without ok another replica
@@ -46,17 +57,20 @@ func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on supported platforms
 	token := hex.EncodeToString(raw[:])
 	key := c.leaseKey(handle)
-	ok, err = c.rdb.SetNX(ctx, key, token, ttl).Result()
+	taken := time.Now()
+	stamp, err := acquireScript.Run(ctx, c.rdb, []string{key, c.stampKey(handle)}, token, max(1, ttl.Milliseconds())).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
 	}
-	if !ok {
-		return nil, false, nil
-	}
+	c.near.confirm(handle, stamp, taken.Add(ttl))
 	var once sync.Once
 	var relErr error
 	release = func(ctx context.Context) error {
 		once.Do(func() {
+			c.near.unconfirm(handle)
 			// Cleanup runs even when ctx is done (a caller releasing after its
 			// deadline): a lease left behind blocks every replica until its ttl.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)

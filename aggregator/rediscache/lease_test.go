@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/overblik/overblik/aggregator"
 )
 
@@ -237,4 +239,73 @@ func TestAcquireRejectsNonPositiveTTL(t *testing.T) {
 	if _, _, err := c.Acquire(context.Background(), "p1", 0); err == nil {
 		t.Error("Acquire with ttl 0 succeeded: a lease that never expires would block the cluster after a crash")
 	}
+}
+
+// commandCounter counts the commands a client sends, pipelines included.
+type commandCounter struct{ n atomic.Int64 }
+
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// The holder's read right after taking the lease (the service's check that
+// no other replica stored meanwhile) is answered by the lease: the stamp
+// came back with it. Only that one read, only while the stamp is the one
+// its copy has, and not after the release.
+func TestLeaseConfirmsTheHoldersNextRead(t *testing.T) {
+	ctx := context.Background()
+	prefix := testPrefix(t)
+	c := newTestCache(t, prefix, Options{})
+	other := newTestCache(t, prefix, Options{}) // another replica
+	var cmds commandCounter
+	c.rdb.AddHook(&cmds)
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	if err := c.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(what string, want time.Time, trips int64) {
+		t.Helper()
+		before := cmds.n.Load()
+		got, ok, err := c.Get(ctx, "p1")
+		if err != nil || !ok || !got.GeneratedAt.Equal(want) {
+			t.Fatalf("%s: Get = %v, %v, %v; want the timeline of %v", what, got, ok, err, want)
+		}
+		if n := cmds.n.Load() - before; n != trips {
+			t.Errorf("%s: Get sent %d commands, want %d", what, n, trips)
+		}
+	}
+	release, ok, err := c.Acquire(ctx, "p1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	read("the read after the lease", at, 0)
+	read("the read after that", at, 1)
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another replica stored a newer build before this one took the lease:
+	// the stamp the lease brings is not the copy's, so the read asks.
+	release, ok, err = c.Acquire(ctx, "p1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read("a read after the release", at, 1)
+	newer := at.Add(time.Minute)
+	if err := other.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: newer}); err != nil {
+		t.Fatal(err)
+	}
+	release, ok, err = c.Acquire(ctx, "p1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	defer release(ctx)
+	read("the read after a lease that found another replica's build", newer, 1)
 }

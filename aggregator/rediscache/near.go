@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -53,6 +54,58 @@ type nearItem struct {
 	stamp string
 	t     *aggregator.Timeline
 	b     []byte // the stored bytes t was read from or written as
+	// confirmed: until then, the next read may take t without asking
+	// Redis (see confirm); zero otherwise.
+	confirmed time.Time
+}
+
+// confirm notes that Redis held the timeline of stamp when this replica
+// took handle's refresh lease, which it holds until until. Another
+// replica stores a timeline only under the lease, so the holder's read
+// that follows (the service's check after taking it) may use its copy of
+// that stamp without a round trip of its own: one read, not every read
+// during the lease, and none after release (unconfirm) or until.
+func (n *near) confirm(handle, stamp string, until time.Time) {
+	if n.max <= 0 || stamp == "" {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if it, ok := n.m[handle]; ok && it.stamp == stamp {
+		it.confirmed = until
+		n.m[handle] = it
+	}
+}
+
+// unconfirm ends what confirm allowed, at the lease's release.
+func (n *near) unconfirm(handle string) {
+	if n.max <= 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if it, ok := n.m[handle]; ok && !it.confirmed.IsZero() {
+		it.confirmed = time.Time{}
+		n.m[handle] = it
+	}
+}
+
+// takeConfirmed returns handle's copy when confirm allows a read of it
+// now, and uses that allowance up.
+func (n *near) takeConfirmed(handle string, now time.Time) (nearItem, bool) {
+	if n.max <= 0 {
+		return nearItem{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	it, ok := n.m[handle]
+	if !ok || it.confirmed.IsZero() {
+		return nearItem{}, false
+	}
+	allowed := now.Before(it.confirmed)
+	it.confirmed = time.Time{}
+	n.m[handle] = it
+	return it, allowed
 }
 
 func (n *near) get(handle string) (nearItem, bool) {
@@ -83,8 +136,12 @@ func (n *near) put(handle string, it nearItem) {
 	n.m[handle] = it
 }
 
-// getNear is get with the near cache: one round trip either way.
+// getNear is get with the near cache: one round trip either way, or none
+// for the read a lease confirmed (near.confirm).
 func (c *Cache) getNear(ctx context.Context, handle string) (*aggregator.Timeline, []byte, bool, error) {
+	if it, ok := c.near.takeConfirmed(handle, time.Now()); ok {
+		return it.t, it.b, true, nil
+	}
 	have, cached := c.near.get(handle)
 	res, err := getScript.Run(ctx, c.rdb, []string{c.timelineKey(handle), c.stampKey(handle)}, have.stamp).Result()
 	if errors.Is(err, redis.Nil) {
