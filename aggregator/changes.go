@@ -74,22 +74,42 @@ func (s *Service) Changes(ctx context.Context, handle string, since time.Time) (
 	return cs, nil
 }
 
-// recordChanges stores what changed from prev to t, when the cache keeps
-// changes, and returns the changes stored. A failure costs the marks, never
-// the timeline: it is logged.
-func (s *Service) recordChanges(ctx context.Context, handle string, prev, t *Timeline) []Change {
-	if prev == nil {
-		return nil
+// ChangesPutter is a Cache that also keeps the change log and stores a
+// build with the changes it made in one step (a Redis transaction: one
+// round trip, not two, and no reader sees the one without the other).
+type ChangesPutter interface {
+	PutWithChanges(ctx context.Context, handle string, t *Timeline, changes []Change, keepAfter time.Time) error
+}
+
+// store stores t, the build after prev, and what changed from prev to t,
+// and reports whether t was stored and which changes were. A failure is
+// logged: serving the fresh timeline beats failing (the next request
+// rebuilds), and a lost change costs its mark, never the timeline.
+func (s *Service) store(ctx context.Context, p PatientRef, prev, t *Timeline) (stored bool, cs []Change) {
+	if prev != nil {
+		cs = diffTimelines(prev, t)
 	}
-	cs := diffTimelines(prev, t)
+	keepAfter := t.GeneratedAt.Add(-s.opts.KeepChanges)
+	if cp, ok := s.backend.Timelines.(ChangesPutter); ok && len(cs) > 0 && any(s.backend.Changes) == any(s.backend.Timelines) {
+		if err := cp.PutWithChanges(ctx, p.Handle, t, cs, keepAfter); err != nil {
+			s.log.WarnContext(ctx, "cache put with changes failed", "patient", p, "err", err)
+			return false, nil
+		}
+		return true, cs
+	}
+	stored = true
+	if err := s.backend.Timelines.Put(ctx, p.Handle, t); err != nil {
+		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
+		stored = false
+	}
 	if len(cs) == 0 {
-		return nil
+		return stored, nil
 	}
-	if err := s.backend.Changes.AddChanges(ctx, handle, cs, t.GeneratedAt.Add(-s.opts.KeepChanges)); err != nil {
-		s.log.WarnContext(ctx, "recording timeline changes failed", "patient", handle, "err", err)
-		return nil
+	if err := s.backend.Changes.AddChanges(ctx, p.Handle, cs, keepAfter); err != nil {
+		s.log.WarnContext(ctx, "recording timeline changes failed", "patient", p, "err", err)
+		return stored, nil
 	}
-	return cs
+	return stored, cs
 }
 
 // newConflicts lists the conflicts of next whose id prev does not have.

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/overblik/overblik/aggregator"
+	"github.com/overblik/overblik/aggregator/memcache"
 )
 
 // switchable is a source whose answer the test changes between refreshes.
@@ -194,5 +196,64 @@ func TestMarks(t *testing.T) {
 				t.Errorf("another entry's mark = %+v", got["other"])
 			}
 		})
+	}
+}
+
+// oneStepCache is the memory cache as a ChangesPutter, counting how the
+// service stores.
+type oneStepCache struct {
+	*memcache.Cache
+	together, apart atomic.Int64
+}
+
+func (c *oneStepCache) PutWithChanges(ctx context.Context, handle string, t *aggregator.Timeline, cs []aggregator.Change, keepAfter time.Time) error {
+	c.together.Add(1)
+	if err := c.Cache.Put(ctx, handle, t); err != nil {
+		return err
+	}
+	return c.Cache.AddChanges(ctx, handle, cs, keepAfter)
+}
+
+func (c *oneStepCache) AddChanges(ctx context.Context, handle string, cs []aggregator.Change, keepAfter time.Time) error {
+	c.apart.Add(1)
+	return c.Cache.AddChanges(ctx, handle, cs, keepAfter)
+}
+
+// A cache that stores a build with its changes in one step (Redis: one
+// transaction) gets both in that step; a build without changes is a Put.
+func TestRefreshStoresChangesWithTheBuild(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: now}
+	src := &switchable{}
+	c := &oneStepCache{Cache: memcache.New(0)}
+	b := memcache.NewBackend(0)
+	b.Timelines, b.Changes = c, c
+	svc, err := aggregator.New([]aggregator.Registration{{Source: &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: src.fetch}, Timeout: time.Second}},
+		b, aggregator.Options{FreshFor: 2 * time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	a := appt("h/Appointment/a", now.Add(48*time.Hour))
+	src.set(nil, a)
+	for range 2 { // the first build, then one with nothing changed
+		if _, err := svc.Refresh(ctx, patient); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Minute)
+	}
+	src.set(nil, a, appt("h/Appointment/b", now.Add(72*time.Hour)))
+	if _, err := svc.Refresh(ctx, patient); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := c.together.Load(), c.apart.Load(); n != 1 || m != 0 {
+		t.Errorf("stored with changes %d times, changes apart %d times; want 1 and 0", n, m)
+	}
+	cs, err := svc.Changes(ctx, patient.Handle, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].EntryID != "h/Appointment/b" || cs[0].Kind != aggregator.ChangeAdded {
+		t.Errorf("changes = %+v, want h/Appointment/b added", cs)
 	}
 }

@@ -417,13 +417,7 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, pl 
 		s.opts.Named(bctx, p.Handle, name)
 	}
 	t.Version = s.lastVersion(bctx, p.Handle, prev) + 1
-	stored := true
-	if err := s.backend.Timelines.Put(bctx, p.Handle, t); err != nil {
-		// Serving the fresh timeline beats failing; the next request rebuilds.
-		s.log.WarnContext(ctx, "cache put failed", "patient", p, "err", err)
-		stored = false
-	}
-	cs := s.recordChanges(bctx, p.Handle, prev, t)
+	stored, cs := s.store(bctx, p, prev, t)
 	// Changed reads the stored build back: without it there is nothing to read.
 	if s.opts.Changed != nil && prev != nil && stored {
 		if added := newConflicts(prev, t); len(cs) > 0 || len(added) > 0 {

@@ -45,6 +45,8 @@ func (b *Backend) Close() { b.Fallback.Close() }
 var (
 	_ aggregator.Cache         = (*Cache)(nil)
 	_ aggregator.ChangeLog     = (*Cache)(nil)
+	_ aggregator.ChangesPutter = (*Cache)(nil)
+	_ aggregator.ChangesPutter = (*Fallback)(nil)
 	_ aggregator.Lease         = (*Cache)(nil)
 	_ aggregator.Directory     = (*Cache)(nil)
 	_ aggregator.ConflictIndex = (*Cache)(nil)

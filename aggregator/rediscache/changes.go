@@ -43,6 +43,19 @@ func (c *Cache) AddChanges(ctx context.Context, handle string, changes []aggrega
 	if len(changes) == 0 {
 		return nil
 	}
+	add, err := c.addChanges(ctx, handle, changes, keepAfter)
+	if err != nil {
+		return err
+	}
+	if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error { add(ctx, p); return nil }); err != nil {
+		return fmt.Errorf("rediscache: add changes of %s: %w", handle, err)
+	}
+	return nil
+}
+
+// addChanges returns what AddChanges queues in its transaction, so Put can
+// queue it in its own (PutWithChanges).
+func (c *Cache) addChanges(ctx context.Context, handle string, changes []aggregator.Change, keepAfter time.Time) (func(context.Context, redis.Pipeliner), error) {
 	key := c.changesKey(handle)
 	members := make([]redis.Z, len(changes))
 	for i, ch := range changes {
@@ -50,22 +63,17 @@ func (c *Cache) AddChanges(ctx context.Context, handle string, changes []aggrega
 			OldStart: ch.OldStart, OldEnd: ch.OldEnd,
 			OldPlace: placeV1{Name: ch.OldPlace.Name, Address: ch.OldPlace.Address, Lat: ch.OldPlace.Lat, Lon: ch.OldPlace.Lon}}, key)
 		if err != nil {
-			return fmt.Errorf("rediscache: add changes of %s: %w", handle, err)
+			return nil, fmt.Errorf("rediscache: add changes of %s: %w", handle, err)
 		}
 		members[i] = redis.Z{Score: float64(ch.Noticed.UnixMilli()), Member: fmt.Sprintf("%019d:%06d:%s", ch.Version, i, b)}
 	}
-	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	return func(ctx context.Context, p redis.Pipeliner) {
 		p.ZAdd(ctx, key, members...)
 		if !keepAfter.IsZero() {
 			p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(keepAfter.UnixMilli(), 10))
 		}
 		p.PExpire(ctx, key, c.changesTTL)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("rediscache: add changes of %s: %w", handle, err)
-	}
-	return nil
+	}, nil
 }
 
 // Changes returns the patient's changes noticed after since, oldest first.

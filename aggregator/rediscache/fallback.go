@@ -177,7 +177,24 @@ func (f *Fallback) Put(ctx context.Context, handle string, t *aggregator.Timelin
 	if err := f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, b)); err != nil {
 		return fmt.Errorf("rediscache: fallback: local put: %w", err)
 	}
-	return f.writeThrough(ctx, func(ctx context.Context) error { return f.redis.put(ctx, handle, t, b) })
+	return f.writeThrough(ctx, func(ctx context.Context) error { return f.redis.put(ctx, handle, t, b, nil) })
+}
+
+// PutWithChanges is Put and AddChanges, in one transaction while Redis is
+// up (Cache.PutWithChanges).
+func (f *Fallback) PutWithChanges(ctx context.Context, handle string, t *aggregator.Timeline, changes []aggregator.Change, keepAfter time.Time) error {
+	b := f.redis.encode(handle, t)
+	if err := f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, b)); err != nil {
+		return fmt.Errorf("rediscache: fallback: local put: %w", err)
+	}
+	if err := f.local.AddChanges(ctx, handle, changes, keepAfter); err != nil {
+		return fmt.Errorf("rediscache: fallback: local changes: %w", err)
+	}
+	add, err := f.redis.addChanges(ctx, handle, changes, keepAfter)
+	if err != nil {
+		return err
+	}
+	return f.writeThrough(ctx, func(ctx context.Context) error { return f.redis.put(ctx, handle, t, b, add) })
 }
 
 // writeThrough writes to Redis while it is up. Losing Redis is no error:

@@ -247,7 +247,17 @@ func (c *Cache) decode(ctx context.Context, handle string, b []byte) (*aggregato
 // TTL, and the stamp of its bytes (see near.go) and its conflicts alone
 // (see conflicts.go) in the same transaction, and tells waiting replicas.
 func (c *Cache) Put(ctx context.Context, handle string, t *aggregator.Timeline) error {
-	return c.put(ctx, handle, t, c.encode(handle, t))
+	return c.put(ctx, handle, t, c.encode(handle, t), nil)
+}
+
+// PutWithChanges is Put with AddChanges of changes in the same transaction
+// (aggregator.ChangesPutter): the patient's keys share a slot.
+func (c *Cache) PutWithChanges(ctx context.Context, handle string, t *aggregator.Timeline, changes []aggregator.Change, keepAfter time.Time) error {
+	add, err := c.addChanges(ctx, handle, changes, keepAfter)
+	if err != nil {
+		return err
+	}
+	return c.put(ctx, handle, t, c.encode(handle, t), add)
 }
 
 // encode is the value Put stores for t.
@@ -256,7 +266,10 @@ func (c *Cache) encode(handle string, t *aggregator.Timeline) []byte {
 }
 
 // put is Put of t encoded as b.
-func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, b []byte) error {
+//
+// also, when not nil, queues more commands on the patient's keys in the
+// same transaction (PutWithChanges).
+func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, b []byte, also func(context.Context, redis.Pipeliner)) error {
 	stamp := stampOf(b)
 	cb := c.encodeConflicts(t, handle, stamp)
 	if err := c.index(ctx, handle, t); err != nil { // first: see index.go
@@ -266,6 +279,9 @@ func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, 
 		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
 		p.Set(ctx, c.stampKey(handle), stamp, c.ttl)
 		p.Set(ctx, c.conflictsKey(handle), cb, c.ttl) // see conflicts.go
+		if also != nil {
+			also(ctx, p)
+		}
 		p.Publish(ctx, c.channel(handle), "put")
 		return nil
 	})

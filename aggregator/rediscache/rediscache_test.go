@@ -13,6 +13,7 @@ import (
 
 	"github.com/overblik/overblik/aggregator"
 	"github.com/overblik/overblik/aggregator/cachetest"
+	"github.com/overblik/overblik/aggregator/memcache"
 )
 
 // TestConformance runs the whole suite on the back end as serve builds it
@@ -333,5 +334,48 @@ func TestPatientDirectory(t *testing.T) {
 	got, ok, err := b.Resolve(ctx, p.Handle)
 	if err != nil || !ok || got.Identifier != id {
 		t.Errorf("the other replica resolves %+v, %v, %v", got, ok, err)
+	}
+}
+
+// PutWithChanges stores the build and its changes in Put's transaction:
+// after the index, one round trip, not Put's and AddChanges' two; through
+// the fallback too, which keeps both locally as well.
+func TestPutWithChangesIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	cs := []aggregator.Change{{Version: 2, Noticed: at, EntryID: "h/Appointment/a", Kind: aggregator.ChangeAdded, Title: "Kontrol"}}
+	for _, name := range []string{"cache", "fallback"} {
+		t.Run(name, func(t *testing.T) {
+			c := newTestCache(t, "", Options{})
+			var store aggregator.ChangesPutter = c
+			var log aggregator.ChangeLog = c
+			var local *memcache.Cache
+			if name == "fallback" {
+				local = memcache.New(0)
+				f := NewFallback(c, local, fastFallback)
+				t.Cleanup(f.Close)
+				store, log = f, f
+			}
+			var cmds commandCounter
+			c.rdb.AddHook(&cmds)
+			if err := store.PutWithChanges(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: at, Version: 2}, cs, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			if n := cmds.n.Load(); n != 2 {
+				t.Errorf("PutWithChanges sent %d commands or pipelines, want 2 (the index script, the transaction)", n)
+			}
+			got, err := log.Changes(ctx, "p1", time.Time{})
+			if err != nil || len(got) != 1 || got[0].EntryID != "h/Appointment/a" {
+				t.Errorf("Changes = %+v, %v; want the one change", got, err)
+			}
+			if got, ok, err := c.Get(ctx, "p1"); err != nil || !ok || got.Version != 2 {
+				t.Errorf("Get = %v, %v, %v; want version 2", got, ok, err)
+			}
+			if local != nil {
+				if got, err := local.Changes(ctx, "p1", time.Time{}); err != nil || len(got) != 1 {
+					t.Errorf("the fallback's own changes = %+v, %v; want the one change", got, err)
+				}
+			}
+		})
 	}
 }
