@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,16 +23,41 @@ var ErrAbandoned = errors.New("rediscache: the refresh was abandoned without a n
 // releaseTimeout bounds a release, which does not wait for the caller's ctx.
 const releaseTimeout = 5 * time.Second
 
-// releaseScript deletes the lease only if it still holds our token, so a
+// releaseLua deletes the lease only if it still holds our token, so a
 // holder whose lease expired cannot delete the next holder's, and wakes the
 // waiters in the same step.
-var releaseScript = redis.NewScript(`
+const releaseLua = `
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
 	redis.call("PUBLISH", ARGV[2], "released")
 	return 1
 end
-return 0`)
+return 0`
+
+var releaseScript = redis.NewScript(releaseLua)
+
+// heldLease is a lease this cache holds. A Put of the patient while it is
+// held releases it in Put's own transaction: the service stores its build
+// and then releases, one round trip fewer per refresh.
+type heldLease struct {
+	key, token string
+	done       atomic.Bool // released by a Put
+}
+
+// queueRelease queues the release in p, a transaction: as EVAL, not
+// EVALSHA, since a script Redis does not know would fail inside it.
+func (l *heldLease) queueRelease(ctx context.Context, p redis.Pipeliner, channel string) *redis.Cmd {
+	return p.Eval(ctx, releaseLua, []string{l.key}, l.token, channel)
+}
+
+// released notes what the queued release answered: 1 when it deleted our
+// lease. Otherwise the lease had run out, and the holder's release finds
+// that out and says so.
+func (l *heldLease) released(cmd *redis.Cmd) {
+	if n, err := cmd.Int(); err == nil && n == 1 {
+		l.done.Store(true)
+	}
+}
 
 // acquireScript takes the lease (KEYS[1]) with the token ARGV[1] for
 // ARGV[2] ms unless another holds it, and then returns the stamp of the
@@ -66,11 +92,17 @@ func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (
 		return nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
 	}
 	c.near.confirm(handle, stamp, taken.Add(ttl))
+	l := &heldLease{key: key, token: token}
+	c.held.Store(handle, l)
 	var once sync.Once
 	var relErr error
 	release = func(ctx context.Context) error {
 		once.Do(func() {
+			c.held.CompareAndDelete(handle, l)
 			c.near.unconfirm(handle)
+			if l.done.Load() {
+				return
+			}
 			// Cleanup runs even when ctx is done (a caller releasing after its
 			// deadline): a lease left behind blocks every replica until its ttl.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)

@@ -322,3 +322,62 @@ func TestLeaseConfirmsTheHoldersNextRead(t *testing.T) {
 	defer release(ctx)
 	read("the read after a lease that found another replica's build", newer, 1)
 }
+
+// The holder's Put releases the lease in its own transaction, so the
+// release after it sends nothing; a lease that ran out and went to
+// another replica before the Put stays that replica's.
+func TestPutReleasesTheHoldersLease(t *testing.T) {
+	ctx := context.Background()
+	prefix := testPrefix(t)
+	c := newTestCache(t, prefix, Options{})
+	other := newTestCache(t, prefix, Options{})
+	var cmds commandCounter
+	c.rdb.AddHook(&cmds)
+	tl := &aggregator.Timeline{Patient: "p1", GeneratedAt: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+
+	release, ok, err := c.Acquire(ctx, "p1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	if err := c.Put(ctx, "p1", tl); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := other.Acquire(ctx, "p1", time.Minute); err != nil || !ok {
+		t.Fatalf("another replica's Acquire after the holder's Put = %v, %v; want the lease", ok, err)
+	}
+	before := cmds.n.Load()
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := cmds.n.Load() - before; n != 0 {
+		t.Errorf("the release after a Put sent %d commands, want 0", n)
+	}
+	// The other replica's lease (taken above) is still there.
+	if _, ok, err := c.Acquire(ctx, "p1", time.Minute); err != nil || ok {
+		t.Errorf("Acquire while another replica holds the lease = %v, %v; want not ok", ok, err)
+	}
+
+	// A lease that ran out before the Put: the next holder's survives both
+	// the Put and the late release.
+	c2 := newTestCache(t, testPrefix(t), Options{})
+	other2 := newTestCache(t, c2.prefix, Options{})
+	release, ok, err = c2.Acquire(ctx, "p1", 50*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	releaseOther, ok, err := other2.Acquire(ctx, "p1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Acquire after the first lease ran out = %v, %v", ok, err)
+	}
+	defer releaseOther(ctx)
+	if err := c2.Put(ctx, "p1", tl); err != nil {
+		t.Fatal(err)
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c2.Acquire(ctx, "p1", time.Minute); err != nil || ok {
+		t.Errorf("Acquire while the next holder holds the lease = %v, %v; want not ok", ok, err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,6 +63,7 @@ type Cache struct {
 	near       near
 	codec      *codec
 	log        *slog.Logger
+	held       sync.Map // handle -> *heldLease: the refresh leases this cache holds (lease.go)
 }
 
 // New returns a cache on a client the caller owns (NewClient). It does not
@@ -275,6 +277,13 @@ func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, 
 	if err := c.index(ctx, handle, t); err != nil { // first: see index.go
 		return err
 	}
+	// The build stored under this cache's lease releases it in the same
+	// step (heldLease): the holder's release then has nothing to send.
+	var l *heldLease
+	if v, ok := c.held.Load(handle); ok {
+		l = v.(*heldLease)
+	}
+	var released *redis.Cmd
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.timelineKey(handle), b, c.ttl)
 		p.Set(ctx, c.stampKey(handle), stamp, c.ttl)
@@ -283,10 +292,16 @@ func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, 
 			also(ctx, p)
 		}
 		p.Publish(ctx, c.channel(handle), "put")
+		if l != nil {
+			released = l.queueRelease(ctx, p, c.channel(handle))
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
+	}
+	if released != nil {
+		l.released(released)
 	}
 	// Who stored a build reads it back soon (the viewer who asked, a
 	// notice): for a stamp, not its bytes and their decoding.
