@@ -510,28 +510,35 @@ type civilDay struct {
 }
 
 func (f *finder) heavyDay() {
-	byDay := map[civilDay][]*Entry{}
-	var days []civilDay
+	// f.live is in timeline order, by start, so a day's visits come
+	// together: one day at a time, in two buffers, with no map of days.
+	var day, visits []*Entry
+	var at civilDay
+	count := func() {
+		// The record of a visit is not another visit.
+		visits = append(visits[:0], day...)
+		visits = slices.DeleteFunc(visits, func(e *Entry) bool {
+			return e.Kind == KindEncounter && slices.ContainsFunc(day, func(o *Entry) bool { return documents(e, o) })
+		})
+		if len(visits) > f.rules.HeavyDay.Max {
+			f.add(RuleHeavyDay, f.rules.HeavyDay.Severity, visits[0].Start, Conflict{}, visits...)
+		}
+	}
 	for _, e := range f.live {
 		if !timed(e) || (e.Medium != MediumInPerson && e.Medium != "") {
 			continue
 		}
 		y, m, dd := e.Start.In(f.loc).Date()
-		d := civilDay{y, m, dd}
-		if byDay[d] == nil {
-			days = append(days, d)
+		if d := (civilDay{y, m, dd}); d != at {
+			if len(day) > 0 {
+				count()
+			}
+			day, at = day[:0], d
 		}
-		byDay[d] = append(byDay[d], e)
+		day = append(day, e)
 	}
-	for _, d := range days {
-		// The record of a visit is not another visit.
-		all := byDay[d]
-		es := slices.DeleteFunc(slices.Clone(all), func(e *Entry) bool {
-			return e.Kind == KindEncounter && slices.ContainsFunc(all, func(o *Entry) bool { return documents(e, o) })
-		})
-		if len(es) > f.rules.HeavyDay.Max {
-			f.add(RuleHeavyDay, f.rules.HeavyDay.Severity, es[0].Start, Conflict{}, es...)
-		}
+	if len(day) > 0 {
+		count()
 	}
 }
 
