@@ -210,7 +210,8 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	refreshed := 0
 	var g errgroup.Group
 	g.SetLimit(r.opts.PerSource)
-	defer func() { _ = g.Wait() }()
+	var rescheduled sync.WaitGroup // the batches' flushes
+	defer func() { _ = g.Wait(); rescheduled.Wait() }()
 	r.pollFeeds(ctx)
 	r.reportQueue(ctx)
 	for ctx.Err() == nil {
@@ -221,9 +222,16 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return refreshed, err
 		}
+		// A claimed batch is rescheduled in one step once all of it is done
+		// (a round trip per batch, not per patient); its claims last an
+		// interval, much longer than the slowest of it may take.
+		next := &nextBatch{}
+		var batchDone sync.WaitGroup
 		for _, c := range hs {
+			batchDone.Add(1)
 			g.Go(func() error {
-				if r.refreshOne(context.WithoutCancel(ctx), c) {
+				defer batchDone.Done()
+				if r.refreshOne(context.WithoutCancel(ctx), c, next) {
 					mu.Lock()
 					refreshed++
 					mu.Unlock()
@@ -231,12 +239,43 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 				return nil
 			})
 		}
+		rescheduled.Add(1)
+		go func() {
+			defer rescheduled.Done()
+			batchDone.Wait()
+			r.flush(context.WithoutCancel(ctx), next)
+		}()
 		if len(hs) < batch {
 			break
 		}
 	}
 	_ = g.Wait()
 	return refreshed, nil
+}
+
+// nextBatch collects when a claimed batch's patients are due next.
+type nextBatch struct {
+	mu   sync.Mutex
+	next []Next
+}
+
+func (b *nextBatch) add(n Next) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.next = append(b.next, n)
+}
+
+// flush reschedules what b collected.
+func (r *Refresher) flush(ctx context.Context, b *nextBatch) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.next) == 0 {
+		return
+	}
+	if err := r.sched.Reschedule(ctx, b.next...); err != nil {
+		// The claims run out after an interval and bring them back anyway.
+		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patients", len(b.next), "err", err)
+	}
 }
 
 func (r *Refresher) reportQueue(ctx context.Context) {
@@ -256,7 +295,7 @@ func (r *Refresher) reportQueue(ctx context.Context) {
 // enough already, and schedules the next refresh (see reschedule).
 // Sources with a change feed that named no change are not asked; when that
 // is every source, nothing is built.
-func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
+func (r *Refresher) refreshOne(ctx context.Context, c Claim, next *nextBatch) bool {
 	handle := c.Handle
 	interval := r.svc.opts.RefreshEvery
 	p, ok, err := r.patients.Resolve(ctx, handle)
@@ -277,7 +316,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 	if cached != nil {
 		now := r.svc.opts.Now()
 		if age := now.Sub(cached.GeneratedAt); age < interval/2 && !unread(cached, c) {
-			r.reschedule(ctx, c, cached) // a viewer refreshed it lately
+			next.add(r.reschedule(c, cached)) // a viewer refreshed it lately
 			return false
 		}
 		seen = cached.GeneratedAt
@@ -285,7 +324,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 		if len(reuse) == len(r.svc.regs) {
 			// Every source has a feed that named no change since it was
 			// read: building would ask nobody and find nothing new.
-			r.reschedule(ctx, c, cached)
+			next.add(r.reschedule(c, cached))
 			return false
 		}
 	}
@@ -294,12 +333,12 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 		r.log.WarnContext(ctx, "background refresh failed", "patient", p, "err", err)
 		return false
 	}
-	r.reschedule(ctx, c, t)
+	next.add(r.reschedule(c, t))
 	return true
 }
 
-// reschedule makes the claimed patient due one interval after it was due
-// this time, so its refreshes keep to the interval. (Scheduled a little
+// reschedule is when the claimed patient is due next: one interval after it
+// was due this time, so its refreshes keep to the interval. (Scheduled a little
 // early after each build, as a newly viewed patient is, the early parts
 // added up: 11 or 12 refreshes in 10 intervals.) When that would be less
 // than half an interval after t, the timeline the claim ended with (a
@@ -308,7 +347,7 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim) bool {
 // of whose sources have change feeds that read it without failing is due
 // only for the first full read (FeedFullEvery): its feeds bring it back
 // sooner when it changes.
-func (r *Refresher) reschedule(ctx context.Context, c Claim, t *Timeline) {
+func (r *Refresher) reschedule(c Claim, t *Timeline) Next {
 	interval := r.svc.opts.RefreshEvery
 	due := c.Due.Add(interval)
 	if due.Before(t.GeneratedAt.Add(interval / 2)) {
@@ -317,10 +356,7 @@ func (r *Refresher) reschedule(ctx context.Context, c Claim, t *Timeline) {
 	if full, ok := r.fullReadDue(t); ok {
 		due = full
 	}
-	if err := r.sched.Reschedule(ctx, c.Handle, due); err != nil {
-		// The claim runs out after an interval and brings it back anyway.
-		r.log.WarnContext(ctx, "background refresh: reschedule failed", "patient", c.Handle, "err", err)
-	}
+	return Next{Handle: c.Handle, Due: due}
 }
 
 // fullReadDue is when t's first feed source is due for its full read, when

@@ -33,10 +33,18 @@ func patients(n int) (directory, []aggregator.PatientRef) {
 	return d, ps
 }
 
-// countingSchedule counts the views a service records.
+// countingSchedule counts the views a service records and the
+// reschedules a refresher makes.
 type countingSchedule struct {
 	aggregator.Schedule
-	views atomic.Int64
+	views                 atomic.Int64
+	reschedules, patients atomic.Int64
+}
+
+func (c *countingSchedule) Reschedule(ctx context.Context, next ...aggregator.Next) error {
+	c.reschedules.Add(1)
+	c.patients.Add(int64(len(next)))
+	return c.Schedule.Reschedule(ctx, next...)
 }
 
 func (c *countingSchedule) Viewed(ctx context.Context, h string, at, due time.Time) error {
@@ -120,6 +128,23 @@ func TestRefresherKeepsViewedPatientsFresh(t *testing.T) {
 	}
 }
 
+// A claimed batch is rescheduled in one step (one round trip to Redis),
+// every patient of it.
+func TestRefresherReschedulesABatchAtOnce(t *testing.T) {
+	f := newRefresherFixture(t, 3, aggregator.RefresherOptions{}, nil)
+	f.view(t, f.ps...)
+	f.clk.Add(time.Minute)
+	if n := f.runOnce(t); n != 3 {
+		t.Fatalf("refreshed %d, want 3", n)
+	}
+	if r, p := f.sched.reschedules.Load(), f.sched.patients.Load(); r != 1 || p != 3 {
+		t.Errorf("%d reschedules of %d patients, want 1 of 3", r, p)
+	}
+	if n := f.runOnce(t); n != 0 {
+		t.Errorf("right after, %d refreshed again, want none: the reschedule did not take", n)
+	}
+}
+
 func TestRefresherForgetsPatientsNotViewed(t *testing.T) {
 	f := newRefresherFixture(t, 2, aggregator.RefresherOptions{ViewedWithin: 24 * time.Hour}, nil)
 	f.view(t, f.ps...)
@@ -132,11 +157,29 @@ func TestRefresherForgetsPatientsNotViewed(t *testing.T) {
 	if n := f.runOnce(t); n != 0 || f.src.calls.Load() != calls {
 		t.Errorf("a day after the last view, %d patients were refreshed (%d fetches), want none", n, f.src.calls.Load()-calls)
 	}
-	// A view brings a patient back.
+	// A view brings a patient back. It is served the stale timeline and
+	// refreshed in the background; once that build is stored and an
+	// interval (FreshFor) has passed, the refresher refreshes it again.
+	// (Without the wait, whether the refresher found the view's build
+	// stored yet, and so skipped it as fresh, was a race.)
 	f.view(t, f.ps[0])
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tl, ok, err := f.svc.Cached(context.Background(), f.ps[0].Handle)
+		if err == nil && ok && tl.GeneratedAt.Equal(f.clk.Now()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the view's background refresh was not stored")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	f.clk.Add(time.Minute)
 	if n := f.runOnce(t); n != 1 {
 		t.Errorf("after a new view, %d refreshed, want 1", n)
+	}
+	if n := f.runOnce(t); n != 0 {
+		t.Errorf("right after that, %d refreshed again, want none", n)
 	}
 }
 

@@ -19,9 +19,10 @@ type Schedule interface {
 	// each was due, and makes each due at until, so that no other replica
 	// takes it meanwhile (and it comes back by itself if the claimer dies).
 	Claim(ctx context.Context, now time.Time, n int, until, viewedBefore time.Time) ([]Claim, error)
-	// Reschedule makes a scheduled patient due at due; a patient no longer
-	// scheduled stays out.
-	Reschedule(ctx context.Context, handle string, due time.Time) error
+	// Reschedule makes each scheduled patient of next due at its time, in
+	// one step (one round trip to Redis for a batch of refreshes); a patient
+	// no longer scheduled stays out.
+	Reschedule(ctx context.Context, next ...Next) error
 	// MarkChanged is for patients source's change feed named at at: the
 	// scheduled ones among handles become due at at, when that is earlier
 	// than planned, and their mark for source (Claim.Marks) counts one
@@ -30,6 +31,12 @@ type Schedule interface {
 	// Due counts the patients due at now and gives the earliest due time
 	// (zero when none is scheduled), for the queue length and lag.
 	Due(ctx context.Context, now time.Time) (n int64, earliest time.Time, err error)
+}
+
+// Next is when a patient is due next (Schedule.Reschedule).
+type Next struct {
+	Handle string
+	Due    time.Time
 }
 
 // Claim is a patient a Schedule handed to one replica to refresh.

@@ -81,7 +81,7 @@ func RunSchedule(t *testing.T, newSchedule func(t *testing.T) aggregator.Schedul
 		viewed(t, s, "old-seen-again", t0, minute(1))
 		viewed(t, s, "old-seen-again", minute(10), minute(11))
 		same(t, "Claim", claim(t, s, minute(20), 10, minute(30), minute(5)), []string{"old-seen-again", "recent"})
-		if err := s.Reschedule(ctx, "old", minute(20)); err != nil {
+		if err := s.Reschedule(ctx, aggregator.Next{Handle: "old", Due: minute(20)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.MarkChanged(ctx, "h", []string{"old"}, minute(20)); err != nil {
@@ -92,11 +92,17 @@ func RunSchedule(t *testing.T, newSchedule func(t *testing.T) aggregator.Schedul
 	t.Run("Reschedule", func(t *testing.T) {
 		s := newSchedule(t)
 		viewed(t, s, "p1", t0, minute(2))
-		if err := s.Reschedule(ctx, "p1", minute(5)); err != nil {
+		viewed(t, s, "p2", t0, minute(2))
+		if err := s.Reschedule(ctx, aggregator.Next{Handle: "p1", Due: minute(5)}, aggregator.Next{Handle: "p2", Due: minute(7)},
+			aggregator.Next{Handle: "never-viewed", Due: minute(5)}); err != nil {
 			t.Fatal(err)
 		}
 		same(t, "Claim at the old due time", claim(t, s, minute(2), 10, minute(10), long), nil)
-		same(t, "Claim at the new one", claim(t, s, minute(5), 10, minute(10), long), []string{"p1"})
+		same(t, "Claim at the first new one", claim(t, s, minute(5), 10, minute(10), long), []string{"p1"})
+		same(t, "Claim at the second", claim(t, s, minute(7), 10, minute(10), long), []string{"p2"})
+		if err := s.Reschedule(ctx); err != nil {
+			t.Errorf("Reschedule of nobody: %v", err)
+		}
 	})
 	t.Run("MarkChangedOnlyBringsForward", func(t *testing.T) {
 		s := newSchedule(t)

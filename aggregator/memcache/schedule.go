@@ -66,11 +66,13 @@ func (s *Schedule) Claim(_ context.Context, now time.Time, n int, until, viewedB
 	return out, nil
 }
 
-func (s *Schedule) Reschedule(_ context.Context, handle string, due time.Time) error {
+func (s *Schedule) Reschedule(_ context.Context, next ...aggregator.Next) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.due[handle]; ok {
-		s.due[handle] = due
+	for _, n := range next {
+		if _, ok := s.due[n.Handle]; ok {
+			s.due[n.Handle] = n.Due
+		}
 	}
 	return nil
 }

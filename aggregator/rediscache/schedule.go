@@ -99,9 +99,16 @@ func (s *Schedule) Claim(ctx context.Context, now time.Time, n int, until, viewe
 	return out, nil
 }
 
-func (s *Schedule) Reschedule(ctx context.Context, handle string, due time.Time) error {
-	if err := s.rdb.ZAddXX(ctx, s.due, redis.Z{Score: float64(due.UnixMilli()), Member: handle}).Err(); err != nil {
-		return fmt.Errorf("rediscache: reschedule %s: %w", handle, err)
+func (s *Schedule) Reschedule(ctx context.Context, next ...aggregator.Next) error {
+	if len(next) == 0 {
+		return nil
+	}
+	zs := make([]redis.Z, len(next))
+	for i, n := range next {
+		zs[i] = redis.Z{Score: float64(n.Due.UnixMilli()), Member: n.Handle}
+	}
+	if err := s.rdb.ZAddXX(ctx, s.due, zs...).Err(); err != nil {
+		return fmt.Errorf("rediscache: reschedule %d patients: %w", len(next), err)
 	}
 	return nil
 }
