@@ -93,6 +93,12 @@ type CacheConfig struct {
 	KeepChanges time.Duration // `keep_changes`, default 90d: how long each patient's changes are kept
 	SealKeyFile string        // `seal_key_file`: file holding the key that seals timelines and changes in Redis
 	SealKey     []byte        // from SealKeyFile; nil: stored in the clear
+	// NearTimelines is `near_timelines`, default 2000: with Redis, how many
+	// decoded timelines each replica keeps for reads (a stored timeline
+	// that has not changed is then one small round trip, not its bytes and
+	// their decoding); about 100-135 KB each, most of a replica's heap; 0
+	// keeps none.
+	NearTimelines int
 }
 
 // RefreshConfig is the background refresh: every patient viewed within
@@ -138,12 +144,13 @@ func Default() *Config {
 		Timezone:                DefaultTimezone,
 		PatientIdentifierSystem: DefaultPatientIdentifierSystem,
 		Window:                  WindowConfig{Past: DefaultWindowPast, Future: DefaultWindowFuture},
-		Cache:                   CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour},
-		Refresh:                 RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
-		Merge:                   aggregator.DefaultMergeRules(),
-		Worklist:                WorklistConfig{LookedUpWithin: 30 * 24 * time.Hour, ByOrganization: true},
-		MetricsListen:           DefaultMetricsListen,
-		RateLimits:              defaultRateLimits(),
+		Cache: CacheConfig{FreshFor: DefaultFreshFor, RedisPrefix: DefaultRedisPrefix, TTL: DefaultCacheTTL, KeepChanges: 90 * 24 * time.Hour,
+			NearTimelines: rediscache.DefaultNearCache},
+		Refresh:       RefreshConfig{Enabled: true, Every: time.Minute, ViewedWithin: 30 * 24 * time.Hour, PerSource: 4},
+		Merge:         aggregator.DefaultMergeRules(),
+		Worklist:      WorklistConfig{LookedUpWithin: 30 * 24 * time.Hour, ByOrganization: true},
+		MetricsListen: DefaultMetricsListen,
+		RateLimits:    defaultRateLimits(),
 	}
 }
 
@@ -438,6 +445,9 @@ func (c *Config) validate(kinds []Kind) []*FieldError {
 		if c.Cache.RedisPrefix == "" {
 			add("cache.redis_prefix", "must not be empty: keys of other programs could clash")
 		}
+		if c.Cache.NearTimelines < 0 {
+			add("cache.near_timelines", "must be 0 (none) or more, got %d", c.Cache.NearTimelines)
+		}
 		if c.Cache.TTL <= 0 {
 			add("cache.ttl", "must be positive, got %v", c.Cache.TTL)
 		}
@@ -521,12 +531,13 @@ func (d *decoder) config(n *yaml.Node, c *Config, kinds []Kind) {
 		},
 		"cache": func(n *yaml.Node, path string) {
 			d.mapping(n, path, map[string]field{
-				"fresh_for":     d.duration(&c.Cache.FreshFor),
-				"redis_url":     d.str(&c.Cache.RedisURL),
-				"redis_prefix":  d.str(&c.Cache.RedisPrefix),
-				"ttl":           d.duration(&c.Cache.TTL),
-				"keep_changes":  d.duration(&c.Cache.KeepChanges),
-				"seal_key_file": d.str(&c.Cache.SealKeyFile),
+				"fresh_for":      d.duration(&c.Cache.FreshFor),
+				"redis_url":      d.str(&c.Cache.RedisURL),
+				"redis_prefix":   d.str(&c.Cache.RedisPrefix),
+				"ttl":            d.duration(&c.Cache.TTL),
+				"keep_changes":   d.duration(&c.Cache.KeepChanges),
+				"seal_key_file":  d.str(&c.Cache.SealKeyFile),
+				"near_timelines": d.integer(&c.Cache.NearTimelines),
 			})
 		},
 		"refresh": func(n *yaml.Node, path string) {

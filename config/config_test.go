@@ -194,7 +194,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown nested key",
 			data: minimalConfig + "cache:\n  fresh_fo: 1m\n",
-			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, keep_changes, redis_prefix, redis_url, seal_key_file, ttl)"},
+			want: []string{"line 8: cache.fresh_fo: unknown key (cache takes fresh_for, keep_changes, near_timelines, redis_prefix, redis_url, seal_key_file, ttl)"},
 		},
 		{
 			name: "unknown key inside a source",
@@ -245,6 +245,11 @@ func TestParseErrors(t *testing.T) {
 			name: "empty window",
 			data: minimalConfig + "window:\n  past: 0d\n  future: 0s\n",
 			want: []string{"line 7: window: past and future are both zero"},
+		},
+		{
+			name: "negative near_timelines",
+			data: minimalConfig + "cache: {redis_url: \"redis://127.0.0.1:6379/0\", near_timelines: -5}\n",
+			want: []string{"cache.near_timelines: must be 0 (none) or more, got -5"},
 		},
 		{
 			name: "zero fresh_for",
@@ -778,4 +783,18 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
 		}
 	})
+}
+
+// cache.near_timelines: the default when not given, and what is given,
+// none included.
+func TestNearTimelines(t *testing.T) {
+	for data, want := range map[string]int{
+		minimalConfig: 2000,
+		minimalConfig + "cache: {redis_url: \"redis://127.0.0.1:6379/0\", near_timelines: 0}\n":   0,
+		minimalConfig + "cache: {redis_url: \"redis://127.0.0.1:6379/0\", near_timelines: 500}\n": 500,
+	} {
+		if got := mustParseConfig(t, data, envFunc(nil)).Cache.NearTimelines; got != want {
+			t.Errorf("near_timelines of\n%s= %d, want %d", data, got, want)
+		}
+	}
 }

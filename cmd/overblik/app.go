@@ -317,8 +317,12 @@ func (a *app) openBackend(cfg *config.Config, log *slog.Logger) (aggregator.Back
 	}
 	a.rdb = rdb
 	a.closers = append(a.closers, rdb.Close)
+	near := cfg.Cache.NearTimelines
+	if near == 0 {
+		near = -1 // none; rediscache's zero is its default
+	}
 	b, err := rediscache.NewBackend(rdb, rediscache.Options{Prefix: cfg.Cache.RedisPrefix, TTL: cfg.Cache.TTL,
-		SealKey: cfg.Cache.SealKey, Logger: log}, rediscache.FallbackOptions{Logger: log})
+		SealKey: cfg.Cache.SealKey, NearCache: near, Logger: log}, rediscache.FallbackOptions{Logger: log})
 	if err != nil {
 		return aggregator.Backend{}, nil, fmt.Errorf("cache: %w", err)
 	}
