@@ -2,7 +2,6 @@ package fhirsource
 
 import (
 	"context"
-	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
@@ -131,7 +130,7 @@ func (s *Source) Changed(ctx context.Context, cursor string) ([]aggregator.Ident
 		}
 		for _, raw := range res.Resources {
 			var h feedHead
-			if json.Unmarshal(raw, &h) != nil {
+			if fhir.Unmarshal(raw, &h) != nil {
 				continue
 			}
 			switch h.ResourceType {
@@ -208,7 +207,7 @@ func (s *Source) identifiers(ctx context.Context, pids map[string]bool, included
 				return s.wrap("change feed: patient read", err)
 			}
 			var h feedHead
-			if err := json.Unmarshal(raw, &h); err != nil || h.ResourceType != "Patient" {
+			if err := fhir.Unmarshal(raw, &h); err != nil || h.ResourceType != "Patient" {
 				return &aggregator.SourceError{Source: s.cfg.Name, Kind: aggregator.Invalid, Msg: "change feed: patient read gave no Patient", Err: err}
 			}
 			ids := identifiersOf(h)
