@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,6 +37,15 @@ import (
 // timeline leaves out, never a conflict missing. Two Puts of one patient at
 // once (which the refresh lease prevents) may leave the index with the
 // terms of the one whose timeline lost, until the next Put.
+//
+// Most builds leave a patient's terms as they were, so the lease holder's
+// Put skips the script when this replica wrote those very terms with the
+// timeline the lease found stored (indexMemo), less than indexRewrite ago: a
+// record written at T lasts until T + TTL + indexRewrite, so it outlives
+// every timeline stored under it. The index then forgets a patient whose
+// timeline expired up to indexRewrite late (a worklist reads the stored
+// conflicts of those it names and leaves such a member out), and terms a
+// failover lost come back within indexRewrite.
 
 func (c *Cache) indexKey(part string) string { return c.prefix + "{worklist}:" + part }
 
@@ -126,20 +136,82 @@ while true do
 	offset = offset + 500
 end`)
 
-// index writes t's terms for handle (see the comment at the top).
-func (c *Cache) index(ctx context.Context, handle string, t *aggregator.Timeline) error {
+// indexRewrite bounds how long the index record of a patient is left as
+// it is while its terms do not change (see the comment at the top); a
+// quarter of the TTL when that is shorter.
+const indexRewrite = time.Hour
+
+func (c *Cache) indexRewrite() time.Duration { return min(indexRewrite, c.ttl/4) }
+
+// indexMemoMax bounds the patients an indexMemo remembers; one forgotten
+// costs its next Put the script.
+const indexMemoMax = 100_000
+
+// indexTerms are t's index terms, organisations as the index names them.
+type indexTerms struct{ days, orgs string }
+
+func (c *Cache) indexTerms(t *aggregator.Timeline) indexTerms {
 	days, orgs := aggregator.IndexTerms(t)
 	for i, o := range orgs {
 		orgs[i] = c.orgTerm(o)
 	}
-	now := time.Now()
+	return indexTerms{days: strings.Join(days, ","), orgs: strings.Join(orgs, ",")}
+}
+
+// index writes terms for handle at now (see the comment at the top).
+func (c *Cache) index(ctx context.Context, handle string, terms indexTerms, now time.Time) error {
 	err := indexPutScript.Run(ctx, c.rdb, []string{c.indexKey("of"), c.indexKey("days"), c.indexKey("exp")},
-		c.indexKey("org:"), handle, now.Add(c.ttl).UnixMilli(), now.UnixMilli(),
-		strings.Join(days, ","), strings.Join(orgs, ",")).Err()
+		c.indexKey("org:"), handle, now.Add(c.ttl+c.indexRewrite()).UnixMilli(), now.UnixMilli(),
+		terms.days, terms.orgs).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("rediscache: index conflicts of %s: %w", handle, err)
 	}
 	return nil
+}
+
+// indexMemo is what this replica last wrote to the index per patient: the
+// terms, when, and the stamp of the timeline it stored with them. While
+// that timeline is the stored one (the lease says which is), the index
+// holds those terms, as no other Put came between.
+type indexMemo struct {
+	mu sync.Mutex
+	m  map[string]indexed
+}
+
+type indexed struct {
+	terms indexTerms
+	at    time.Time
+	stamp string
+}
+
+// current says whether the index holds terms for handle as this replica
+// wrote them less than rewrite before now, with the timeline of stamp,
+// and returns when they were written.
+func (m *indexMemo) current(handle string, terms indexTerms, stamp string, now time.Time, rewrite time.Duration) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.m[handle]
+	if !ok || stamp == "" || it.stamp != stamp || it.terms != terms || now.Sub(it.at) >= rewrite || now.Before(it.at) {
+		return time.Time{}, false
+	}
+	return it.at, true
+}
+
+func (m *indexMemo) put(handle string, it indexed) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= indexMemoMax {
+		m.m = make(map[string]indexed)
+	}
+	m.m[handle] = it
+}
+
+// forget drops handle's memo: its Put failed after the index may have
+// changed.
+func (m *indexMemo) forget(handle string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, handle)
 }
 
 // Conflicted reads the members of the period from the days, or from the

@@ -41,6 +41,7 @@ var releaseScript = redis.NewScript(releaseLua)
 // and then releases, one round trip fewer per refresh.
 type heldLease struct {
 	key, token string
+	stamp      string      // of the timeline stored when it was taken ("" for none)
 	done       atomic.Bool // released by a Put
 }
 
@@ -92,7 +93,7 @@ func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (
 		return nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
 	}
 	c.near.confirm(handle, stamp, taken.Add(ttl))
-	l := &heldLease{key: key, token: token}
+	l := &heldLease{key: key, token: token, stamp: stamp}
 	c.held.Store(handle, l)
 	var once sync.Once
 	var relErr error

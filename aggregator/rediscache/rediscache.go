@@ -64,6 +64,7 @@ type Cache struct {
 	codec      *codec
 	log        *slog.Logger
 	held       sync.Map // handle -> *heldLease: the refresh leases this cache holds (lease.go)
+	indexed    indexMemo
 }
 
 // New returns a cache on a client the caller owns (NewClient). It does not
@@ -274,14 +275,23 @@ func (c *Cache) encode(handle string, t *aggregator.Timeline) []byte {
 func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, b []byte, also func(context.Context, redis.Pipeliner)) error {
 	stamp := stampOf(b)
 	cb := c.encodeConflicts(t, handle, stamp)
-	if err := c.index(ctx, handle, t); err != nil { // first: see index.go
-		return err
-	}
 	// The build stored under this cache's lease releases it in the same
 	// step (heldLease): the holder's release then has nothing to send.
 	var l *heldLease
 	if v, ok := c.held.Load(handle); ok {
 		l = v.(*heldLease)
+	}
+	terms, now := c.indexTerms(t), time.Now()
+	at, skip := time.Time{}, false
+	if l != nil {
+		at, skip = c.indexed.current(handle, terms, l.stamp, now, c.indexRewrite())
+	}
+	if !skip {
+		if err := c.index(ctx, handle, terms, now); err != nil { // first: see index.go
+			c.indexed.forget(handle)
+			return err
+		}
+		at = now
 	}
 	var released *redis.Cmd
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -298,8 +308,10 @@ func (c *Cache) put(ctx context.Context, handle string, t *aggregator.Timeline, 
 		return nil
 	})
 	if err != nil {
+		c.indexed.forget(handle)
 		return fmt.Errorf("rediscache: put timeline of %s: %w", handle, err)
 	}
+	c.indexed.put(handle, indexed{terms: terms, at: at, stamp: stamp})
 	if released != nil {
 		l.released(released)
 	}
