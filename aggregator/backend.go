@@ -64,3 +64,13 @@ type Lease interface {
 	// or an error when the holder gave up or died without storing one.
 	Wait(ctx context.Context, handle string, since time.Time) (*Timeline, error)
 }
+
+// LeaseReader is a Lease that also reads the patient's cached timeline in
+// the step that takes the lease: the background refresh of a claimed
+// patient then makes one round trip to Redis before building, not two.
+// Optional; the refresher reads and then leases without it.
+type LeaseReader interface {
+	// AcquireRead is Acquire that, with ok, also returns the timeline
+	// cached when the lease was taken (nil when there is none).
+	AcquireRead(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, cur *Timeline, ok bool, err error)
+}

@@ -294,10 +294,10 @@ func (r *Refresher) reportQueue(ctx context.Context) {
 // refreshOne refreshes one claimed patient unless its timeline is fresh
 // enough already, and schedules the next refresh (see reschedule).
 // Sources with a change feed that named no change are not asked; when that
-// is every source, nothing is built.
+// is every source, nothing is built. With a LeaseReader the lease comes
+// first, with the timeline, and a patient found fresh is let go again.
 func (r *Refresher) refreshOne(ctx context.Context, c Claim, next *nextBatch) bool {
 	handle := c.Handle
-	interval := r.svc.opts.RefreshEvery
 	p, ok, err := r.patients.Resolve(ctx, handle)
 	if err != nil || !ok {
 		// Another replica may know the patient; the claim runs out and
@@ -307,26 +307,41 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim, next *nextBatch) bo
 		}
 		return false
 	}
-	var seen time.Time
-	var reuse map[string]bool
+	if lr, ok := r.svc.backend.Lease.(LeaseReader); ok {
+		release, cached, ok, err := lr.AcquireRead(ctx, handle, r.svc.buildTimeout())
+		if err == nil && ok {
+			defer func() {
+				if err := release(ctx); err != nil {
+					r.log.WarnContext(ctx, "refresh lease release failed", "patient", handle, "err", err)
+				}
+			}()
+			reuse, skip := r.decide(cached, c)
+			if skip {
+				next.add(r.reschedule(c, cached))
+				return false
+			}
+			// Not through the service's single-flight: a viewer's refresh of
+			// the patient here waits for this build as another replica's
+			// would (the lease), rather than this one for it.
+			t := r.svc.buildAndStore(ctx, p, cached, plan{claimed: true, prev: cached, reuse: reuse, marks: c.Marks})
+			next.add(r.reschedule(c, t))
+			return true
+		}
+		// Another holds the lease (this replica's viewer or another
+		// replica), or it cannot be taken: read, and wait for that build.
+	}
 	cached, ok, err := r.svc.backend.Timelines.Get(ctx, handle)
 	if err != nil || !ok {
 		cached = nil
 	}
+	reuse, skip := r.decide(cached, c)
+	if skip {
+		next.add(r.reschedule(c, cached))
+		return false
+	}
+	var seen time.Time
 	if cached != nil {
-		now := r.svc.opts.Now()
-		if age := now.Sub(cached.GeneratedAt); age < interval/2 && !unread(cached, c) {
-			next.add(r.reschedule(c, cached)) // a viewer refreshed it lately
-			return false
-		}
 		seen = cached.GeneratedAt
-		reuse = r.reusable(cached, c, now)
-		if len(reuse) == len(r.svc.regs) {
-			// Every source has a feed that named no change since it was
-			// read: building would ask nobody and find nothing new.
-			next.add(r.reschedule(c, cached))
-			return false
-		}
 	}
 	t, err := r.svc.refreshShared(ctx, p, seen, plan{claimed: true, prev: cached, reuse: reuse, marks: c.Marks})
 	if err != nil {
@@ -335,6 +350,23 @@ func (r *Refresher) refreshOne(ctx context.Context, c Claim, next *nextBatch) bo
 	}
 	next.add(r.reschedule(c, t))
 	return true
+}
+
+// decide says whether the claimed patient, with cached its timeline (nil
+// for none), needs no build (skip), and which sources a build may keep
+// from cached (reuse).
+func (r *Refresher) decide(cached *Timeline, c Claim) (reuse map[string]bool, skip bool) {
+	if cached == nil {
+		return nil, false
+	}
+	now := r.svc.opts.Now()
+	if age := now.Sub(cached.GeneratedAt); age < r.svc.opts.RefreshEvery/2 && !unread(cached, c) {
+		return nil, true // a viewer refreshed it lately
+	}
+	reuse = r.reusable(cached, c, now)
+	// Every source has a feed that named no change since it was read:
+	// building would ask nobody and find nothing new.
+	return reuse, len(reuse) == len(r.svc.regs)
 }
 
 // reschedule is when the claimed patient is due next: one interval after it

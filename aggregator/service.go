@@ -408,6 +408,12 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, pl 
 			}
 		}()
 	}
+	return s.buildAndStore(ctx, p, prev, pl), nil
+}
+
+// buildAndStore builds p's timeline after prev (nil: none cached) and
+// stores it, under the lease the caller holds or could not take.
+func (s *Service) buildAndStore(ctx context.Context, p PatientRef, prev *Timeline, pl plan) *Timeline {
 	bctx, cancel := context.WithTimeout(ctx, s.buildTimeout())
 	defer cancel()
 	start := time.Now()
@@ -424,7 +430,7 @@ func (s *Service) refresh(ctx context.Context, p PatientRef, seen time.Time, pl 
 			s.opts.Changed(bctx, p.Handle, t.Version, cs, added)
 		}
 	}
-	return t, nil
+	return t
 }
 
 // lastVersion is the version of prev, or, when the cache lost the timeline

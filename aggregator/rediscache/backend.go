@@ -48,6 +48,8 @@ var (
 	_ aggregator.ChangesPutter = (*Cache)(nil)
 	_ aggregator.ChangesPutter = (*Fallback)(nil)
 	_ aggregator.Lease         = (*Cache)(nil)
+	_ aggregator.LeaseReader   = (*Cache)(nil)
+	_ aggregator.LeaseReader   = (*Fallback)(nil)
 	_ aggregator.Directory     = (*Cache)(nil)
 	_ aggregator.ConflictIndex = (*Cache)(nil)
 	_ aggregator.ConflictIndex = (*Fallback)(nil)

@@ -229,13 +229,7 @@ func (f *Fallback) Acquire(ctx context.Context, handle string, ttl time.Duration
 			if !ok {
 				return nil, false, nil
 			}
-			return func(ctx context.Context) error {
-				// Cache's release runs even with ctx done, so an error is Redis's.
-				if err := release(ctx); err != nil {
-					f.markDown(ctx, err) // the lease expires by itself
-				}
-				return nil
-			}, true, nil
+			return f.releasing(release), true, nil
 		}
 		if ctx.Err() != nil {
 			return nil, false, err
@@ -243,6 +237,47 @@ func (f *Fallback) Acquire(ctx context.Context, handle string, ttl time.Duration
 		f.markDown(ctx, err)
 	}
 	return func(context.Context) error { return nil }, true, nil
+}
+
+// AcquireRead takes the lease and reads the timeline in one round trip
+// (Cache.AcquireRead), keeping what it read for an outage as Get does.
+// With Redis down the lease is this replica's alone, as Acquire's is, and
+// the timeline the local cache's.
+func (f *Fallback) AcquireRead(ctx context.Context, handle string, ttl time.Duration) (func(context.Context) error, *aggregator.Timeline, bool, error) {
+	if f.healthy.Load() {
+		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
+		release, t, b, ok, err := f.redis.acquireRead(octx, handle, ttl)
+		cancel()
+		if err == nil {
+			if !ok {
+				return nil, nil, false, nil
+			}
+			if t != nil {
+				_ = f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, b))
+			}
+			return f.releasing(release), t, true, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, false, err
+		}
+		f.markDown(ctx, err)
+	}
+	t, ok, err := f.local.Get(ctx, handle)
+	if err != nil || !ok {
+		t = nil
+	}
+	return func(context.Context) error { return nil }, t, true, nil
+}
+
+// releasing is a Redis lease's release that marks Redis down when it fails.
+func (f *Fallback) releasing(release func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		// Cache's release runs even with ctx done, so an error is Redis's.
+		if err := release(ctx); err != nil {
+			f.markDown(ctx, err) // the lease expires by itself
+		}
+		return nil
+	}
 }
 
 // Wait waits for another replica's refresh (see Cache.Wait). With Redis down

@@ -99,6 +99,13 @@ func TestFallbackWithoutRedis(t *testing.T) {
 	if _, err := f.Wait(ctx, "p1", time.Time{}); !errors.Is(err, ErrAbandoned) {
 		t.Errorf("Wait with Redis down = %v, want ErrAbandoned so the caller builds", err)
 	}
+	release, cur, ok, err := f.AcquireRead(ctx, "p1", time.Minute)
+	if err != nil || !ok || cur == nil || cur.Patient != "p1" {
+		t.Fatalf("AcquireRead with Redis down = %v, %v, %v; want the lease granted locally with the local copy", cur, ok, err)
+	}
+	if err := release(ctx); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestFallbackFindsOutOnReady(t *testing.T) {
@@ -145,10 +152,24 @@ func TestFallbackRecoversWhenRedisReturns(t *testing.T) {
 	if tl, ok, _ := direct.Get(ctx, "p1"); !ok || !tl.GeneratedAt.Equal(at(1).GeneratedAt) {
 		t.Fatal("a healthy Fallback did not write to Redis")
 	}
+	// What the lease read brings from Redis is kept for an outage too.
+	if err := direct.Put(ctx, "p1", at(4)); err != nil {
+		t.Fatal(err)
+	}
+	release, cur, ok, err := f.AcquireRead(ctx, "p1", time.Minute)
+	if err != nil || !ok || cur == nil || !cur.GeneratedAt.Equal(at(4).GeneratedAt) {
+		t.Fatalf("AcquireRead = %v, %v, %v; want the lease and the other replica's timeline", cur, ok, err)
+	}
+	if _, held, err := direct.Acquire(ctx, "p1", time.Minute); err != nil || held {
+		t.Errorf("another replica's Acquire while this one holds the lease = %v, %v; want it refused", held, err)
+	}
+	if err := release(ctx); err != nil {
+		t.Error(err)
+	}
 
 	px.down()
-	if got := get("Redis down"); !got.Equal(at(1).GeneratedAt) {
-		t.Errorf("with Redis down got the timeline of %v, want the local copy of %v", got, at(1).GeneratedAt)
+	if got := get("Redis down"); !got.Equal(at(4).GeneratedAt) {
+		t.Errorf("with Redis down got the timeline of %v, want the local copy of %v", got, at(4).GeneratedAt)
 	}
 	if f.Healthy() || !errors.Is(f.Ready(ctx), ErrDegraded) {
 		t.Error("not degraded with Redis unreachable")

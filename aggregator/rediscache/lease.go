@@ -80,10 +80,7 @@ func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (
 	if ttl <= 0 {
 		return nil, false, fmt.Errorf("rediscache: lease of %s: ttl %v must be positive", handle, ttl)
 	}
-	var raw [16]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on supported platforms
-	token := hex.EncodeToString(raw[:])
-	key := c.leaseKey(handle)
+	token, key := newToken(), c.leaseKey(handle)
 	taken := time.Now()
 	stamp, err := acquireScript.Run(ctx, c.rdb, []string{key, c.stampKey(handle)}, token, max(1, ttl.Milliseconds())).Text()
 	if errors.Is(err, redis.Nil) {
@@ -93,11 +90,85 @@ func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (
 		return nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
 	}
 	c.near.confirm(handle, stamp, taken.Add(ttl))
+	return c.hold(handle, key, token, stamp, ttl), true, nil
+}
+
+// acquireReadScript is acquireScript that returns the stored timeline
+// (KEYS[2]) too, as getScript does: 1 when its stamp (KEYS[3]) is ARGV[3],
+// the one the caller has, else {stamp or "", timeline}, or 0 for none.
+var acquireReadScript = redis.NewScript(`
+if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+	return false
+end
+local s = redis.call("GET", KEYS[3])
+if s and ARGV[3] ~= "" and s == ARGV[3] then
+	return 1
+end
+local t = redis.call("GET", KEYS[2])
+if not t then
+	return 0
+end
+return {s or "", t}`)
+
+// AcquireRead is Acquire that also returns, with ok, the timeline stored
+// when the lease was taken (nil for none), in the same round trip
+// (aggregator.LeaseReader). A stored timeline that does not decode is none.
+func (c *Cache) AcquireRead(ctx context.Context, handle string, ttl time.Duration) (func(context.Context) error, *aggregator.Timeline, bool, error) {
+	release, t, _, ok, err := c.acquireRead(ctx, handle, ttl)
+	return release, t, ok, err
+}
+
+// acquireRead is AcquireRead that returns the timeline's stored bytes too.
+func (c *Cache) acquireRead(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, t *aggregator.Timeline, b []byte, ok bool, err error) {
+	if ttl <= 0 {
+		return nil, nil, nil, false, fmt.Errorf("rediscache: lease of %s: ttl %v must be positive", handle, ttl)
+	}
+	token, key := newToken(), c.leaseKey(handle)
+	have, _ := c.near.get(handle)
+	res, err := acquireReadScript.Run(ctx, c.rdb, []string{key, c.timelineKey(handle), c.stampKey(handle)},
+		token, max(1, ttl.Milliseconds()), have.stamp).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
+	}
+	var stamp string
+	switch v := res.(type) {
+	case int64:
+		if v == 1 { // only when we sent have's stamp
+			t, b, stamp = have.t, have.b, have.stamp
+		}
+	case []any:
+		if len(v) == 2 {
+			stamp, _ = v[0].(string)
+			s, _ := v[1].(string)
+			b = []byte(s)
+			var found bool
+			if t, found, _ = c.decode(ctx, handle, b); !found {
+				t, b = nil, nil // decode logged why: a miss, rebuilt under this lease
+			} else if stamp != "" {
+				c.near.put(handle, nearItem{stamp: stamp, t: t, b: b})
+			}
+		}
+	}
+	return c.hold(handle, key, token, stamp, ttl), t, b, true, nil
+}
+
+func newToken() string {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(raw[:])
+}
+
+// hold notes the lease key taken with token, found with the timeline of
+// stamp stored, and returns its release.
+func (c *Cache) hold(handle, key, token, stamp string, ttl time.Duration) func(context.Context) error {
 	l := &heldLease{key: key, token: token, stamp: stamp}
 	c.held.Store(handle, l)
 	var once sync.Once
 	var relErr error
-	release = func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		once.Do(func() {
 			c.held.CompareAndDelete(handle, l)
 			c.near.unconfirm(handle)
@@ -120,7 +191,6 @@ func (c *Cache) Acquire(ctx context.Context, handle string, ttl time.Duration) (
 		})
 		return relErr
 	}
-	return release, true, nil
 }
 
 // Wait blocks until the cache holds a timeline generated after since and

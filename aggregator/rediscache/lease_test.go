@@ -381,3 +381,76 @@ func TestPutReleasesTheHoldersLease(t *testing.T) {
 		t.Errorf("Acquire while the next holder holds the lease = %v, %v; want not ok", ok, err)
 	}
 }
+
+// AcquireRead takes the lease and reads the timeline in one round trip: the
+// stored one, the near copy when its stamp is the stored one, none when
+// nothing (or nothing readable) is stored; and never while another holds
+// the lease.
+func TestAcquireReadReadsWithTheLease(t *testing.T) {
+	ctx := context.Background()
+	prefix := testPrefix(t)
+	c := newTestCache(t, prefix, Options{})
+	other := newTestCache(t, prefix, Options{}) // another replica
+	var cmds commandCounter
+	c.rdb.AddHook(&cmds)
+	acquire := func(what string) (func(context.Context) error, *aggregator.Timeline) {
+		t.Helper()
+		before := cmds.n.Load()
+		release, cur, ok, err := c.AcquireRead(ctx, "p1", time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("%s: AcquireRead = %v, %v", what, ok, err)
+		}
+		if n := cmds.n.Load() - before; n != 1 {
+			t.Errorf("%s: AcquireRead sent %d commands, want 1", what, n)
+		}
+		if _, ok, err := other.Acquire(ctx, "p1", time.Minute); err != nil || ok {
+			t.Errorf("%s: another replica's Acquire while held = %v, %v; want it refused", what, ok, err)
+		}
+		return release, cur
+	}
+
+	release, cur := acquire("nothing stored")
+	if cur != nil {
+		t.Errorf("nothing stored: the timeline = %+v, want none", cur)
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	if err := other.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	release, cur = acquire("another replica's timeline")
+	if cur == nil || !cur.GeneratedAt.Equal(at) {
+		t.Fatalf("another replica's timeline: got %+v, want the one of %v", cur, at)
+	}
+	_ = release(ctx)
+	release, again := acquire("the same again")
+	if again != cur {
+		t.Errorf("the same again: a timeline decoded anew, want the near copy")
+	}
+	// The holder's Put releases the lease in its own transaction.
+	if err := c.Put(ctx, "p1", &aggregator.Timeline{Patient: "p1", GeneratedAt: at.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := other.Acquire(ctx, "p1", time.Minute); err != nil || !ok {
+		t.Errorf("after the holder's Put: another replica's Acquire = %v, %v; want the lease", ok, err)
+	}
+	_ = release(ctx)
+	if _, _, ok, err := c.AcquireRead(ctx, "p1", time.Minute); err != nil || ok {
+		t.Errorf("AcquireRead while another replica holds the lease = %v, %v; want it refused", ok, err)
+	}
+	if err := c.rdb.Del(ctx, c.leaseKey("p1")).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.rdb.MSet(ctx, c.timelineKey("p1"), []byte{0x7f, 1, 2}, c.stampKey("p1"), "written by a release to come").Err(); err != nil {
+		t.Fatal(err)
+	}
+	release, cur = acquire("an unreadable value")
+	if cur != nil {
+		t.Errorf("an unreadable value: got %+v, want none", cur)
+	}
+	_ = release(ctx)
+}

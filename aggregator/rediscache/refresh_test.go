@@ -3,10 +3,13 @@ package rediscache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/overblik/overblik/aggregator"
 )
@@ -137,5 +140,84 @@ func replicasOncePerInterval(t *testing.T, newCache func(t *testing.T) *Cache) {
 			t.Errorf("patient %s: the source was asked %d times in %d intervals, want %d (a view, then once per interval)",
 				p.Handle, got, rounds, 1+rounds)
 		}
+	}
+}
+
+// commandLog records the round trips a client makes, as
+// commandCounter counts them, by the first command's name.
+type commandLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (h *commandLog) add(cmd redis.Cmder) {
+	if handshake(cmd) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.names = append(h.names, cmd.Name())
+}
+
+func (h *commandLog) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.names
+	h.names = nil
+	return out
+}
+
+func (h *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.add(cmd); return next(ctx, cmd) }
+}
+func (h *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 {
+			h.add(cmds[0])
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// The background refresh of a claimed patient takes the lease and reads
+// the timeline in one round trip: the queue's size, the claim, the lease
+// with the read, the build's transaction (its index terms unchanged) and
+// the batch's reschedule; no read of its own before the lease.
+func TestRefresherReadsWithTheLease(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{now: time.Now().Truncate(time.Millisecond)}
+	c := newTestCache(t, "", Options{})
+	log := &commandLog{}
+	c.rdb.AddHook(log)
+	src := &perPatientSource{calls: map[string]int{}}
+	p := aggregator.PatientRef{Handle: "p1", Identifier: aggregator.Identifier{System: "urn:test", Value: "1"}}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, c.Backend(),
+		aggregator.Options{FreshFor: 2 * time.Minute, RefreshEvery: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	ref, err := aggregator.NewRefresher(svc, directory{p.Handle: p}, aggregator.RefresherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Timeline(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	svc.Close() // the view's own work is done
+	clk.Add(time.Minute)
+	log.take()
+	n, err := ref.RunOnce(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v; want the patient refreshed", n, err)
+	}
+	got := log.take()
+	want := []string{"zcount", "evalsha", "evalsha", "multi", "zadd"} // queue, claim, lease with the read, put, reschedule
+	if !slices.Equal(got, want) {
+		t.Errorf("the refresh's round trips: %v, want %v", got, want)
+	}
+	if src.total.Load() != 2 {
+		t.Errorf("the source was asked %d times, want 2 (the view, the refresh)", src.total.Load())
 	}
 }
