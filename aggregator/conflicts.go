@@ -483,6 +483,9 @@ func (f *finder) journey(a, b Place, keys func() (string, string)) (need time.Du
 		need = time.Duration(km/f.rules.Travel.SpeedKMH*float64(time.Hour)) + f.rules.Travel.Buffer
 		return need.Round(time.Minute), true, false
 	}
+	if a.Name == b.Name && a.Address == b.Address {
+		return 0, false, true // one place (or none), whatever its key
+	}
 	an, bn := keys()
 	if an == "" || bn == "" || an == bn {
 		return 0, false, true
@@ -544,10 +547,15 @@ func (f *finder) heavyDay() {
 
 func (f *finder) bookedTwice() {
 	within := time.Duration(f.rules.BookedTwice.Days) * 24 * time.Hour
-	// Titles are normalised once: pairs within the window are many more.
+	// A title is normalised once, when a pair first needs it: pairs within
+	// the window are many more than the visits, and most visits in none.
 	titles := make([]string, len(f.live))
-	for i, e := range f.live {
-		titles[i] = normalise(e.Title)
+	made := make([]bool, len(f.live))
+	title := func(i int) string {
+		if !made[i] {
+			titles[i], made[i] = normalise(f.live[i].Title), true
+		}
+		return titles[i]
 	}
 	for i, a := range f.live {
 		if a.Kind == KindAdmission {
@@ -558,7 +566,7 @@ func (f *finder) bookedTwice() {
 			if b.Start.Sub(a.Start) > within {
 				break
 			}
-			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b, titles[i], titles[j]) {
+			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b, func() (string, string) { return title(i), title(j) }) {
 				continue
 			}
 			f.add(RuleBookedTwice, f.rules.BookedTwice.Severity, a.Start, Conflict{}, a, b)
@@ -567,17 +575,23 @@ func (f *finder) bookedTwice() {
 }
 
 // sameService compares the coded services when both entries have codes, and
-// their normalised titles (given) otherwise.
-func sameService(a, b *Entry, titleA, titleB string) bool {
+// their normalised titles (titles gives them) otherwise.
+func sameService(a, b *Entry, titles func() (string, string)) bool {
 	if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 {
-		for _, c := range a.ServiceCodes {
-			if slices.Contains(b.ServiceCodes, c) {
-				return true
-			}
-		}
-		return false
+		return sharesCode(a, b)
 	}
+	titleA, titleB := titles()
 	return titleA != "" && titleA == titleB
+}
+
+// sharesCode: a coded service of a is one of b's.
+func sharesCode(a, b *Entry) bool {
+	for _, c := range a.ServiceCodes {
+		if slices.Contains(b.ServiceCodes, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // normalise folds case, punctuation and runs of space, so "Blodprøve." and

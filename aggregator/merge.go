@@ -377,7 +377,7 @@ func samePlace(a, b Place) bool {
 // words ("Udskrivningssamtale" and "Udskrivningssamtale, video"), or both
 // name a coded service in common. A missing title tells nothing.
 func compatibleTitles(a, b *Entry) bool {
-	if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 && sameService(a, b, "", "") {
+	if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 && sharesCode(a, b) {
 		return true
 	}
 	ta, tb := normalise(a.Title), normalise(b.Title)
