@@ -240,20 +240,21 @@ func (f *Fallback) Acquire(ctx context.Context, handle string, ttl time.Duration
 }
 
 // AcquireRead takes the lease and reads the timeline in one round trip
-// (Cache.AcquireRead), keeping what it read for an outage as Get does.
-// With Redis down the lease is this replica's alone, as Acquire's is, and
-// the timeline the local cache's.
+// (Cache.AcquireRead). Unlike Get's, what it read is not copied to the
+// local cache: the holder builds and stores a newer one right after (or
+// found it fresh, stored by whoever used it lately), and the copy (an LRU
+// slot, an index record and a weak pointer, for a patient the LRU rarely
+// holds) cost a changed build some 30 us in the region rows. With Redis
+// down the lease is this replica's alone, as Acquire's is, and the
+// timeline the local cache's.
 func (f *Fallback) AcquireRead(ctx context.Context, handle string, ttl time.Duration) (func(context.Context) error, *aggregator.Timeline, bool, error) {
 	if f.healthy.Load() {
 		octx, cancel := context.WithTimeout(ctx, f.opts.OpTimeout)
-		release, t, b, ok, err := f.redis.acquireRead(octx, handle, ttl)
+		release, t, ok, err := f.redis.AcquireRead(octx, handle, ttl)
 		cancel()
 		if err == nil {
 			if !ok {
 				return nil, nil, false, nil
-			}
-			if t != nil {
-				_ = f.local.PutPacked(ctx, handle, t, f.redis.packed(handle, b))
 			}
 			return f.releasing(release), t, true, nil
 		}

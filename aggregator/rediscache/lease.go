@@ -113,46 +113,40 @@ return {s or "", t}`)
 // AcquireRead is Acquire that also returns, with ok, the timeline stored
 // when the lease was taken (nil for none), in the same round trip
 // (aggregator.LeaseReader). A stored timeline that does not decode is none.
-func (c *Cache) AcquireRead(ctx context.Context, handle string, ttl time.Duration) (func(context.Context) error, *aggregator.Timeline, bool, error) {
-	release, t, _, ok, err := c.acquireRead(ctx, handle, ttl)
-	return release, t, ok, err
-}
-
-// acquireRead is AcquireRead that returns the timeline's stored bytes too.
-func (c *Cache) acquireRead(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, t *aggregator.Timeline, b []byte, ok bool, err error) {
+func (c *Cache) AcquireRead(ctx context.Context, handle string, ttl time.Duration) (release func(context.Context) error, t *aggregator.Timeline, ok bool, err error) {
 	if ttl <= 0 {
-		return nil, nil, nil, false, fmt.Errorf("rediscache: lease of %s: ttl %v must be positive", handle, ttl)
+		return nil, nil, false, fmt.Errorf("rediscache: lease of %s: ttl %v must be positive", handle, ttl)
 	}
 	token, key := newToken(), c.leaseKey(handle)
 	have, _ := c.near.get(handle)
 	res, err := acquireReadScript.Run(ctx, c.rdb, []string{key, c.timelineKey(handle), c.stampKey(handle)},
 		token, max(1, ttl.Milliseconds()), have.stamp).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, nil, nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, nil, nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
+		return nil, nil, false, fmt.Errorf("rediscache: acquire lease of %s: %w", handle, err)
 	}
 	var stamp string
 	switch v := res.(type) {
 	case int64:
 		if v == 1 { // only when we sent have's stamp
-			t, b, stamp = have.t, have.b, have.stamp
+			t, stamp = have.t, have.stamp
 		}
 	case []any:
 		if len(v) == 2 {
 			stamp, _ = v[0].(string)
 			s, _ := v[1].(string)
-			b = []byte(s)
+			b := []byte(s)
 			var found bool
 			if t, found, _ = c.decode(ctx, handle, b); !found {
-				t, b = nil, nil // decode logged why: a miss, rebuilt under this lease
+				t = nil // decode logged why: a miss, rebuilt under this lease
 			} else if stamp != "" {
 				c.near.put(handle, nearItem{stamp: stamp, t: t, b: b})
 			}
 		}
 	}
-	return c.hold(handle, key, token, stamp, ttl), t, b, true, nil
+	return c.hold(handle, key, token, stamp, ttl), t, true, nil
 }
 
 func newToken() string {
