@@ -6,9 +6,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Defaults of background refresh.
@@ -206,12 +205,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	interval := r.svc.opts.RefreshEvery
 	batch := 4 * r.opts.PerSource
-	var mu sync.Mutex
-	refreshed := 0
-	var g errgroup.Group
-	g.SetLimit(r.opts.PerSource)
+	w := &workers{limit: r.opts.PerSource, refresh: r.refreshOne}
 	var rescheduled sync.WaitGroup // the batches' flushes
-	defer func() { _ = g.Wait(); rescheduled.Wait() }()
+	defer func() { w.wait(); rescheduled.Wait() }()
 	r.pollFeeds(ctx)
 	r.reportQueue(ctx)
 	for ctx.Err() == nil {
@@ -220,7 +216,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		// with it leaves the patient to another one then.
 		hs, err := r.sched.Claim(ctx, now, batch, now.Add(interval), now.Add(-r.opts.ViewedWithin))
 		if err != nil {
-			return refreshed, err
+			return w.wait(), err
 		}
 		// A claimed batch is rescheduled in one step once all of it is done
 		// (a round trip per batch, not per patient); its claims last an
@@ -229,15 +225,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		var batchDone sync.WaitGroup
 		for _, c := range hs {
 			batchDone.Add(1)
-			g.Go(func() error {
-				defer batchDone.Done()
-				if r.refreshOne(context.WithoutCancel(ctx), c, next) {
-					mu.Lock()
-					refreshed++
-					mu.Unlock()
-				}
-				return nil
-			})
+			w.do(job{ctx: context.WithoutCancel(ctx), c: c, next: next, done: &batchDone})
 		}
 		rescheduled.Add(1)
 		go func() {
@@ -249,8 +237,68 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	_ = g.Wait()
-	return refreshed, nil
+	return w.wait(), nil
+}
+
+// job is one claimed patient of a batch for a worker.
+type job struct {
+	ctx  context.Context
+	c    Claim
+	next *nextBatch
+	done *sync.WaitGroup
+}
+
+// workers run one round's refreshes, at most limit at once, each worker
+// one after another: started as the jobs need them and kept for the round,
+// a worker's stack grows to a build's depth once, not once per patient as
+// a goroutine per patient did (3% of the region rows' CPU).
+type workers struct {
+	limit   int
+	refresh func(ctx context.Context, c Claim, next *nextBatch) bool
+
+	jobs      chan job
+	started   int
+	running   sync.WaitGroup
+	refreshed atomic.Int64
+	closed    bool
+}
+
+func (w *workers) do(j job) {
+	if w.jobs == nil {
+		w.jobs = make(chan job)
+	}
+	select {
+	case w.jobs <- j: // a worker was waiting
+		return
+	default:
+	}
+	if w.started < w.limit {
+		w.started++
+		w.running.Add(1)
+		go w.work()
+	}
+	w.jobs <- j
+}
+
+func (w *workers) work() {
+	defer w.running.Done()
+	for j := range w.jobs {
+		if w.refresh(j.ctx, j.c, j.next) {
+			w.refreshed.Add(1)
+		}
+		j.done.Done()
+	}
+}
+
+// wait lets the workers finish what they were given and returns how many
+// patients they refreshed. Only the round's goroutine calls do and wait.
+func (w *workers) wait() int {
+	if !w.closed && w.jobs != nil {
+		close(w.jobs)
+	}
+	w.closed = true
+	w.running.Wait()
+	return int(w.refreshed.Load())
 }
 
 // nextBatch collects when a claimed batch's patients are due next.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,6 +270,83 @@ func TestRefresherBoundsConcurrency(t *testing.T) {
 			t.Errorf("at most %d refreshes at once, want %d", most, limit)
 		}
 	})
+}
+
+// readingLease is a LeaseReader made of a Lease and the cache it guards,
+// as a back end that reads with its lease provides one.
+type readingLease struct {
+	aggregator.Lease
+	timelines aggregator.Cache
+}
+
+func (l readingLease) AcquireRead(ctx context.Context, handle string, ttl time.Duration) (func(context.Context) error, *aggregator.Timeline, bool, error) {
+	release, ok, err := l.Acquire(ctx, handle, ttl)
+	if err != nil || !ok {
+		return release, nil, ok, err
+	}
+	t, found, err := l.timelines.Get(ctx, handle)
+	if err != nil || !found {
+		t = nil
+	}
+	return release, t, true, nil
+}
+
+// With a LeaseReader, a round's refreshes run on at most PerSource
+// goroutines, each taking one patient after another, and a build that asks
+// one source asks it on its own goroutine: a new goroutine per patient or
+// per source paid for its stack's growth each time. A patient a viewer
+// refreshed meanwhile is let go without a build.
+func TestRefresherRefreshesOnAFewGoroutines(t *testing.T) {
+	const limit, n = 2, 12
+	var mu sync.Mutex
+	ids := map[string]int{}
+	fetch := func(ctx context.Context, _ aggregator.PatientRef, w aggregator.Window) (aggregator.Batch, error) {
+		buf := make([]byte, 64)
+		id, _, _ := strings.Cut(strings.TrimPrefix(string(buf[:runtime.Stack(buf, false)]), "goroutine "), " ")
+		mu.Lock()
+		ids[id]++
+		mu.Unlock()
+		return returning(appt("h/Appointment/1", now.Add(24*time.Hour)))(ctx, aggregator.PatientRef{}, w)
+	}
+	clk := &clock{now: now}
+	src := &fakeSource{name: "h", sector: aggregator.SectorHospital, fetch: fetch}
+	b := backend(nil, nil)
+	b.Lease = readingLease{Lease: b.Lease, timelines: b.Timelines}
+	svc, err := aggregator.New([]aggregator.Registration{{Source: src}}, b, aggregator.Options{FreshFor: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	dir, ps := patients(n)
+	ref, err := aggregator.NewRefresher(svc, dir, aggregator.RefresherOptions{PerSource: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if _, err := svc.Timeline(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	clear(ids)
+	mu.Unlock()
+	clk.Add(time.Minute)
+	// A viewer refreshes the first patient just before the round.
+	if _, err := svc.Refresh(context.Background(), ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ref.RunOnce(context.Background()); err != nil || got != n-1 {
+		t.Fatalf("RunOnce = %d, %v; want %d refreshed", got, err, n-1)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, k := range ids {
+		total += k
+	}
+	if total != n || len(ids) > limit+1 { // the viewer's, and the round's
+		t.Errorf("%d fetches on %d goroutines (%v), want %d on at most %d", total, len(ids), ids, n, limit+1)
+	}
 }
 
 // brokenSchedule fails every write, as a Schedule on a Redis that is down.

@@ -529,9 +529,8 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 	w := s.Window(now)
 	results := make([]fetchResult, len(s.regs))
 	kept := make([]*SourceStatus, len(s.regs))
-	// A plain Group, not WithContext: one source's failure must not cancel the others.
-	var g errgroup.Group
 	lasts := make([]lastRead, len(s.regs))
+	var asked []int
 	for i, r := range s.regs {
 		if prev != nil {
 			st := statusOf(prev, r.Source.Name())
@@ -543,12 +542,9 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 				lasts[i] = lastRead{digest: st.Digest, entries: prev.Entries}
 			}
 		}
-		g.Go(func() error {
-			results[i] = s.fetch(ctx, r, p, w, lasts[i])
-			return nil
-		})
+		asked = append(asked, i)
 	}
-	_ = g.Wait()
+	each(asked, func(i int) { results[i] = s.fetch(ctx, s.regs[i], p, w, lasts[i]) })
 
 	t := &Timeline{Patient: p.Handle, GeneratedAt: now, Window: w}
 	found := false // t.Conflicts
@@ -558,15 +554,13 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 			t.Conflicts, found = prev.Conflicts, true // shared, as the entries are
 		}
 	} else {
-		for i, r := range s.regs {
+		var later []int
+		for i := range s.regs {
 			if results[i].later != nil {
-				g.Go(func() error {
-					s.normaliseLater(ctx, r, &results[i], lasts[i].entries)
-					return nil
-				})
+				later = append(later, i)
 			}
 		}
-		_ = g.Wait()
+		each(later, func(i int) { s.normaliseLater(ctx, s.regs[i], &results[i], lasts[i].entries) })
 		patientName = s.assemble(ctx, t, p, prev, results, kept)
 	}
 	if !found {
@@ -580,6 +574,26 @@ func (s *Service) build(ctx context.Context, p PatientRef, prev *Timeline, pl pl
 		t.Sources[i].Entries = countOf(t.Entries, t.Sources[i].Name)
 	}
 	return t, patientName
+}
+
+// each runs fn for every index in is at once, and returns when all are
+// done; one runs in the caller's goroutine. With change feeds most builds
+// ask one source, and a goroutine of its own cost that build its start and
+// the growth of its stack.
+func each(is []int, fn func(i int)) {
+	if len(is) == 1 {
+		fn(is[0])
+		return
+	}
+	// A plain Group, not WithContext: one source's failure must not cancel the others.
+	var g errgroup.Group
+	for _, i := range is {
+		g.Go(func() error {
+			fn(i)
+			return nil
+		})
+	}
+	_ = g.Wait()
 }
 
 // unchanged reports whether every source was kept or read the same as for
