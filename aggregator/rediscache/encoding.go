@@ -250,7 +250,7 @@ func (c *codec) aead(name string) cipher.AEAD {
 // name: JSON, sealed when the codec has a key. A change is a few hundred
 // bytes, too small for compression to pay.
 func (c *codec) encodeChange(d changeV1, name string) ([]byte, error) {
-	b, err := json.Marshal(d)
+	b, err := jsonv2.Marshal(d, storedJSON)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errEncode, err)
 	}
@@ -266,7 +266,7 @@ func (c *codec) decodeChange(b []byte, name string) (changeV1, error) {
 	if !bytes.HasPrefix(b, []byte{formatJSON}) {
 		return d, fmt.Errorf("%w: change record format %q", errNewerSchema, b[:min(len(b), 1)])
 	}
-	if err := json.Unmarshal(b, &d); err != nil {
+	if err := jsonv2.Unmarshal(b, &d, storedJSON); err != nil {
 		return d, err
 	}
 	return d, nil
