@@ -20,19 +20,21 @@ func merge(in []Entry, rules MergeRules) []Entry {
 	index := make(map[string]int, len(in))
 	var parts []Entry
 	c := newCloner(in)
-	// Each entry goes to at most one place at or before its own, after the
-	// loop copied it into e.
+	// Each entry moves to at most one place at or before its own (a part
+	// is copied out first), once: by pointer, not as copies of the struct.
 	out := in[:0]
-	for _, e := range in {
+	for j := range in {
+		e := &in[j]
 		if e.Status == StatusEnteredInError {
 			continue
 		}
 		if len(e.PartOf) > 0 {
-			parts = append(parts, e)
+			parts = append(parts, *e)
 			continue
 		}
 		index[e.ID] = len(out)
-		out = append(out, c.entry(e))
+		out = append(out, *e)
+		c.clone(&out[len(out)-1])
 	}
 	for _, p := range parts {
 		folded := false
@@ -46,7 +48,7 @@ func merge(in []Entry, rules MergeRules) []Entry {
 		if !folded {
 			// The appointment is outside the window or unknown: the encounter still
 			// happened, so it is shown on its own.
-			p = c.entry(p)
+			c.clone(&p)
 			p.PartOf = nil
 			out = append(out, p)
 		}
@@ -139,7 +141,8 @@ func fill(dst *string, v string) {
 // cloneEntry copies the slices so a cached timeline never shares backing
 // arrays with the batch a source returned.
 func cloneEntry(e Entry) Entry {
-	return newCloner([]Entry{e}).entry(e)
+	newCloner([]Entry{e}).clone(&e)
+	return e
 }
 
 // cloner copies entries' slices into a few backing arrays sized for all of
@@ -164,8 +167,8 @@ func newCloner(es []Entry) *cloner {
 	return &cloner{strings: make([]string, ns), prov: make([]Provenance, np), parts: make([]Part, nq)}
 }
 
-// entry is e with its slices copied; nil stays nil, as slices.Clone has it.
-func (c *cloner) entry(e Entry) Entry {
+// clone gives e copies of its slices; nil stays nil, as slices.Clone has it.
+func (c *cloner) clone(e *Entry) {
 	e.People = take(&c.strings, e.People)
 	e.Provenance = take(&c.prov, e.Provenance)
 	e.PartOf = take(&c.strings, e.PartOf)
@@ -173,7 +176,6 @@ func (c *cloner) entry(e Entry) Entry {
 	e.Identifiers = take(&c.strings, e.Identifiers)
 	e.Replaces = take(&c.strings, e.Replaces)
 	e.Parts = take(&c.parts, e.Parts)
-	return e
 }
 
 // take copies s into the front of *room and moves *room on; when *room is

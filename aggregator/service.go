@@ -657,9 +657,9 @@ func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev 
 		st := SourceStatus{Name: name, Display: r.Display, Phone: r.Phone, Sector: r.Source.Sector(), Duration: res.duration}
 		if kept[i] != nil {
 			st = *kept[i]
-			for _, e := range prev.Entries {
-				if e.Source == name && inWindow(e, w) {
-					all = append(all, e) // merge copies what it keeps
+			for k := range prev.Entries {
+				if e := &prev.Entries[k]; e.Source == name && inWindow(e, w) {
+					all = append(all, *e) // merge copies what it keeps
 				}
 			}
 		} else if res.err == nil {
@@ -672,11 +672,12 @@ func (s *Service) assemble(ctx context.Context, t *Timeline, p PatientRef, prev 
 			if !res.batch.Unsettled {
 				st.Digest = res.digest
 			}
-			for _, e := range res.batch.Entries {
+			for k := range res.batch.Entries {
+				all = append(all, res.batch.Entries[k])
+				e := &all[len(all)-1]
 				e.Source, e.Sector, e.Stale, e.FetchedAt = name, st.Sector, false, now
 				// Whatever a connector let through, only an https link leaves.
 				e.VideoURL = SafeURL(e.VideoURL)
-				all = append(all, e)
 			}
 			if res.batch.Skipped > 0 || res.batch.Warnings > 0 {
 				s.log.WarnContext(ctx, "source skipped resources", "source", name, "patient", p,
