@@ -237,10 +237,10 @@ type item struct {
 func (s *Source) batch(items []item) aggregator.Batch {
 	var b aggregator.Batch
 	foreign, ok := 0, 0
-	for _, it := range items {
-		if it.foreign {
+	for i := range items {
+		if items[i].foreign {
 			foreign++
-		} else if it.ok {
+		} else if items[i].ok {
 			ok++
 		}
 	}
@@ -249,7 +249,8 @@ func (s *Source) batch(items []item) aggregator.Batch {
 		b.Skipped += foreign
 		b.Note(fmt.Sprintf("%d resources dropped as belonging to another patient: the server may ignore the patient search parameter", foreign))
 	}
-	for _, it := range items {
+	for i := range items { // by pointer: an item holds a whole entry
+		it := &items[i]
 		switch {
 		case it.foreign:
 		case !it.ok:
@@ -260,7 +261,8 @@ func (s *Source) batch(items []item) aggregator.Batch {
 				b.Warnings++
 				b.Note(it.warning)
 			}
-			b.Entries = append(b.Entries, s.redact(it.entry))
+			b.Entries = append(b.Entries, it.entry)
+			s.redact(&b.Entries[len(b.Entries)-1])
 		}
 	}
 	return b
@@ -475,19 +477,20 @@ func codeOrQ(code string) string {
 }
 
 // redact applies the source's Detail level.
-func (s *Source) redact(e aggregator.Entry) aggregator.Entry {
+func (s *Source) redact(e *aggregator.Entry) {
 	if s.cfg.Detail != DetailGeneric {
-		return e
+		return
 	}
 	// Place and medium stay: the patient must know where to go, or that
 	// the call comes to them. The video link stays for the same reason.
-	return aggregator.Entry{
-		ID: e.ID, Source: e.Source, Sector: e.Sector, Kind: e.Kind,
-		Status: e.Status, FHIRStatus: e.FHIRStatus,
-		Start: e.Start, End: e.End, AllDay: e.AllDay,
-		Place: e.Place, Medium: e.Medium, VideoURL: e.VideoURL,
-		Sensitivity: e.Sensitivity, Generic: true,
-		Updated: e.Updated, Provenance: e.Provenance, PartOf: e.PartOf,
+	g := *e
+	*e = aggregator.Entry{
+		ID: g.ID, Source: g.Source, Sector: g.Sector, Kind: g.Kind,
+		Status: g.Status, FHIRStatus: g.FHIRStatus,
+		Start: g.Start, End: g.End, AllDay: g.AllDay,
+		Place: g.Place, Medium: g.Medium, VideoURL: g.VideoURL,
+		Sensitivity: g.Sensitivity, Generic: true,
+		Updated: g.Updated, Provenance: g.Provenance, PartOf: g.PartOf,
 	}
 }
 
