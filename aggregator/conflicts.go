@@ -547,8 +547,7 @@ func (f *finder) heavyDay() {
 
 func (f *finder) bookedTwice() {
 	within := time.Duration(f.rules.BookedTwice.Days) * 24 * time.Hour
-	// A title is normalised once, when a pair first needs it: pairs within
-	// the window are many more than the visits, and most visits in none.
+	// A title is normalised once, when a pair first needs it.
 	titles := make([]string, len(f.live))
 	made := make([]bool, len(f.live))
 	title := func(i int) string {
@@ -566,22 +565,20 @@ func (f *finder) bookedTwice() {
 			if b.Start.Sub(a.Start) > within {
 				break
 			}
-			if b.Kind == KindAdmission || a.Source == b.Source || !sameService(a, b, func() (string, string) { return title(i), title(j) }) {
+			if b.Kind == KindAdmission || a.Source == b.Source {
+				continue
+			}
+			// The coded services when both have codes, their titles otherwise.
+			if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 {
+				if !sharesCode(a, b) {
+					continue
+				}
+			} else if ta := title(i); ta == "" || ta != title(j) {
 				continue
 			}
 			f.add(RuleBookedTwice, f.rules.BookedTwice.Severity, a.Start, Conflict{}, a, b)
 		}
 	}
-}
-
-// sameService compares the coded services when both entries have codes, and
-// their normalised titles (titles gives them) otherwise.
-func sameService(a, b *Entry, titles func() (string, string)) bool {
-	if len(a.ServiceCodes) > 0 && len(b.ServiceCodes) > 0 {
-		return sharesCode(a, b)
-	}
-	titleA, titleB := titles()
-	return titleA != "" && titleA == titleB
 }
 
 // sharesCode: a coded service of a is one of b's.
